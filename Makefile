@@ -1,0 +1,16 @@
+PY ?= .venv/bin/python
+.PHONY: dev setup lint test bench check conformance
+setup:
+	test -x $(PY) || python3 -m venv .venv
+	$(PY) -m pip install -q -e '.[dev]'
+dev: setup
+	$(PY) -m workflows dev
+lint:
+	$(PY) -m ruff check workflows tasks tests
+	$(PY) -m ruff format --check workflows tasks tests
+	$(PY) -m mypy
+test:
+	$(PY) -m pytest -n auto
+bench:
+	$(PY) -m workflows.bench
+check: lint test
