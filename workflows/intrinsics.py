@@ -27,7 +27,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, TypeAlias
+from typing import Any, NoReturn, TypeAlias
 
 from workflows import errors
 from workflows.errors import ASLError
@@ -127,7 +127,7 @@ class _Parser:
         self.text = text
         self.pos = 0
 
-    def fail(self, message: str) -> None:
+    def fail(self, message: str) -> NoReturn:
         raise IntrinsicSyntaxError(f"{message} at offset {self.pos} in intrinsic function {self.text!r}")
 
     def skip_space(self) -> None:
@@ -145,15 +145,13 @@ class _Parser:
 
     def call(self) -> _Call:
         self.skip_space()
-        match = re.compile(r"States\.[A-Za-z0-9]+").match(self.text, self.pos)
+        match = _FUNCTION_NAME.match(self.text, self.pos)
         if not match:
             self.fail("expected an intrinsic function call 'States.<Name>(...)'")
-            raise AssertionError  # unreachable; fail() raises
         name = match.group()
         spec = _FUNCTIONS.get(name)
         if spec is None:
             self.fail(f"unknown intrinsic function {name}")
-            raise AssertionError
         self.pos = match.end()
         self.expect("(")
         args: list[_Node] = []
@@ -196,7 +194,6 @@ class _Parser:
                 self.pos += len(word)
                 return _Literal(value)
         self.fail("expected an argument (string, number, true, false, null, path or intrinsic call)")
-        raise AssertionError
 
     def string(self) -> str:
         """A quoted literal, returned raw (escapes kept) so Format can tell \\{ from {."""
@@ -213,7 +210,6 @@ class _Parser:
                 self.pos += 1
         self.pos = start - 1
         self.fail("unterminated string literal")
-        raise AssertionError
 
     def path(self) -> str:
         """A path argument: up to the ',' or ')' outside brackets, parentheses and quotes."""
@@ -239,6 +235,7 @@ class _Parser:
         return self.text[start : self.pos]
 
 
+_FUNCTION_NAME = re.compile(r"States\.[A-Za-z0-9]+")
 _NUMBER = re.compile(r"-?\d+(\.\d+)?([eE][+-]?\d+)?(?![A-Za-z0-9_.])")
 
 
@@ -462,9 +459,13 @@ def _string_to_json(text: str) -> Any:
     if not text.strip():
         return None
     try:
-        return json.loads(text)
+        return json.loads(text, parse_constant=_reject_constant)
     except ValueError as exc:
         raise _fail("States.StringToJson", f"the string is not valid JSON: {exc}")
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON value")
 
 
 def _array_partition(array: list[Any], size: float) -> list[list[Any]]:
