@@ -528,3 +528,35 @@ def test_main_validate(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> No
     out = capsys.readouterr().out
     assert f"{good}: OK" in out
     assert f"{bad}: ERROR SCHEMA_VALIDATION_FAILED at /: These fields are required: [States]" in out
+
+
+def test_each_jsonata_expression_is_reported_once_at_its_pointer() -> None:
+    bad = "{% 1 + %}"
+    processor = {"StartAt": "X", "States": {"X": {"Type": "Pass", "End": True, "Output": bad}}}
+    definition = {
+        "QueryLanguage": "JSONata",
+        "StartAt": "C",
+        "States": {
+            "C": {
+                "Type": "Choice",
+                "Choices": [{"Condition": bad, "Next": "M", "Assign": {"a": bad}}],
+                "Default": "M",
+            },
+            "M": {
+                "Type": "Map",
+                "ItemProcessor": processor,
+                "ItemSelector": {"a": bad},
+                "Assign": {"b": bad},
+                "Catch": [{"ErrorEquals": ["States.ALL"], "Next": "M", "Output": bad}],
+                "End": True,
+            },
+        },
+    }
+    assert sorted(codes(definition)) == [
+        ("INVALID_JSONATA_EXPRESSION", "/States/C/Choices[0]/Assign/a"),
+        ("INVALID_JSONATA_EXPRESSION", "/States/C/Choices[0]/Condition"),
+        ("INVALID_JSONATA_EXPRESSION", "/States/M/Assign/b"),
+        ("INVALID_JSONATA_EXPRESSION", "/States/M/Catch[0]/Output"),
+        ("INVALID_JSONATA_EXPRESSION", "/States/M/ItemProcessor/States/X/Output"),
+        ("INVALID_JSONATA_EXPRESSION", "/States/M/ItemSelector/a"),
+    ]

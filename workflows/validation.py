@@ -114,6 +114,8 @@ _PATH_FIELDS = _names(
 )
 _REFERENCE_PATH_FIELDS = frozenset({"ResultPath", "ItemsPath"})
 _INTRINSIC_PATH_FIELDS = frozenset({"ErrorPath", "CausePath"})
+# Parts of a JSONata state whose expressions are checked by their own rules (or scopes).
+_CHECKED_ELSEWHERE = ("ItemProcessor", "Iterator", "Branches", "Catch", "Choices", "Assign")
 # Fields whose object value may hold "key.$" entries (payload templates).
 _TEMPLATE_FIELDS = frozenset({"Parameters", "ResultSelector", "ItemSelector", "Credentials"})
 
@@ -524,7 +526,8 @@ class _Validator:
         return True
 
     def check_jsonata_strings(self, state: dict[str, Any], pointer: str) -> None:
-        for value, where in _strings(state, pointer, skip=("ItemProcessor", "Iterator", "Branches", "Catch")):
+        """Every `{% %}` string of a JSONata state, but for nested scopes and parts checked on their own."""
+        for value, where in _strings(state, pointer, skip=_CHECKED_ELSEWHERE):
             self.check_jsonata(value, where)
 
     def check_jsonata(self, value: str, where: str) -> None:
@@ -718,9 +721,6 @@ class _Validator:
             self.report(
                 "INVALID_LABEL_NAME", f"Label '{label}' is not a valid label name", f"{pointer}/Label"
             )
-        if language == JSONATA and "ItemSelector" in state:
-            for text, at in _strings(state["ItemSelector"], f"{pointer}/ItemSelector"):
-                self.check_jsonata(text, at)
         name = "ItemProcessor" if "ItemProcessor" in state else "Iterator"
         processor = state.get(name)
         if isinstance(processor, dict) and not self.too_deep(depth, pointer):
