@@ -67,6 +67,28 @@ def test_every_accepted_corpus_definition_is_valid() -> None:
     assert not failures, f"{len(failures)} accepted definitions rejected:\n" + "\n".join(failures[:40])
 
 
+def test_every_definition_aws_accepted_in_the_api_corpus_is_valid() -> None:
+    failures, checked = [], 0
+    for path in sorted((CONFORMANCE / "api").glob("*.json")):
+        for i, step in enumerate(json.loads(path.read_text())["steps"]):
+            expect = step.get("expect") or {}
+            if step.get("op") not in DEFINITION_OPS or "definition" not in step.get("request", {}):
+                continue
+            if expect.get("error") or step.get("raises"):
+                continue
+            if (expect.get("response") or {}).get("result", "OK") != "OK":
+                continue
+            checked += 1
+            request = step["request"]
+            errors = _errors(
+                validate_definition(request["definition"], state_machine_type=request.get("type", "STANDARD"))
+            )
+            if errors:
+                failures.append(f"{path.name}#{i}: {'; '.join(str(d) for d in errors)}")
+    assert checked >= 100
+    assert not failures, "\n".join(failures)
+
+
 # -- unit tests, one per check ------------------------------------------------------------------------
 
 BASE: dict[str, Any] = {"StartAt": "A", "States": {"A": {"Type": "Pass", "End": True}}}
