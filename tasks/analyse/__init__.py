@@ -1,0 +1,1 @@
+"""CodeUri folder of the analyse function: requirements.txt plus the `analyse` package."""

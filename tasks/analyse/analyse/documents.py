@@ -1,0 +1,116 @@
+"""Summaries and checks of simple documents (JSON, CSV, text, PDF); a failed check is data, not an error."""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+import json
+from typing import IO, TypedDict
+
+from .errors import UnsupportedMediaType
+
+_SAMPLE = 64 * 1024
+
+
+class DocumentReport(TypedDict):
+    format: str
+    valid: bool
+    error: str | None
+    rows: int  # CSV data rows, JSON top-level items (1 for a scalar), text lines, PDF pages (approximate)
+    columns: int  # CSV columns, JSON object keys, 0 otherwise
+    topLevel: str | None  # JSON: "object" | "array" | "string" | ...
+    header: list[str]  # CSV header or JSON object's first keys (at most 20)
+
+
+def analyse_document(fp: IO[bytes], content_type: str) -> DocumentReport:
+    if content_type == "application/json":
+        return _json(fp)
+    if content_type == "text/csv":
+        return _csv(fp)
+    if content_type == "text/plain":
+        return _text(fp)
+    if content_type == "application/pdf":
+        return _pdf(fp)
+    raise UnsupportedMediaType(f"no document analyser for {content_type}")
+
+
+def _report(fmt: str, **fields: object) -> DocumentReport:
+    base: dict[str, object] = {
+        "format": fmt,
+        "valid": True,
+        "error": None,
+        "rows": 0,
+        "columns": 0,
+        "topLevel": None,
+        "header": [],
+    }
+    base.update(fields)
+    return DocumentReport(**base)  # type: ignore[typeddict-item]
+
+
+def _text_stream(fp: IO[bytes]) -> io.TextIOWrapper:
+    return io.TextIOWrapper(fp, encoding="utf-8-sig", errors="strict", newline="")
+
+
+def _json(fp: IO[bytes]) -> DocumentReport:
+    try:
+        value = json.load(_text_stream(fp))
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        return _report("json", valid=False, error=str(err)[:200])
+    top = {dict: "object", list: "array", str: "string", bool: "boolean", type(None): "null"}.get(
+        type(value), "number"
+    )
+    if isinstance(value, dict):
+        return _report("json", topLevel=top, rows=1, columns=len(value), header=sorted(value)[:20])
+    return _report("json", topLevel=top, rows=len(value) if isinstance(value, list) else 1)
+
+
+def _csv(fp: IO[bytes]) -> DocumentReport:
+    stream = _text_stream(fp)
+    try:
+        sample = stream.read(_SAMPLE)
+        dialect = csv.Sniffer().sniff(sample, delimiters=",;\t|")
+        has_header = csv.Sniffer().has_header(sample)
+        stream.seek(0)
+        reader = csv.reader(stream, dialect)
+        header = next(reader, [])
+        width, rows, ragged = len(header), 0 if has_header else 1, 0
+        for row in reader:
+            rows += 1
+            ragged += len(row) != width
+    except (UnicodeDecodeError, csv.Error) as err:
+        return _report("csv", valid=False, error=str(err)[:200])
+    error = f"{ragged} rows do not have {width} columns" if ragged else None
+    return _report(
+        "csv",
+        valid=not ragged,
+        error=error,
+        rows=rows,
+        columns=width,
+        header=header[:20] if has_header else [],
+    )
+
+
+def _text(fp: IO[bytes]) -> DocumentReport:
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    lines = 0
+    try:
+        while chunk := fp.read(_SAMPLE):
+            lines += decoder.decode(chunk).count("\n")
+        tail = decoder.decode(b"", final=True)
+    except UnicodeDecodeError as err:
+        return _report("text", valid=False, error=str(err)[:200])
+    return _report("text", rows=lines + (1 if tail else 0))
+
+
+def _pdf(fp: IO[bytes]) -> DocumentReport:
+    head = fp.read(16)
+    fp.seek(0, io.SEEK_END)
+    size = fp.tell()
+    fp.seek(max(0, size - 2048))
+    tail = fp.read()
+    version = head[5:8].decode("ascii", "replace")
+    if b"%%EOF" not in tail:
+        return _report("pdf", valid=False, error=f"PDF {version} has no %%EOF trailer (truncated?)")
+    return _report("pdf", topLevel=version)

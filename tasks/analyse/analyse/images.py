@@ -1,0 +1,188 @@
+"""Image analysis in bounded memory: header checked first, JPEG decoded at reduced scale, stats on a copy."""
+
+from __future__ import annotations
+
+import io
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import IO, Any, TypedDict
+
+from PIL import Image, ImageFilter, ImageStat, UnidentifiedImageError
+
+from .errors import CorruptImage, DecompressionBomb, ImageTooLarge
+from .hashing import dhash, phash
+
+# Stats and hashes need no more than this; decoding more only costs memory.
+WORK_SIZE = 512
+
+_ORIENTATION = 0x0112
+_GPS_IFD = 0x8825
+_EXIF_IFD = 0x8769
+# Tags that identify a person, place or device (IFD0 and the Exif sub-IFD).
+_PRIVACY_TAGS = {0x010F: "make", 0x0110: "model", 0x013B: "artist", 0x8298: "copyright"}
+_PRIVACY_EXIF_TAGS = {0x9003: "dateTimeOriginal", 0xA430: "cameraOwnerName", 0xA431: "bodySerialNumber"}
+_TRANSPOSE = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
+_LAPLACIAN = ImageFilter.Kernel((3, 3), [0, 1, 0, 1, -4, 1, 0, 1, 0], scale=1, offset=128)
+
+
+class ImageLimits(TypedDict, total=False):
+    maxPixels: int  # more than this in the header: a decompression bomb, refused before decoding
+    maxDecodePixels: int  # most pixels decoded at once; JPEG is decoded at 1/2..1/8 scale to fit
+
+
+DEFAULT_IMAGE_LIMITS: ImageLimits = {"maxPixels": 150_000_000, "maxDecodePixels": 40_000_000}
+
+
+class Colour(TypedDict):
+    hex: str
+    fraction: float
+
+
+class ImageReport(TypedDict):
+    format: str
+    width: int
+    height: int
+    megapixels: float
+    mode: str
+    frames: int
+    orientation: int
+    gps: bool
+    privacyTags: list[str]
+    decodedWidth: int
+    decodedHeight: int
+    brightness: float
+    contrast: float
+    sharpness: float
+    dominantColours: list[Colour]
+    dhash: str
+    phash: str
+
+
+@contextmanager
+def open_bounded(
+    fp: IO[bytes], limits: ImageLimits | None = None
+) -> Iterator[tuple[Image.Image, tuple[int, int]]]:
+    """Decode an image within the pixel limits; yield it with its header size. Pillow's failures get names."""
+    merged: ImageLimits = {**DEFAULT_IMAGE_LIMITS, **(limits or {})}
+    max_pixels, max_decode = merged["maxPixels"], merged["maxDecodePixels"]
+    with warnings.catch_warnings():
+        # Pillow warns above MAX_IMAGE_PIXELS and raises above twice that; both are a bomb for us.
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        previous, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, max_pixels
+        try:
+            image = Image.open(fp)
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
+            raise DecompressionBomb(str(err)) from err
+        except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
+            raise CorruptImage(f"cannot identify image: {err}") from err
+        finally:
+            Image.MAX_IMAGE_PIXELS = previous
+    with image:
+        width, height = image.size
+        if width <= 0 or height <= 0 or width * height > max_pixels:
+            raise DecompressionBomb(f"{width}x{height} exceeds {max_pixels} pixels")
+        if image.format == "JPEG":
+            # draft() picks the DCT scale (1/1..1/8) so the decoder never allocates the full image.
+            target = (WORK_SIZE * 4, WORK_SIZE * 4)
+            image.draft("RGB" if image.mode not in ("L", "CMYK") else image.mode, target)
+        decoded_w, decoded_h = image.size
+        if decoded_w * decoded_h > max_decode:
+            raise ImageTooLarge(f"{width}x{height} {image.format} needs over {max_decode} decoded pixels")
+        try:
+            image.load()
+        except (OSError, SyntaxError, ValueError, EOFError) as err:
+            raise CorruptImage(f"cannot decode {image.format}: {err}") from err
+        yield image, (width, height)
+
+
+def analyse_image(fp: IO[bytes], limits: ImageLimits | None = None) -> ImageReport:
+    with open_bounded(fp, limits) as (image, (width, height)):
+        exif = image.getexif()
+        orientation = int(exif.get(_ORIENTATION, 1) or 1)
+        privacy = _privacy_tags(exif)
+        fmt, mode, frames = image.format or "", image.mode, int(getattr(image, "n_frames", 1))
+        decoded_w, decoded_h = image.size
+        work = _working_copy(image, orientation)
+    grey = work.convert("L")
+    stat = ImageStat.Stat(grey)
+    edges = ImageStat.Stat(grey.filter(_LAPLACIAN))
+    return ImageReport(
+        format=fmt,
+        width=width,
+        height=height,
+        megapixels=round(width * height / 1_000_000, 3),
+        mode=mode,
+        frames=frames,
+        orientation=orientation,
+        gps="gps" in privacy,
+        privacyTags=privacy,
+        decodedWidth=decoded_w,
+        decodedHeight=decoded_h,
+        brightness=round(stat.mean[0] / 255, 4),
+        contrast=round(stat.stddev[0] / 128, 4),
+        sharpness=round(edges.var[0], 2),
+        dominantColours=_dominant_colours(work),
+        dhash=dhash(work),
+        phash=phash(work),
+    )
+
+
+def make_thumbnail(fp: IO[bytes], size: int, limits: ImageLimits | None = None) -> tuple[bytes, int, int]:
+    """An upright JPEG no larger than size x size; the same input gives the same bytes."""
+    with open_bounded(fp, limits) as (image, _):
+        orientation = int(image.getexif().get(_ORIENTATION, 1) or 1)
+        thumb = _working_copy(image, orientation, size)
+    out = io.BytesIO()
+    thumb.save(out, "JPEG", quality=85, optimize=True)
+    return out.getvalue(), thumb.width, thumb.height
+
+
+def _working_copy(image: Image.Image, orientation: int, size: int = WORK_SIZE) -> Image.Image:
+    if getattr(image, "n_frames", 1) > 1:
+        image.seek(0)
+    work = image.convert("RGBA" if "A" in image.getbands() or "transparency" in image.info else "RGB")
+    if work.mode == "RGBA":
+        background = Image.new("RGB", work.size, (255, 255, 255))
+        background.paste(work, mask=work.getchannel("A"))
+        work = background
+    work.thumbnail((size, size), Image.Resampling.LANCZOS, reducing_gap=3.0)
+    if orientation in _TRANSPOSE:
+        work = work.transpose(_TRANSPOSE[orientation])
+    return work
+
+
+def _privacy_tags(exif: Image.Exif) -> list[str]:
+    found = {name for tag, name in _PRIVACY_TAGS.items() if exif.get(tag)}
+    try:
+        if exif.get_ifd(_GPS_IFD):
+            found.add("gps")
+        exif_ifd = exif.get_ifd(_EXIF_IFD)
+    except (KeyError, OSError, ValueError):  # a malformed sub-IFD: report what IFD0 had
+        exif_ifd = {}
+    found.update(name for tag, name in _PRIVACY_EXIF_TAGS.items() if exif_ifd.get(tag))
+    return sorted(found)
+
+
+def _dominant_colours(work: Image.Image, count: int = 5) -> list[Colour]:
+    quantized = work.quantize(colors=count, method=Image.Quantize.MEDIANCUT)
+    palette = quantized.getpalette() or []
+    colours = sorted(quantized.getcolors(count) or [], key=lambda c: (-c[0], c[1]))
+    total = work.width * work.height
+    return [
+        Colour(hex="#{:02x}{:02x}{:02x}".format(*palette[i * 3 : i * 3 + 3]), fraction=round(n / total, 4))
+        for n, i in colours
+    ]
+
+
+def describe(report: ImageReport) -> dict[str, Any]:
+    """The few fields worth a log line."""
+    return {k: report[k] for k in ("format", "width", "height", "gps", "sharpness")}  # type: ignore[literal-required]

@@ -1,0 +1,1 @@
+"""CodeUri folder of the starter function: requirements.txt plus the `starter` package."""

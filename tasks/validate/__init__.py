@@ -1,0 +1,1 @@
+"""CodeUri folder of the validate function: requirements.txt plus the `validate` package."""

@@ -1,0 +1,69 @@
+"""Lambda handler of the validate task: read the object's head and first bytes, apply the rules."""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+import boto3
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from botocore.exceptions import ClientError
+
+from .errors import EmptyObject, ObjectNotFound
+from .logic import HEAD_BYTES, ValidateInput, ValidateResult, parse_limits, validate_object
+
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics()
+
+_MISSING = frozenset({"404", "NoSuchKey", "NoSuchVersion", "NotFound"})
+
+
+@cache
+def _s3() -> Any:
+    # The endpoint comes from AWS_ENDPOINT_URL(_S3) when set: a local moto server or real AWS.
+    return boto3.client("s3")
+
+
+@tracer.capture_method
+def _read(bucket: str, key: str, version_id: str | None) -> tuple[dict[str, Any], bytes]:
+    version = {"VersionId": version_id} if version_id else {}
+    try:
+        head = _s3().head_object(Bucket=bucket, Key=key, **version)
+        if head["ContentLength"] == 0:
+            return head, b""
+        body = _s3().get_object(Bucket=bucket, Key=key, Range=f"bytes=0-{HEAD_BYTES - 1}", **version)
+    except ClientError as err:
+        code = err.response.get("Error", {}).get("Code", "")
+        if code in _MISSING:
+            raise ObjectNotFound(f"s3://{bucket}/{key} (version {version_id}) does not exist") from err
+        raise  # throttling, 5xx, access denied: the definition's Retry / States.ALL deal with those
+    return head, body["Body"].read()
+
+
+@metrics.log_metrics
+@tracer.capture_lambda_handler
+@logger.inject_lambda_context
+def handler(event: ValidateInput, context: LambdaContext) -> ValidateResult:
+    bucket, key, version_id = event["bucket"], event["key"], event.get("versionId")
+    logger.append_keys(bucket=bucket, key=key, version_id=version_id)
+    head, first = _read(bucket, key, version_id)
+    size = int(head["ContentLength"])
+    if size == 0:
+        raise EmptyObject(f"s3://{bucket}/{key} has no content")
+    result = validate_object(
+        bucket=bucket,
+        key=key,
+        version_id=head.get("VersionId") or version_id,
+        size=size,
+        etag=(head.get("ETag") or "").strip('"') or event.get("etag"),
+        metadata=dict(head.get("Metadata") or {}),
+        head=first,
+        limits=parse_limits(event.get("limits")),  # type: ignore[arg-type]
+    )
+    metrics.add_metric(name="Validated", unit=MetricUnit.Count, value=1)
+    metrics.add_dimension(name="kind", value=result["kind"])
+    logger.info("validated", content_type=result["contentType"], size=size)
+    return result
