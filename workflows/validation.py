@@ -523,6 +523,8 @@ class _Validator:
             compile_intrinsic(text)
         except IntrinsicSyntaxError:
             return False
+        except Exception:  # a fault of the compiler, not of the definition: do not judge
+            return True
         return True
 
     def check_jsonata_strings(self, state: dict[str, Any], pointer: str) -> None:
