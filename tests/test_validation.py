@@ -582,3 +582,14 @@ def test_each_jsonata_expression_is_reported_once_at_its_pointer() -> None:
         ("INVALID_JSONATA_EXPRESSION", "/States/M/ItemProcessor/States/X/Output"),
         ("INVALID_JSONATA_EXPRESSION", "/States/M/ItemSelector/a"),
     ]
+
+
+def test_dollar_keys_with_bad_intrinsics() -> None:
+    pytest.importorskip("workflows.intrinsics")
+    bad = machine(
+        A={"Type": "Pass", "End": True, "Parameters": {"a.$": "States.Format(", "b.$": "States.Nope(1)"}}
+    )
+    assert codes(bad) == [
+        ("SCHEMA_VALIDATION_FAILED", "/States/A/Parameters/a.$"),
+        ("SCHEMA_VALIDATION_FAILED", "/States/A/Parameters/b.$"),
+    ]
