@@ -11,15 +11,17 @@ import boto3
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from botocore.exceptions import ClientError
 
 from .documents import DocumentReport, analyse_document
-from .errors import UnsupportedMediaType
+from .errors import S3Unavailable, UnsupportedMediaType
 from .images import ImageLimits, ImageReport, analyse_image, describe, make_thumbnail
 
 logger = Logger()
 tracer = Tracer()
 metrics = Metrics()
 
+_TRANSIENT = frozenset({"500", "503", "InternalError", "ServiceUnavailable", "SlowDown", "RequestTimeout"})
 IMAGE_TYPES = frozenset({"image/jpeg", "image/png", "image/gif", "image/webp", "image/tiff", "image/bmp"})
 
 
@@ -56,7 +58,14 @@ def _download(event: AnalyseInput) -> IO[bytes]:
     """Spool the object to /tmp so memory holds only what the decoder needs, not the whole file."""
     extra = {"VersionId": event["versionId"]} if event.get("versionId") else {}
     spool = tempfile.TemporaryFile(dir=os.environ.get("TMPDIR"))  # noqa: SIM115 - the caller closes it
-    _s3().download_fileobj(event["bucket"], event["key"], spool, ExtraArgs=extra or None)
+    try:
+        _s3().download_fileobj(event["bucket"], event["key"], spool, ExtraArgs=extra or None)
+    except ClientError as err:
+        spool.close()
+        code = err.response.get("Error", {}).get("Code", "")
+        if code in _TRANSIENT:
+            raise S3Unavailable(f"{code} reading s3://{event['bucket']}/{event['key']}") from err
+        raise
     spool.seek(0)
     return spool
 

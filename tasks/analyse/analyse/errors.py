@@ -6,6 +6,7 @@ Exception
       ├── DecompressionBomb   the header claims more pixels than the limit allows
       ├── ImageTooLarge       decodable, but too many pixels to decode within the memory budget
       └── UnsupportedMediaType    a content type this task has no analyser for
+     └── S3Unavailable          S3 throttling or 5xx after boto3's own retries: the definition retries
 """
 
 
@@ -27,3 +28,7 @@ class ImageTooLarge(RejectedContent):
 
 class UnsupportedMediaType(RejectedContent):
     pass
+
+
+class S3Unavailable(Exception):
+    """Transient: S3 throttling or a 5xx. Not the upload's fault, so not a RejectedContent."""

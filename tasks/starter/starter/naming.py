@@ -14,12 +14,14 @@ from __future__ import annotations
 import hashlib
 import re
 from typing import Any, TypedDict
-from urllib.parse import unquote_plus
+from urllib.parse import quote, unquote_plus
 
 __all__ = [
     "MAX_NAME_LENGTH",
     "ObjectRef",
+    "copy_source",
     "execution_name",
+    "object_id",
     "object_ref_from_eventbridge",
     "object_ref_from_s3_record",
 ]
@@ -40,6 +42,24 @@ class ObjectRef(TypedDict):
     etag: str | None
     sequencer: str | None
     eventTime: str | None
+    objectId: str  # 40 hex digits; the execution name's suffix and part of output keys
+    copySource: str  # URL-encoded "bucket/key[?versionId=...]" for s3:CopyObject
+
+
+def object_id(bucket: str, key: str, version_id: str | None = None, sequencer: str | None = None) -> str:
+    """40 hex digits naming one object version.
+
+    The identity is (bucket, key, versionId); without a version (unversioned bucket) the event's
+    sequencer stands in, which S3 makes unique per write of a key. With neither, the id is per key,
+    so a re-upload of the same key counts as a duplicate: pass a sequencer when you have one.
+    """
+    if version_id:
+        identity = f"v:{version_id}"
+    elif sequencer:
+        identity = f"s:{sequencer}"
+    else:
+        identity = "-"
+    return hashlib.sha256("\x1f".join((bucket, key, identity)).encode("utf-8")).hexdigest()[:40]
 
 
 def execution_name(
@@ -50,36 +70,48 @@ def execution_name(
     *,
     prefix: str = "s3",
 ) -> str:
-    """Return the execution name for one object version: ``{prefix}-{40 hex digits}``.
-
-    The identity is (bucket, key, versionId); without a version (unversioned bucket) the event's
-    sequencer stands in, which S3 makes unique per write of a key. With neither, the name is per key,
-    so a re-upload of the same key is treated as a duplicate: pass a sequencer when you have one.
-    """
+    """Return the execution name for one object version: ``{prefix}-{object_id(...)}``, at most 80 chars."""
     if not _NAME_OK.match(prefix) or len(prefix) > MAX_NAME_LENGTH - 41:
         raise ValueError(f"prefix {prefix!r} must be 1-39 characters of [A-Za-z0-9_-]")
-    if version_id:
-        identity = f"v:{version_id}"
-    elif sequencer:
-        identity = f"s:{sequencer}"
-    else:
-        identity = "-"
-    digest = hashlib.sha256("\x1f".join((bucket, key, identity)).encode("utf-8")).hexdigest()
-    return f"{prefix}-{digest[:40]}"
+    return f"{prefix}-{object_id(bucket, key, version_id, sequencer)}"
+
+
+def copy_source(bucket: str, key: str, version_id: str | None = None) -> str:
+    """The ``x-amz-copy-source`` value, URL-encoded as the S3 CopyObject API requires.
+
+    boto3 percent-encodes a *string* CopySource itself, so a boto3 caller must pass
+    ``{"Bucket": ..., "Key": ..., "VersionId": ...}`` (or unquote this) to avoid double encoding.
+    """
+    source = f"{bucket}/{quote(key, safe='/~')}"
+    return f"{source}?versionId={quote(version_id, safe='')}" if version_id else source
+
+
+def _ref(bucket: str, key: str, version_id: str | None, size: Any, etag: Any, seq: Any, t: Any) -> ObjectRef:
+    return ObjectRef(
+        bucket=bucket,
+        key=key,
+        versionId=version_id,
+        size=size,
+        etag=etag,
+        sequencer=seq,
+        eventTime=t,
+        objectId=object_id(bucket, key, version_id, seq),
+        copySource=copy_source(bucket, key, version_id),
+    )
 
 
 def object_ref_from_eventbridge(event: dict[str, Any]) -> ObjectRef:
     """Build the execution input from an EventBridge ``aws.s3`` "Object Created" event (key not encoded)."""
     detail = event["detail"]
     obj = detail["object"]
-    return ObjectRef(
-        bucket=detail["bucket"]["name"],
-        key=obj["key"],
-        versionId=obj.get("version-id") or None,
-        size=obj.get("size"),
-        etag=obj.get("etag"),
-        sequencer=obj.get("sequencer"),
-        eventTime=event.get("time"),
+    return _ref(
+        detail["bucket"]["name"],
+        obj["key"],
+        obj.get("version-id") or None,
+        obj.get("size"),
+        obj.get("etag"),
+        obj.get("sequencer"),
+        event.get("time"),
     )
 
 
@@ -87,12 +119,12 @@ def object_ref_from_s3_record(record: dict[str, Any]) -> ObjectRef:
     """Build the execution input from one S3 event-notification record (key form-URL-encoded)."""
     s3 = record["s3"]
     obj = s3["object"]
-    return ObjectRef(
-        bucket=s3["bucket"]["name"],
-        key=unquote_plus(obj["key"]),
-        versionId=obj.get("versionId") or None,
-        size=obj.get("size"),
-        etag=obj.get("eTag"),
-        sequencer=obj.get("sequencer"),
-        eventTime=record.get("eventTime"),
+    return _ref(
+        s3["bucket"]["name"],
+        unquote_plus(obj["key"]),
+        obj.get("versionId") or None,
+        obj.get("size"),
+        obj.get("eTag"),
+        obj.get("sequencer"),
+        record.get("eventTime"),
     )

@@ -11,7 +11,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import ClientError
 
-from .errors import EmptyObject, ObjectNotFound
+from .errors import EmptyObject, ObjectNotFound, S3Unavailable
 from .logic import HEAD_BYTES, ValidateInput, ValidateResult, parse_limits, validate_object
 
 logger = Logger()
@@ -19,6 +19,7 @@ tracer = Tracer()
 metrics = Metrics()
 
 _MISSING = frozenset({"404", "NoSuchKey", "NoSuchVersion", "NotFound"})
+_TRANSIENT = frozenset({"500", "503", "InternalError", "ServiceUnavailable", "SlowDown", "RequestTimeout"})
 
 
 @cache
@@ -39,7 +40,9 @@ def _read(bucket: str, key: str, version_id: str | None) -> tuple[dict[str, Any]
         code = err.response.get("Error", {}).get("Code", "")
         if code in _MISSING:
             raise ObjectNotFound(f"s3://{bucket}/{key} (version {version_id}) does not exist") from err
-        raise  # throttling, 5xx, access denied: the definition's Retry / States.ALL deal with those
+        if code in _TRANSIENT:
+            raise S3Unavailable(f"{code} reading s3://{bucket}/{key}") from err
+        raise  # access denied and the like: a fault of the deployment, caught by States.ALL
     return head, body["Body"].read()
 
 

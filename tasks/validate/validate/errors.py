@@ -8,6 +8,7 @@ Exception
       ├── ImageTooLarge      an image over the (smaller) image byte limit
       ├── UnsupportedMediaType   magic bytes match no type we handle (a zip named .jpg)
       └── InvalidMetadata    user metadata fails the JSON schema
+     └── S3Unavailable          S3 throttling or 5xx after boto3's own retries: the definition retries
 """
 
 
@@ -37,3 +38,7 @@ class UnsupportedMediaType(RejectedUpload):
 
 class InvalidMetadata(RejectedUpload):
     pass
+
+
+class S3Unavailable(Exception):
+    """Transient: S3 throttling or a 5xx. Not the upload's fault, so not a RejectedUpload."""

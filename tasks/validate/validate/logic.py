@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 from functools import cache
 from importlib import resources
 from typing import Any, TypedDict
-from urllib.parse import quote
 
 from jsonschema import Draft202012Validator
 
@@ -48,8 +46,6 @@ class ValidateResult(TypedDict):
     bucket: str
     key: str
     versionId: str | None
-    objectId: str
-    copySource: str
     size: int
     sizeClass: str
     etag: str | None
@@ -57,17 +53,6 @@ class ValidateResult(TypedDict):
     kind: str
     extensionMatches: bool
     metadata: dict[str, str]
-
-
-def object_id(bucket: str, key: str, version_id: str | None) -> str:
-    """A stable id for one object version: names output keys so reprocessing overwrites, not duplicates."""
-    return hashlib.sha256(f"{bucket}\x1f{key}\x1f{version_id or '-'}".encode()).hexdigest()[:32]
-
-
-def copy_source(bucket: str, key: str, version_id: str | None) -> str:
-    """The S3 ``x-amz-copy-source`` value, URL-encoded as the CopyObject API requires."""
-    source = f"{bucket}/{quote(key, safe='/~')}"
-    return f"{source}?versionId={quote(version_id, safe='')}" if version_id else source
 
 
 def size_class(size: int, limits: Limits) -> str:
@@ -117,8 +102,6 @@ def validate_object(
         bucket=bucket,
         key=key,
         versionId=version_id,
-        objectId=object_id(bucket, key, version_id),
-        copySource=copy_source(bucket, key, version_id),
         size=size,
         sizeClass=size_class(size, merged),
         etag=etag,
