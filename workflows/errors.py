@@ -2,7 +2,8 @@
 
     Exception
      ├── ASLError                    an error an execution can raise, retry and catch: (error, cause)
-     │    └── FailStateError         raised by a Fail state; never retried or caught
+     │    ├── FailStateError         raised by a Fail state; never retried or caught
+     │    └── StateError             raised by the engine in a state; the cause gets the state prefix
      ├── DefinitionError             an invalid definition: a list of Diagnostic (code, message, JSON pointer)
      └── ServiceError               an API error: AWS's code, message and HTTP status
 """
@@ -44,6 +45,11 @@ class ASLError(Exception):
 
 class FailStateError(ASLError):
     """A Fail state ended the execution (or branch); it cannot be retried or caught."""
+
+
+class StateError(ASLError):
+    """An error of the engine inside a state; AWS prefixes its cause with the state's name and the id
+    of its entered event ("An error occurred while executing the state 'X' (entered at the event id #2). ...")."""
 
 
 @dataclass(frozen=True, slots=True)

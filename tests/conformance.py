@@ -1,0 +1,199 @@
+"""The AWS-recorded conformance corpus: which cases run, how they run in process, how results compare."""
+
+from __future__ import annotations
+
+import json
+import linecache
+import os
+import re
+import types
+from collections.abc import Callable
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from workflows.clock import Clock
+from workflows.interpreter import TaskRequest
+from workflows.resolvers import CallableResolver
+
+ROOT = Path(__file__).resolve().parent
+SHARED = Path(os.environ.get("WORKFLOWS_SHARED", ROOT.parent.parent / "shared"))
+CASES = SHARED / "conformance" / "cases"
+PURE_NEEDS = {"jsonata", "variables", "context_object", "wait", "distributed_map"}
+LAMBDAS = ROOT / "lambdas"
+ACCOUNT = "111111111111"
+
+
+@cache
+def all_cases() -> list[dict[str, Any]]:
+    return [json.loads(p.read_text()) for p in sorted(CASES.glob("*.json"))]
+
+
+def runnable(case: dict[str, Any]) -> bool:
+    """Pure ASL, or Lambda functions we have a local handler for; recordings marked uncertain are out."""
+    if case.get("uncertain"):
+        return False
+    for need in case["needs"]:
+        if need in PURE_NEEDS:
+            continue
+        if need.startswith("lambda:") and (LAMBDAS / need.split(":", 1)[1]).exists():
+            continue
+        return False
+    return True
+
+
+def selected_cases() -> list[dict[str, Any]]:
+    return [c for c in all_cases() if runnable(c)]
+
+
+def is_pure(case: dict[str, Any]) -> bool:
+    return set(case["needs"]) <= PURE_NEEDS
+
+
+def expected_failures() -> set[str]:
+    path = ROOT / "conformance_expected_failures.txt"
+    return {
+        line.strip() for line in path.read_text().splitlines() if line.strip() and not line.startswith("#")
+    }
+
+
+# ----- Lambda handlers for the lambda:* cases ----------------------------------------------------------------
+
+
+@cache
+def _handler(filename: str) -> Callable[..., Any]:
+    """Load a handler the way Lambda's runtime does, as /var/task/handler.py, so tracebacks match AWS."""
+    source = (LAMBDAS / filename).read_text()
+    fake = "/var/task/handler.py"
+    module = types.ModuleType(f"handler_{filename[:-3]}")
+    module.__file__ = fake
+    exec(compile(source, fake, "exec"), module.__dict__)
+    return module.handler  # type: ignore[no-any-return]
+
+
+class CaseResolver(CallableResolver):
+    """The Lambda functions a case created, by the resource names it recorded."""
+
+    def __init__(self, case: dict[str, Any], clock: Clock) -> None:
+        super().__init__(clock=clock)
+        self.by_name: dict[str, str] = {}
+        for arn, what in case.get("resources", {}).items():
+            m = re.search(r"lambdafunctions/(\w+\.py)", what)
+            if m and (LAMBDAS / m.group(1)).exists():
+                name = arn.split(":")[-1]
+                self.by_name[name] = m.group(1)
+        if not self.by_name:
+            for need in case["needs"]:
+                if need.startswith("lambda:"):
+                    self.by_name["*"] = need.split(":", 1)[1]
+
+    def _file_for(self, request: TaskRequest) -> str | None:
+        target = request.resource
+        if isinstance(request.parameters, dict) and "FunctionName" in request.parameters:
+            target = str(request.parameters["FunctionName"])
+        name = target.split(":")[-1] if ":" in target and "function" in target else target
+        name = name.split(":")[0]
+        if name in self.by_name:
+            return self.by_name[name]
+        parts = target.split(":")
+        if "function" in parts:
+            name = parts[parts.index("function") + 1]
+            if name in self.by_name:
+                return self.by_name[name]
+        if len(set(self.by_name.values())) == 1:
+            return next(iter(self.by_name.values()))
+        return None
+
+    def handles(self, request: TaskRequest) -> bool:
+        return self._file_for(request) is not None
+
+    async def invoke(self, request: TaskRequest) -> Any:
+        filename = self._file_for(request)
+        assert filename is not None
+        source = (LAMBDAS / filename).read_text()
+        linecache.cache["/var/task/handler.py"] = (len(source), None, source.splitlines(True), "/var/task/handler.py")
+        self.functions = {"fn": _handler(filename)}
+        kind_target = request.resource
+        original = request.resource
+        try:
+            if kind_target.startswith("arn:aws:lambda:"):
+                request.resource = "arn:aws:lambda:us-east-1:111111111111:function:fn"
+            else:
+                request.parameters = {**request.parameters, "FunctionName": "fn"}
+            return await super().invoke(request)
+        finally:
+            request.resource = original
+
+
+# ----- comparison -------------------------------------------------------------------------------------------
+
+
+def _token_regex(expected: str, tokens: list[str]) -> re.Pattern[str] | None:
+    present = [t for t in sorted(tokens, key=len, reverse=True) if t in expected]
+    if not present:
+        return None
+    pattern = "|".join(re.escape(t) for t in present)
+    parts = re.split(f"({pattern})", expected)
+    regex = "".join(".*?" if p in present else re.escape(p) for p in parts)
+    return re.compile(regex, re.DOTALL)
+
+
+def matches(expected: Any, actual: Any, tokens: list[str]) -> bool:
+    """JSON equality, key order ignored, 1 == 1.0 but true != 1; placeholder tokens are wildcards."""
+    if isinstance(expected, str) and tokens:
+        if expected in tokens:
+            return True
+        rx = _token_regex(expected, tokens)
+        if rx is not None:
+            text = actual if isinstance(actual, str) else json.dumps(actual, separators=(",", ":"))
+            return rx.fullmatch(text) is not None
+    if isinstance(expected, bool) or isinstance(actual, bool):
+        return expected is actual if isinstance(expected, bool) and isinstance(actual, bool) else False
+    if isinstance(expected, int | float) and isinstance(actual, int | float):
+        return expected == actual
+    if isinstance(expected, dict):
+        return (
+            isinstance(actual, dict)
+            and expected.keys() == actual.keys()
+            and all(matches(v, actual[k], tokens) for k, v in expected.items())
+        )
+    if isinstance(expected, list):
+        return (
+            isinstance(actual, list)
+            and len(expected) == len(actual)
+            and all(matches(e, a, tokens) for e, a in zip(expected, actual, strict=True))
+        )
+    if isinstance(expected, str) and isinstance(actual, str) and expected != actual:
+        # AWS's recorded causes are JSON objects parsed by the corpus; ours are text.
+        try:
+            return matches(json.loads(expected), json.loads(actual), tokens)
+        except ValueError:
+            return False
+    return expected == actual
+
+
+def compare(case: dict[str, Any], outcome: dict[str, Any]) -> str | None:
+    """None when the outcome matches AWS's recording, otherwise what differs."""
+    exp = case["expected"]
+    tokens = list(case.get("placeholder_tokens", []))
+    if exp["status"] != outcome["status"]:
+        return f"status {outcome['status']} != {exp['status']} ({outcome.get('error')}: {outcome.get('cause')})"
+    if exp["status"] == "SUCCEEDED":
+        if exp.get("output_unparsed"):
+            return None
+        if not matches(exp.get("output"), outcome.get("output"), tokens):
+            return f"output {json.dumps(outcome.get('output'))[:600]} != {json.dumps(exp.get('output'))[:600]}"
+        return None
+    for key in ("error", "cause"):
+        if key not in exp:
+            continue
+        actual = outcome.get(key)
+        expected = exp[key]
+        if key == "cause" and isinstance(expected, dict | list) and isinstance(actual, str):
+            try:
+                actual = json.loads(actual)
+            except ValueError:
+                pass
+        if not matches(expected, actual, tokens):
+            return f"{key} {str(actual)[:600]!r} != {str(expected)[:600]!r}"
+    return None

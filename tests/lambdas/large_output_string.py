@@ -1,0 +1,2 @@
+def handler(event, context):
+    return "a" * (257 * 1024)

@@ -1,0 +1,59 @@
+"""Every runnable AWS-recorded case, in process with a fake clock; failures listed by id only shrink."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+from tests.conformance import ACCOUNT, CaseResolver, compare, expected_failures, is_pure, selected_cases
+from workflows.clock import FakeClock
+from workflows.definition import load_definition
+from workflows.runner import execution_info, run_async
+
+CASES = selected_cases()
+XFAIL = expected_failures()
+
+
+def run_case(case: dict[str, Any]) -> dict[str, Any]:
+    definition = load_definition(case["definition"])
+    clock = FakeClock()
+    info = execution_info(
+        "StateMachine-conformance",
+        "execution-conformance",
+        start_time=clock.now(),
+        account=ACCOUNT,
+        state_machine_type=case.get("state_machine_type", "STANDARD"),
+    )
+
+    async def go() -> Any:
+        return await asyncio.wait_for(
+            run_async(definition, case["input"], resolver=CaseResolver(case, clock), clock=clock, info=info), 20
+        )
+
+    run = asyncio.run(go())
+    assert run.outcome is not None
+    return run.outcome.to_json()
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c["id"] for c in CASES])
+def test_case(case: dict[str, Any]) -> None:
+    problem = compare(case, run_case(case))
+    if case["id"] in XFAIL:
+        if problem is None:
+            pytest.fail("passes now: remove it from tests/conformance_expected_failures.txt")
+        pytest.xfail(problem)
+    assert problem is None, problem
+
+
+def test_pure_asl_pass_rate() -> None:
+    pure = [c for c in CASES if is_pure(c)]
+    failing = [c for c in pure if c["id"] in XFAIL]
+    assert len(pure) >= 680
+    assert (len(pure) - len(failing)) / len(pure) >= 0.98
+
+
+def test_expected_failures_are_known_cases() -> None:
+    ids = {c["id"] for c in CASES}
+    assert XFAIL <= ids, sorted(XFAIL - ids)

@@ -1,0 +1,126 @@
+"""The `workflows` command line: run, validate, serve, dev, upload, executions, history, graph."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from .errors import DefinitionError
+
+
+def _read_json_arg(value: str | None) -> Any:
+    if value is None:
+        return {}
+    if value.startswith("@"):
+        return json.loads(Path(value[1:]).read_text())
+    return json.loads(value)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from .clock import FakeClock, SystemClock
+    from .definition import load_definition
+    from .resolvers import ChainResolver, MockConfigResolver
+    from .runner import result_document, run_definition
+
+    try:
+        document = json.loads(Path(args.definition).read_text())
+    except (OSError, ValueError) as exc:
+        print(f"workflows run: cannot read {args.definition}: {exc}", file=sys.stderr)
+        return 2
+    if isinstance(document, dict) and "definition" in document and "States" not in document:
+        # A conformance case file: run its definition with its input unless --input says otherwise.
+        if args.input is None:
+            args.input = json.dumps(document.get("input", {}))
+        document = document["definition"]
+    try:
+        input_value = _read_json_arg(args.input)
+    except (OSError, ValueError) as exc:
+        print(f"workflows run: invalid --input: {exc}", file=sys.stderr)
+        return 2
+    substitutions = dict(kv.split("=", 1) for kv in args.substitution or [])
+    try:
+        definition = load_definition(document, substitutions)
+    except DefinitionError as exc:
+        for diagnostic in exc.diagnostics:
+            print(f"{args.definition}: {diagnostic}", file=sys.stderr)
+        return 1
+    resolver = None
+    if args.mock_config:
+        if not args.test_case:
+            print("workflows run: --mock-config needs --test-case", file=sys.stderr)
+            return 2
+        try:
+            config = json.loads(Path(args.mock_config).read_text())
+            mocks = MockConfigResolver(config, args.state_machine, args.test_case)
+        except (OSError, ValueError) as exc:
+            print(f"workflows run: {exc}", file=sys.stderr)
+            return 2
+        resolver = ChainResolver(mocks)
+    else:
+        from .local_lambdas import resolver_from_template
+
+        resolver = resolver_from_template(args.template) if args.template else ChainResolver()
+    clock = FakeClock() if args.fake_clock else SystemClock()
+    run = run_definition(definition, input_value, resolver=resolver, clock=clock)
+    json.dump(result_document(run), sys.stdout, ensure_ascii=False)
+    sys.stdout.write("\n")
+    return 0
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from .validation import main_validate
+
+    return main_validate(args.files)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="workflows", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="run one execution to its end and print its result as JSON")
+    run.add_argument("definition", help="ASL JSON file (or a conformance case file)")
+    run.add_argument("--input", help="execution input as JSON, or @FILE")
+    run.add_argument("--mock-config", help="Step Functions Local mock configuration file")
+    run.add_argument("--test-case", help="test case name in the mock configuration")
+    run.add_argument("--state-machine", help="state machine name in the mock configuration")
+    run.add_argument("--template", help="template.yaml whose functions back Lambda ARNs")
+    run.add_argument("--substitution", "-s", action="append", help="NAME=VALUE for ${NAME} placeholders")
+    run.add_argument("--fake-clock", action="store_true", help="virtual time: Wait and Retry take no time")
+    run.set_defaults(func=cmd_run)
+
+    validate = sub.add_parser("validate", help="validate ASL definitions; exit 1 on any error")
+    validate.add_argument("files", nargs="+")
+    validate.set_defaults(func=cmd_validate)
+
+    for extra in _EXTRA_COMMANDS:
+        extra(sub)
+    return parser
+
+
+_EXTRA_COMMANDS: list[Any] = []
+
+
+def _register_extras() -> None:
+    """Commands that live beside the engine (server, local AWS) add themselves if present."""
+    for module in ("workflows.server", "workflows.dev"):
+        try:
+            mod = __import__(module, fromlist=["add_commands"])
+        except ImportError:
+            continue
+        add = getattr(mod, "add_commands", None)
+        if add is not None:
+            _EXTRA_COMMANDS.append(add)
+
+
+def main(argv: list[str] | None = None) -> int:
+    _register_extras()
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

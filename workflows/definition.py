@@ -1,0 +1,575 @@
+"""Amazon States Language definitions: parsed once into an immutable compiled form the interpreter runs."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from . import errors
+from .errors import Diagnostic, DefinitionError, StateError
+from .history import dumps
+from .jsonata_eval import UNDEFINED, evaluate_field, expression_text
+from .jsonpath import Path, PathError, Reference, compile_path, compile_reference
+
+JSONPATH = "JSONPath"
+JSONATA = "JSONata"
+
+# The runtime environment a compiled template reads: the context object and workflow variables.
+# (The interpreter's `Frame` satisfies it.)
+Env = Any
+Template = Callable[[Any, Env], Any]
+
+_PLACEHOLDER = re.compile(r"\$\{([^}]+)\}")
+
+
+# ---------------------------------------------------------------------------------------------------------
+# JSONPath payload templates (Parameters, ResultSelector, ItemSelector) and references
+
+
+def _missing_path_error(text: str, field_name: str, value: Any) -> StateError:
+    return StateError(
+        errors.RUNTIME,
+        f"The JSONPath '{text}' specified for the field '{field_name}' could not be found in the input "
+        f"'{dumps(value)}'",
+    )
+
+
+def _compile_dynamic(text: str, field_name: str) -> Template:
+    from .intrinsics import compile_intrinsic, is_intrinsic
+
+    if is_intrinsic(text):
+        intrinsic = compile_intrinsic(text)
+
+        def run_intrinsic(value: Any, env: Env) -> Any:
+            def lookup(path: str) -> Any:
+                ref = compile_reference(path)
+                try:
+                    return ref.get(value, env.context, env.variables)
+                except PathError:
+                    raise _missing_path_error(path, field_name, value)
+
+            return intrinsic.evaluate(lookup)
+
+        return run_intrinsic
+
+    ref = compile_reference(text)
+    path = ref.path
+    if ref.root == "input" and path.steps is not None:
+        steps = path.steps
+
+        def run_input(value: Any, env: Env) -> Any:
+            node = value
+            for step in steps:
+                if isinstance(node, dict) if isinstance(step, str) else isinstance(node, list):
+                    try:
+                        node = node[step]
+                        continue
+                    except (KeyError, IndexError):
+                        pass
+                raise _missing_path_error(text, field_name, value)
+            return node
+
+        if not steps:
+            return lambda value, env: value
+        return run_input
+
+    def run_reference(value: Any, env: Env) -> Any:
+        try:
+            return ref.get(value, env.context, env.variables)
+        except PathError:
+            raise _missing_path_error(text, field_name, value)
+
+    return run_reference
+
+
+def compile_payload(template: Any) -> Template:
+    """A JSONPath payload template: keys ending in `.$` take a path or an intrinsic function."""
+    if isinstance(template, dict):
+        if not _is_dynamic(template):
+            return lambda value, env: template
+        parts: list[tuple[str, bool, Any]] = []
+        for key, item in template.items():
+            if key.endswith(".$") and isinstance(item, str):
+                parts.append((key[:-2], True, _compile_dynamic(item, key)))
+            else:
+                parts.append((key, True, compile_payload(item)) if _is_dynamic(item) else (key, False, item))
+
+        def run_object(value: Any, env: Env) -> Any:
+            return {key: (fn(value, env) if dyn else fn) for key, dyn, fn in parts}
+
+        return run_object
+    if isinstance(template, list) and _is_dynamic(template):
+        items = [compile_payload(item) for item in template]
+        return lambda value, env: [fn(value, env) for fn in items]
+    return lambda value, env: template
+
+
+def _is_dynamic(template: Any) -> bool:
+    if isinstance(template, dict):
+        return any(
+            (k.endswith(".$") and isinstance(v, str)) or _is_dynamic(v) for k, v in template.items()
+        )
+    if isinstance(template, list):
+        return any(_is_dynamic(v) for v in template)
+    return False
+
+
+# ---------------------------------------------------------------------------------------------------------
+# JSONata templates (Arguments, Output, Assign, Items, ...)
+
+
+def compile_jsonata(template: Any, field_name: str) -> Callable[[dict[str, Any]], Any]:
+    """A JSONata template: `{% expr %}` strings anywhere in it are evaluated against the bindings."""
+    text = expression_text(template)
+    if text is not None:
+        return lambda bindings: evaluate_field(text, field_name, bindings)
+    if isinstance(template, dict):
+        if not _has_jsonata(template):
+            return lambda bindings: template
+        parts = [(k, compile_jsonata(v, f"{field_name}/{k}")) for k, v in template.items()]
+
+        def run_object(bindings: dict[str, Any]) -> Any:
+            return {k: fn(bindings) for k, fn in parts}
+
+        return run_object
+    if isinstance(template, list) and _has_jsonata(template):
+        fns = [compile_jsonata(v, f"{field_name}[{i}]") for i, v in enumerate(template)]
+        return lambda bindings: [fn(bindings) for fn in fns]
+    return lambda bindings: template
+
+
+def _has_jsonata(template: Any) -> bool:
+    if isinstance(template, str):
+        return expression_text(template) is not None
+    if isinstance(template, dict):
+        return any(_has_jsonata(v) for v in template.values())
+    if isinstance(template, list):
+        return any(_has_jsonata(v) for v in template)
+    return False
+
+
+def jsonata_or_value(template: Any, field_name: str, bindings: dict[str, Any]) -> Any:
+    """Evaluate a field that may hold a literal or a `{% %}` string (TimeoutSeconds, Seconds, ...)."""
+    text = expression_text(template)
+    if text is None:
+        return template
+    return evaluate_field(text, field_name, bindings)
+
+
+_ = UNDEFINED  # re-exported for the interpreter's optional fields
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Choice rules
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool)
+
+
+def parse_timestamp(value: Any) -> datetime | None:
+    """An RFC 3339 timestamp as Step Functions accepts it (uppercase T and an offset or Z)."""
+    if not isinstance(value, str) or "T" not in value:
+        return None
+    text = value
+    if text.endswith("Z"):
+        text = text[:-1] + "+00:00"
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    if parsed.tzinfo is None:
+        return None
+    return parsed
+
+
+def _string_matches(value: str, pattern: str) -> bool:
+    regex = []
+    i = 0
+    while i < len(pattern):
+        ch = pattern[i]
+        if ch == "\\" and i + 1 < len(pattern):
+            regex.append(re.escape(pattern[i + 1]))
+            i += 2
+            continue
+        regex.append(".*" if ch == "*" else re.escape(ch))
+        i += 1
+    return re.fullmatch("".join(regex), value, re.DOTALL) is not None
+
+
+def _cmp(kind: Callable[[Any], bool], op: Callable[[Any, Any], bool]) -> Callable[[Any, Any], bool]:
+    return lambda a, b: kind(a) and kind(b) and op(a, b)
+
+
+def _ts(op: Callable[[Any, Any], bool]) -> Callable[[Any, Any], bool]:
+    def compare(a: Any, b: Any) -> bool:
+        ta, tb = parse_timestamp(a), parse_timestamp(b)
+        return ta is not None and tb is not None and op(ta, tb)
+
+    return compare
+
+
+def _str(v: Any) -> bool:
+    return isinstance(v, str)
+
+
+def _bool(v: Any) -> bool:
+    return isinstance(v, bool)
+
+
+# Choice comparison operators: name -> predicate(value, operand). Each also has a `...Path` form.
+COMPARISONS: dict[str, Callable[[Any, Any], bool]] = {
+    "StringEquals": _cmp(_str, lambda a, b: a == b),
+    "StringLessThan": _cmp(_str, lambda a, b: a < b),
+    "StringGreaterThan": _cmp(_str, lambda a, b: a > b),
+    "StringLessThanEquals": _cmp(_str, lambda a, b: a <= b),
+    "StringGreaterThanEquals": _cmp(_str, lambda a, b: a >= b),
+    "StringMatches": _cmp(_str, _string_matches),
+    "NumericEquals": _cmp(_is_number, lambda a, b: a == b),
+    "NumericLessThan": _cmp(_is_number, lambda a, b: a < b),
+    "NumericGreaterThan": _cmp(_is_number, lambda a, b: a > b),
+    "NumericLessThanEquals": _cmp(_is_number, lambda a, b: a <= b),
+    "NumericGreaterThanEquals": _cmp(_is_number, lambda a, b: a >= b),
+    "BooleanEquals": _cmp(_bool, lambda a, b: a == b),
+    "TimestampEquals": _ts(lambda a, b: a == b),
+    "TimestampLessThan": _ts(lambda a, b: a < b),
+    "TimestampGreaterThan": _ts(lambda a, b: a > b),
+    "TimestampLessThanEquals": _ts(lambda a, b: a <= b),
+    "TimestampGreaterThanEquals": _ts(lambda a, b: a >= b),
+}
+
+TYPE_TESTS: dict[str, Callable[[Any], bool]] = {
+    "IsNull": lambda v: v is None,
+    "IsNumeric": _is_number,
+    "IsString": _str,
+    "IsBoolean": _bool,
+    "IsTimestamp": lambda v: parse_timestamp(v) is not None,
+}
+
+Predicate = Callable[[Any, Env], bool]
+
+
+def compile_rule(rule: dict[str, Any]) -> Predicate:
+    """A JSONPath Choice rule (with And / Or / Not) as a predicate over (input, env)."""
+    if "And" in rule:
+        subs = [compile_rule(r) for r in rule["And"]]
+        return lambda value, env: all(p(value, env) for p in subs)
+    if "Or" in rule:
+        subs = [compile_rule(r) for r in rule["Or"]]
+        return lambda value, env: any(p(value, env) for p in subs)
+    if "Not" in rule:
+        sub = compile_rule(rule["Not"])
+        return lambda value, env: not sub(value, env)
+    variable: Reference = compile_reference(rule["Variable"])
+
+    def read(value: Any, env: Env) -> Any:
+        try:
+            return variable.get(value, env.context, env.variables)
+        except PathError as exc:
+            raise StateError(errors.RUNTIME, f"Invalid path '{variable.text}' : {exc.message}")
+
+    if "IsPresent" in rule:
+        expected = rule["IsPresent"]
+
+        def is_present(value: Any, env: Env) -> bool:
+            try:
+                variable.get(value, env.context, env.variables)
+                present = True
+            except PathError:
+                present = False
+            return present == expected
+
+        return is_present
+    for name, test in TYPE_TESTS.items():
+        if name in rule:
+            expected = rule[name]
+            return lambda value, env, test=test, expected=expected: test(read(value, env)) == expected
+    for name, op in COMPARISONS.items():
+        if name in rule:
+            operand = rule[name]
+            return lambda value, env, op=op, operand=operand: op(read(value, env), operand)
+        path_name = name + "Path"
+        if path_name in rule:
+            ref = compile_reference(rule[path_name])
+
+            def compare_path(value: Any, env: Env, op: Any = op, ref: Reference = ref) -> bool:
+                try:
+                    operand = ref.get(value, env.context, env.variables)
+                except PathError as exc:
+                    raise StateError(errors.RUNTIME, f"Invalid path '{ref.text}' : {exc.message}")
+                return op(read(value, env), operand)
+
+            return compare_path
+    raise DefinitionError([Diagnostic("SCHEMA_VALIDATION_FAILED", "Choice rule has no comparison operator")])
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The compiled form
+
+
+@dataclass(frozen=True, slots=True)
+class Retrier:
+    error_equals: tuple[str, ...]
+    interval_seconds: float = 1.0
+    max_attempts: int = 3
+    backoff_rate: float = 2.0
+    max_delay_seconds: float | None = None
+    jitter: str = "NONE"
+
+
+@dataclass(frozen=True, slots=True)
+class Catcher:
+    error_equals: tuple[str, ...]
+    next: str
+    result_path: Path | None = None
+    result_path_null: bool = False
+    output: Any = None
+    assign: Any = None
+    has_output: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ChoiceRule:
+    next: str
+    predicate: Predicate | None = None  # JSONPath
+    condition: Any = None  # JSONata
+    assign: Any = None
+    output: Any = None
+    has_output: bool = False
+
+
+@dataclass(frozen=True)
+class State:
+    """One compiled state. Fields that a type does not use stay None; `spec` keeps the JSON."""
+
+    name: str
+    type: str
+    spec: Mapping[str, Any]
+    query_language: str
+    next: str | None = None
+    end: bool = False
+    # JSONPath processing
+    input_path: Path | None = None
+    input_path_null: bool = False
+    parameters: Template | None = None
+    result_selector: Template | None = None
+    result_path: Path | None = None
+    result_path_null: bool = False
+    output_path: Path | None = None
+    output_path_null: bool = False
+    result: Any = None
+    has_result: bool = False
+    # JSONata processing
+    arguments: Any = None
+    output: Any = None
+    has_output: bool = False
+    assign: Any = None
+    # Task
+    resource: str | None = None
+    retry: tuple[Retrier, ...] = ()
+    catch: tuple[Catcher, ...] = ()
+    # Choice
+    choices: tuple[ChoiceRule, ...] = ()
+    default: str | None = None
+    # Parallel / Map
+    branches: tuple[StateMachine, ...] = ()
+    processor: StateMachine | None = None
+    items_path: Path | None = None
+    item_selector: Template | None = None
+
+
+@dataclass(frozen=True)
+class StateMachine:
+    start_at: str
+    states: Mapping[str, State]
+    query_language: str = JSONPATH
+    timeout_seconds: Any = None
+    processor_mode: str = "INLINE"
+
+
+@dataclass(frozen=True)
+class Definition:
+    """A loaded definition: the compiled top-level machine and the JSON it came from."""
+
+    machine: StateMachine
+    document: Mapping[str, Any] = field(repr=False)
+    text: str = field(repr=False, default="")
+
+    @property
+    def states(self) -> Mapping[str, State]:
+        return self.machine.states
+
+
+def _path_field(spec: Mapping[str, Any], name: str) -> tuple[Path | None, bool]:
+    """(compiled path, explicitly null). Absent means `$`."""
+    if name not in spec:
+        return None, False
+    value = spec[name]
+    if value is None:
+        return None, True
+    return compile_path(value) if value != "$" else None, False
+
+
+def _retriers(items: list[dict[str, Any]]) -> tuple[Retrier, ...]:
+    return tuple(
+        Retrier(
+            error_equals=tuple(r["ErrorEquals"]),
+            interval_seconds=r.get("IntervalSeconds", 1),
+            max_attempts=r.get("MaxAttempts", 3),
+            backoff_rate=r.get("BackoffRate", 2.0),
+            max_delay_seconds=r.get("MaxDelaySeconds"),
+            jitter=r.get("JitterStrategy", "NONE"),
+        )
+        for r in items
+    )
+
+
+def _catchers(items: list[dict[str, Any]], language: str) -> tuple[Catcher, ...]:
+    out = []
+    for c in items:
+        rp, rp_null = _path_field(c, "ResultPath")
+        out.append(
+            Catcher(
+                error_equals=tuple(c["ErrorEquals"]),
+                next=c["Next"],
+                result_path=rp,
+                result_path_null=rp_null,
+                output=compile_jsonata(c["Output"], "Output") if "Output" in c else None,
+                has_output="Output" in c,
+                assign=c.get("Assign"),
+            )
+        )
+    return tuple(out)
+
+
+def _compile_state(name: str, spec: Mapping[str, Any], language: str) -> State:
+    lang = spec.get("QueryLanguage", language)
+    kind = spec["Type"]
+    kw: dict[str, Any] = {
+        "name": name,
+        "type": kind,
+        "spec": spec,
+        "query_language": lang,
+        "next": spec.get("Next"),
+        "end": bool(spec.get("End", False)),
+        "assign": spec.get("Assign"),
+    }
+    if lang == JSONPATH:
+        kw["input_path"], kw["input_path_null"] = _path_field(spec, "InputPath")
+        kw["output_path"], kw["output_path_null"] = _path_field(spec, "OutputPath")
+        kw["result_path"], kw["result_path_null"] = _path_field(spec, "ResultPath")
+        if "Parameters" in spec:
+            kw["parameters"] = compile_payload(spec["Parameters"])
+        if "ResultSelector" in spec:
+            kw["result_selector"] = compile_payload(spec["ResultSelector"])
+    else:
+        if "Arguments" in spec:
+            kw["arguments"] = compile_jsonata(spec["Arguments"], "Arguments")
+        if "Output" in spec:
+            kw["output"] = compile_jsonata(spec["Output"], "Output")
+            kw["has_output"] = True
+    if "Result" in spec:
+        kw["result"] = spec["Result"]
+        kw["has_result"] = True
+    if "Retry" in spec:
+        kw["retry"] = _retriers(spec["Retry"])
+    if "Catch" in spec:
+        kw["catch"] = _catchers(spec["Catch"], lang)
+    if kind == "Task":
+        kw["resource"] = spec.get("Resource")
+    elif kind == "Choice":
+        rules = []
+        for rule in spec.get("Choices", []):
+            rules.append(
+                ChoiceRule(
+                    next=rule["Next"],
+                    predicate=compile_rule(rule) if lang == JSONPATH else None,
+                    condition=rule.get("Condition"),
+                    assign=rule.get("Assign"),
+                    output=compile_jsonata(rule["Output"], "Output") if "Output" in rule else None,
+                    has_output="Output" in rule,
+                )
+            )
+        kw["choices"] = tuple(rules)
+        kw["default"] = spec.get("Default")
+    elif kind == "Parallel":
+        kw["branches"] = tuple(_compile_machine(b, lang) for b in spec.get("Branches", []))
+    elif kind == "Map":
+        processor = spec.get("ItemProcessor") or spec.get("Iterator")
+        if processor is not None:
+            kw["processor"] = _compile_machine(processor, lang)
+        if lang == JSONPATH:
+            kw["items_path"], _null = _path_field(spec, "ItemsPath")
+            selector = spec.get("ItemSelector", spec.get("Parameters"))
+            kw["parameters"] = None
+            if selector is not None:
+                kw["item_selector"] = compile_payload(selector)
+    return State(**kw)
+
+
+def _compile_machine(doc: Mapping[str, Any], language: str = JSONPATH) -> StateMachine:
+    lang = doc.get("QueryLanguage", language)
+    states = {name: _compile_state(name, spec, lang) for name, spec in doc["States"].items()}
+    mode = (doc.get("ProcessorConfig") or {}).get("Mode", "INLINE")
+    return StateMachine(
+        start_at=doc["StartAt"],
+        states=states,
+        query_language=lang,
+        timeout_seconds=doc.get("TimeoutSeconds"),
+        processor_mode=mode,
+    )
+
+
+def substitute(value: Any, substitutions: Mapping[str, Any]) -> Any:
+    """Fill `${Name}` placeholders in every string, as SAM's DefinitionSubstitutions do."""
+    if isinstance(value, str):
+        if "${" not in value:
+            return value
+        return _PLACEHOLDER.sub(
+            lambda m: str(substitutions[m.group(1)]) if m.group(1) in substitutions else m.group(0), value
+        )
+    if isinstance(value, dict):
+        return {substitute(k, substitutions): substitute(v, substitutions) for k, v in value.items()}
+    if isinstance(value, list):
+        return [substitute(v, substitutions) for v in value]
+    return value
+
+
+def load_definition(
+    source: str | Mapping[str, Any],
+    substitutions: Mapping[str, Any] | None = None,
+    *,
+    validate: bool = True,
+) -> Definition:
+    """Parse, substitute, validate and compile a definition. Raises DefinitionError with diagnostics."""
+    if isinstance(source, str):
+        text = source
+        try:
+            document = json.loads(source)
+        except ValueError as exc:
+            raise DefinitionError([Diagnostic("INVALID_JSON_DESCRIPTION", str(exc))]) from exc
+    else:
+        document = dict(source)
+        text = json.dumps(document)
+    if substitutions:
+        document = substitute(document, substitutions)
+    if validate:
+        try:
+            from .validation import validate_definition
+        except ImportError:  # pragma: no cover - during bootstrap
+            validate_definition = None  # type: ignore[assignment]
+        if validate_definition is not None:
+            diagnostics = [d for d in validate_definition(document) if d.severity == "ERROR"]
+            if diagnostics:
+                raise DefinitionError(diagnostics)
+    if not isinstance(document, dict) or "States" not in document or "StartAt" not in document:
+        raise DefinitionError([Diagnostic("SCHEMA_VALIDATION_FAILED", "StartAt and States are required")])
+    try:
+        machine = _compile_machine(document)
+    except (KeyError, TypeError, PathError) as exc:
+        raise DefinitionError([Diagnostic("SCHEMA_VALIDATION_FAILED", f"cannot compile: {exc}")]) from exc
+    return Definition(machine=machine, document=document, text=text)

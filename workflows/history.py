@@ -1,0 +1,135 @@
+"""Execution history: events shaped exactly as GetExecutionHistory returns them, numbered in one place."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+# Detail fields that AWS gives as JSON text; the engine keeps the value and serialises on demand.
+_JSON_FIELDS = frozenset({"input", "output", "parameters"})
+
+
+def dumps(value: Any) -> str:
+    """JSON text the way Step Functions writes payloads: compact, non-ASCII kept."""
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+class HistoryEvent:
+    """One history event. `details` holds AWS's detail fields; payload fields hold Python values.
+
+    Events are appended on the hot path, so payloads are serialised only when the event is read.
+    Payload values are never mutated after they are recorded (the interpreter copies on write).
+    """
+
+    __slots__ = ("details", "details_key", "id", "previous_event_id", "timestamp", "type")
+
+    def __init__(
+        self,
+        id: int,
+        previous_event_id: int,
+        type: str,
+        timestamp: float,
+        details_key: str | None = None,
+        details: dict[str, Any] | None = None,
+    ) -> None:
+        self.id = id
+        self.previous_event_id = previous_event_id
+        self.type = type
+        self.timestamp = timestamp
+        self.details_key = details_key
+        self.details = details
+
+    def api_details(self, include_data: bool = True) -> dict[str, Any] | None:
+        if self.details is None:
+            return None
+        out: dict[str, Any] = {}
+        for key, value in self.details.items():
+            if key in _JSON_FIELDS:
+                if not include_data:
+                    continue
+                out[key] = value if isinstance(value, str) and key == "parameters" else dumps(value)
+            else:
+                out[key] = value
+        return out
+
+    def to_api(self, include_data: bool = True, *, iso: bool = False) -> dict[str, Any]:
+        """The event as the API returns it (timestamp as datetime, or ISO text when `iso`)."""
+        ts = datetime.fromtimestamp(self.timestamp, tz=UTC)
+        out: dict[str, Any] = {
+            "timestamp": ts.isoformat() if iso else ts,
+            "type": self.type,
+            "id": self.id,
+            "previousEventId": self.previous_event_id,
+        }
+        if self.details_key is not None:
+            out[self.details_key] = self.api_details(include_data)
+        return out
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-able record that round-trips through `from_json` (payloads stay JSON values)."""
+        return {
+            "id": self.id,
+            "previousEventId": self.previous_event_id,
+            "type": self.type,
+            "timestamp": self.timestamp,
+            "detailsKey": self.details_key,
+            "details": self.details,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> HistoryEvent:
+        return cls(
+            data["id"],
+            data["previousEventId"],
+            data["type"],
+            data["timestamp"],
+            data.get("detailsKey"),
+            data.get("details"),
+        )
+
+    def __repr__(self) -> str:
+        return f"HistoryEvent({self.id}, {self.type}, prev={self.previous_event_id})"
+
+
+def details_key_for(event_type: str) -> str:
+    """AWS's detail field name for an event type: `PassStateEntered` -> `stateEnteredEventDetails`."""
+    for suffix, key in _STATE_SUFFIXES:
+        if event_type.endswith(suffix) and event_type not in _NOT_STATE_EVENTS:
+            return key
+    return event_type[0].lower() + event_type[1:] + "EventDetails"
+
+
+_STATE_SUFFIXES = (("StateEntered", "stateEnteredEventDetails"), ("StateExited", "stateExitedEventDetails"))
+_NOT_STATE_EVENTS = frozenset()
+
+
+class EventLog:
+    """Numbers events and links each to the one before, as AWS does; forwards them to a listener."""
+
+    __slots__ = ("_clock", "_listener", "events", "last_id")
+
+    def __init__(self, clock: Callable[[], float], listener: Callable[[HistoryEvent], None] | None = None):
+        self._clock = clock
+        self._listener = listener
+        self.events: list[HistoryEvent] = []
+        self.last_id = 0
+
+    def add(
+        self,
+        type: str,
+        details: dict[str, Any] | None = None,
+        previous: int | None = None,
+        details_key: str | None = None,
+    ) -> int:
+        event_id = self.last_id + 1
+        prev = self.last_id if previous is None else previous
+        if details is not None and details_key is None:
+            details_key = details_key_for(type)
+        event = HistoryEvent(event_id, prev, type, self._clock(), details_key, details)
+        self.last_id = event_id
+        self.events.append(event)
+        if self._listener is not None:
+            self._listener(event)
+        return event_id

@@ -1,0 +1,1286 @@
+"""The ASL interpreter: runs a compiled definition, records AWS-shaped history, knows only its seams.
+
+Seams: a Clock (time), a TaskResolver (what a Task's Resource does), a CallbackRegistry (task tokens)
+and an EventSink (where history events go). Nothing here knows SQLite, HTTP or boto3.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from . import errors
+from .clock import Clock, SystemClock
+from .definition import (
+    JSONATA,
+    Catcher,
+    Definition,
+    State,
+    StateMachine,
+    compile_jsonata,
+    jsonata_or_value,
+    parse_timestamp,
+)
+from .errors import ASLError, FailStateError, StateError
+from .history import EventLog, HistoryEvent, dumps
+from .jsonata_eval import evaluate_field, expression_text
+from .jsonpath import Path, PathError, compile_reference, set_path
+
+MAX_PAYLOAD_BYTES = 256 * 1024
+DEFAULT_TASK_TIMEOUT = 99999999
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Values at the seams
+
+
+@dataclass(frozen=True)
+class ExecutionInfo:
+    execution_arn: str
+    name: str
+    state_machine_arn: str
+    state_machine_name: str
+    role_arn: str = "arn:aws:iam::123456789012:role/workflows-local"
+    start_time: float = 0.0
+    redrive_count: int = 0
+    state_machine_type: str = "STANDARD"
+    state_machine_version_arn: str | None = None
+    state_machine_alias_arn: str | None = None
+
+    @property
+    def region(self) -> str:
+        parts = self.execution_arn.split(":")
+        return parts[3] if len(parts) > 3 and parts[3] else "us-east-1"
+
+    @property
+    def account(self) -> str:
+        parts = self.execution_arn.split(":")
+        return parts[4] if len(parts) > 4 and parts[4] else "123456789012"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    status: str  # SUCCEEDED | FAILED | TIMED_OUT | ABORTED
+    output: Any = None
+    error: str | None = None
+    cause: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"status": self.status}
+        if self.status == "SUCCEEDED":
+            out["output"] = self.output
+        if self.error is not None:
+            out["error"] = self.error
+        if self.cause is not None:
+            out["cause"] = self.cause
+        return out
+
+
+class EventSink(Protocol):
+    def emit(self, event: HistoryEvent) -> None: ...
+
+    async def flush(self) -> None: ...
+
+
+class MemorySink:
+    """Keeps nothing beyond the run's own event list; the sink for in-process runs."""
+
+    def emit(self, event: HistoryEvent) -> None:
+        pass
+
+    async def flush(self) -> None:
+        pass
+
+
+@dataclass
+class TaskRequest:
+    """What a Task state asks its resolver to do."""
+
+    resource: str
+    parameters: Any
+    state_name: str
+    execution: ExecutionInfo
+    context: dict[str, Any]
+    task_token: str | None = None
+    timeout_seconds: float | None = None
+    heartbeat_seconds: float | None = None
+    credentials: Any = None
+    attempt: int = 0
+    # Resolvers whose work starts later than scheduling (activities) call this when it starts.
+    mark_started: Callable[[dict[str, Any]], None] = field(default=lambda details: None)
+    heartbeat: Callable[[], None] = field(default=lambda: None)
+
+    @property
+    def service(self) -> str:
+        """`lambda`, `sns`, `aws-sdk:s3`, `activity`, ... (see `resource_kind`)."""
+        return resource_kind(self.resource)[1]
+
+    @property
+    def action(self) -> str:
+        return resource_kind(self.resource)[2]
+
+
+class TaskResolver(Protocol):
+    async def invoke(self, request: TaskRequest) -> Any:
+        """The task's result, or raise ASLError(error, cause)."""
+        ...
+
+
+class CallbackRegistry:
+    """Task tokens of `.waitForTaskToken` tasks; SendTaskSuccess/Failure/Heartbeat complete them."""
+
+    def __init__(self) -> None:
+        self._waiting: dict[str, asyncio.Future[Any]] = {}
+        self._beats: dict[str, asyncio.Event] = {}
+        self.on_register: Callable[[str], None] | None = None
+
+    def register(self, token: str) -> asyncio.Future[Any]:
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._waiting[token] = future
+        self._beats[token] = asyncio.Event()
+        if self.on_register is not None:
+            self.on_register(token)
+        return future
+
+    def forget(self, token: str) -> None:
+        self._waiting.pop(token, None)
+        self._beats.pop(token, None)
+
+    def known(self, token: str) -> bool:
+        return token in self._waiting
+
+    def complete(self, token: str, output: Any) -> bool:
+        future = self._waiting.get(token)
+        if future is None or future.done():
+            return False
+        future.get_loop().call_soon_threadsafe(_settle, future, output, None)
+        return True
+
+    def fail(self, token: str, error: str | None, cause: str | None) -> bool:
+        future = self._waiting.get(token)
+        if future is None or future.done():
+            return False
+        future.get_loop().call_soon_threadsafe(_settle, future, None, ASLError(error or "", cause))
+        return True
+
+    def heartbeat(self, token: str) -> bool:
+        beat = self._beats.get(token)
+        if beat is None:
+            return False
+        future = self._waiting[token]
+        future.get_loop().call_soon_threadsafe(beat.set)
+        return True
+
+    def beat_event(self, token: str) -> asyncio.Event | None:
+        return self._beats.get(token)
+
+
+def _settle(future: asyncio.Future[Any], value: Any, exc: BaseException | None) -> None:
+    if future.done():
+        return
+    if exc is not None:
+        future.set_exception(exc)
+    else:
+        future.set_result(value)
+
+
+def resource_kind(resource: str) -> tuple[str, str, str]:
+    """(kind, service, action) of a Task resource.
+
+    kind: `lambda` (a function ARN), `activity`, `service` (`arn:aws:states:::svc:action[.pattern]`)."""
+    parts = resource.split(":")
+    if len(parts) >= 6 and parts[2] == "lambda" and parts[5] == "function":
+        return "lambda", "lambda", "invoke"
+    if len(parts) >= 6 and parts[2] == "states" and parts[5] == "activity":
+        return "activity", "activity", parts[6] if len(parts) > 6 else ""
+    if len(parts) >= 7 and parts[2] == "states" and parts[3] == "" and parts[4] == "":
+        if parts[5] == "aws-sdk":
+            return "service", f"aws-sdk:{parts[6]}", ":".join(parts[7:])
+        return "service", parts[5], ":".join(parts[6:])
+    return "unknown", resource, ""
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Runtime frames
+
+
+class Frame:
+    """One thread of control: the execution, a Parallel branch or a Map iteration."""
+
+    __slots__ = ("context", "log_events", "prev", "variables")
+
+    def __init__(self, context: dict[str, Any], variables: dict[str, Any], prev: int, log_events: bool = True):
+        self.context = context
+        self.variables = variables
+        self.prev = prev
+        self.log_events = log_events
+
+    def child(self, context: dict[str, Any], prev: int, log_events: bool | None = None) -> Frame:
+        return Frame(context, dict(self.variables), prev, self.log_events if log_events is None else log_events)
+
+
+class _Next:
+    """A state's outcome: its output and the next state (None: the machine ends)."""
+
+    __slots__ = ("assigned", "next", "output")
+
+    def __init__(self, output: Any, next: str | None, assigned: dict[str, Any] | None = None) -> None:
+        self.output = output
+        self.next = next
+        self.assigned = assigned
+
+
+def _iso(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, tz=UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _error_matches(equals: tuple[str, ...], error: str) -> bool:
+    for name in equals:
+        if name == error:
+            return True
+        if name == errors.ALL and error not in errors.NOT_CAUGHT_BY_ALL:
+            return True
+        if name == errors.TASK_FAILED and error not in errors.NOT_CAUGHT_BY_ALL and not error.startswith(
+            "States."
+        ):
+            return True
+    return False
+
+
+_STATE_PREFIX_MARK = "An error occurred while executing the state"
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The interpreter
+
+
+class Interpreter:
+    def __init__(
+        self,
+        definition: Definition,
+        *,
+        resolver: TaskResolver | None = None,
+        clock: Clock | None = None,
+        callbacks: CallbackRegistry | None = None,
+    ) -> None:
+        self.definition = definition
+        self.resolver = resolver
+        self.clock: Clock = clock or SystemClock()
+        self.callbacks = callbacks or CallbackRegistry()
+
+    def start(
+        self,
+        info: ExecutionInfo,
+        input_value: Any,
+        sink: EventSink | None = None,
+        history: list[HistoryEvent] | None = None,
+    ) -> ExecutionRun:
+        run = ExecutionRun(self, info, input_value, sink or MemorySink(), history)
+        run.task = asyncio.ensure_future(run.main())
+        return run
+
+    async def run(self, info: ExecutionInfo, input_value: Any, sink: EventSink | None = None) -> ExecutionRun:
+        run = self.start(info, input_value, sink)
+        await run.wait()
+        return run
+
+
+class ExecutionRun:
+    """One execution in progress: its history, and the outcome once it ends."""
+
+    def __init__(
+        self,
+        interpreter: Interpreter,
+        info: ExecutionInfo,
+        input_value: Any,
+        sink: EventSink,
+        history: list[HistoryEvent] | None,
+    ) -> None:
+        self.interpreter = interpreter
+        self.machine = interpreter.definition.machine
+        self.info = info
+        self.input = input_value
+        self.sink = sink
+        self.clock = interpreter.clock
+        self.log = EventLog(self.clock.now, sink.emit)
+        self.prior = history or []
+        self.task: asyncio.Future[Outcome] | None = None
+        self.outcome: Outcome | None = None
+        self._stop: tuple[str | None, str | None] | None = None
+        self._map_runs = 0
+
+    @property
+    def events(self) -> list[HistoryEvent]:
+        return self.log.events
+
+    async def wait(self) -> Outcome:
+        assert self.task is not None
+        return await asyncio.shield(self.task)
+
+    def stop(self, error: str | None = None, cause: str | None = None) -> None:
+        if self.task is not None and not self.task.done():
+            self._stop = (error, cause)
+            self.task.cancel()
+
+    # ----- the run loop ---------------------------------------------------------------------------------
+
+    async def main(self) -> Outcome:
+        context = self._context_base()
+        frame = Frame(context, {}, 0)
+        value = self.input
+        start_at: str | None = self.machine.start_at
+        if self.prior:
+            start_at, value, frame = self._resume(frame)
+        else:
+            self.log.add(
+                "ExecutionStarted",
+                {"input": self.input, "inputDetails": {"truncated": False}, "roleArn": self.info.role_arn},
+                previous=0,
+            )
+            frame.prev = 0
+        try:
+            output = await self._with_execution_timeout(self._run_machine(self.machine, value, frame, start_at))
+        except FailStateError as err:
+            return await self._finish("FAILED", frame, error=err.error, cause=err.cause)
+        except ASLError as err:
+            return await self._finish("FAILED", frame, error=err.error, cause=err.cause)
+        except _ExecutionTimeout:
+            return await self._finish("TIMED_OUT", frame, error="States.Timeout", cause=None)
+        except asyncio.CancelledError:
+            error, cause = self._stop or (None, None)
+            return await self._finish("ABORTED", frame, error=error, cause=cause)
+        return await self._finish("SUCCEEDED", frame, output=output)
+
+    async def _finish(
+        self, status: str, frame: Frame, *, output: Any = None, error: str | None = None, cause: str | None = None
+    ) -> Outcome:
+        if status == "SUCCEEDED":
+            self.log.add(
+                "ExecutionSucceeded",
+                {"output": output, "outputDetails": {"truncated": False}},
+                previous=frame.prev,
+            )
+        else:
+            details: dict[str, Any] = {}
+            if error is not None:
+                details["error"] = error
+            if cause is not None:
+                details["cause"] = cause
+            kind = {"FAILED": "ExecutionFailed", "TIMED_OUT": "ExecutionTimedOut", "ABORTED": "ExecutionAborted"}
+            self.log.add(kind[status], details, previous=frame.prev)
+        self.outcome = Outcome(status, output, error, cause)
+        with contextlib.suppress(Exception):
+            await self.sink.flush()
+        return self.outcome
+
+    async def _with_execution_timeout(self, work: Awaitable[Any]) -> Any:
+        timeout = self.machine.timeout_seconds
+        if not timeout:
+            return await work
+        return await _race(work, self.clock.sleep(float(timeout)), _ExecutionTimeout)
+
+    def _context_base(self) -> dict[str, Any]:
+        info = self.info
+        execution: dict[str, Any] = {
+            "Id": info.execution_arn,
+            "Input": self.input,
+            "StartTime": _iso(info.start_time or self.clock.now()),
+            "Name": info.name,
+            "RoleArn": info.role_arn,
+            "RedriveCount": info.redrive_count,
+        }
+        return {
+            "Execution": execution,
+            "StateMachine": {"Id": info.state_machine_arn, "Name": info.state_machine_name},
+        }
+
+    def _resume(self, frame: Frame) -> tuple[str | None, Any, Frame]:
+        """Continue after a restart: replay the recorded events, restart the last top-level state."""
+        for event in self.prior:
+            self.log.events.append(event)
+        self.log.last_id = self.prior[-1].id
+        top = _top_level_events(self.prior, self.machine)
+        variables: dict[str, Any] = {}
+        for event in top:
+            if event.type.endswith("StateExited") and event.details and "assignedVariables" in event.details:
+                for name, text in event.details["assignedVariables"].items():
+                    variables[name] = _loads(text)
+        frame.variables = variables
+        frame.prev = self.log.last_id
+        last = top[-1] if top else None
+        if last is None or last.type == "ExecutionStarted":
+            return self.machine.start_at, self.input, frame
+        assert last.details is not None
+        name = last.details["name"]
+        if last.type.endswith("StateEntered"):
+            return name, last.details["input"], frame
+        state = self.machine.states[name]
+        output = last.details["output"]
+        nxt = state.next
+        if state.type == "Choice":
+            nxt = self._choose_again(state, output, frame)
+        if state.end or state.type in ("Succeed",) or nxt is None:
+            raise _Resumed(output)
+        return nxt, output, frame
+
+    def _choose_again(self, state: State, output: Any, frame: Frame) -> str | None:
+        for rule in state.choices:
+            if rule.predicate is not None and rule.predicate(output, frame):
+                return rule.next
+        return state.default
+
+    async def _run_machine(self, machine: StateMachine, value: Any, frame: Frame, start_at: str | None = None) -> Any:
+        name = start_at or machine.start_at
+        states = machine.states
+        while True:
+            step = await self._run_state(states[name], value, frame)
+            value = step.output
+            if step.next is None:
+                return value
+            name = step.next
+
+    # ----- one state --------------------------------------------------------------------------------------
+
+    def _emit(self, frame: Frame, type: str, details: dict[str, Any] | None = None) -> int:
+        if not frame.log_events:
+            return frame.prev
+        event_id = self.log.add(type, details, previous=frame.prev)
+        frame.prev = event_id
+        return event_id
+
+    async def _run_state(self, state: State, value: Any, frame: Frame) -> _Next:
+        entered = self._emit(
+            frame,
+            state.type + "StateEntered",
+            {"name": state.name, "input": value, "inputDetails": {"truncated": False}},
+        )
+        # The context object is replaced, never mutated: `$$` values may already sit in outputs.
+        frame.context = {**frame.context, "State": {"Name": state.name, "EnteredTime": _iso(self.clock.now())}}
+        handler = _HANDLERS[state.type]
+        attempts = [0] * len(state.retry)
+        retry_count = 0
+        while True:
+            try:
+                if state.retry:
+                    frame.context = {**frame.context, "State": {**frame.context["State"], "RetryCount": retry_count}}
+                step = await handler(self, state, value, frame)
+                break
+            except ASLError as err:
+                if isinstance(err, StateError) and not (err.cause or "").startswith(_STATE_PREFIX_MARK):
+                    err = StateError(
+                        err.error,
+                        f"{_STATE_PREFIX_MARK} '{state.name}' (entered at the event id #{entered}). {err.cause}",
+                    )
+                if isinstance(err, FailStateError) or err.error == errors.RUNTIME:
+                    raise err
+                delay = self._retry_delay(state, err, attempts)
+                if delay is not None:
+                    retry_count += 1
+                    await self.clock.sleep(delay)
+                    continue
+                catcher = self._catcher(state, err)
+                if catcher is None:
+                    raise err
+                step = self._caught(state, catcher, err, value, frame)
+                break
+        if state.type == "Fail":  # pragma: no cover - Fail raises
+            return step
+        details: dict[str, Any] = {"name": state.name, "output": step.output, "outputDetails": {"truncated": False}}
+        if step.assigned:
+            details["assignedVariables"] = {k: dumps(v) for k, v in step.assigned.items()}
+            details["assignedVariablesDetails"] = {"truncated": False}
+        self._emit(frame, state.type + "StateExited", details)
+        return step
+
+    def _retry_delay(self, state: State, err: ASLError, attempts: list[int]) -> float | None:
+        for i, retrier in enumerate(state.retry):
+            if _error_matches(retrier.error_equals, err.error):
+                if attempts[i] >= retrier.max_attempts:
+                    return None
+                attempts[i] += 1
+                delay = retrier.interval_seconds * retrier.backoff_rate ** (attempts[i] - 1)
+                if retrier.max_delay_seconds is not None:
+                    delay = min(delay, retrier.max_delay_seconds)
+                if retrier.jitter == "FULL":
+                    delay = random.uniform(0, delay)
+                return delay
+        return None
+
+    def _catcher(self, state: State, err: ASLError) -> Catcher | None:
+        for catcher in state.catch:
+            if _error_matches(catcher.error_equals, err.error):
+                return catcher
+        return None
+
+    def _caught(self, state: State, catcher: Catcher, err: ASLError, value: Any, frame: Frame) -> _Next:
+        error_output: dict[str, Any] = {"Error": err.error}
+        if err.cause is not None:
+            error_output["Cause"] = err.cause
+        else:
+            error_output["Cause"] = ""
+            error_output = {"Error": err.error}
+        if state.query_language == JSONATA:
+            bindings = self._bindings(value, frame, errorOutput=error_output)
+            output = catcher.output(bindings) if catcher.has_output else error_output
+            assigned = self._assign_jsonata(catcher.assign, bindings, frame)
+            return _Next(output, catcher.next, assigned)
+        assigned = self._assign_jsonpath(catcher.assign, error_output, frame)
+        if catcher.result_path_null:
+            output = value
+        elif catcher.result_path is None:
+            output = error_output
+        else:
+            output = self._set_result(value, catcher.result_path, error_output)
+        return _Next(output, catcher.next, assigned)
+
+    # ----- data processing helpers ---------------------------------------------------------------------
+
+    def _bindings(self, value: Any, frame: Frame, **extra: Any) -> dict[str, Any]:
+        states: dict[str, Any] = {"input": value, "context": frame.context}
+        states.update(extra)
+        bindings = dict(frame.variables)
+        bindings["states"] = states
+        return bindings
+
+    def _assign_jsonata(self, assign: Any, bindings: dict[str, Any], frame: Frame) -> dict[str, Any] | None:
+        if not assign:
+            return None
+        assigned = compile_jsonata(assign, "Assign")(bindings)
+        frame.variables.update(assigned)
+        return assigned
+
+    def _assign_jsonpath(self, assign: Any, value: Any, frame: Frame) -> dict[str, Any] | None:
+        if not assign:
+            return None
+        from .definition import compile_payload
+
+        assigned = compile_payload(assign)(value, frame)
+        frame.variables.update(assigned)
+        return assigned
+
+    def _input_path(self, state: State, value: Any, frame: Frame) -> Any:
+        if state.input_path_null:
+            return {}
+        path = state.input_path
+        if path is None:
+            return value
+        return self._read_path(path, value, frame)
+
+    def _read_path(self, path: Path, value: Any, frame: Frame) -> Any:
+        try:
+            if path.text.startswith("$$"):
+                return path.get(frame.context)
+            return compile_reference(path.text).get(value, frame.context, frame.variables)
+        except PathError as exc:
+            raise StateError(errors.RUNTIME, f"Invalid path '{path.text}' : {exc.message}")
+
+    def _output_path(self, state: State, value: Any, frame: Frame) -> Any:
+        if state.output_path_null:
+            return {}
+        path = state.output_path
+        if path is None:
+            return value
+        return self._read_path(path, value, frame)
+
+    def _set_result(self, value: Any, path: Path, result: Any) -> Any:
+        try:
+            return set_path(value, path, result)
+        except PathError as exc:
+            raise StateError(errors.RUNTIME, exc.message)
+
+    def _jsonpath_result(self, state: State, raw_input: Any, effective: Any, result: Any, frame: Frame) -> _Next:
+        """ResultSelector, Assign, ResultPath and OutputPath, in AWS's order."""
+        if state.result_selector is not None:
+            result = state.result_selector(result, frame)
+        assigned = self._assign_jsonpath(state.assign, result, frame)
+        if state.result_path_null:
+            combined = raw_input
+        elif state.result_path is None:
+            combined = result
+        else:
+            combined = self._set_result(raw_input, state.result_path, result)
+        return _Next(self._output_path(state, combined, frame), _next_of(state), assigned)
+
+    def _jsonata_result(self, state: State, value: Any, result: Any, frame: Frame, default_output: Any) -> _Next:
+        bindings = self._bindings(value, frame, result=result)
+        output = state.output(bindings) if state.has_output else default_output
+        assigned = self._assign_jsonata(state.assign, bindings, frame)
+        return _Next(output, _next_of(state), assigned)
+
+    def _jsonata_field(self, state: State, name: str, value: Any, frame: Frame) -> Any:
+        bindings = self._bindings(value, frame)
+        return jsonata_or_value(state.spec.get(name), name, bindings)
+
+    # ----- Task -------------------------------------------------------------------------------------------
+
+    async def _invoke(self, state: State, parameters: Any, frame: Frame, value: Any) -> Any:
+        resolver = self.interpreter.resolver
+        resource = state.resource or ""
+        kind, service, action = resource_kind(resource)
+        spec = state.spec
+        timeout = self._seconds(state, "TimeoutSeconds", value, frame)
+        heartbeat = self._seconds(state, "HeartbeatSeconds", value, frame)
+        token: str | None = None
+        if action.endswith(".waitForTaskToken"):
+            token = str(uuid.uuid4())
+            frame.context = {**frame.context, "Task": {"Token": token}}
+            if state.query_language != JSONATA and state.parameters is not None:
+                parameters = state.parameters(self._input_path(state, value, frame), frame)
+        if kind == "lambda":
+            scheduled: dict[str, Any] = {"resource": resource, "input": parameters, "inputDetails": {"truncated": False}}
+            if timeout is not None:
+                scheduled["timeoutInSeconds"] = int(timeout)
+            self._emit(frame, "LambdaFunctionScheduled", scheduled)
+            prefix = "LambdaFunction"
+            base: dict[str, Any] = {}
+        elif kind == "activity":
+            scheduled = {"resource": resource, "input": parameters, "inputDetails": {"truncated": False}}
+            if timeout is not None:
+                scheduled["timeoutInSeconds"] = int(timeout)
+            if heartbeat is not None:
+                scheduled["heartbeatInSeconds"] = int(heartbeat)
+            self._emit(frame, "ActivityScheduled", scheduled)
+            prefix = "Activity"
+            base = {}
+        else:
+            base = {"resourceType": service, "resource": action}
+            scheduled = dict(base)
+            scheduled["region"] = self.info.region
+            scheduled["parameters"] = dumps(parameters)
+            if timeout is not None:
+                scheduled["timeoutInSeconds"] = int(timeout)
+            if heartbeat is not None:
+                scheduled["heartbeatInSeconds"] = int(heartbeat)
+            self._emit(frame, "TaskScheduled", scheduled)
+            prefix = "Task"
+        started = False
+
+        def mark_started(details: dict[str, Any]) -> None:
+            nonlocal started
+            if not started:
+                started = True
+                self._emit(frame, prefix + "Started", {**base, **details} if (base or details) else None)
+
+        if kind != "activity":
+            mark_started({})
+        if resolver is None:
+            raise ASLError(errors.RUNTIME, f"No task resolver for resource {resource}")
+        request = TaskRequest(
+            resource=resource,
+            parameters=parameters,
+            state_name=state.name,
+            execution=self.info,
+            context=frame.context,
+            task_token=token,
+            timeout_seconds=timeout,
+            heartbeat_seconds=heartbeat,
+            credentials=spec.get("Credentials"),
+            mark_started=mark_started,
+        )
+        await self.sink.flush()
+        try:
+            result = await self._invoke_with_limits(resolver, request, timeout, heartbeat, token)
+        except _TaskTimeout as exc:
+            self._emit(frame, prefix + "TimedOut", {**base, "error": exc.error})
+            raise ASLError(exc.error, None)
+        except ASLError as err:
+            details = dict(base)
+            details["error"] = err.error
+            if err.cause is not None:
+                details["cause"] = err.cause
+            self._emit(frame, prefix + "Failed", details)
+            raise
+        finally:
+            if "Task" in frame.context:
+                frame.context = {k: v for k, v in frame.context.items() if k != "Task"}
+        if len(dumps(result)) > MAX_PAYLOAD_BYTES:
+            raise ASLError(
+                errors.DATA_LIMIT_EXCEEDED,
+                f"The state/task '{state.name}' returned a result with a size exceeding the maximum number "
+                "of bytes service limit.",
+            )
+        self._emit(frame, prefix + "Succeeded", {**base, "output": result, "outputDetails": {"truncated": False}})
+        return result
+
+    async def _invoke_with_limits(
+        self,
+        resolver: TaskResolver,
+        request: TaskRequest,
+        timeout: float | None,
+        heartbeat: float | None,
+        token: str | None,
+    ) -> Any:
+        async def work() -> Any:
+            if token is None:
+                return await resolver.invoke(request)
+            callbacks = self.interpreter.callbacks
+            future = callbacks.register(token)
+            try:
+                await resolver.invoke(request)
+                if heartbeat is None:
+                    return await future
+                return await self._await_with_heartbeat(future, token, heartbeat)
+            finally:
+                callbacks.forget(token)
+
+        limit = timeout if timeout is not None else DEFAULT_TASK_TIMEOUT
+        return await _race(work(), self.clock.sleep(float(limit)), lambda: _TaskTimeout(errors.TIMEOUT))
+
+    async def _await_with_heartbeat(self, future: asyncio.Future[Any], token: str, heartbeat: float) -> Any:
+        beat = self.interpreter.callbacks.beat_event(token)
+        while True:
+            waiter = asyncio.ensure_future(asyncio.shield(future))
+            sleeper = asyncio.ensure_future(self.clock.sleep(heartbeat))
+            beat_wait = asyncio.ensure_future(beat.wait()) if beat else None
+            pending = [waiter, sleeper] + ([beat_wait] if beat_wait else [])
+            done, _ = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+            for t in pending:
+                if t not in done:
+                    t.cancel()
+            if waiter in done:
+                return waiter.result()
+            if beat_wait is not None and beat_wait in done:
+                assert beat is not None
+                beat.clear()
+                continue
+            raise _TaskTimeout(errors.HEARTBEAT_TIMEOUT)
+
+    def _seconds(self, state: State, name: str, value: Any, frame: Frame) -> float | None:
+        spec = state.spec
+        if name in spec:
+            raw = spec[name]
+            if state.query_language == JSONATA:
+                raw = jsonata_or_value(raw, name, self._bindings(value, frame))
+            return float(raw)
+        path_name = name + "Path"
+        if path_name in spec:
+            path = compile_reference(spec[path_name])
+            try:
+                raw = path.get(value, frame.context, frame.variables)
+            except PathError as exc:
+                raise StateError(errors.RUNTIME, f"Invalid path '{spec[path_name]}' : {exc.message}")
+            if not isinstance(raw, int | float) or isinstance(raw, bool) or raw <= 0:
+                raise StateError(errors.RUNTIME, f"The {path_name} parameter must be a positive integer: {raw}")
+            return float(raw)
+        return None
+
+    # ----- error-prefix aware wrappers ------------------------------------------------------------------
+
+    async def run_task(self, state: State, value: Any, frame: Frame) -> _Next:
+        if state.query_language == JSONATA:
+            bindings = self._bindings(value, frame)
+            parameters = state.arguments(bindings) if state.arguments is not None else value
+            result = await self._invoke(state, parameters, frame, value)
+            return self._jsonata_result(state, value, result, frame, result)
+        effective = self._input_path(state, value, frame)
+        parameters = state.parameters(effective, frame) if state.parameters is not None else effective
+        result = await self._invoke(state, parameters, frame, value)
+        return self._jsonpath_result(state, value, effective, result, frame)
+
+
+class _ExecutionTimeout(Exception):
+    pass
+
+
+class _TaskTimeout(Exception):
+    def __init__(self, error: str) -> None:
+        super().__init__(error)
+        self.error = error
+
+
+class _Resumed(Exception):
+    def __init__(self, output: Any) -> None:
+        super().__init__("resumed")
+        self.output = output
+
+
+async def _race(work: Awaitable[Any], timer: Awaitable[Any], on_timeout: Callable[[], BaseException]) -> Any:
+    """Run `work`; if `timer` finishes first, cancel the work and raise `on_timeout()`."""
+    work_task = asyncio.ensure_future(work)
+    timer_task = asyncio.ensure_future(timer)
+    try:
+        done, _ = await asyncio.wait({work_task, timer_task}, return_when=asyncio.FIRST_COMPLETED)
+    except asyncio.CancelledError:
+        work_task.cancel()
+        timer_task.cancel()
+        with contextlib.suppress(BaseException):
+            await work_task
+        raise
+    if work_task in done:
+        timer_task.cancel()
+        return work_task.result()
+    work_task.cancel()
+    with contextlib.suppress(BaseException):
+        await work_task
+    raise on_timeout()
+
+
+def _next_of(state: State) -> str | None:
+    return None if state.end else state.next
+
+
+def _loads(text: Any) -> Any:
+    import json
+
+    return json.loads(text) if isinstance(text, str) else text
+
+
+def _top_level_events(events: list[HistoryEvent], machine: StateMachine) -> list[HistoryEvent]:
+    """Events of the top-level thread: ExecutionStarted and the top-level states' Entered/Exited."""
+    names = set(machine.states)
+    out: list[HistoryEvent] = []
+    depth = 0
+    for event in events:
+        t = event.type
+        if t in ("MapStateStarted", "ParallelStateStarted"):
+            depth += 1
+            continue
+        if t in ("MapStateSucceeded", "MapStateFailed", "ParallelStateSucceeded", "ParallelStateFailed",
+                 "MapStateAborted", "ParallelStateAborted"):
+            depth -= 1
+            continue
+        if depth:
+            continue
+        if t == "ExecutionStarted" or (
+            (t.endswith("StateEntered") or t.endswith("StateExited"))
+            and event.details
+            and event.details.get("name") in names
+        ):
+            out.append(event)
+    return out
+
+
+# ---------------------------------------------------------------------------------------------------------
+# State handlers: (run, state, input, frame) -> _Next
+
+
+async def _pass(run: ExecutionRun, state: State, value: Any, frame: Frame) -> _Next:
+    if state.query_language == JSONATA:
+        bindings = run._bindings(value, frame)
+        output = state.output(bindings) if state.has_output else value
+        assigned = run._assign_jsonata(state.assign, bindings, frame)
+        return _Next(output, _next_of(state), assigned)
+    effective = run._input_path(state, value, frame)
+    if state.has_result:
+        result = state.result
+    elif state.parameters is not None:
+        result = state.parameters(effective, frame)
+    else:
+        result = effective
+    assigned = run._assign_jsonpath(state.assign, result, frame) if state.assign else None
+    if state.result_path_null:
+        combined = value
+    elif state.result_path is None:
+        combined = result
+    else:
+        combined = run._set_result(value, state.result_path, result)
+    if state.output_path is None and not state.output_path_null:
+        return _Next(combined, None if state.end else state.next, assigned)
+    return _Next(run._output_path(state, combined, frame), _next_of(state), assigned)
+
+
+async def _task(run: ExecutionRun, state: State, value: Any, frame: Frame) -> _Next:
+    return await run.run_task(state, value, frame)
+
+
+async def _choice(run: ExecutionRun, state: State, value: Any, frame: Frame) -> _Next:
+    if state.query_language == JSONATA:
+        bindings = run._bindings(value, frame)
+        for i, rule in enumerate(state.choices):
+            text = expression_text(rule.condition)
+            matched = (
+                evaluate_field(text, f"Choices[{i}].Condition", bindings) if text is not None else rule.condition
+            )
+            if not isinstance(matched, bool):
+                raise StateError(
+                    errors.QUERY_EVALUATION_ERROR,
+                    f"The JSONata expression '{text}' specified for the field 'Condition' returned a non-boolean "
+                    "value.",
+                )
+            if matched:
+                output = rule.output(bindings) if rule.has_output else (
+                    state.output(bindings) if state.has_output else value
+                )
+                assigned = run._assign_jsonata(rule.assign or state.assign, bindings, frame)
+                return _Next(output, rule.next, assigned)
+        if state.default is None:
+            raise ASLError(errors.NO_CHOICE_MATCHED, "No Matches!")
+        output = state.output(bindings) if state.has_output else value
+        assigned = run._assign_jsonata(state.assign, bindings, frame)
+        return _Next(output, state.default, assigned)
+    effective = run._input_path(state, value, frame)
+    for rule in state.choices:
+        assert rule.predicate is not None
+        if rule.predicate(effective, frame):
+            assigned = run._assign_jsonpath(rule.assign or state.assign, effective, frame)
+            return _Next(run._output_path(state, effective, frame), rule.next, assigned)
+    if state.default is None:
+        raise ASLError(errors.NO_CHOICE_MATCHED, "No Matches!")
+    assigned = run._assign_jsonpath(state.assign, effective, frame)
+    return _Next(run._output_path(state, effective, frame), state.default, assigned)
+
+
+async def _wait(run: ExecutionRun, state: State, value: Any, frame: Frame) -> _Next:
+    spec = state.spec
+    now = run.clock.now()
+    if state.query_language == JSONATA:
+        bindings = run._bindings(value, frame)
+        if "Seconds" in spec:
+            seconds = jsonata_or_value(spec["Seconds"], "Seconds", bindings)
+            if not isinstance(seconds, int | float) or isinstance(seconds, bool) or seconds < 0:
+                raise StateError(
+                    errors.QUERY_EVALUATION_ERROR,
+                    f"The Seconds field must be a non-negative integer: {dumps(seconds)}",
+                )
+            delay = float(seconds)
+        else:
+            stamp = jsonata_or_value(spec.get("Timestamp"), "Timestamp", bindings)
+            parsed = parse_timestamp(stamp)
+            if parsed is None:
+                raise StateError(
+                    errors.QUERY_EVALUATION_ERROR,
+                    "The Timestamp field cannot be parsed as an ISO-8601 extended offset date-time format "
+                    f"string: {stamp}",
+                )
+            delay = parsed.timestamp() - now
+        await run.clock.sleep(max(delay, 0.0))
+        bindings = run._bindings(value, frame)
+        output = state.output(bindings) if state.has_output else value
+        assigned = run._assign_jsonata(state.assign, bindings, frame)
+        return _Next(output, _next_of(state), assigned)
+    effective = run._input_path(state, value, frame)
+    if "Seconds" in spec:
+        delay = float(spec["Seconds"])
+    elif "Timestamp" in spec:
+        parsed = parse_timestamp(spec["Timestamp"])
+        delay = (parsed.timestamp() - now) if parsed else 0.0
+    elif "SecondsPath" in spec:
+        text = spec["SecondsPath"]
+        try:
+            seconds = compile_reference(text).get(effective, frame.context, frame.variables)
+        except PathError as exc:
+            raise StateError(errors.RUNTIME, f"Invalid path '{text}' : {exc.message}")
+        if not isinstance(seconds, int) or isinstance(seconds, bool):
+            raise StateError(
+                errors.RUNTIME, f"The SecondsPath parameter cannot be parsed as a long value: {text} == {seconds}"
+            )
+        if seconds < 0:
+            raise StateError(
+                errors.RUNTIME, f"The SecondsPath parameter references a negative value: {text} == {seconds}"
+            )
+        delay = float(seconds)
+    else:
+        text = spec["TimestampPath"]
+        try:
+            stamp = compile_reference(text).get(effective, frame.context, frame.variables)
+        except PathError as exc:
+            raise StateError(errors.RUNTIME, f"Invalid path '{text}' : {exc.message}")
+        parsed = parse_timestamp(stamp)
+        if parsed is None:
+            raise StateError(
+                errors.RUNTIME,
+                "The TimestampPath parameter does not reference a valid ISO-8601 extended offset date-time "
+                f"format string: {text} == {stamp}",
+            )
+        delay = parsed.timestamp() - now
+    await run.clock.sleep(max(delay, 0.0))
+    assigned = run._assign_jsonpath(state.assign, effective, frame)
+    return _Next(run._output_path(state, effective, frame), _next_of(state), assigned)
+
+
+async def _succeed(run: ExecutionRun, state: State, value: Any, frame: Frame) -> _Next:
+    if state.query_language == JSONATA:
+        bindings = run._bindings(value, frame)
+        output = state.output(bindings) if state.has_output else value
+        return _Next(output, None)
+    effective = run._input_path(state, value, frame)
+    return _Next(run._output_path(state, effective, frame), None)
+
+
+async def _fail(run: ExecutionRun, state: State, value: Any, frame: Frame) -> _Next:
+    spec = state.spec
+    if state.query_language == JSONATA:
+        bindings = run._bindings(value, frame)
+        error = jsonata_or_value(spec.get("Error"), "Error", bindings)
+        cause = jsonata_or_value(spec.get("Cause"), "Cause", bindings)
+    else:
+        error = _fail_field(run, spec, "Error", value, frame)
+        cause = _fail_field(run, spec, "Cause", value, frame)
+    raise FailStateError(error, cause)
+
+
+def _fail_field(run: ExecutionRun, spec: Any, name: str, value: Any, frame: Frame) -> Any:
+    if name in spec:
+        return spec[name]
+    path_text = spec.get(name + "Path")
+    if path_text is None:
+        return None
+    from .definition import compile_payload
+
+    result = compile_payload({"v.$": path_text})(value, frame)["v"]
+    return result
+
+
+# ----- Parallel --------------------------------------------------------------------------------------------
+
+
+async def _parallel(run: ExecutionRun, state: State, value: Any, frame: Frame) -> _Next:
+    jsonata = state.query_language == JSONATA
+    if jsonata:
+        bindings = run._bindings(value, frame)
+        effective = state.arguments(bindings) if state.arguments is not None else value
+    else:
+        effective = run._input_path(state, value, frame)
+        if state.parameters is not None:
+            effective = state.parameters(effective, frame)
+    run._emit(frame, "ParallelStateStarted")
+    branch_frames = [frame.child(_copy_context(frame.context), frame.prev) for _ in state.branches]
+    tasks = [
+        asyncio.ensure_future(run._run_machine(branch, effective, bf))
+        for branch, bf in zip(state.branches, branch_frames, strict=True)
+    ]
+    try:
+        results = await _gather_fail_fast(tasks)
+    except ASLError as err:
+        frame.prev = max([frame.prev] + [bf.prev for bf in branch_frames])
+        run._emit(frame, "ParallelStateFailed")
+        raise ASLError(err.error, err.cause) from err
+    frame.prev = max([frame.prev] + [bf.prev for bf in branch_frames])
+    run._emit(frame, "ParallelStateSucceeded")
+    if jsonata:
+        return run._jsonata_result(state, value, results, frame, results)
+    return run._jsonpath_result(state, value, effective, results, frame)
+
+
+async def _gather_fail_fast(tasks: list[asyncio.Future[Any]]) -> list[Any]:
+    """Results in order; on the first failure cancel the rest and raise it."""
+    try:
+        pending = set(tasks)
+        while pending:
+            done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_EXCEPTION)
+            for t in done:
+                if t.exception() is not None:
+                    raise t.exception()  # type: ignore[misc]
+        return [t.result() for t in tasks]
+    finally:
+        for t in tasks:
+            if not t.done():
+                t.cancel()
+        for t in tasks:
+            if not t.done():
+                with contextlib.suppress(BaseException):
+                    await t
+
+
+def _copy_context(context: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in context.items() if k != "Task"}
+
+
+# ----- Map -------------------------------------------------------------------------------------------------
+
+
+async def _map(run: ExecutionRun, state: State, value: Any, frame: Frame) -> _Next:
+    spec = state.spec
+    jsonata = state.query_language == JSONATA
+    if jsonata:
+        bindings = run._bindings(value, frame)
+        items_spec = spec.get("Items")
+        if items_spec is None:
+            items = value
+        else:
+            text = expression_text(items_spec)
+            if text is not None:
+                try:
+                    items = evaluate_field(text, "Items", bindings)
+                except StateError as err:
+                    if "unsupported result type" in (err.cause or ""):
+                        raise
+                    raise
+            else:
+                items = items_spec
+        if not isinstance(items, list):
+            raise StateError(
+                errors.QUERY_EVALUATION_ERROR,
+                f"The JSONata expression '{expression_text(items_spec) or items_spec}' specified for the field "
+                f"'Items' returned an unexpected result type. Expected 'array', but was '{_json_type(items)}' "
+                f"for value: {dumps(items)}",
+            )
+        effective = value
+    else:
+        effective = run._input_path(state, value, frame)
+        items = effective if state.items_path is None else run._read_path(state.items_path, effective, frame)
+        if not isinstance(items, list):
+            raise StateError(
+                errors.RUNTIME,
+                f"Invalid path '{spec.get('ItemsPath', '$')}': The path does not evaluate to an array",
+            )
+    max_concurrency = _map_number(run, state, "MaxConcurrency", value, frame) or 0
+    tolerated_count = _map_number(run, state, "ToleratedFailureCount", value, frame)
+    tolerated_pct = _map_number(run, state, "ToleratedFailurePercentage", value, frame)
+    if tolerated_count is not None and tolerated_count < 0:
+        raise StateError(errors.RUNTIME, "ToleratedFailureCount cannot be negative.")
+    if tolerated_pct is not None and not 0 <= tolerated_pct <= 100:
+        raise StateError(errors.RUNTIME, "ToleratedFailurePercentage must be between 0 and 100.")
+    processor = state.processor
+    assert processor is not None
+    distributed = processor.processor_mode == "DISTRIBUTED"
+    batcher = spec.get("ItemBatcher")
+    if batcher:
+        size = batcher.get("MaxItemsPerBatch") or len(items) or 1
+        batch_input = batcher.get("BatchInput", {})
+        items = [{"Items": items[i : i + size], **({"BatchInput": batch_input} if batch_input else {})}
+                 for i in range(0, len(items), size)]
+        state_selector = None
+    run._emit(frame, "MapStateStarted", {"length": len(items)})
+    if distributed:
+        run._map_runs += 1
+        arn = run.info.state_machine_arn.replace(":stateMachine:", ":mapRun:")
+        map_run_arn = f"{arn}/{state.name}:{uuid.uuid4()}"
+        run._emit(frame, "MapRunStarted", {"mapRunArn": map_run_arn})
+    semaphore = asyncio.Semaphore(int(max_concurrency)) if max_concurrency else None
+    failures = 0
+    total = len(items)
+
+    def tolerated() -> bool:
+        if tolerated_count is not None and failures <= tolerated_count and failures:
+            return True
+        return bool(tolerated_pct is not None and total and failures * 100 / total <= tolerated_pct and failures)
+
+    iteration_frames: list[Frame] = []
+    state_selector = state.item_selector
+
+    async def iterate(index: int, item: Any) -> Any:
+        nonlocal failures
+        context = _copy_context(frame.context)
+        context["Map"] = {"Item": {"Index": index, "Value": item}}
+        if semaphore is not None:
+            await semaphore.acquire()
+        try:
+            child = frame.child(context, frame.prev, log_events=False if distributed else None)
+            iteration_frames.append(child)
+            if not distributed:
+                run._emit(child, "MapIterationStarted", {"index": index, "name": state.name})
+            if jsonata:
+                selector = spec.get("ItemSelector")
+                if selector is not None:
+                    b = run._bindings(value, child)
+                    element = compile_jsonata(selector, "ItemSelector")(b)
+                else:
+                    element = item
+            elif state_selector is not None:
+                element = state_selector(effective, child)
+            else:
+                element = item
+            try:
+                result = await run._run_machine(processor, element, child)
+            except ASLError as err:
+                failures += 1
+                if not distributed:
+                    run._emit(child, "MapIterationFailed", {"index": index, "name": state.name})
+                if tolerated():
+                    return _IterationFailed(err)
+                raise _MapFailure(err, child) from err
+            except asyncio.CancelledError:
+                if not distributed:
+                    run._emit(child, "MapIterationAborted", {"index": index, "name": state.name})
+                raise
+            if not distributed:
+                run._emit(child, "MapIterationSucceeded", {"index": index, "name": state.name})
+            return result
+        finally:
+            if semaphore is not None:
+                semaphore.release()
+
+    tasks = [asyncio.ensure_future(iterate(i, item)) for i, item in enumerate(items)]
+    try:
+        results = await _gather_fail_fast(tasks)
+    except _MapFailure as failure:
+        frame.prev = failure.frame.prev
+        if distributed:
+            run._emit(frame, "MapRunFailed")
+            frame.prev = frame.prev
+        run._emit(frame, "MapStateFailed")
+        err = failure.error
+        if distributed or tolerated_count is not None or tolerated_pct is not None:
+            raise ASLError(
+                errors.EXCEED_TOLERATED_FAILURE_THRESHOLD,
+                "The specified tolerated failure threshold was exceeded",
+            ) from err
+        raise ASLError(err.error, err.cause) from err
+    results = [r.as_output() if isinstance(r, _IterationFailed) else r for r in results]
+    if iteration_frames and not distributed:
+        frame.prev = max(f.prev for f in iteration_frames)
+    if distributed:
+        run._emit(frame, "MapRunSucceeded")
+    run._emit(frame, "MapStateSucceeded")
+    if jsonata:
+        return run._jsonata_result(state, value, results, frame, results)
+    return run._jsonpath_result(state, value, effective, results, frame)
+
+
+def _json_type(value: Any) -> str:
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int | float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, dict):
+        return "object"
+    if value is None:
+        return "null"
+    return "array"
+
+
+def _map_number(run: ExecutionRun, state: State, name: str, value: Any, frame: Frame) -> Any:
+    spec = state.spec
+    if name in spec:
+        raw = spec[name]
+        if state.query_language == JSONATA:
+            raw = jsonata_or_value(raw, name, run._bindings(value, frame))
+        return raw
+    if name + "Path" in spec:
+        return run._read_path(_as_path(spec[name + "Path"]), value, frame)
+    return None
+
+
+def _as_path(text: str) -> Path:
+    from .jsonpath import compile_path
+
+    return compile_path(text if not text.startswith("$$") else text[1:])
+
+
+class _MapFailure(Exception):
+    def __init__(self, error: ASLError, frame: Frame) -> None:
+        super().__init__(error.error)
+        self.error = error
+        self.frame = frame
+
+
+class _IterationFailed:
+    def __init__(self, error: ASLError) -> None:
+        self.error = error
+
+    def as_output(self) -> Any:
+        out: dict[str, Any] = {"Error": self.error.error}
+        if self.error.cause is not None:
+            out["Cause"] = self.error.cause
+        return out
+
+
+_HANDLERS: dict[str, Callable[[ExecutionRun, State, Any, Frame], Awaitable[_Next]]] = {
+    "Pass": _pass,
+    "Task": _task,
+    "Choice": _choice,
+    "Wait": _wait,
+    "Succeed": _succeed,
+    "Fail": _fail,
+    "Parallel": _parallel,
+    "Map": _map,
+}

@@ -1,0 +1,182 @@
+"""JSONPath as Step Functions evaluates it: definite paths read fast, the rest through python-jsonpath."""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from typing import Any
+
+import jsonpath as _jp
+
+_MISSING = object()
+
+# One step of a definite path: `.name`, `['name']`, `["name"]` or `[3]`.
+_STEP = re.compile(
+    r"""\.(?P<name>[^.\[\]'"()*?@,:\s]+)|\[\s*(?:'(?P<sq>(?:[^'\\]|\\.)*)'|"(?P<dq>(?:[^"\\]|\\.)*)"|(?P<idx>-?\d+))\s*\]"""
+)
+
+
+class PathError(Exception):
+    """A path that does not resolve against its input; `message` follows AWS's (Jayway's) wording."""
+
+    def __init__(self, message: str, kind: str = "missing") -> None:
+        super().__init__(message)
+        self.message = message
+        self.kind = kind
+
+
+def _render(steps: tuple[str | int, ...]) -> str:
+    return "$" + "".join(f"[{s}]" if isinstance(s, int) else f"['{s}']" for s in steps)
+
+
+class Path:
+    """A compiled JSONPath. `steps` is set for definite paths; otherwise python-jsonpath evaluates it."""
+
+    __slots__ = ("_compiled", "definite", "steps", "text")
+
+    def __init__(self, text: str, steps: tuple[str | int, ...] | None) -> None:
+        self.text = text
+        self.steps = steps
+        self.definite = steps is not None
+        self._compiled = None if steps is not None else _jp.compile(text)
+
+    def get(self, root: Any) -> Any:
+        """The value at this path; a list for indefinite paths. Raises PathError when absent."""
+        steps = self.steps
+        if steps is None:
+            assert self._compiled is not None
+            try:
+                return [m.obj for m in self._compiled.finditer(root)]
+            except _jp.JSONPathError as exc:  # pragma: no cover - filter type errors
+                raise PathError(str(exc), "invalid") from exc
+        value = root
+        last = len(steps) - 1
+        for i, step in enumerate(steps):
+            if isinstance(step, int):
+                if isinstance(value, list) and -len(value) <= step < len(value):
+                    value = value[step]
+                    continue
+            elif isinstance(value, dict):
+                value = value.get(step, _MISSING)
+                if value is not _MISSING:
+                    continue
+            if i == last:
+                raise PathError(f"No results for path: {_render(steps)}")
+            raise PathError(f"Missing property in path {_render(steps[: i + 1])}")
+        return value
+
+    def find(self, root: Any, default: Any = None) -> Any:
+        try:
+            return self.get(root)
+        except PathError:
+            return default
+
+    def __repr__(self) -> str:
+        return f"Path({self.text!r})"
+
+
+def _unescape(text: str) -> str:
+    return re.sub(r"\\(.)", r"\1", text)
+
+
+def parse_steps(text: str) -> tuple[str | int, ...] | None:
+    """Steps of a definite path after its root (`$`), or None when the path is not definite."""
+    pos = 1
+    steps: list[str | int] = []
+    while pos < len(text):
+        m = _STEP.match(text, pos)
+        if m is None:
+            return None
+        if m.group("name") is not None:
+            steps.append(m.group("name"))
+        elif m.group("idx") is not None:
+            steps.append(int(m.group("idx")))
+        else:
+            steps.append(_unescape(m.group("sq") if m.group("sq") is not None else m.group("dq")))
+        pos = m.end()
+    return tuple(steps)
+
+
+@lru_cache(maxsize=4096)
+def compile_path(text: str) -> Path:
+    """Compile a path that starts with `$` (the caller strips `$$` or a variable name first)."""
+    if not text.startswith("$"):
+        raise PathError(f"Path must start with '$': {text}", "invalid")
+    steps = parse_steps(text)
+    if steps is None:
+        try:
+            return Path(text, None)
+        except _jp.JSONPathError as exc:
+            raise PathError(str(exc), "invalid") from exc
+    return Path(text, steps)
+
+
+_VAR = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
+
+
+class Reference:
+    """A path with its root resolved: the state input (`$`), the context object (`$$`) or a variable."""
+
+    __slots__ = ("path", "root", "text", "variable")
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.variable: str | None = None
+        if text.startswith("$$"):
+            self.root = "context"
+            self.path = compile_path(text[1:])
+        else:
+            m = _VAR.match(text)
+            if m:
+                self.root = "variable"
+                self.variable = m.group(1)
+                self.path = compile_path("$" + text[m.end() :])
+            else:
+                self.root = "input"
+                self.path = compile_path(text)
+
+    def get(self, value: Any, context: Any, variables: dict[str, Any] | None) -> Any:
+        if self.root == "input":
+            return self.path.get(value)
+        if self.root == "context":
+            return self.path.get(context)
+        assert self.variable is not None
+        if variables is None or self.variable not in variables:
+            raise PathError(f"Variable ${self.variable} is not defined", "variable")
+        return self.path.get(variables[self.variable])
+
+
+@lru_cache(maxsize=4096)
+def compile_reference(text: str) -> Reference:
+    return Reference(text)
+
+
+def set_path(root: Any, path: Path, value: Any) -> Any:
+    """A copy of `root` with `value` placed at the definite `path` (ResultPath); objects are created
+    along the way, nothing is mutated."""
+    steps = path.steps
+    if steps is None:
+        raise PathError(f"Invalid path '{path.text}' : ResultPath must be a definite path", "invalid")
+    if not steps:
+        return value
+    return _set(root, steps, 0, value, path.text)
+
+
+def _set(node: Any, steps: tuple[str | int, ...], i: int, value: Any, text: str) -> Any:
+    step = steps[i]
+    last = i == len(steps) - 1
+    if isinstance(step, int):
+        if not isinstance(node, list) or not -len(node) <= step < len(node):
+            raise PathError(f"Invalid path '{text}' : Index out of bounds", "set")
+        copy_list = list(node)
+        copy_list[step] = value if last else _set(node[step], steps, i + 1, value, text)
+        return copy_list
+    if node is None:
+        node = {}
+    if not isinstance(node, dict):
+        raise PathError(
+            f"Unable to apply ResultPath '{text}' to input: the path does not lead to an object", "set"
+        )
+    copy = dict(node)
+    copy[step] = value if last else _set(node.get(step), steps, i + 1, value, text)
+    return copy
