@@ -22,6 +22,9 @@ CASES = SHARED / "conformance" / "cases"
 PURE_NEEDS = {"jsonata", "variables", "context_object", "wait", "distributed_map"}
 LAMBDAS = ROOT / "lambdas"
 ACCOUNT = "111111111111"
+# Values LocalStack's snapshot transformers wrote in place of generated ones, in every recording,
+# whether or not a case lists them among its placeholder tokens.
+SNAPSHOT_PLACEHOLDERS = ["date", "x-amzn-RequestId", "X-Amzn-Trace-Id", "RequestId"]
 
 
 @cache
@@ -89,19 +92,17 @@ class CaseResolver(CallableResolver):
 
     def _file_for(self, request: TaskRequest) -> str | None:
         target = request.resource
-        if isinstance(request.parameters, dict) and "FunctionName" in request.parameters:
-            target = str(request.parameters["FunctionName"])
-        name = target.split(":")[-1] if ":" in target and "function" in target else target
-        name = name.split(":")[0]
+        if not target.startswith("arn:aws:lambda:") and isinstance(request.parameters, dict):
+            target = str(request.parameters.get("FunctionName", ""))
+        parts = target.split(":")
+        name = parts[parts.index("function") + 1] if "function" in parts else target
         if name in self.by_name:
             return self.by_name[name]
-        parts = target.split(":")
-        if "function" in parts:
-            name = parts[parts.index("function") + 1]
-            if name in self.by_name:
-                return self.by_name[name]
-        if len(set(self.by_name.values())) == 1:
+        if "<" in name and len(set(self.by_name.values())) == 1:
+            # The recording replaced the name with a placeholder: the case created one function.
             return next(iter(self.by_name.values()))
+        if "*" in self.by_name:
+            return self.by_name["*"]
         return None
 
     def handles(self, request: TaskRequest) -> bool:
@@ -146,7 +147,9 @@ def matches(expected: Any, actual: Any, tokens: list[str]) -> bool:
         rx = _token_regex(expected, tokens)
         if rx is not None:
             text = actual if isinstance(actual, str) else json.dumps(actual, separators=(",", ":"))
-            return rx.fullmatch(text) is not None
+            if rx.fullmatch(text) is not None:
+                return True
+            return _json_text_matches(expected, actual, tokens)
     if isinstance(expected, bool) or isinstance(actual, bool):
         return expected is actual if isinstance(expected, bool) and isinstance(actual, bool) else False
     if isinstance(expected, int | float) and isinstance(actual, int | float):
@@ -172,10 +175,20 @@ def matches(expected: Any, actual: Any, tokens: list[str]) -> bool:
     return expected == actual
 
 
+def _json_text_matches(expected: str, actual: Any, tokens: list[str]) -> bool:
+    """Two JSON texts that differ only in layout (AWS's recordings mix separators)."""
+    if not isinstance(actual, str) or not expected.lstrip().startswith(("{", "[")):
+        return False
+    try:
+        return matches(json.loads(expected), json.loads(actual), tokens)
+    except ValueError:
+        return False
+
+
 def compare(case: dict[str, Any], outcome: dict[str, Any]) -> str | None:
     """None when the outcome matches AWS's recording, otherwise what differs."""
     exp = case["expected"]
-    tokens = list(case.get("placeholder_tokens", []))
+    tokens = list(case.get("placeholder_tokens", [])) + SNAPSHOT_PLACEHOLDERS
     if exp["status"] != outcome["status"]:
         return f"status {outcome['status']} != {exp['status']} ({outcome.get('error')}: {outcome.get('cause')})"
     if exp["status"] == "SUCCEEDED":

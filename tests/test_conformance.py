@@ -10,6 +10,7 @@ import pytest
 from tests.conformance import ACCOUNT, CaseResolver, compare, expected_failures, is_pure, selected_cases
 from workflows.clock import FakeClock
 from workflows.definition import load_definition
+from workflows.resolvers import ChainResolver
 from workflows.runner import execution_info, run_async
 
 CASES = selected_cases()
@@ -29,7 +30,7 @@ def run_case(case: dict[str, Any]) -> dict[str, Any]:
 
     async def go() -> Any:
         return await asyncio.wait_for(
-            run_async(definition, case["input"], resolver=CaseResolver(case, clock), clock=clock, info=info), 20
+            run_async(definition, case["input"], resolver=ChainResolver(CaseResolver(case, clock)), clock=clock, info=info), 20
         )
 
     run = asyncio.run(go())

@@ -16,6 +16,7 @@ from .jsonata_eval import UNDEFINED, evaluate_field, expression_text
 from .jsonpath import Path, PathError, Reference, compile_path, compile_reference
 
 JSONPATH = "JSONPath"
+MAX_PAYLOAD_BYTES = 256 * 1024
 JSONATA = "JSONata"
 
 # The runtime environment a compiled template reads: the context object and workflow variables.
@@ -38,7 +39,7 @@ def _missing_path_error(text: str, field_name: str, value: Any) -> StateError:
     )
 
 
-def _compile_dynamic(text: str, field_name: str) -> Template:
+def compile_dynamic(text: str, field_name: str) -> Template:
     from .intrinsics import compile_intrinsic, is_intrinsic
 
     if is_intrinsic(text):
@@ -94,7 +95,7 @@ def compile_payload(template: Any) -> Template:
         parts: list[tuple[str, bool, Any]] = []
         for key, item in template.items():
             if key.endswith(".$") and isinstance(item, str):
-                parts.append((key[:-2], True, _compile_dynamic(item, key)))
+                parts.append((key[:-2], True, compile_dynamic(item, key)))
             else:
                 parts.append((key, True, compile_payload(item)) if _is_dynamic(item) else (key, False, item))
 
@@ -353,16 +354,17 @@ class State:
     next: str | None = None
     end: bool = False
     # JSONPath processing
-    input_path: Path | None = None
+    input_path: Reference | None = None
     input_path_null: bool = False
     parameters: Template | None = None
     result_selector: Template | None = None
     result_path: Path | None = None
     result_path_null: bool = False
-    output_path: Path | None = None
+    output_path: Reference | None = None
     output_path_null: bool = False
     result: Any = None
     has_result: bool = False
+    result_too_large: bool = False  # a static Result over the payload limit fails at run time, as on AWS
     # JSONata processing
     arguments: Any = None
     output: Any = None
@@ -378,7 +380,7 @@ class State:
     # Parallel / Map
     branches: tuple[StateMachine, ...] = ()
     processor: StateMachine | None = None
-    items_path: Path | None = None
+    items_path: Reference | None = None
     item_selector: Template | None = None
 
 
@@ -404,14 +406,17 @@ class Definition:
         return self.machine.states
 
 
-def _path_field(spec: Mapping[str, Any], name: str) -> tuple[Path | None, bool]:
-    """(compiled path, explicitly null). Absent means `$`."""
+def _path_field(spec: Mapping[str, Any], name: str) -> tuple[Any, bool]:
+    """(compiled path, explicitly null). Absent means `$`. ResultPath is a Path into the input;
+    the other paths are References, which may also start at `$$` or a variable."""
     if name not in spec:
         return None, False
     value = spec[name]
     if value is None:
         return None, True
-    return compile_path(value) if value != "$" else None, False
+    if value == "$":
+        return None, False
+    return (compile_path(value) if name == "ResultPath" else compile_reference(value)), False
 
 
 def _retriers(items: list[dict[str, Any]]) -> tuple[Retrier, ...]:
@@ -475,6 +480,7 @@ def _compile_state(name: str, spec: Mapping[str, Any], language: str) -> State:
     if "Result" in spec:
         kw["result"] = spec["Result"]
         kw["has_result"] = True
+        kw["result_too_large"] = len(dumps(spec["Result"]).encode()) > MAX_PAYLOAD_BYTES
     if "Retry" in spec:
         kw["retry"] = _retriers(spec["Retry"])
     if "Catch" in spec:

@@ -19,6 +19,7 @@ from . import errors
 from .clock import Clock, SystemClock
 from .definition import (
     JSONATA,
+    MAX_PAYLOAD_BYTES,
     Catcher,
     Definition,
     State,
@@ -30,9 +31,8 @@ from .definition import (
 from .errors import ASLError, FailStateError, StateError
 from .history import EventLog, HistoryEvent, dumps
 from .jsonata_eval import evaluate_field, expression_text
-from .jsonpath import Path, PathError, compile_reference, set_path
+from .jsonpath import Path, PathError, Reference, compile_reference, set_path
 
-MAX_PAYLOAD_BYTES = 256 * 1024
 DEFAULT_TASK_TIMEOUT = 99999999
 
 
@@ -489,8 +489,10 @@ class ExecutionRun:
                     raise err
                 step = self._caught(state, catcher, err, value, frame)
                 break
-        if state.type == "Fail":  # pragma: no cover - Fail raises
-            return step
+        if step.assigned:
+            # Assign sees the variables as they were when the state started; the new values are
+            # visible from the next state on.
+            frame.variables.update(step.assigned)
         details: dict[str, Any] = {"name": state.name, "output": step.output, "outputDetails": {"truncated": False}}
         if step.assigned:
             details["assignedVariables"] = {k: dumps(v) for k, v in step.assigned.items()}
@@ -551,18 +553,14 @@ class ExecutionRun:
     def _assign_jsonata(self, assign: Any, bindings: dict[str, Any], frame: Frame) -> dict[str, Any] | None:
         if not assign:
             return None
-        assigned = compile_jsonata(assign, "Assign")(bindings)
-        frame.variables.update(assigned)
-        return assigned
+        return compile_jsonata(assign, "Assign")(bindings)  # type: ignore[no-any-return]
 
     def _assign_jsonpath(self, assign: Any, value: Any, frame: Frame) -> dict[str, Any] | None:
         if not assign:
             return None
         from .definition import compile_payload
 
-        assigned = compile_payload(assign)(value, frame)
-        frame.variables.update(assigned)
-        return assigned
+        return compile_payload(assign)(value, frame)  # type: ignore[no-any-return]
 
     def _input_path(self, state: State, value: Any, frame: Frame) -> Any:
         if state.input_path_null:
@@ -572,11 +570,9 @@ class ExecutionRun:
             return value
         return self._read_path(path, value, frame)
 
-    def _read_path(self, path: Path, value: Any, frame: Frame) -> Any:
+    def _read_path(self, path: Reference, value: Any, frame: Frame) -> Any:
         try:
-            if path.text.startswith("$$"):
-                return path.get(frame.context)
-            return compile_reference(path.text).get(value, frame.context, frame.variables)
+            return path.get(value, frame.context, frame.variables)
         except PathError as exc:
             raise StateError(errors.RUNTIME, f"Invalid path '{path.text}' : {exc.message}")
 
@@ -687,8 +683,10 @@ class ExecutionRun:
         try:
             result = await self._invoke_with_limits(resolver, request, timeout, heartbeat, token)
         except _TaskTimeout as exc:
-            self._emit(frame, prefix + "TimedOut", {**base, "error": exc.error})
-            raise ASLError(exc.error, None)
+            # AWS gives an empty cause for timeouts of Lambda and service tasks, none for activities.
+            cause = None if kind == "activity" else ""
+            self._emit(frame, prefix + "TimedOut", {**base, "error": exc.error, **({"cause": cause} if cause else {})})
+            raise ASLError(exc.error, cause)
         except ASLError as err:
             details = dict(base)
             details["error"] = err.error
@@ -700,9 +698,10 @@ class ExecutionRun:
             if "Task" in frame.context:
                 frame.context = {k: v for k, v in frame.context.items() if k != "Task"}
         if len(dumps(result)) > MAX_PAYLOAD_BYTES:
+            # AWS names the resource here: the function ARN, or the integration's service.
             raise ASLError(
                 errors.DATA_LIMIT_EXCEEDED,
-                f"The state/task '{state.name}' returned a result with a size exceeding the maximum number "
+                f"The state/task '{resource if kind != 'service' else service}' returned a result with a size exceeding the maximum number "
                 "of bytes service limit.",
             )
         self._emit(frame, prefix + "Succeeded", {**base, "output": result, "outputDetails": {"truncated": False}})
@@ -873,6 +872,12 @@ async def _pass(run: ExecutionRun, state: State, value: Any, frame: Frame) -> _N
         result = state.parameters(effective, frame)
     else:
         result = effective
+    if state.result_too_large:
+        raise ASLError(
+            errors.DATA_LIMIT_EXCEEDED,
+            f"The state/task '{state.name}' returned a result with a size exceeding the maximum number of bytes "
+            "service limit.",
+        )
     assigned = run._assign_jsonpath(state.assign, result, frame) if state.assign else None
     if state.result_path_null:
         combined = value
@@ -964,8 +969,8 @@ async def _wait(run: ExecutionRun, state: State, value: Any, frame: Frame) -> _N
         text = spec["SecondsPath"]
         try:
             seconds = compile_reference(text).get(effective, frame.context, frame.variables)
-        except PathError as exc:
-            raise StateError(errors.RUNTIME, f"Invalid path '{text}' : {exc.message}")
+        except PathError:
+            raise StateError(errors.RUNTIME, f"The SecondsPath parameter does not reference an input value: {text}")
         if not isinstance(seconds, int) or isinstance(seconds, bool):
             raise StateError(
                 errors.RUNTIME, f"The SecondsPath parameter cannot be parsed as a long value: {text} == {seconds}"
@@ -979,8 +984,10 @@ async def _wait(run: ExecutionRun, state: State, value: Any, frame: Frame) -> _N
         text = spec["TimestampPath"]
         try:
             stamp = compile_reference(text).get(effective, frame.context, frame.variables)
-        except PathError as exc:
-            raise StateError(errors.RUNTIME, f"Invalid path '{text}' : {exc.message}")
+        except PathError:
+            raise StateError(
+                errors.RUNTIME, f"The TimestampPath parameter does not reference an input value: {text}"
+            )
         parsed = parse_timestamp(stamp)
         if parsed is None:
             raise StateError(
@@ -1021,10 +1028,9 @@ def _fail_field(run: ExecutionRun, spec: Any, name: str, value: Any, frame: Fram
     path_text = spec.get(name + "Path")
     if path_text is None:
         return None
-    from .definition import compile_payload
+    from .definition import compile_dynamic
 
-    result = compile_payload({"v.$": path_text})(value, frame)["v"]
-    return result
+    return compile_dynamic(path_text, name + "Path")(value, frame)
 
 
 # ----- Parallel --------------------------------------------------------------------------------------------
@@ -1091,19 +1097,9 @@ async def _map(run: ExecutionRun, state: State, value: Any, frame: Frame) -> _Ne
     if jsonata:
         bindings = run._bindings(value, frame)
         items_spec = spec.get("Items")
-        if items_spec is None:
-            items = value
-        else:
-            text = expression_text(items_spec)
-            if text is not None:
-                try:
-                    items = evaluate_field(text, "Items", bindings)
-                except StateError as err:
-                    if "unsupported result type" in (err.cause or ""):
-                        raise
-                    raise
-            else:
-                items = items_spec
+        items = value if items_spec is None else compile_jsonata(items_spec, "Items")(bindings)
+        if not isinstance(items, list) and items_spec is None:
+            raise StateError(errors.QUERY_EVALUATION_ERROR, f"Map state input must be an array but was: {dumps(items)}")
         if not isinstance(items, list):
             raise StateError(
                 errors.QUERY_EVALUATION_ERROR,
@@ -1246,14 +1242,22 @@ def _map_number(run: ExecutionRun, state: State, name: str, value: Any, frame: F
             raw = jsonata_or_value(raw, name, run._bindings(value, frame))
         return raw
     if name + "Path" in spec:
-        return run._read_path(_as_path(spec[name + "Path"]), value, frame)
+        text = spec[name + "Path"]
+        raw = run._read_path(compile_reference(text), value, frame)
+        kind = "float" if name == "ToleratedFailurePercentage" else "integer"
+        if isinstance(raw, str):  # AWS parses numeric text
+            try:
+                raw = float(raw) if kind == "float" else int(raw)
+            except ValueError:
+                pass
+        ok = isinstance(raw, int | float) and not isinstance(raw, bool) and (kind == "float" or float(raw).is_integer())
+        if not ok:
+            shown = raw if isinstance(raw, str) else dumps(raw)
+            raise StateError(
+                errors.RUNTIME, f'The {name}Path field refers to value "{shown}" which is not a valid {kind}: {text}'
+            )
+        return raw
     return None
-
-
-def _as_path(text: str) -> Path:
-    from .jsonpath import compile_path
-
-    return compile_path(text if not text.startswith("$$") else text[1:])
 
 
 class _MapFailure(Exception):

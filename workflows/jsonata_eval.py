@@ -48,7 +48,7 @@ def _partition(array: Any, size: Any) -> Any:
 def _range(start: Any, end: Any, step: Any) -> Any:
     if not all(isinstance(v, int | float) for v in (start, end, step)) or step == 0:
         raise QueryError("The $range function requires numeric start, end and a non-zero step")
-    out: list[Any] = []
+    out: list[Any] = Utils.create_sequence()  # a JSONata sequence: one item collapses to the item
     value = start
     while (step > 0 and value <= end) or (step < 0 and value >= end):
         out.append(value)
@@ -145,7 +145,7 @@ def _from_jsonata(value: Any) -> Any:
         return [_from_jsonata(v) for v in value]
     if isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
         return int(value)
-    if callable(value):
+    if not isinstance(value, str | int | float | bool):
         raise QueryError("returned an unsupported result type")
     return value
 

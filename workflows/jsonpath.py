@@ -75,10 +75,6 @@ class Path:
         return f"Path({self.text!r})"
 
 
-def _unescape(text: str) -> str:
-    return re.sub(r"\\(.)", r"\1", text)
-
-
 def parse_steps(text: str) -> tuple[str | int, ...] | None:
     """Steps of a definite path after its root (`$`), or None when the path is not definite."""
     pos = 1
@@ -92,7 +88,11 @@ def parse_steps(text: str) -> tuple[str | int, ...] | None:
         elif m.group("idx") is not None:
             steps.append(int(m.group("idx")))
         else:
-            steps.append(_unescape(m.group("sq") if m.group("sq") is not None else m.group("dq")))
+            # Only the quote character itself is escaped inside a bracketed name (as in Jayway).
+            if m.group("sq") is not None:
+                steps.append(m.group("sq").replace("\\'", "'"))
+            else:
+                steps.append(m.group("dq").replace('\\"', '"'))
         pos = m.end()
     return tuple(steps)
 

@@ -3,6 +3,7 @@ and a chain that asks each in turn."""
 
 from __future__ import annotations
 
+import base64
 import inspect
 import json
 import traceback
@@ -42,12 +43,26 @@ def lambda_error(exc: BaseException) -> ASLError:
     return ASLError(error_type, json.dumps(cause))
 
 
-def invoke_response(payload: Any) -> dict[str, Any]:
+def _invoke_payload(payload: Any) -> Any:
+    """The event a function receives from lambda:invoke: no payload is `{}`; a string is sent as the
+    raw request body, which the runtime parses as JSON."""
+    if payload is None:
+        return {}
+    if isinstance(payload, str):
+        try:
+            return json.loads(payload)
+        except ValueError:
+            return payload
+    return payload
+
+
+def invoke_response(payload: Any, *, log_tail: bool = False) -> dict[str, Any]:
     """The result of `arn:aws:states:::lambda:invoke` around a function's return value."""
     request_id = str(uuid.uuid4())
     date = datetime.now(tz=UTC).strftime("%a, %d %b %Y %H:%M:%S GMT")
-    length = str(len(dumps(payload).encode()))
-    return {
+    length = str(len(json.dumps(payload).encode()))  # the function's own JSON, as Lambda's runtime wrote it
+    log_result = base64.b64encode(f"START RequestId: {request_id} Version: $LATEST\n".encode()).decode()
+    response: dict[str, Any] = {
         "ExecutedVersion": "$LATEST",
         "Payload": payload,
         "SdkHttpMetadata": {
@@ -76,6 +91,14 @@ def invoke_response(payload: Any) -> dict[str, Any]:
         "SdkResponseMetadata": {"RequestId": request_id},
         "StatusCode": 200,
     }
+    if log_tail:
+        response["LogResult"] = log_result
+        response["SdkHttpMetadata"]["AllHttpHeaders"] = {
+            "X-Amz-Log-Result": [log_result],
+            **response["SdkHttpMetadata"]["AllHttpHeaders"],
+        }
+        response["SdkHttpMetadata"]["HttpHeaders"]["X-Amz-Log-Result"] = log_result
+    return response
 
 
 class LambdaContext:
@@ -130,8 +153,9 @@ class CallableResolver:
         handler = self.functions[name]
         kind, _, _ = resource_kind(request.resource)
         event = request.parameters
+        params: dict[str, Any] = request.parameters if isinstance(request.parameters, dict) else {}
         if kind != "lambda":
-            event = request.parameters.get("Payload") if isinstance(request.parameters, dict) else None
+            event = _invoke_payload(params.get("Payload"))
         context = LambdaContext(name, request.timeout_seconds)
         context.clock = self.clock
         try:
@@ -143,7 +167,9 @@ class CallableResolver:
         except Exception as exc:
             raise lambda_error(exc) from exc
         result = json.loads(dumps(result))  # what crosses the wire is JSON
-        return result if kind == "lambda" else invoke_response(result)
+        if kind == "lambda":
+            return result
+        return invoke_response(result, log_tail=params.get("LogType") == "Tail")
 
 
 class MockConfigResolver:
@@ -218,9 +244,15 @@ class ChainResolver:
             name = request.resource
             if isinstance(request.parameters, dict) and kind != "lambda":
                 name = str(request.parameters.get("FunctionName", name))
+            info = request.execution
+            arn = name if name.startswith("arn:") else (
+                f"arn:aws:lambda:{info.region}:{info.account}:function:{name}"
+            )
+            if arn.count(":") == 6:
+                arn += ":$LATEST"
             raise ASLError(
                 "Lambda.ResourceNotFoundException",
-                f"Function not found: {name} (Service: AWSLambda; Status Code: 404; "
-                "Error Code: ResourceNotFoundException)",
+                f"Function not found: {arn} (Service: AWSLambda; Status Code: 404; Error Code: "
+                f"ResourceNotFoundException; Request ID: {uuid.uuid4()}; Proxy: null)",
             )
         raise ASLError(errors.RUNTIME, f"No integration is configured for resource '{request.resource}'")

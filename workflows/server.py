@@ -1,0 +1,61 @@
+"""Runs the Step Functions API with uvicorn; SIGINT/SIGTERM drain requests and flush the store."""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+from typing import Any
+
+import uvicorn
+
+from workflows.api import create_app
+from workflows.service import StepFunctionsService
+from workflows.store import Store
+
+__all__ = ["build", "is_loopback", "serve"]
+
+log = logging.getLogger(__name__)
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def build(data_dir: str = ".workflows", *, account: str = "123456789012", region: str = "us-east-1",
+          resolver: Any = None, host: str = "127.0.0.1", credentials: dict[str, str] | None = None,
+          clock: Any = None, substitutions: dict[str, Any] | None = None) -> tuple[Any, StepFunctionsService]:
+    """The ASGI app and its service. Off loopback, requests must be SigV4-signed with `credentials`."""
+    store = Store(data_dir)
+    service = StepFunctionsService(store, account=account, region=region, resolver=resolver, clock=clock,
+                                   substitutions=substitutions)
+    app = create_app(service, require_auth=not is_loopback(host), credentials=credentials)
+    return app, service
+
+
+def serve(host: str = "127.0.0.1", port: int = 8083, data_dir: str = ".workflows", *,
+          account: str = "123456789012", region: str = "us-east-1", resolver: Any = None,
+          credentials: dict[str, str] | None = None, log_level: str = "warning") -> None:
+    """Serve until SIGINT/SIGTERM; RUNNING executions resume on the next start."""
+    if not is_loopback(host) and not credentials:
+        raise ValueError("serving off loopback needs credentials (access key id -> secret) to check SigV4")
+    app, _service = build(data_dir, account=account, region=region, resolver=resolver, host=host,
+                          credentials=credentials)
+    config = uvicorn.Config(app, host=host, port=port, log_level=log_level, lifespan="on",
+                            timeout_graceful_shutdown=10)
+    uvicorn.Server(config).run()
+
+
+if __name__ == "__main__":
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8083)
+    parser.add_argument("--data-dir", default=".workflows")
+    args = parser.parse_args()
+    serve(args.host, args.port, args.data_dir)

@@ -1,0 +1,341 @@
+"""Durable state of the engine: SQLite in WAL mode, events written ahead of their effects.
+
+Resources (state machines, versions, aliases, activities, map runs) are JSON records keyed by ARN;
+executions are rows with their status columns; history events are appended per execution through
+a group-committing writer. The service layer is the only caller; no SQL lives anywhere else.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sqlite3
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from workflows.history import HistoryEvent
+
+__all__ = ["EventWriter", "Store"]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS resources (
+    arn TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,
+    parent TEXT,
+    name TEXT NOT NULL,
+    created REAL NOT NULL,
+    data TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS resources_kind ON resources (kind, parent, name);
+CREATE TABLE IF NOT EXISTS tags (
+    arn TEXT NOT NULL,
+    key TEXT NOT NULL,
+    value TEXT NOT NULL,
+    PRIMARY KEY (arn, key)
+);
+CREATE TABLE IF NOT EXISTS executions (
+    arn TEXT PRIMARY KEY,
+    state_machine_arn TEXT NOT NULL,
+    map_run_arn TEXT,
+    name TEXT NOT NULL,
+    status TEXT NOT NULL,
+    start_date REAL NOT NULL,
+    stop_date REAL,
+    seq INTEGER NOT NULL,
+    data TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS executions_sm ON executions (state_machine_arn, seq);
+CREATE INDEX IF NOT EXISTS executions_status ON executions (status);
+CREATE TABLE IF NOT EXISTS events (
+    execution_arn TEXT NOT NULL,
+    id INTEGER NOT NULL,
+    data TEXT NOT NULL,
+    PRIMARY KEY (execution_arn, id)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS task_tokens (
+    token TEXT PRIMARY KEY,
+    execution_arn TEXT NOT NULL,
+    activity_arn TEXT,
+    data TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+
+# Execution columns kept outside the JSON record, so listing and filtering need no parsing.
+_EXEC_COLUMNS = ("state_machine_arn", "map_run_arn", "name", "status", "start_date", "stop_date")
+
+
+class Store:
+    """One SQLite database in `data_dir`. All calls run on the event loop's thread (they are short)."""
+
+    def __init__(self, data_dir: str | os.PathLike[str] = ".workflows", *, filename: str = "workflows.db"):
+        os.makedirs(data_dir, exist_ok=True)
+        self.path = os.path.join(os.fspath(data_dir), filename)
+        self.db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        # NORMAL is durable against a process crash (SIGKILL) in WAL mode; FULL adds power-loss safety.
+        self.db.execute("PRAGMA synchronous=NORMAL")
+        self.db.execute("PRAGMA busy_timeout=5000")
+        self.db.executescript(_SCHEMA)
+        self._seq = self.db.execute("SELECT COALESCE(MAX(seq), 0) FROM executions").fetchone()[0]
+
+    def close(self) -> None:
+        self.db.close()
+
+    # -- transactions -------------------------------------------------------------------------
+
+    def transaction(self) -> _Tx:
+        return _Tx(self.db)
+
+    # -- resources ----------------------------------------------------------------------------
+
+    def put_resource(self, kind: str, arn: str, name: str, created: float, data: dict[str, Any],
+                     parent: str | None = None) -> None:
+        self.db.execute(
+            "INSERT OR REPLACE INTO resources (arn, kind, parent, name, created, data) VALUES (?,?,?,?,?,?)",
+            (arn, kind, parent, name, created, json.dumps(data)),
+        )
+
+    def get_resource(self, kind: str, arn: str) -> dict[str, Any] | None:
+        row = self.db.execute("SELECT data FROM resources WHERE arn=? AND kind=?", (arn, kind)).fetchone()
+        return json.loads(row[0]) if row else None
+
+    def list_resources(self, kind: str, parent: str | None = None) -> list[dict[str, Any]]:
+        if parent is None:
+            rows = self.db.execute("SELECT data FROM resources WHERE kind=? ORDER BY created, arn", (kind,))
+        else:
+            rows = self.db.execute(
+                "SELECT data FROM resources WHERE kind=? AND parent=? ORDER BY created, arn", (kind, parent)
+            )
+        return [json.loads(r[0]) for r in rows]
+
+    def delete_resource(self, arn: str) -> None:
+        self.db.execute("DELETE FROM resources WHERE arn=?", (arn,))
+        self.db.execute("DELETE FROM tags WHERE arn=?", (arn,))
+
+    # -- tags ---------------------------------------------------------------------------------
+
+    def put_tags(self, arn: str, tags: Iterable[tuple[str, str]]) -> None:
+        self.db.executemany("INSERT OR REPLACE INTO tags (arn, key, value) VALUES (?,?,?)",
+                            [(arn, k, v) for k, v in tags])
+
+    def delete_tags(self, arn: str, keys: Iterable[str]) -> None:
+        self.db.executemany("DELETE FROM tags WHERE arn=? AND key=?", [(arn, k) for k in keys])
+
+    def get_tags(self, arn: str) -> list[tuple[str, str]]:
+        return list(self.db.execute("SELECT key, value FROM tags WHERE arn=? ORDER BY rowid", (arn,)))
+
+    # -- executions ---------------------------------------------------------------------------
+
+    def insert_execution(self, record: dict[str, Any]) -> None:
+        self._seq += 1
+        record["seq"] = self._seq
+        self.db.execute(
+            "INSERT INTO executions (arn, state_machine_arn, map_run_arn, name, status, start_date, stop_date,"
+            " seq, data) VALUES (?,?,?,?,?,?,?,?,?)",
+            (record["executionArn"], record["stateMachineArn"], record.get("mapRunArn"), record["name"],
+             record["status"], record["startDate"], record.get("stopDate"), self._seq, json.dumps(record)),
+        )
+
+    def update_execution(self, record: dict[str, Any]) -> None:
+        self.db.execute(
+            "UPDATE executions SET status=?, stop_date=?, data=? WHERE arn=?",
+            (record["status"], record.get("stopDate"), json.dumps(record), record["executionArn"]),
+        )
+
+    def get_execution(self, arn: str) -> dict[str, Any] | None:
+        row = self.db.execute("SELECT data FROM executions WHERE arn=?", (arn,)).fetchone()
+        return json.loads(row[0]) if row else None
+
+    def list_executions(self, *, state_machine_arn: str | None = None, map_run_arn: str | None = None,
+                        status: str | None = None, before_seq: int | None = None,
+                        limit: int = 1000) -> list[dict[str, Any]]:
+        """Newest first, as AWS lists them; `before_seq` continues a page."""
+        where, args = [], []
+        if state_machine_arn is not None:
+            where.append("state_machine_arn=?")
+            args.append(state_machine_arn)
+        if map_run_arn is not None:
+            where.append("map_run_arn=?")
+            args.append(map_run_arn)
+        if status is not None:
+            where.append("status=?")
+            args.append(status)
+        if before_seq is not None:
+            where.append("seq<?")
+            args.append(before_seq)
+        sql = "SELECT data FROM executions"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY seq DESC LIMIT ?"
+        args.append(limit)
+        return [json.loads(r[0]) for r in self.db.execute(sql, args)]
+
+    def running_executions(self) -> list[dict[str, Any]]:
+        rows = self.db.execute("SELECT data FROM executions WHERE status='RUNNING' ORDER BY seq")
+        return [json.loads(r[0]) for r in rows]
+
+    def count_running(self, state_machine_arn: str) -> int:
+        return self.db.execute(
+            "SELECT COUNT(*) FROM executions WHERE state_machine_arn=? AND status='RUNNING'", (state_machine_arn,)
+        ).fetchone()[0]
+
+    # -- history ------------------------------------------------------------------------------
+
+    def load_events(self, execution_arn: str) -> list[HistoryEvent]:
+        rows = self.db.execute("SELECT data FROM events WHERE execution_arn=? ORDER BY id", (execution_arn,))
+        return [HistoryEvent.from_json(json.loads(r[0])) for r in rows]
+
+    def iter_events(self, execution_arn: str, *, reverse: bool = False, after: int | None = None,
+                    limit: int = 1000) -> list[HistoryEvent]:
+        if reverse:
+            bound = after if after is not None else 2**62
+            rows = self.db.execute(
+                "SELECT data FROM events WHERE execution_arn=? AND id<? ORDER BY id DESC LIMIT ?",
+                (execution_arn, bound, limit),
+            )
+        else:
+            rows = self.db.execute(
+                "SELECT data FROM events WHERE execution_arn=? AND id>? ORDER BY id LIMIT ?",
+                (execution_arn, after or 0, limit),
+            )
+        return [HistoryEvent.from_json(json.loads(r[0])) for r in rows]
+
+    def count_events(self, execution_arn: str) -> int:
+        return self.db.execute("SELECT COUNT(*) FROM events WHERE execution_arn=?", (execution_arn,)).fetchone()[0]
+
+    def delete_events(self, execution_arn: str, from_id: int) -> None:
+        self.db.execute("DELETE FROM events WHERE execution_arn=? AND id>=?", (execution_arn, from_id))
+
+    def write_events(self, rows: list[tuple[str, int, str]]) -> None:
+        # OR IGNORE: a resumed execution replays its prior events through the sink without duplicating.
+        self.db.executemany("INSERT OR IGNORE INTO events (execution_arn, id, data) VALUES (?,?,?)", rows)
+
+    # -- task tokens --------------------------------------------------------------------------
+
+    def put_token(self, token: str, execution_arn: str, data: dict[str, Any], activity_arn: str | None = None) -> None:
+        self.db.execute(
+            "INSERT OR REPLACE INTO task_tokens (token, execution_arn, activity_arn, data) VALUES (?,?,?,?)",
+            (token, execution_arn, activity_arn, json.dumps(data)),
+        )
+
+    def get_token(self, token: str) -> dict[str, Any] | None:
+        row = self.db.execute("SELECT data FROM task_tokens WHERE token=?", (token,)).fetchone()
+        return json.loads(row[0]) if row else None
+
+    def delete_token(self, token: str) -> None:
+        self.db.execute("DELETE FROM task_tokens WHERE token=?", (token,))
+
+    def pending_activity_tokens(self) -> list[dict[str, Any]]:
+        rows = self.db.execute("SELECT data FROM task_tokens WHERE activity_arn IS NOT NULL ORDER BY rowid")
+        return [json.loads(r[0]) for r in rows]
+
+    # -- meta ---------------------------------------------------------------------------------
+
+    def get_meta(self, key: str) -> str | None:
+        row = self.db.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
+        return row[0] if row else None
+
+    def set_meta(self, key: str, value: str) -> None:
+        self.db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?,?)", (key, value))
+
+
+class _Tx:
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self.db = db
+
+    def __enter__(self) -> sqlite3.Connection:
+        self.db.execute("BEGIN IMMEDIATE")
+        return self.db
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        self.db.execute("ROLLBACK" if exc_type else "COMMIT")
+
+
+class EventWriter:
+    """Group commit for history events and the execution rows they change.
+
+    `emit` queues; `flush` commits everything queued by every execution in one transaction, so
+    a thousand executions flushing at once cost a few commits, not a thousand. A background task
+    also flushes every `interval` seconds so idle executions' events reach disk promptly.
+    """
+
+    def __init__(self, store: Store, interval: float = 0.05) -> None:
+        self.store = store
+        self.interval = interval
+        self._events: list[tuple[str, int, str]] = []
+        self._executions: dict[str, dict[str, Any]] = {}
+        self._task: asyncio.Task[None] | None = None
+        self._waiters: list[asyncio.Future[None]] = []
+        self._flush_scheduled = False
+
+    def add_event(self, execution_arn: str, event: HistoryEvent) -> None:
+        self._events.append((execution_arn, event.id, json.dumps(event.to_json())))
+
+    def update_execution(self, record: dict[str, Any]) -> None:
+        self._executions[record["executionArn"]] = record
+
+    @property
+    def pending(self) -> bool:
+        return bool(self._events or self._executions)
+
+    def commit(self) -> None:
+        """Write everything queued, synchronously."""
+        if not self.pending:
+            return
+        events, self._events = self._events, []
+        executions, self._executions = self._executions, {}
+        with self.store.transaction():
+            self.store.write_events(events)
+            for record in executions.values():
+                self.store.update_execution(record)
+
+    async def flush(self) -> None:
+        """Durable once this returns. Callers in the same loop turn share one commit."""
+        if not self.pending:
+            return
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[None] = loop.create_future()
+        self._waiters.append(fut)
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            loop.call_soon(self._flush_now)
+        await fut
+
+    def _flush_now(self) -> None:
+        self._flush_scheduled = False
+        waiters, self._waiters = self._waiters, []
+        try:
+            self.commit()
+        except Exception as exc:  # surface the failure to every execution that waited on it
+            for w in waiters:
+                if not w.done():
+                    w.set_exception(exc)
+            return
+        for w in waiters:
+            if not w.done():
+                w.set_result(None)
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._run())
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(self.interval)
+            if self.pending:
+                self._flush_now()
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+            self._task = None
+        self.commit()
+
+    def iter_pending(self, execution_arn: str) -> Iterator[tuple[str, int, str]]:
+        return (row for row in self._events if row[0] == execution_arn)
