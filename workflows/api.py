@@ -63,32 +63,47 @@ def _verify_sigv4(request: Request, body: bytes, credentials: dict[str, str], re
         return error_response("MissingAuthenticationTokenException", "Missing Authentication Token", 403)
     match = _AUTH.match(header)
     if not match:
-        return error_response("IncompleteSignatureException",
-                              f"Authorization header requires 'Credential' parameter. Authorization={header}", 403)
+        return error_response(
+            "IncompleteSignatureException",
+            f"Authorization header requires 'Credential' parameter. Authorization={header}",
+            403,
+        )
     secret = credentials.get(match["key"])
     if secret is None:
-        return error_response("UnrecognizedClientException", "The security token included in the request is invalid.",
-                              403)
+        return error_response(
+            "UnrecognizedClientException", "The security token included in the request is invalid.", 403
+        )
     signed = match["headers"].split(";")
     url = str(request.url)
-    aws_request = AWSRequest(method=request.method, url=url, data=body,
-                             headers={h: request.headers.get(h, "") for h in signed})
+    aws_request = AWSRequest(
+        method=request.method, url=url, data=body, headers={h: request.headers.get(h, "") for h in signed}
+    )
     amz_date = request.headers.get("x-amz-date", "")
     aws_request.context["timestamp"] = amz_date
-    signer = SigV4Auth(Credentials(match["key"], secret, request.headers.get("x-amz-security-token")),
-                       match["service"], match["region"])
+    signer = SigV4Auth(
+        Credentials(match["key"], secret, request.headers.get("x-amz-security-token")),
+        match["service"],
+        match["region"],
+    )
     canonical = signer.canonical_request(aws_request)
     expected = signer.signature(signer.string_to_sign(aws_request, canonical), aws_request)
     if not hmac.compare_digest(expected, match["sig"]):
         return error_response(
             "InvalidSignatureException",
             "The request signature we calculated does not match the signature you provided. Check your AWS Secret "
-            "Access Key and signing method. Consult the service documentation for details.", 403)
+            "Access Key and signing method. Consult the service documentation for details.",
+            403,
+        )
     return None
 
 
-def create_app(service: StepFunctionsService, *, require_auth: bool = False,
-               credentials: dict[str, str] | None = None, manage_service: bool = True) -> Starlette:
+def create_app(
+    service: StepFunctionsService,
+    *,
+    require_auth: bool = False,
+    credentials: dict[str, str] | None = None,
+    manage_service: bool = True,
+) -> Starlette:
     """The ASGI app. `manage_service` starts the service (resuming executions) and closes it with the app."""
 
     async def handle(request: Request) -> Response:
@@ -100,7 +115,7 @@ def create_app(service: StepFunctionsService, *, require_auth: bool = False,
                 return denied
         if not target.startswith(TARGET_PREFIX):
             return error_response("UnknownOperationException", "")
-        op = target[len(TARGET_PREFIX):]
+        op = target[len(TARGET_PREFIX) :]
         try:
             params = json.loads(body) if body.strip() else {}
         except ValueError:
@@ -114,8 +129,9 @@ def create_app(service: StepFunctionsService, *, require_auth: bool = False,
             return error_response("SerializationException", str(err))
         except Exception:
             log.exception("internal error in %s", op)
-            return error_response("InternalFailure", "The request processing has failed because of an unknown error",
-                                  500)
+            return error_response(
+                "InternalFailure", "The request processing has failed because of an unknown error", 500
+            )
         return _json_response(result)
 
     @contextlib.asynccontextmanager

@@ -26,27 +26,46 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def build(data_dir: str = ".workflows", *, account: str = "123456789012", region: str = "us-east-1",
-          resolver: Any = None, host: str = "127.0.0.1", credentials: dict[str, str] | None = None,
-          clock: Any = None, substitutions: dict[str, Any] | None = None) -> tuple[Any, StepFunctionsService]:
+def build(
+    data_dir: str = ".workflows",
+    *,
+    account: str = "123456789012",
+    region: str = "us-east-1",
+    resolver: Any = None,
+    host: str = "127.0.0.1",
+    credentials: dict[str, str] | None = None,
+    clock: Any = None,
+    substitutions: dict[str, Any] | None = None,
+) -> tuple[Any, StepFunctionsService]:
     """The ASGI app and its service. Off loopback, requests must be SigV4-signed with `credentials`."""
     store = Store(data_dir)
-    service = StepFunctionsService(store, account=account, region=region, resolver=resolver, clock=clock,
-                                   substitutions=substitutions)
+    service = StepFunctionsService(
+        store, account=account, region=region, resolver=resolver, clock=clock, substitutions=substitutions
+    )
     app = create_app(service, require_auth=not is_loopback(host), credentials=credentials)
     return app, service
 
 
-def serve(host: str = "127.0.0.1", port: int = 8083, data_dir: str = ".workflows", *,
-          account: str = "123456789012", region: str = "us-east-1", resolver: Any = None,
-          credentials: dict[str, str] | None = None, log_level: str = "warning") -> None:
+def serve(
+    host: str = "127.0.0.1",
+    port: int = 8083,
+    data_dir: str = ".workflows",
+    *,
+    account: str = "123456789012",
+    region: str = "us-east-1",
+    resolver: Any = None,
+    credentials: dict[str, str] | None = None,
+    log_level: str = "warning",
+) -> None:
     """Serve until SIGINT/SIGTERM; RUNNING executions resume on the next start."""
     if not is_loopback(host) and not credentials:
         raise ValueError("serving off loopback needs credentials (access key id -> secret) to check SigV4")
-    app, _service = build(data_dir, account=account, region=region, resolver=resolver, host=host,
-                          credentials=credentials)
-    config = uvicorn.Config(app, host=host, port=port, log_level=log_level, lifespan="on",
-                            timeout_graceful_shutdown=10)
+    app, _service = build(
+        data_dir, account=account, region=region, resolver=resolver, host=host, credentials=credentials
+    )
+    config = uvicorn.Config(
+        app, host=host, port=port, log_level=log_level, lifespan="on", timeout_graceful_shutdown=10
+    )
     uvicorn.Server(config).run()
 
 

@@ -86,8 +86,10 @@ def _jackson_message(text: str) -> str:
             return f"Unexpected character ('{ch}' (code {ord(ch)})): was expecting double-quote to start field name"
         if err.msg == "Expecting value" and ch and (ch.isalpha() or ch == "_"):
             token = re.match(r"[A-Za-z_0-9]*", text[pos:]).group(0)  # type: ignore[union-attr]
-            return (f"Unrecognized token '{token}': was expecting (JSON String, Number, Array, Object or token "
-                    "'null', 'true' or 'false')")
+            return (
+                f"Unrecognized token '{token}': was expecting (JSON String, Number, Array, Object or token "
+                "'null', 'true' or 'false')"
+            )
         if ch:
             return f"Unexpected character ('{ch}' (code {ord(ch)})): expected a valid value"
         return "Invalid execution input."
@@ -97,13 +99,19 @@ def _parse_input(text: str | None) -> Any:
     if text is None:
         return {}
     if len(text.encode()) > MAX_PAYLOAD:
-        raise ServiceError("InvalidExecutionInput", "Invalid State Machine Execution Input: 'Input too large.'")
+        raise ServiceError(
+            "InvalidExecutionInput", "Invalid State Machine Execution Input: 'Input too large.'"
+        )
     if not text.strip():
-        raise ServiceError("InvalidExecutionInput", "Invalid State Machine Execution Input: 'Invalid execution input.'")
+        raise ServiceError(
+            "InvalidExecutionInput", "Invalid State Machine Execution Input: 'Invalid execution input.'"
+        )
     try:
         return json.loads(text)
     except json.JSONDecodeError:
-        raise ServiceError("InvalidExecutionInput", f"Invalid State Machine Execution Input: '{_jackson_message(text)}'")
+        raise ServiceError(
+            "InvalidExecutionInput", f"Invalid State Machine Execution Input: '{_jackson_message(text)}'"
+        )
 
 
 # -- generic request validation against botocore's model -------------------------------------------
@@ -152,13 +160,17 @@ def _fail(errors: list[str], value: Any, shape: Any, path: str, constraint: str)
     if shape.metadata.get("sensitive"):
         errors.append(f"Value at '{path}' failed to satisfy constraint: {constraint}")
     else:
-        errors.append(f"Value '{_java_repr(value, shape)}' at '{path}' failed to satisfy constraint: {constraint}")
+        errors.append(
+            f"Value '{_java_repr(value, shape)}' at '{path}' failed to satisfy constraint: {constraint}"
+        )
 
 
 def _check_structure(shape: Any, value: dict[str, Any], prefix: str, errors: list[str]) -> None:
     for name in shape.required_members:
         if value.get(name) is None:
-            errors.append(f"Value null at '{prefix}{name}' failed to satisfy constraint: Member must not be null")
+            errors.append(
+                f"Value null at '{prefix}{name}' failed to satisfy constraint: Member must not be null"
+            )
     for name, member_value in value.items():
         member = shape.members.get(name)
         if member is None or member_value is None:
@@ -178,7 +190,9 @@ def _check_value(shape: Any, value: Any, path: str, errors: list[str]) -> None:
         if not isinstance(value, list):
             raise ServiceError("SerializationException", f"Unexpected value at '{path}'")
         if "min" in meta and len(value) < meta["min"]:
-            _fail(errors, value, shape, path, f"Member must have length greater than or equal to {meta['min']}")
+            _fail(
+                errors, value, shape, path, f"Member must have length greater than or equal to {meta['min']}"
+            )
         if "max" in meta and len(value) > meta["max"]:
             _fail(errors, value, shape, path, f"Member must have length less than or equal to {meta['max']}")
         for i, item in enumerate(value, 1):
@@ -189,7 +203,9 @@ def _check_value(shape: Any, value: Any, path: str, errors: list[str]) -> None:
         if not isinstance(value, str):
             raise ServiceError("SerializationException", f"Unexpected value at '{path}'")
         if "min" in meta and len(value) < meta["min"]:
-            _fail(errors, value, shape, path, f"Member must have length greater than or equal to {meta['min']}")
+            _fail(
+                errors, value, shape, path, f"Member must have length greater than or equal to {meta['min']}"
+            )
         if "max" in meta and len(value) > meta["max"]:
             _fail(errors, value, shape, path, f"Member must have length less than or equal to {meta['max']}")
         if shape.enum and value not in shape.enum:
@@ -200,7 +216,9 @@ def _check_value(shape: Any, value: Any, path: str, errors: list[str]) -> None:
         if isinstance(value, bool) or not isinstance(value, int):
             raise ServiceError("SerializationException", f"Unexpected value at '{path}'")
         if "min" in meta and value < meta["min"]:
-            _fail(errors, value, shape, path, f"Member must have value greater than or equal to {meta['min']}")
+            _fail(
+                errors, value, shape, path, f"Member must have value greater than or equal to {meta['min']}"
+            )
         if "max" in meta and value > meta["max"]:
             _fail(errors, value, shape, path, f"Member must have value less than or equal to {meta['max']}")
         return
@@ -228,7 +246,9 @@ def _decode_token(token: str | None, salt: str) -> Any:
         raise ServiceError("InvalidToken", "Invalid Token: 'Invalid token'")
 
 
-def _page(items: list[Any], max_results: int | None, token: str | None, salt: str) -> tuple[list[Any], str | None]:
+def _page(
+    items: list[Any], max_results: int | None, token: str | None, salt: str
+) -> tuple[list[Any], str | None]:
     start = _decode_token(token, salt) or 0
     size = max_results or 100
     page = items[start : start + size]
@@ -416,7 +436,10 @@ class StepFunctionsService:
         self._check_arn(arn)
         parts = arn.split(":")
         if len(parts) < 7 or parts[5] != "stateMachine":
-            raise ServiceError("InvalidArn", f"Invalid Arn: 'Resource type not valid in this context: {parts[5] if len(parts) > 5 else arn}'")
+            raise ServiceError(
+                "InvalidArn",
+                f"Invalid Arn: 'Resource type not valid in this context: {parts[5] if len(parts) > 5 else arn}'",
+            )
         if len(parts) == 7:
             return arn, None
         return ":".join(parts[:7]), ":".join(parts[7:])
@@ -439,7 +462,9 @@ class StepFunctionsService:
     def _validate_definition(self, definition: str, sm_type: str) -> None:
         from workflows.validation import invalid_definition_message, validate_definition
 
-        diagnostics = [d for d in validate_definition(definition, state_machine_type=sm_type) if d.severity == "ERROR"]
+        diagnostics = [
+            d for d in validate_definition(definition, state_machine_type=sm_type) if d.severity == "ERROR"
+        ]
         if diagnostics:
             raise ServiceError("InvalidDefinition", invalid_definition_message(diagnostics))
 
@@ -450,13 +475,16 @@ class StepFunctionsService:
         level = cfg.get("level", "OFF")
         destinations = cfg.get("destinations") or []
         if len(destinations) > 1 or (level != "OFF" and len(destinations) != 1):
-            raise ServiceError("InvalidLoggingConfiguration",
-                               "Invalid Logging Configuration: Must specify exactly one Log Destination.")
+            raise ServiceError(
+                "InvalidLoggingConfiguration",
+                "Invalid Logging Configuration: Must specify exactly one Log Destination.",
+            )
         for d in destinations:
             group = (d.get("cloudWatchLogsLogGroup") or {}).get("logGroupArn", "")
             if not group.endswith(":*"):
-                raise ServiceError("InvalidLoggingConfiguration",
-                                   "Invalid Logging Configuration: Log Destination not found.")
+                raise ServiceError(
+                    "InvalidLoggingConfiguration", "Invalid Logging Configuration: Log Destination not found."
+                )
         out = {"level": level, "includeExecutionData": bool(cfg.get("includeExecutionData", False))}
         if destinations:
             out["destinations"] = destinations
@@ -464,34 +492,55 @@ class StepFunctionsService:
 
     # -- state machines ----------------------------------------------------------------------------
 
-    async def create_state_machine(self, *, name: str, definition: str, roleArn: str, type: str = "STANDARD",
-                                   loggingConfiguration: dict[str, Any] | None = None,
-                                   tracingConfiguration: dict[str, Any] | None = None,
-                                   tags: list[dict[str, str]] | None = None, publish: bool = False,
-                                   versionDescription: str | None = None,
-                                   encryptionConfiguration: dict[str, Any] | None = None) -> dict[str, Any]:
+    async def create_state_machine(
+        self,
+        *,
+        name: str,
+        definition: str,
+        roleArn: str,
+        type: str = "STANDARD",
+        loggingConfiguration: dict[str, Any] | None = None,
+        tracingConfiguration: dict[str, Any] | None = None,
+        tags: list[dict[str, str]] | None = None,
+        publish: bool = False,
+        versionDescription: str | None = None,
+        encryptionConfiguration: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
         if not valid_name(name):
             raise ServiceError("InvalidName", f"Invalid Name: '{name}'")
         if versionDescription is not None and not publish:
-            raise ServiceError("ValidationException", "Version description can only be set when publish is true")
+            raise ServiceError(
+                "ValidationException", "Version description can only be set when publish is true"
+            )
         self._validate_definition(definition, type)
         logging = self._check_logging(loggingConfiguration)
         arn = self._arn("stateMachine", name)
         existing = self.store.get_resource("sm", arn)
         if existing is not None:
-            same = (existing["definition"] == definition and existing["roleArn"] == roleArn
-                    and existing["type"] == type and existing["loggingConfiguration"] == logging)
+            same = (
+                existing["definition"] == definition
+                and existing["roleArn"] == roleArn
+                and existing["type"] == type
+                and existing["loggingConfiguration"] == logging
+            )
             if not same:
                 raise ServiceError("StateMachineAlreadyExists", f"State Machine Already Exists: '{arn}'")
             out = {"stateMachineArn": arn, "creationDate": _dt(existing["creationDate"])}
             return out
         now = _now()
         sm = {
-            "stateMachineArn": arn, "name": name, "type": type, "definition": definition, "roleArn": roleArn,
+            "stateMachineArn": arn,
+            "name": name,
+            "type": type,
+            "definition": definition,
+            "roleArn": roleArn,
             "loggingConfiguration": logging,
             "tracingConfiguration": tracingConfiguration or {"enabled": False},
             "encryptionConfiguration": encryptionConfiguration or {"type": "AWS_OWNED_KEY"},
-            "creationDate": now, "updateDate": now, "revisionId": None, "versionCounter": 0,
+            "creationDate": now,
+            "updateDate": now,
+            "revisionId": None,
+            "versionCounter": 0,
             "publishedRevision": None,
         }
         with self.store.transaction():
@@ -510,17 +559,39 @@ class StepFunctionsService:
                 return sm["latestVersionArn"]
         sm["versionCounter"] += 1
         arn = f"{sm['stateMachineArn']}:{sm['versionCounter']}"
-        version = {k: sm[k] for k in ("name", "type", "definition", "roleArn", "loggingConfiguration",
-                                      "tracingConfiguration", "encryptionConfiguration", "revisionId")}
-        version.update({"stateMachineArn": arn, "baseArn": sm["stateMachineArn"], "creationDate": now,
-                        "description": description, "version": sm["versionCounter"]})
+        version = {
+            k: sm[k]
+            for k in (
+                "name",
+                "type",
+                "definition",
+                "roleArn",
+                "loggingConfiguration",
+                "tracingConfiguration",
+                "encryptionConfiguration",
+                "revisionId",
+            )
+        }
+        version.update(
+            {
+                "stateMachineArn": arn,
+                "baseArn": sm["stateMachineArn"],
+                "creationDate": now,
+                "description": description,
+                "version": sm["versionCounter"],
+            }
+        )
         sm["publishedRevision"] = revision
         sm["latestVersionArn"] = arn
-        self.store.put_resource("version", arn, str(sm["versionCounter"]), now, version, parent=sm["stateMachineArn"])
+        self.store.put_resource(
+            "version", arn, str(sm["versionCounter"]), now, version, parent=sm["stateMachineArn"]
+        )
         self.store.put_resource("sm", sm["stateMachineArn"], sm["name"], sm["creationDate"], sm)
         return arn
 
-    async def describe_state_machine(self, *, stateMachineArn: str, includedData: str | None = None) -> dict[str, Any]:
+    async def describe_state_machine(
+        self, *, stateMachineArn: str, includedData: str | None = None
+    ) -> dict[str, Any]:
         base, qualifier = self._split_sm_arn(stateMachineArn)
         if qualifier is not None and not qualifier.isdigit():
             alias = await self.describe_state_machine_alias(stateMachineAliasArn=stateMachineArn)
@@ -528,17 +599,24 @@ class StepFunctionsService:
         if qualifier is not None:
             record = self.store.get_resource("version", stateMachineArn)
             if record is None:
-                raise ServiceError("StateMachineDoesNotExist", f"State Machine Does Not Exist: '{stateMachineArn}'")
+                raise ServiceError(
+                    "StateMachineDoesNotExist", f"State Machine Does Not Exist: '{stateMachineArn}'"
+                )
         else:
             record = self._sm(base)
         out = {
-            "stateMachineArn": stateMachineArn, "name": record["name"], "status": "ACTIVE",
-            "definition": record["definition"], "roleArn": record["roleArn"], "type": record["type"],
+            "stateMachineArn": stateMachineArn,
+            "name": record["name"],
+            "status": "ACTIVE",
+            "definition": record["definition"],
+            "roleArn": record["roleArn"],
+            "type": record["type"],
             "creationDate": _dt(record["creationDate"]),
             "loggingConfiguration": record["loggingConfiguration"],
             "tracingConfiguration": record["tracingConfiguration"],
             "encryptionConfiguration": record["encryptionConfiguration"],
-            "revisionId": record.get("revisionId"), "description": record.get("description"),
+            "revisionId": record.get("revisionId"),
+            "description": record.get("description"),
             "variableReferences": self._variable_references(record["definition"]),
         }
         return _drop_none(out)
@@ -552,28 +630,51 @@ class StepFunctionsService:
         refs = variable_references(definition)
         return refs or None
 
-    async def update_state_machine(self, *, stateMachineArn: str, definition: str | None = None,
-                                   roleArn: str | None = None, loggingConfiguration: dict[str, Any] | None = None,
-                                   tracingConfiguration: dict[str, Any] | None = None, publish: bool = False,
-                                   versionDescription: str | None = None,
-                                   encryptionConfiguration: dict[str, Any] | None = None) -> dict[str, Any]:
+    async def update_state_machine(
+        self,
+        *,
+        stateMachineArn: str,
+        definition: str | None = None,
+        roleArn: str | None = None,
+        loggingConfiguration: dict[str, Any] | None = None,
+        tracingConfiguration: dict[str, Any] | None = None,
+        publish: bool = False,
+        versionDescription: str | None = None,
+        encryptionConfiguration: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
         base, qualifier = self._split_sm_arn(stateMachineArn)
         if qualifier is not None:
-            raise ServiceError("ValidationException", "Operation is not supported on a qualified state machine ARN")
-        if definition is None and roleArn is None and loggingConfiguration is None and tracingConfiguration is None \
-                and encryptionConfiguration is None:
-            raise ServiceError("MissingRequiredParameter", "Either the definition, the role ARN, the "
-                               "LoggingConfiguration, or the TracingConfiguration must be specified")
+            raise ServiceError(
+                "ValidationException", "Operation is not supported on a qualified state machine ARN"
+            )
+        if (
+            definition is None
+            and roleArn is None
+            and loggingConfiguration is None
+            and tracingConfiguration is None
+            and encryptionConfiguration is None
+        ):
+            raise ServiceError(
+                "MissingRequiredParameter",
+                "Either the definition, the role ARN, the "
+                "LoggingConfiguration, or the TracingConfiguration must be specified",
+            )
         if versionDescription is not None and not publish:
-            raise ServiceError("ValidationException", "Version description can only be set when publish is true")
+            raise ServiceError(
+                "ValidationException", "Version description can only be set when publish is true"
+            )
         sm = self._sm(base)
         if definition is not None:
             self._validate_definition(definition, sm["type"])
         logging = self._check_logging(loggingConfiguration) if loggingConfiguration is not None else None
         changed = False
-        for key, value in (("definition", definition), ("roleArn", roleArn), ("loggingConfiguration", logging),
-                           ("tracingConfiguration", tracingConfiguration),
-                           ("encryptionConfiguration", encryptionConfiguration)):
+        for key, value in (
+            ("definition", definition),
+            ("roleArn", roleArn),
+            ("loggingConfiguration", logging),
+            ("tracingConfiguration", tracingConfiguration),
+            ("encryptionConfiguration", encryptionConfiguration),
+        ):
             if value is not None and sm[key] != value:
                 sm[key] = value
                 changed = True
@@ -597,26 +698,45 @@ class StepFunctionsService:
         with self.store.transaction():
             for kind in ("version", "alias"):
                 for r in self.store.list_resources(kind, parent=base):
-                    self.store.delete_resource(r["stateMachineArn"] if kind == "version" else r["stateMachineAliasArn"])
+                    self.store.delete_resource(
+                        r["stateMachineArn"] if kind == "version" else r["stateMachineAliasArn"]
+                    )
             self.store.delete_resource(base)
         return {}
 
-    async def list_state_machines(self, *, maxResults: int | None = None, nextToken: str | None = None) -> dict[str, Any]:
+    async def list_state_machines(
+        self, *, maxResults: int | None = None, nextToken: str | None = None
+    ) -> dict[str, Any]:
         items = sorted(self.store.list_resources("sm"), key=lambda r: r["name"])
         page, nxt = _page(items, maxResults, nextToken, "sm")
-        out = {"stateMachines": [{"stateMachineArn": r["stateMachineArn"], "name": r["name"], "type": r["type"],
-                                  "creationDate": _dt(r["creationDate"])} for r in page]}
+        out = {
+            "stateMachines": [
+                {
+                    "stateMachineArn": r["stateMachineArn"],
+                    "name": r["name"],
+                    "type": r["type"],
+                    "creationDate": _dt(r["creationDate"]),
+                }
+                for r in page
+            ]
+        }
         return _drop_none({**out, "nextToken": nxt})
 
-    async def describe_state_machine_for_execution(self, *, executionArn: str,
-                                                   includedData: str | None = None) -> dict[str, Any]:
+    async def describe_state_machine_for_execution(
+        self, *, executionArn: str, includedData: str | None = None
+    ) -> dict[str, Any]:
         record = self._execution(executionArn)
         sm = record["machine"]
         out = {
-            "stateMachineArn": record["stateMachineArn"], "name": sm["name"], "definition": sm["definition"],
-            "roleArn": sm["roleArn"], "updateDate": _dt(sm["updateDate"]),
-            "loggingConfiguration": sm["loggingConfiguration"], "tracingConfiguration": sm["tracingConfiguration"],
-            "encryptionConfiguration": sm.get("encryptionConfiguration"), "revisionId": sm.get("revisionId"),
+            "stateMachineArn": record["stateMachineArn"],
+            "name": sm["name"],
+            "definition": sm["definition"],
+            "roleArn": sm["roleArn"],
+            "updateDate": _dt(sm["updateDate"]),
+            "loggingConfiguration": sm["loggingConfiguration"],
+            "tracingConfiguration": sm["tracingConfiguration"],
+            "encryptionConfiguration": sm.get("encryptionConfiguration"),
+            "revisionId": sm.get("revisionId"),
             "mapRunArn": record.get("mapRunArn"),
             "variableReferences": self._variable_references(sm["definition"]),
         }
@@ -624,28 +744,40 @@ class StepFunctionsService:
 
     # -- versions ----------------------------------------------------------------------------------
 
-    async def publish_state_machine_version(self, *, stateMachineArn: str, revisionId: str | None = None,
-                                            description: str | None = None) -> dict[str, Any]:
+    async def publish_state_machine_version(
+        self, *, stateMachineArn: str, revisionId: str | None = None, description: str | None = None
+    ) -> dict[str, Any]:
         base, _ = self._split_sm_arn(stateMachineArn)
         sm = self._sm(base)
-        if revisionId is not None and revisionId != (sm["revisionId"] or "INITIAL") and revisionId != sm["revisionId"]:
-            raise ServiceError("ConflictException",
-                               f"Failed to publish the State Machine version for revision {revisionId}. "
-                               f"The current State Machine revision is {sm['revisionId']}.")
+        if (
+            revisionId is not None
+            and revisionId != (sm["revisionId"] or "INITIAL")
+            and revisionId != sm["revisionId"]
+        ):
+            raise ServiceError(
+                "ConflictException",
+                f"Failed to publish the State Machine version for revision {revisionId}. "
+                f"The current State Machine revision is {sm['revisionId']}.",
+            )
         now = _now()
         with self.store.transaction():
             arn = self._publish(sm, description, now)
         version = self.store.get_resource("version", arn) or {}
         return {"stateMachineVersionArn": arn, "creationDate": _dt(version.get("creationDate", now))}
 
-    async def list_state_machine_versions(self, *, stateMachineArn: str, nextToken: str | None = None,
-                                          maxResults: int | None = None) -> dict[str, Any]:
+    async def list_state_machine_versions(
+        self, *, stateMachineArn: str, nextToken: str | None = None, maxResults: int | None = None
+    ) -> dict[str, Any]:
         base, _ = self._split_sm_arn(stateMachineArn)
         self._sm(base)
         items = sorted(self.store.list_resources("version", parent=base), key=lambda r: -r["version"])
         page, nxt = _page(items, maxResults, nextToken, "v:" + base)
-        out = {"stateMachineVersions": [{"stateMachineVersionArn": r["stateMachineArn"],
-                                         "creationDate": _dt(r["creationDate"])} for r in page]}
+        out = {
+            "stateMachineVersions": [
+                {"stateMachineVersionArn": r["stateMachineArn"], "creationDate": _dt(r["creationDate"])}
+                for r in page
+            ]
+        }
         return _drop_none({**out, "nextToken": nxt})
 
     async def delete_state_machine_version(self, *, stateMachineVersionArn: str) -> dict[str, Any]:
@@ -654,11 +786,17 @@ class StepFunctionsService:
             raise ServiceError("ValidationException", f"Invalid Arn: '{stateMachineVersionArn}'")
         if self.store.get_resource("version", stateMachineVersionArn) is None:
             return {}
-        users = [a["name"] for a in self.store.list_resources("alias", parent=base)
-                 if any(r["stateMachineVersionArn"] == stateMachineVersionArn for r in a["routingConfiguration"])]
+        users = [
+            a["name"]
+            for a in self.store.list_resources("alias", parent=base)
+            if any(r["stateMachineVersionArn"] == stateMachineVersionArn for r in a["routingConfiguration"])
+        ]
         if users:
-            raise ServiceError("ConflictException", "Version to be deleted must not be referenced by an alias. "
-                               f"Current list of aliases referencing this version: [{', '.join(users)}]")
+            raise ServiceError(
+                "ConflictException",
+                "Version to be deleted must not be referenced by an alias. "
+                f"Current list of aliases referencing this version: [{', '.join(users)}]",
+            )
         with self.store.transaction():
             self.store.delete_resource(stateMachineVersionArn)
         return {}
@@ -672,42 +810,70 @@ class StepFunctionsService:
             self._check_arn(arn)
             base, qualifier = self._split_sm_arn(arn)
             if qualifier is None or not qualifier.isdigit():
-                raise ServiceError("ValidationException", "Routing configuration must contain state machine version "
-                                   f"ARNs. Received: [{', '.join(arns)}]")
+                raise ServiceError(
+                    "ValidationException",
+                    "Routing configuration must contain state machine version "
+                    f"ARNs. Received: [{', '.join(arns)}]",
+                )
             bases.add(base)
         if len(set(arns)) != len(arns):
-            raise ServiceError("ValidationException", "Routing configuration must contain distinct state machine "
-                               f"version ARNs. Received: [{', '.join(arns)}]")
+            raise ServiceError(
+                "ValidationException",
+                "Routing configuration must contain distinct state machine "
+                f"version ARNs. Received: [{', '.join(arns)}]",
+            )
         if len(bases) > 1:
-            raise ServiceError("ValidationException", "Routing configuration must contain state machine version "
-                               f"ARNs of the same state machine. Received: [{', '.join(arns)}]")
+            raise ServiceError(
+                "ValidationException",
+                "Routing configuration must contain state machine version "
+                f"ARNs of the same state machine. Received: [{', '.join(arns)}]",
+            )
         weights = [r["weight"] for r in routing]
         if sum(weights) != 100:
-            raise ServiceError("ValidationException", "Sum of routing configuration weights must equal 100. "
-                               f"Received: [{', '.join(map(str, weights))}]")
+            raise ServiceError(
+                "ValidationException",
+                "Sum of routing configuration weights must equal 100. "
+                f"Received: [{', '.join(map(str, weights))}]",
+            )
         for arn in arns:
             if self.store.get_resource("version", arn) is None:
                 raise ServiceError("ResourceNotFound", f"Resource not found: '{arn}'")
         return next(iter(bases))
 
-    async def create_state_machine_alias(self, *, name: str, routingConfiguration: list[dict[str, Any]],
-                                         description: str | None = None) -> dict[str, Any]:
+    async def create_state_machine_alias(
+        self, *, name: str, routingConfiguration: list[dict[str, Any]], description: str | None = None
+    ) -> dict[str, Any]:
         if not _ALIAS_NAME.match(name):
-            raise ServiceError("ValidationException", f"1 validation error detected: Value '{name}' at 'name' failed "
-                               f"to satisfy constraint: Member must satisfy regular expression pattern: "
-                               f"{_ALIAS_PATTERN_TEXT}")
+            raise ServiceError(
+                "ValidationException",
+                f"1 validation error detected: Value '{name}' at 'name' failed "
+                f"to satisfy constraint: Member must satisfy regular expression pattern: "
+                f"{_ALIAS_PATTERN_TEXT}",
+            )
         base = self._check_routing(routingConfiguration)
         self._sm(base)
         arn = f"{base}:{name}"
         existing = self.store.get_resource("alias", arn)
         if existing is not None:
-            if existing["routingConfiguration"] != routingConfiguration or existing.get("description") != description:
-                raise ServiceError("ConflictException", "Failed to create alias because an alias with the same name "
-                                   "and a different routing configuration already exists.")
+            if (
+                existing["routingConfiguration"] != routingConfiguration
+                or existing.get("description") != description
+            ):
+                raise ServiceError(
+                    "ConflictException",
+                    "Failed to create alias because an alias with the same name "
+                    "and a different routing configuration already exists.",
+                )
             return {"stateMachineAliasArn": arn, "creationDate": _dt(existing["creationDate"])}
         now = _now()
-        alias = {"stateMachineAliasArn": arn, "name": name, "description": description,
-                 "routingConfiguration": routingConfiguration, "creationDate": now, "updateDate": now}
+        alias = {
+            "stateMachineAliasArn": arn,
+            "name": name,
+            "description": description,
+            "routingConfiguration": routingConfiguration,
+            "creationDate": now,
+            "updateDate": now,
+        }
         with self.store.transaction():
             self.store.put_resource("alias", arn, name, now, alias, parent=base)
         return {"stateMachineAliasArn": arn, "creationDate": _dt(now)}
@@ -721,16 +887,29 @@ class StepFunctionsService:
 
     async def describe_state_machine_alias(self, *, stateMachineAliasArn: str) -> dict[str, Any]:
         a = self._alias(stateMachineAliasArn)
-        return _drop_none({"stateMachineAliasArn": a["stateMachineAliasArn"], "name": a["name"],
-                           "description": a.get("description"), "routingConfiguration": a["routingConfiguration"],
-                           "creationDate": _dt(a["creationDate"]), "updateDate": _dt(a["updateDate"])})
+        return _drop_none(
+            {
+                "stateMachineAliasArn": a["stateMachineAliasArn"],
+                "name": a["name"],
+                "description": a.get("description"),
+                "routingConfiguration": a["routingConfiguration"],
+                "creationDate": _dt(a["creationDate"]),
+                "updateDate": _dt(a["updateDate"]),
+            }
+        )
 
-    async def update_state_machine_alias(self, *, stateMachineAliasArn: str, description: str | None = None,
-                                         routingConfiguration: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    async def update_state_machine_alias(
+        self,
+        *,
+        stateMachineAliasArn: str,
+        description: str | None = None,
+        routingConfiguration: list[dict[str, Any]] | None = None,
+    ) -> dict[str, Any]:
         a = self._alias(stateMachineAliasArn)
         if description is None and routingConfiguration is None:
-            raise ServiceError("ValidationException",
-                               "Either the description or the RoutingConfiguration must be specified")
+            raise ServiceError(
+                "ValidationException", "Either the description or the RoutingConfiguration must be specified"
+            )
         if routingConfiguration is not None:
             self._check_routing(routingConfiguration)
             a["routingConfiguration"] = routingConfiguration
@@ -739,7 +918,9 @@ class StepFunctionsService:
         a["updateDate"] = _now()
         base, _ = self._split_sm_arn(stateMachineAliasArn)
         with self.store.transaction():
-            self.store.put_resource("alias", a["stateMachineAliasArn"], a["name"], a["creationDate"], a, parent=base)
+            self.store.put_resource(
+                "alias", a["stateMachineAliasArn"], a["name"], a["creationDate"], a, parent=base
+            )
         return {"updateDate": _dt(a["updateDate"])}
 
     async def delete_state_machine_alias(self, *, stateMachineAliasArn: str) -> dict[str, Any]:
@@ -748,14 +929,19 @@ class StepFunctionsService:
             self.store.delete_resource(stateMachineAliasArn)
         return {}
 
-    async def list_state_machine_aliases(self, *, stateMachineArn: str, nextToken: str | None = None,
-                                         maxResults: int | None = None) -> dict[str, Any]:
+    async def list_state_machine_aliases(
+        self, *, stateMachineArn: str, nextToken: str | None = None, maxResults: int | None = None
+    ) -> dict[str, Any]:
         base, _ = self._split_sm_arn(stateMachineArn)
         self._sm(base)
         items = sorted(self.store.list_resources("alias", parent=base), key=lambda r: r["name"])
         page, nxt = _page(items, maxResults, nextToken, "a:" + base)
-        out = {"stateMachineAliases": [{"stateMachineAliasArn": r["stateMachineAliasArn"],
-                                        "creationDate": _dt(r["creationDate"])} for r in page]}
+        out = {
+            "stateMachineAliases": [
+                {"stateMachineAliasArn": r["stateMachineAliasArn"], "creationDate": _dt(r["creationDate"])}
+                for r in page
+            ]
+        }
         return _drop_none({**out, "nextToken": nxt})
 
     # -- executions --------------------------------------------------------------------------------
@@ -781,8 +967,14 @@ class StepFunctionsService:
         record["updateDate"] = version["creationDate"]
         return record, base, version_arn, alias_arn
 
-    async def start_execution(self, *, stateMachineArn: str, name: str | None = None, input: str | None = None,
-                              traceHeader: str | None = None) -> dict[str, Any]:
+    async def start_execution(
+        self,
+        *,
+        stateMachineArn: str,
+        name: str | None = None,
+        input: str | None = None,
+        traceHeader: str | None = None,
+    ) -> dict[str, Any]:
         machine, base, version_arn, alias_arn = self._resolve_target(stateMachineArn)
         if name is not None and not valid_name(name):
             raise ServiceError("InvalidName", f"Invalid Name: '{name}'")
@@ -795,30 +987,77 @@ class StepFunctionsService:
             arn = self._arn("execution", f"{sm_name}:{name}")
             existing = self.store.get_execution(arn)
             if existing is not None:
-                if existing["status"] == "RUNNING" and existing.get("input") == (input if input is not None else "{}"):
+                if existing["status"] == "RUNNING" and existing.get("input") == (
+                    input if input is not None else "{}"
+                ):
                     return {"executionArn": arn, "startDate": _dt(existing["startDate"])}
                 raise ServiceError("ExecutionAlreadyExists", f"Execution Already Exists: '{arn}'")
-        record = self._new_execution(arn, base, name, machine, input if input is not None else "{}",
-                                     version_arn, alias_arn, traceHeader)
+        record = self._new_execution(
+            arn,
+            base,
+            name,
+            machine,
+            input if input is not None else "{}",
+            version_arn,
+            alias_arn,
+            traceHeader,
+        )
         with self.store.transaction():
             self.store.insert_execution(record)
         self._launch(record, value=value)
         return {"executionArn": arn, "startDate": _dt(record["startDate"])}
 
-    def _new_execution(self, arn: str, base: str, name: str, machine: dict[str, Any], input_text: str,
-                       version_arn: str | None, alias_arn: str | None, trace: str | None) -> dict[str, Any]:
-        snapshot = {k: machine.get(k) for k in ("name", "type", "definition", "roleArn", "loggingConfiguration",
-                                                "tracingConfiguration", "encryptionConfiguration", "revisionId",
-                                                "updateDate")}
+    def _new_execution(
+        self,
+        arn: str,
+        base: str,
+        name: str,
+        machine: dict[str, Any],
+        input_text: str,
+        version_arn: str | None,
+        alias_arn: str | None,
+        trace: str | None,
+    ) -> dict[str, Any]:
+        snapshot = {
+            k: machine.get(k)
+            for k in (
+                "name",
+                "type",
+                "definition",
+                "roleArn",
+                "loggingConfiguration",
+                "tracingConfiguration",
+                "encryptionConfiguration",
+                "revisionId",
+                "updateDate",
+            )
+        }
         return {
-            "executionArn": arn, "stateMachineArn": base, "name": name, "status": "RUNNING",
-            "startDate": _now(), "stopDate": None, "input": input_text, "output": None, "error": None, "cause": None,
-            "stateMachineVersionArn": version_arn, "stateMachineAliasArn": alias_arn, "traceHeader": trace,
-            "redriveCount": 0, "redriveDate": None, "machine": snapshot, "type": machine["type"],
+            "executionArn": arn,
+            "stateMachineArn": base,
+            "name": name,
+            "status": "RUNNING",
+            "startDate": _now(),
+            "stopDate": None,
+            "input": input_text,
+            "output": None,
+            "error": None,
+            "cause": None,
+            "stateMachineVersionArn": version_arn,
+            "stateMachineAliasArn": alias_arn,
+            "traceHeader": trace,
+            "redriveCount": 0,
+            "redriveDate": None,
+            "machine": snapshot,
+            "type": machine["type"],
         }
 
     def _finish(self, record: dict[str, Any], status: str, when: float, details: dict[str, Any]) -> None:
-        if record["status"] != "RUNNING" and record.get("stopDate") is not None and status == record["status"]:
+        if (
+            record["status"] != "RUNNING"
+            and record.get("stopDate") is not None
+            and status == record["status"]
+        ):
             return
         record["status"] = status
         record["stopDate"] = when
@@ -835,7 +1074,9 @@ class StepFunctionsService:
         if done is not None:
             done.set()
 
-    def _launch(self, record: dict[str, Any], value: Any = None, history: list[HistoryEvent] | None = None) -> None:
+    def _launch(
+        self, record: dict[str, Any], value: Any = None, history: list[HistoryEvent] | None = None
+    ) -> None:
         arn = record["executionArn"]
         self._done_events[arn] = asyncio.Event()
         task = asyncio.get_running_loop().create_task(self._run(record, value, history))
@@ -857,11 +1098,18 @@ class StepFunctionsService:
             self._finish(record, "FAILED", _now(), {"error": "States.Runtime", "cause": str(err)})
             await self.writer.flush()
             return None
-        interpreter = Interpreter(definition, resolver=self.resolver, clock=self.clock, callbacks=self.callbacks)
+        interpreter = Interpreter(
+            definition, resolver=self.resolver, clock=self.clock, callbacks=self.callbacks
+        )
         info = ExecutionInfo(
-            execution_arn=arn, name=record["name"], state_machine_arn=record["stateMachineArn"],
-            state_machine_name=machine["name"], role_arn=machine["roleArn"], start_time=record["startDate"],
-            redrive_count=record.get("redriveCount", 0), state_machine_type=record["type"],
+            execution_arn=arn,
+            name=record["name"],
+            state_machine_arn=record["stateMachineArn"],
+            state_machine_name=machine["name"],
+            role_arn=machine["roleArn"],
+            start_time=record["startDate"],
+            redrive_count=record.get("redriveCount", 0),
+            state_machine_type=record["type"],
             state_machine_version_arn=record.get("stateMachineVersionArn"),
             state_machine_alias_arn=record.get("stateMachineAliasArn"),
         )
@@ -878,30 +1126,58 @@ class StepFunctionsService:
             await self.writer.flush()
         return outcome
 
-    async def start_sync_execution(self, *, stateMachineArn: str, name: str | None = None, input: str | None = None,
-                                   traceHeader: str | None = None,
-                                   includedData: str | None = None) -> dict[str, Any]:
+    async def start_sync_execution(
+        self,
+        *,
+        stateMachineArn: str,
+        name: str | None = None,
+        input: str | None = None,
+        traceHeader: str | None = None,
+        includedData: str | None = None,
+    ) -> dict[str, Any]:
         machine, base, version_arn, alias_arn = self._resolve_target(stateMachineArn)
         if machine["type"] != "EXPRESS":
-            raise ServiceError("StateMachineTypeNotSupported",
-                               "This operation is not supported by this type of state machine")
+            raise ServiceError(
+                "StateMachineTypeNotSupported",
+                "This operation is not supported by this type of state machine",
+            )
         if name is not None and not valid_name(name):
             raise ServiceError("InvalidName", f"Invalid Name: '{name}'")
         value = _parse_input(input)
         name = name or str(uuid.uuid4())
         sm_name = base.split(":")[6]
         arn = self._arn("express", f"{sm_name}:{name}:{uuid.uuid4()}")
-        record = self._new_execution(arn, base, name, machine, input if input is not None else "{}",
-                                     version_arn, alias_arn, traceHeader)
+        record = self._new_execution(
+            arn,
+            base,
+            name,
+            machine,
+            input if input is not None else "{}",
+            version_arn,
+            alias_arn,
+            traceHeader,
+        )
         await self._run(record, value, None)
         out = {
-            "executionArn": arn, "stateMachineArn": base, "name": name, "status": record["status"],
-            "startDate": _dt(record["startDate"]), "stopDate": _dt(record["stopDate"]),
-            "input": record["input"], "inputDetails": {"included": True},
-            "output": record["output"], "outputDetails": {"included": True} if record["output"] is not None else None,
-            "error": record["error"], "cause": record["cause"], "traceHeader": traceHeader,
-            "billingDetails": {"billedMemoryUsedInMB": 64,
-                               "billedDurationInMilliseconds": max(100, int((record["stopDate"] - record["startDate"]) * 1000 + 99) // 100 * 100)},
+            "executionArn": arn,
+            "stateMachineArn": base,
+            "name": name,
+            "status": record["status"],
+            "startDate": _dt(record["startDate"]),
+            "stopDate": _dt(record["stopDate"]),
+            "input": record["input"],
+            "inputDetails": {"included": True},
+            "output": record["output"],
+            "outputDetails": {"included": True} if record["output"] is not None else None,
+            "error": record["error"],
+            "cause": record["cause"],
+            "traceHeader": traceHeader,
+            "billingDetails": {
+                "billedMemoryUsedInMB": 64,
+                "billedDurationInMilliseconds": max(
+                    100, int((record["stopDate"] - record["startDate"]) * 1000 + 99) // 100 * 100
+                ),
+            },
         }
         return _drop_none(out)
 
@@ -917,26 +1193,45 @@ class StepFunctionsService:
             return "NOT_REDRIVABLE", "Execution can no longer be redriven"
         return "REDRIVABLE", None
 
-    async def describe_execution(self, *, executionArn: str, includedData: str | None = None) -> dict[str, Any]:
+    async def describe_execution(
+        self, *, executionArn: str, includedData: str | None = None
+    ) -> dict[str, Any]:
         r = self._execution(executionArn)
         redrive_status, reason = self._redrive_status(r)
         out = {
-            "executionArn": r["executionArn"], "stateMachineArn": r["stateMachineArn"], "name": r["name"],
-            "status": r["status"], "startDate": _dt(r["startDate"]), "stopDate": _dt(r.get("stopDate")),
-            "input": r["input"], "inputDetails": {"included": True},
-            "output": r.get("output"), "outputDetails": {"included": True} if r.get("output") is not None else None,
-            "error": r.get("error"), "cause": r.get("cause"), "traceHeader": r.get("traceHeader"),
+            "executionArn": r["executionArn"],
+            "stateMachineArn": r["stateMachineArn"],
+            "name": r["name"],
+            "status": r["status"],
+            "startDate": _dt(r["startDate"]),
+            "stopDate": _dt(r.get("stopDate")),
+            "input": r["input"],
+            "inputDetails": {"included": True},
+            "output": r.get("output"),
+            "outputDetails": {"included": True} if r.get("output") is not None else None,
+            "error": r.get("error"),
+            "cause": r.get("cause"),
+            "traceHeader": r.get("traceHeader"),
             "mapRunArn": r.get("mapRunArn"),
             "stateMachineVersionArn": r.get("stateMachineVersionArn"),
             "stateMachineAliasArn": r.get("stateMachineAliasArn"),
-            "redriveCount": r.get("redriveCount", 0), "redriveDate": _dt(r.get("redriveDate")),
-            "redriveStatus": redrive_status, "redriveStatusReason": reason,
+            "redriveCount": r.get("redriveCount", 0),
+            "redriveDate": _dt(r.get("redriveDate")),
+            "redriveStatus": redrive_status,
+            "redriveStatusReason": reason,
         }
         return _drop_none(out)
 
-    async def list_executions(self, *, stateMachineArn: str | None = None, statusFilter: str | None = None,
-                              maxResults: int | None = None, nextToken: str | None = None,
-                              mapRunArn: str | None = None, redriveFilter: str | None = None) -> dict[str, Any]:
+    async def list_executions(
+        self,
+        *,
+        stateMachineArn: str | None = None,
+        statusFilter: str | None = None,
+        maxResults: int | None = None,
+        nextToken: str | None = None,
+        mapRunArn: str | None = None,
+        redriveFilter: str | None = None,
+    ) -> dict[str, Any]:
         if stateMachineArn is None and mapRunArn is None:
             raise ServiceError("ValidationException", "Must provide a StateMachine ARN or MapRun ARN")
         version_arn = alias_arn = None
@@ -957,9 +1252,13 @@ class StepFunctionsService:
         rows: list[dict[str, Any]] = []
         cursor = before
         while len(rows) <= size:
-            batch = self.store.list_executions(state_machine_arn=base if mapRunArn is None else None,
-                                               map_run_arn=mapRunArn, status=statusFilter,
-                                               before_seq=cursor, limit=size + 1)
+            batch = self.store.list_executions(
+                state_machine_arn=base if mapRunArn is None else None,
+                map_run_arn=mapRunArn,
+                status=statusFilter,
+                before_seq=cursor,
+                limit=size + 1,
+            )
             if not batch:
                 break
             cursor = batch[-1]["seq"]
@@ -981,17 +1280,28 @@ class StepFunctionsService:
             nxt = _encode_token(rows[-1]["seq"], "x:" + (stateMachineArn or mapRunArn or ""))
         items = []
         for r in rows:
-            items.append(_drop_none({
-                "executionArn": r["executionArn"], "stateMachineArn": r["stateMachineArn"], "name": r["name"],
-                "status": r["status"], "startDate": _dt(r["startDate"]), "stopDate": _dt(r.get("stopDate")),
-                "mapRunArn": r.get("mapRunArn"), "stateMachineVersionArn": r.get("stateMachineVersionArn"),
-                "stateMachineAliasArn": r.get("stateMachineAliasArn"), "redriveCount": r.get("redriveCount", 0),
-                "redriveDate": _dt(r.get("redriveDate")),
-            }))
+            items.append(
+                _drop_none(
+                    {
+                        "executionArn": r["executionArn"],
+                        "stateMachineArn": r["stateMachineArn"],
+                        "name": r["name"],
+                        "status": r["status"],
+                        "startDate": _dt(r["startDate"]),
+                        "stopDate": _dt(r.get("stopDate")),
+                        "mapRunArn": r.get("mapRunArn"),
+                        "stateMachineVersionArn": r.get("stateMachineVersionArn"),
+                        "stateMachineAliasArn": r.get("stateMachineAliasArn"),
+                        "redriveCount": r.get("redriveCount", 0),
+                        "redriveDate": _dt(r.get("redriveDate")),
+                    }
+                )
+            )
         return _drop_none({"executions": items, "nextToken": nxt})
 
-    async def stop_execution(self, *, executionArn: str, error: str | None = None,
-                             cause: str | None = None) -> dict[str, Any]:
+    async def stop_execution(
+        self, *, executionArn: str, error: str | None = None, cause: str | None = None
+    ) -> dict[str, Any]:
         record = self._execution(executionArn)
         if record["type"] == "EXPRESS":
             raise ServiceError("ValidationException", "Operation is not supported by EXPRESS executions")
@@ -1014,18 +1324,33 @@ class StepFunctionsService:
         record = self._execution(executionArn)
         status, reason = self._redrive_status(record)
         if status != "REDRIVABLE":
-            raise ServiceError("ExecutionNotRedrivable",
-                               f"Execution is {record['status']} and cannot be redriven" if reason is None
-                               else reason)
+            raise ServiceError(
+                "ExecutionNotRedrivable",
+                f"Execution is {record['status']} and cannot be redriven" if reason is None else reason,
+            )
         if clientToken is not None and record.get("redriveToken") == clientToken:
             return {"redriveDate": _dt(record["redriveDate"])}
         self.writer.commit()
         events = self.store.load_events(executionArn)
-        record.update(status="RUNNING", stopDate=None, error=None, cause=None, output=None,
-                      redriveCount=record.get("redriveCount", 0) + 1, redriveDate=_now(), redriveToken=clientToken)
+        record.update(
+            status="RUNNING",
+            stopDate=None,
+            error=None,
+            cause=None,
+            output=None,
+            redriveCount=record.get("redriveCount", 0) + 1,
+            redriveDate=_now(),
+            redriveToken=clientToken,
+        )
         last = events[-1]
-        redriven = HistoryEvent(last.id + 1, last.id, "ExecutionRedriven", record["redriveDate"],
-                                "executionRedrivenEventDetails", {"redriveCount": record["redriveCount"]})
+        redriven = HistoryEvent(
+            last.id + 1,
+            last.id,
+            "ExecutionRedriven",
+            record["redriveDate"],
+            "executionRedrivenEventDetails",
+            {"redriveCount": record["redriveCount"]},
+        )
         events.append(redriven)
         self.writer.add_event(executionArn, redriven)
         self.writer.update_execution(record)
@@ -1033,9 +1358,15 @@ class StepFunctionsService:
         self._launch(record, history=events)
         return {"redriveDate": _dt(record["redriveDate"])}
 
-    async def get_execution_history(self, *, executionArn: str, maxResults: int | None = None,
-                                    reverseOrder: bool = False, nextToken: str | None = None,
-                                    includeExecutionData: bool = True) -> dict[str, Any]:
+    async def get_execution_history(
+        self,
+        *,
+        executionArn: str,
+        maxResults: int | None = None,
+        reverseOrder: bool = False,
+        nextToken: str | None = None,
+        includeExecutionData: bool = True,
+    ) -> dict[str, Any]:
         self._execution(executionArn)
         self.writer.commit()
         after = _decode_token(nextToken, "h:" + executionArn)
@@ -1066,8 +1397,9 @@ class StepFunctionsService:
             return {}
         raise ServiceError("TaskDoesNotExist", "Task Does Not Exist")
 
-    async def send_task_failure(self, *, taskToken: str, error: str | None = None,
-                                cause: str | None = None) -> dict[str, Any]:
+    async def send_task_failure(
+        self, *, taskToken: str, error: str | None = None, cause: str | None = None
+    ) -> dict[str, Any]:
         task = self._token_target(taskToken)
         if task is not None and task.future is not None and not task.future.done():
             task.future.set_exception(ASLError(error or "", cause))
@@ -1095,8 +1427,13 @@ class StepFunctionsService:
         if event is not None:
             event.set()
 
-    async def create_activity(self, *, name: str, tags: list[dict[str, str]] | None = None,
-                              encryptionConfiguration: dict[str, Any] | None = None) -> dict[str, Any]:
+    async def create_activity(
+        self,
+        *,
+        name: str,
+        tags: list[dict[str, str]] | None = None,
+        encryptionConfiguration: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
         if not valid_name(name):
             raise ServiceError("InvalidName", f"Invalid Name: '{name}'")
         arn = self._arn("activity", name)
@@ -1105,9 +1442,18 @@ class StepFunctionsService:
             return {"activityArn": arn, "creationDate": _dt(existing["creationDate"])}
         now = _now()
         with self.store.transaction():
-            self.store.put_resource("activity", arn, name, now, {
-                "activityArn": arn, "name": name, "creationDate": now,
-                "encryptionConfiguration": encryptionConfiguration or {"type": "AWS_OWNED_KEY"}})
+            self.store.put_resource(
+                "activity",
+                arn,
+                name,
+                now,
+                {
+                    "activityArn": arn,
+                    "name": name,
+                    "creationDate": now,
+                    "encryptionConfiguration": encryptionConfiguration or {"type": "AWS_OWNED_KEY"},
+                },
+            )
             if tags:
                 self.store.put_tags(arn, [(t["key"], t["value"]) for t in tags])
         return {"activityArn": arn, "creationDate": _dt(now)}
@@ -1121,8 +1467,12 @@ class StepFunctionsService:
 
     async def describe_activity(self, *, activityArn: str) -> dict[str, Any]:
         a = self._activity(activityArn)
-        return {"activityArn": a["activityArn"], "name": a["name"], "creationDate": _dt(a["creationDate"]),
-                "encryptionConfiguration": a.get("encryptionConfiguration") or {"type": "AWS_OWNED_KEY"}}
+        return {
+            "activityArn": a["activityArn"],
+            "name": a["name"],
+            "creationDate": _dt(a["creationDate"]),
+            "encryptionConfiguration": a.get("encryptionConfiguration") or {"type": "AWS_OWNED_KEY"},
+        }
 
     async def delete_activity(self, *, activityArn: str) -> dict[str, Any]:
         self._check_arn(activityArn)
@@ -1130,15 +1480,22 @@ class StepFunctionsService:
             self.store.delete_resource(activityArn)
         return {}
 
-    async def list_activities(self, *, maxResults: int | None = None, nextToken: str | None = None) -> dict[str, Any]:
+    async def list_activities(
+        self, *, maxResults: int | None = None, nextToken: str | None = None
+    ) -> dict[str, Any]:
         items = sorted(self.store.list_resources("activity"), key=lambda r: r["name"])
         page, nxt = _page(items, maxResults, nextToken, "act")
-        out = {"activities": [{"activityArn": a["activityArn"], "name": a["name"],
-                               "creationDate": _dt(a["creationDate"])} for a in page]}
+        out = {
+            "activities": [
+                {"activityArn": a["activityArn"], "name": a["name"], "creationDate": _dt(a["creationDate"])}
+                for a in page
+            ]
+        }
         return _drop_none({**out, "nextToken": nxt})
 
-    async def get_activity_task(self, *, activityArn: str, workerName: str | None = None,
-                                wait: float = GET_ACTIVITY_TASK_WAIT) -> dict[str, Any]:
+    async def get_activity_task(
+        self, *, activityArn: str, workerName: str | None = None, wait: float = GET_ACTIVITY_TASK_WAIT
+    ) -> dict[str, Any]:
         self._activity(activityArn)
         deadline = time.monotonic() + wait
         queue = self._activity_queue(activityArn)
@@ -1167,8 +1524,13 @@ class StepFunctionsService:
     def _taggable(self, arn: str) -> None:
         self._check_arn(arn)
         kind = arn.split(":")[5] if len(arn.split(":")) > 5 else ""
-        found = (self.store.get_resource("sm", arn) if kind == "stateMachine"
-                 else self.store.get_resource("activity", arn) if kind == "activity" else None)
+        found = (
+            self.store.get_resource("sm", arn)
+            if kind == "stateMachine"
+            else self.store.get_resource("activity", arn)
+            if kind == "activity"
+            else None
+        )
         if found is None:
             raise ServiceError("ResourceNotFound", f"Resource not found: '{arn}'")
 
@@ -1192,9 +1554,14 @@ class StepFunctionsService:
 
     # -- validation and TestState ------------------------------------------------------------------
 
-    async def validate_state_machine_definition(self, *, definition: str, type: str = "STANDARD",
-                                                severity: str | None = None,
-                                                maxResults: int | None = None) -> dict[str, Any]:
+    async def validate_state_machine_definition(
+        self,
+        *,
+        definition: str,
+        type: str = "STANDARD",
+        severity: str | None = None,
+        maxResults: int | None = None,
+    ) -> dict[str, Any]:
         from workflows.validation import validate_definition
 
         limit = maxResults or 100
@@ -1202,8 +1569,11 @@ class StepFunctionsService:
         if severity == "ERROR":
             found = [d for d in found if d.severity == "ERROR"]
         result = "FAIL" if any(d.severity == "ERROR" for d in found) else "OK"
-        return {"result": result, "diagnostics": [d.to_api() for d in found[:limit]],
-                "truncated": len(found) > limit}
+        return {
+            "result": result,
+            "diagnostics": [d.to_api() for d in found[:limit]],
+            "truncated": len(found) > limit,
+        }
 
     async def test_state(self, **request: Any) -> dict[str, Any]:
         try:
@@ -1216,17 +1586,31 @@ class StepFunctionsService:
 
     def record_map_run(self, record: dict[str, Any]) -> None:
         """Called by the engine when a Distributed Map starts or changes (kind 'maprun')."""
-        self.store.put_resource("maprun", record["mapRunArn"], record["mapRunArn"], record["startDate"], record,
-                                parent=record["executionArn"])
+        self.store.put_resource(
+            "maprun",
+            record["mapRunArn"],
+            record["mapRunArn"],
+            record["startDate"],
+            record,
+            parent=record["executionArn"],
+        )
 
-    async def list_map_runs(self, *, executionArn: str, maxResults: int | None = None,
-                            nextToken: str | None = None) -> dict[str, Any]:
+    async def list_map_runs(
+        self, *, executionArn: str, maxResults: int | None = None, nextToken: str | None = None
+    ) -> dict[str, Any]:
         self._execution(executionArn)
         items = self.store.list_resources("maprun", parent=executionArn)
         page, nxt = _page(items, maxResults, nextToken, "m:" + executionArn)
-        out = [{"executionArn": r["executionArn"], "mapRunArn": r["mapRunArn"],
-                "stateMachineArn": r["stateMachineArn"], "startDate": _dt(r["startDate"]),
-                "stopDate": _dt(r.get("stopDate"))} for r in page]
+        out = [
+            {
+                "executionArn": r["executionArn"],
+                "mapRunArn": r["mapRunArn"],
+                "stateMachineArn": r["stateMachineArn"],
+                "startDate": _dt(r["startDate"]),
+                "stopDate": _dt(r.get("stopDate")),
+            }
+            for r in page
+        ]
         return _drop_none({"mapRuns": [_drop_none(x) for x in out], "nextToken": nxt})
 
     def _map_run(self, arn: str) -> dict[str, Any]:
@@ -1238,21 +1622,39 @@ class StepFunctionsService:
 
     async def describe_map_run(self, *, mapRunArn: str) -> dict[str, Any]:
         r = self._map_run(mapRunArn)
-        out = {k: r.get(k) for k in ("mapRunArn", "executionArn", "status", "maxConcurrency",
-                                     "toleratedFailurePercentage", "toleratedFailureCount", "itemCounts",
-                                     "executionCounts", "redriveCount")}
+        out = {
+            k: r.get(k)
+            for k in (
+                "mapRunArn",
+                "executionArn",
+                "status",
+                "maxConcurrency",
+                "toleratedFailurePercentage",
+                "toleratedFailureCount",
+                "itemCounts",
+                "executionCounts",
+                "redriveCount",
+            )
+        }
         out["startDate"] = _dt(r["startDate"])
         out["stopDate"] = _dt(r.get("stopDate"))
         out["redriveDate"] = _dt(r.get("redriveDate"))
         return _drop_none(out)
 
-    async def update_map_run(self, *, mapRunArn: str, maxConcurrency: int | None = None,
-                             toleratedFailurePercentage: float | None = None,
-                             toleratedFailureCount: int | None = None) -> dict[str, Any]:
+    async def update_map_run(
+        self,
+        *,
+        mapRunArn: str,
+        maxConcurrency: int | None = None,
+        toleratedFailurePercentage: float | None = None,
+        toleratedFailureCount: int | None = None,
+    ) -> dict[str, Any]:
         r = self._map_run(mapRunArn)
-        for key, value in (("maxConcurrency", maxConcurrency), ("toleratedFailurePercentage",
-                                                                 toleratedFailurePercentage),
-                           ("toleratedFailureCount", toleratedFailureCount)):
+        for key, value in (
+            ("maxConcurrency", maxConcurrency),
+            ("toleratedFailurePercentage", toleratedFailurePercentage),
+            ("toleratedFailureCount", toleratedFailureCount),
+        ):
             if value is not None:
                 r[key] = value
         self.record_map_run(r)

@@ -90,8 +90,9 @@ class Store:
 
     # -- resources ----------------------------------------------------------------------------
 
-    def put_resource(self, kind: str, arn: str, name: str, created: float, data: dict[str, Any],
-                     parent: str | None = None) -> None:
+    def put_resource(
+        self, kind: str, arn: str, name: str, created: float, data: dict[str, Any], parent: str | None = None
+    ) -> None:
         self.db.execute(
             "INSERT OR REPLACE INTO resources (arn, kind, parent, name, created, data) VALUES (?,?,?,?,?,?)",
             (arn, kind, parent, name, created, json.dumps(data)),
@@ -117,8 +118,9 @@ class Store:
     # -- tags ---------------------------------------------------------------------------------
 
     def put_tags(self, arn: str, tags: Iterable[tuple[str, str]]) -> None:
-        self.db.executemany("INSERT OR REPLACE INTO tags (arn, key, value) VALUES (?,?,?)",
-                            [(arn, k, v) for k, v in tags])
+        self.db.executemany(
+            "INSERT OR REPLACE INTO tags (arn, key, value) VALUES (?,?,?)", [(arn, k, v) for k, v in tags]
+        )
 
     def delete_tags(self, arn: str, keys: Iterable[str]) -> None:
         self.db.executemany("DELETE FROM tags WHERE arn=? AND key=?", [(arn, k) for k in keys])
@@ -134,8 +136,17 @@ class Store:
         self.db.execute(
             "INSERT INTO executions (arn, state_machine_arn, map_run_arn, name, status, start_date, stop_date,"
             " seq, data) VALUES (?,?,?,?,?,?,?,?,?)",
-            (record["executionArn"], record["stateMachineArn"], record.get("mapRunArn"), record["name"],
-             record["status"], record["startDate"], record.get("stopDate"), self._seq, json.dumps(record)),
+            (
+                record["executionArn"],
+                record["stateMachineArn"],
+                record.get("mapRunArn"),
+                record["name"],
+                record["status"],
+                record["startDate"],
+                record.get("stopDate"),
+                self._seq,
+                json.dumps(record),
+            ),
         )
 
     def update_execution(self, record: dict[str, Any]) -> None:
@@ -148,9 +159,15 @@ class Store:
         row = self.db.execute("SELECT data FROM executions WHERE arn=?", (arn,)).fetchone()
         return json.loads(row[0]) if row else None
 
-    def list_executions(self, *, state_machine_arn: str | None = None, map_run_arn: str | None = None,
-                        status: str | None = None, before_seq: int | None = None,
-                        limit: int = 1000) -> list[dict[str, Any]]:
+    def list_executions(
+        self,
+        *,
+        state_machine_arn: str | None = None,
+        map_run_arn: str | None = None,
+        status: str | None = None,
+        before_seq: int | None = None,
+        limit: int = 1000,
+    ) -> list[dict[str, Any]]:
         """Newest first, as AWS lists them; `before_seq` continues a page."""
         where, args = [], []
         if state_machine_arn is not None:
@@ -178,7 +195,8 @@ class Store:
 
     def count_running(self, state_machine_arn: str) -> int:
         return self.db.execute(
-            "SELECT COUNT(*) FROM executions WHERE state_machine_arn=? AND status='RUNNING'", (state_machine_arn,)
+            "SELECT COUNT(*) FROM executions WHERE state_machine_arn=? AND status='RUNNING'",
+            (state_machine_arn,),
         ).fetchone()[0]
 
     # -- history ------------------------------------------------------------------------------
@@ -187,8 +205,9 @@ class Store:
         rows = self.db.execute("SELECT data FROM events WHERE execution_arn=? ORDER BY id", (execution_arn,))
         return [HistoryEvent.from_json(json.loads(r[0])) for r in rows]
 
-    def iter_events(self, execution_arn: str, *, reverse: bool = False, after: int | None = None,
-                    limit: int = 1000) -> list[HistoryEvent]:
+    def iter_events(
+        self, execution_arn: str, *, reverse: bool = False, after: int | None = None, limit: int = 1000
+    ) -> list[HistoryEvent]:
         if reverse:
             bound = after if after is not None else 2**62
             rows = self.db.execute(
@@ -203,7 +222,9 @@ class Store:
         return [HistoryEvent.from_json(json.loads(r[0])) for r in rows]
 
     def count_events(self, execution_arn: str) -> int:
-        return self.db.execute("SELECT COUNT(*) FROM events WHERE execution_arn=?", (execution_arn,)).fetchone()[0]
+        return self.db.execute(
+            "SELECT COUNT(*) FROM events WHERE execution_arn=?", (execution_arn,)
+        ).fetchone()[0]
 
     def delete_events(self, execution_arn: str, from_id: int) -> None:
         self.db.execute("DELETE FROM events WHERE execution_arn=? AND id>=?", (execution_arn, from_id))
@@ -214,7 +235,9 @@ class Store:
 
     # -- task tokens --------------------------------------------------------------------------
 
-    def put_token(self, token: str, execution_arn: str, data: dict[str, Any], activity_arn: str | None = None) -> None:
+    def put_token(
+        self, token: str, execution_arn: str, data: dict[str, Any], activity_arn: str | None = None
+    ) -> None:
         self.db.execute(
             "INSERT OR REPLACE INTO task_tokens (token, execution_arn, activity_arn, data) VALUES (?,?,?,?)",
             (token, execution_arn, activity_arn, json.dumps(data)),
