@@ -17,7 +17,17 @@ from workflows.interpreter import TaskRequest
 from workflows.resolvers import CallableResolver
 
 ROOT = Path(__file__).resolve().parent
-SHARED = Path(os.environ.get("WORKFLOWS_SHARED", ROOT.parent.parent / "shared"))
+
+
+def shared_dir() -> Path:
+    """The shared corpus: $WORKFLOWS_SHARED, else the workspace's ../shared, else the copy in tests/data."""
+    if os.environ.get("WORKFLOWS_SHARED"):
+        return Path(os.environ["WORKFLOWS_SHARED"])
+    sibling = ROOT.parent.parent / "shared"
+    return sibling if (sibling / "conformance").is_dir() else ROOT / "data" / "shared"
+
+
+SHARED = shared_dir()
 CASES = SHARED / "conformance" / "cases"
 PURE_NEEDS = {"jsonata", "variables", "context_object", "wait", "distributed_map"}
 LAMBDAS = ROOT / "lambdas"
