@@ -94,7 +94,9 @@ def run(s3, context, key: str, body: bytes, metadata: dict[str, str] | None = No
 
 def test_sample_event_with_unicode_plus_and_space_in_key(s3, context):
     event = load("validate_input.json")
-    s3.put_object(Bucket=BUCKET, Key=event["key"], Body=jpeg_bytes(), Metadata={"uploader": "ana", "source": "web"})
+    s3.put_object(
+        Bucket=BUCKET, Key=event["key"], Body=jpeg_bytes(), Metadata={"uploader": "ana", "source": "web"}
+    )
     result = validate_app.handler(event, context)
     assert result["contentType"] == "image/jpeg"
     assert result["kind"] == "image"
@@ -121,7 +123,12 @@ def test_content_type_from_magic_bytes(s3, context, key, body, content_type, mat
 
 
 def test_magic_bytes_of_other_image_formats():
-    for fmt, expected in (("GIF", "image/gif"), ("WEBP", "image/webp"), ("TIFF", "image/tiff"), ("BMP", "image/bmp")):
+    for fmt, expected in (
+        ("GIF", "image/gif"),
+        ("WEBP", "image/webp"),
+        ("TIFF", "image/tiff"),
+        ("BMP", "image/bmp"),
+    ):
         out = io.BytesIO()
         Image.new("RGB", (8, 8)).save(out, fmt)
         assert sniff(out.getvalue()).content_type == expected, fmt
@@ -169,7 +176,14 @@ def test_error_class_name_is_the_asl_error_name():
     # Lambda reports errorType = the class name; the definition's Catch matches exactly these.
     definition = json.loads((Path(__file__).parents[1] / "definitions/pipeline.asl.json").read_text())
     caught = {e for c in definition["States"]["Validate"]["Catch"] for e in c["ErrorEquals"]}
-    for err in (EmptyObject, ImageTooLarge, InvalidMetadata, ObjectNotFound, ObjectTooLarge, UnsupportedMediaType):
+    for err in (
+        EmptyObject,
+        ImageTooLarge,
+        InvalidMetadata,
+        ObjectNotFound,
+        ObjectTooLarge,
+        UnsupportedMediaType,
+    ):
         assert err.__name__ in caught
 
 

@@ -70,8 +70,11 @@ def _csv(fp: IO[bytes]) -> DocumentReport:
     stream = _text_stream(fp)
     try:
         sample = stream.read(_SAMPLE)
-        dialect = csv.Sniffer().sniff(sample, delimiters=",;\t|")
-        has_header = csv.Sniffer().has_header(sample)
+        try:
+            dialect: type[csv.Dialect] | csv.Dialect = csv.Sniffer().sniff(sample, delimiters=",;\t|")
+            has_header = csv.Sniffer().has_header(sample)
+        except csv.Error:  # ragged rows defeat the sniffer: read as plain comma-separated and report them
+            dialect, has_header = csv.excel, True
         stream.seek(0)
         reader = csv.reader(stream, dialect)
         header = next(reader, [])

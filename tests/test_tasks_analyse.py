@@ -1,0 +1,216 @@
+"""The analyse and thumbnail handlers: generated and real photographs, hostile inputs, bounded memory."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import struct
+import subprocess
+import sys
+import textwrap
+import zlib
+from pathlib import Path
+
+os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "1")
+os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "UploadPipelineTests")
+os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "tests")
+os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+
+import boto3
+import pytest
+from moto import mock_aws
+from PIL import Image
+
+from tasks.analyse.analyse import app as analyse_app
+from tasks.analyse.analyse.documents import analyse_document
+from tasks.analyse.analyse.errors import CorruptImage, DecompressionBomb, ImageTooLarge
+from tasks.analyse.analyse.images import analyse_image
+
+from .test_tasks_validate import FakeLambdaContext
+
+EVENTS = Path(__file__).parent / "events"
+BUCKET, THUMBS = "pipeline-input", "pipeline-accepted"
+ROOT = Path(__file__).parents[1]
+skdata = pytest.importorskip("skimage.data")
+SKDATA = Path(skdata.__file__).parent
+
+
+@pytest.fixture
+def context() -> FakeLambdaContext:
+    return FakeLambdaContext(function_name="analyse")
+
+
+@pytest.fixture
+def s3(monkeypatch: pytest.MonkeyPatch):
+    for var in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        monkeypatch.setenv(var, "testing")
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    monkeypatch.setenv("THUMBNAIL_BUCKET", THUMBS)
+    with mock_aws():
+        analyse_app._s3.cache_clear()
+        client = boto3.client("s3")
+        client.create_bucket(Bucket=BUCKET)
+        client.create_bucket(Bucket=THUMBS)
+        yield client
+    analyse_app._s3.cache_clear()
+
+
+def event(key: str, content_type: str) -> dict:
+    return json.loads((EVENTS / "analyse_input.json").read_text("utf-8")) | {
+        "key": key,
+        "contentType": content_type,
+    }
+
+
+def encoded(image: Image.Image, fmt: str, **params) -> bytes:
+    out = io.BytesIO()
+    image.save(out, fmt, **params)
+    return out.getvalue()
+
+
+def test_real_photograph_jpeg_from_sample_event(s3, context):
+    photo = Image.open(SKDATA / "chelsea.png")
+    ev = event("uploads/cat photo+1 é.jpg", "image/jpeg")
+    s3.put_object(Bucket=BUCKET, Key=ev["key"], Body=encoded(photo, "JPEG", quality=90))
+    result = analyse_app.handler(ev, context)
+    image = result["image"]
+    assert (result["kind"], image["format"], image["width"], image["height"]) == ("image", "JPEG", 451, 300)
+    assert image["gps"] is False and image["orientation"] == 1
+    assert 0.2 < image["brightness"] < 0.8 and image["contrast"] > 0.1 and image["sharpness"] > 20
+    assert len(image["dominantColours"]) == 5 and len(image["dhash"]) == len(image["phash"]) == 16
+    assert result == analyse_app.handler(ev, context)  # idempotent: same object, same report
+    json.dumps(result)
+
+
+@pytest.mark.parametrize("name", ["astronaut.png", "coffee.png", "camera.png", "rocket.jpg"])
+def test_bundled_photographs(name):
+    with open(SKDATA / name, "rb") as fp:
+        report = analyse_image(fp)
+    assert report["width"] > 100 and report["sharpness"] > 0
+
+
+def test_perceptual_hash_survives_recompression():
+    photo = Image.open(SKDATA / "astronaut.png")
+    a = analyse_image(io.BytesIO(encoded(photo, "PNG")))
+    b = analyse_image(io.BytesIO(encoded(photo.resize((256, 256)), "JPEG", quality=60)))
+    distance = bin(int(a["phash"], 16) ^ int(b["phash"], 16)).count("1")
+    assert distance <= 8
+
+
+def test_gps_and_orientation_from_exif():
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    exif[0x010F] = "Camera Co"
+    exif.get_ifd(0x8825)[2] = (51.0, 30.0, 0.0)  # GPSLatitude
+    data = encoded(Image.new("RGB", (80, 40), (90, 90, 90)), "JPEG", exif=exif)
+    report = analyse_image(io.BytesIO(data))
+    assert report["gps"] is True and report["orientation"] == 6
+    assert report["privacyTags"] == ["gps", "make"]
+
+
+def test_thumbnail_is_deterministic(s3, context):
+    ev = event("uploads/astronaut.png", "image/png")
+    s3.put_object(Bucket=BUCKET, Key=ev["key"], Body=(SKDATA / "astronaut.png").read_bytes())
+    first = analyse_app.thumbnail(ev, context)
+    body = s3.get_object(Bucket=THUMBS, Key=first["thumbnailKey"])["Body"].read()
+    assert analyse_app.thumbnail(ev, context) == first
+    assert s3.get_object(Bucket=THUMBS, Key=first["thumbnailKey"])["Body"].read() == body
+    assert (
+        first["thumbnailKey"] == f"thumbnails/{ev['objectId']}.jpg"
+        and max(first["width"], first["height"]) == 256
+    )
+
+
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG"])
+def test_truncated_image_is_corrupt(s3, context, fmt):
+    data = encoded(Image.open(SKDATA / "coffee.png").convert("RGB"), fmt)
+    ev = event(f"uploads/broken.{fmt.lower()}", f"image/{fmt.lower()}")
+    s3.put_object(Bucket=BUCKET, Key=ev["key"], Body=data[: len(data) // 2])
+    with pytest.raises(CorruptImage):
+        analyse_app.handler(ev, context)
+
+
+def test_garbage_after_magic_is_corrupt():
+    with pytest.raises(CorruptImage):
+        analyse_image(io.BytesIO(b"\x89PNG\r\n\x1a\n" + b"\x00" * 64))
+
+
+def png_header_claiming(width: int, height: int) -> bytes:
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", ihdr)
+        + chunk(b"IDAT", zlib.compress(b"\x00" * 64))
+        + chunk(b"IEND", b"")
+    )
+
+
+def test_decompression_bomb_refused_before_decoding(s3, context):
+    ev = event("uploads/bomb.png", "image/png")
+    s3.put_object(Bucket=BUCKET, Key=ev["key"], Body=png_header_claiming(100_000, 100_000))
+    with pytest.raises(DecompressionBomb):
+        analyse_app.handler(ev, context)
+    # Just over the limit (Pillow only warns there) is refused all the same.
+    with pytest.raises(DecompressionBomb):
+        analyse_image(io.BytesIO(png_header_claiming(1001, 1000)), {"maxPixels": 1_000_000})
+
+
+def test_non_jpeg_beyond_decode_budget_is_too_large():
+    with pytest.raises(ImageTooLarge):
+        analyse_image(io.BytesIO(png_header_claiming(5000, 5000)), {"maxDecodePixels": 1_000_000})
+
+
+@pytest.mark.parametrize(
+    ("content_type", "body", "valid", "rows"),
+    [
+        ("application/json", b'[{"a": 1}, {"a": 2}]', True, 2),
+        ("application/json", b'{"a": 1,', False, 0),
+        ("text/csv", b"id,name\n1,ana\n2,bo\n", True, 2),
+        ("text/csv", b"id,name\n1,ana\n2,bo,extra\n3,cy\n", False, 3),
+        ("text/plain", "one\ntwo é\n".encode(), True, 2),
+        ("application/pdf", b"%PDF-1.7\nbody", False, 0),
+    ],
+)
+def test_documents_summarised_and_checked(content_type, body, valid, rows):
+    report = analyse_document(io.BytesIO(body), content_type)
+    assert (report["valid"], report["rows"]) == (valid, rows)
+
+
+@pytest.mark.slow
+def test_peak_memory_of_a_100_megapixel_jpeg_is_bounded(tmp_path):
+    """Decode a 10000x10000 JPEG in a fresh process; report tracemalloc and RSS peaks (Pillow uses malloc)."""
+    path = tmp_path / "huge.jpg"
+    big = Image.linear_gradient("L").resize((10_000, 10_000)).convert("RGB")
+    big.save(path, "JPEG", quality=80)
+    del big
+    script = textwrap.dedent(
+        f"""
+        import json, tracemalloc
+        from tasks.analyse.analyse.images import analyse_image
+
+        def hwm_kib():  # VmHWM is per address space: unlike ru_maxrss it does not inherit the parent's peak
+            for line in open("/proc/self/status"):
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+
+        base = hwm_kib()
+        tracemalloc.start()
+        with open({str(path)!r}, "rb") as fp:
+            report = analyse_image(fp)
+        _, traced = tracemalloc.get_traced_memory()
+        peak = hwm_kib()
+        print(json.dumps({{"width": report["width"], "decoded": report["decodedWidth"],
+                          "traced_mib": traced / 2**20, "rss_growth_mib": (peak - base) / 1024,
+                          "rss_peak_mib": peak / 1024}}))
+        """
+    )
+    out = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, check=True)
+    measured = json.loads(out.stdout.strip().splitlines()[-1])
+    print("100 MP JPEG analyse:", measured)
+    assert measured["width"] == 10_000 and measured["decoded"] <= 2_500
+    assert measured["traced_mib"] < 64
+    assert measured["rss_growth_mib"] < 200  # the full decode alone would be 286 MiB of RGB
