@@ -227,7 +227,7 @@ class Replay:
 
     def run(self, case: dict[str, Any]) -> str | None:
         """None if the case passes, else the reason."""
-        subs: dict[str, str] = {t: self._fresh(t) for t in case.get("unique_tokens", [])}
+        subs = Subs({t: self._fresh(t) for t in case.get("unique_tokens", [])})
         subs[FAKE_ACCOUNT] = self.account
         created: dict[str, set[str]] = {"sm": set(), "alias": set(), "activity": set()}
         tokens = list(case.get("placeholder_tokens", []))
@@ -309,7 +309,7 @@ class Replay:
                 value = value[part] if isinstance(value, dict) else value[int(part)]
             fake = _substitute(bind["value"], subs)
             if isinstance(value, str) and fake != value:
-                subs[fake] = value
+                subs.bound[fake] = value
         if not recorded:
             return None
         if error is not None:
@@ -391,11 +391,22 @@ def _check_list_contains(
     return None
 
 
+class Subs(dict):  # type: ignore[type-arg]
+    """Fake → real: unique tokens and the account, then (applied after them) bound values."""
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        self.bound: dict[str, str] = {}
+
+
 def _substitute(value: Any, subs: dict[str, str]) -> Any:
+    """Unique tokens and the account first, then bound values (longest first)."""
     if isinstance(value, str):
-        for fake in sorted(subs, key=len, reverse=True):
-            if fake in value:
-                value = value.replace(fake, subs[fake])
+        bound = getattr(subs, "bound", {})
+        for group in (subs, bound):
+            for fake in sorted(group, key=len, reverse=True):
+                if fake in value:
+                    value = value.replace(fake, group[fake])
         return value
     if isinstance(value, dict):
         return {k: _substitute(v, subs) for k, v in value.items()}

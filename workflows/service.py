@@ -624,11 +624,9 @@ class StepFunctionsService:
     @staticmethod
     def _variable_references(definition: str) -> dict[str, list[str]] | None:
         try:
-            from workflows.validation import variable_references  # type: ignore[attr-defined]
-        except ImportError:
+            return variable_references(json.loads(definition)) or None
+        except (ValueError, AttributeError, TypeError):
             return None
-        refs = variable_references(definition)
-        return refs or None
 
     async def update_state_machine(
         self,
@@ -1659,6 +1657,52 @@ class StepFunctionsService:
                 r[key] = value
         self.record_map_run(r)
         return {}
+
+
+_PATH_VAR = re.compile(r"(?<![$\w])\$([A-Za-z_][A-Za-z0-9_]*)")
+_JSONATA_VAR = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)(?!\s*\()")
+_NESTED = ("States", "ItemProcessor", "Iterator", "Branches")
+
+
+def variable_references(definition: dict[str, Any]) -> dict[str, list[str]]:
+    """State name → the workflow variables its fields read, sorted (DescribeStateMachine's variableReferences).
+
+    Variables are read by path fields (`*Path`, `*.$`, Choice `Variable`) and JSONata expressions."""
+    out: dict[str, list[str]] = {}
+
+    def scan(value: Any, key: str, found: set[str]) -> None:
+        if isinstance(value, dict):
+            for k, v in value.items():
+                scan(v, k, found)
+        elif isinstance(value, list):
+            for v in value:
+                scan(v, key, found)
+        elif isinstance(value, str):
+            text = value.strip()
+            if text.startswith("{%") and text.endswith("%}"):
+                found.update(n for n in _JSONATA_VAR.findall(text) if n != "states")
+            elif key.endswith(".$") or key.endswith("Path") or key == "Variable":
+                found.update(_PATH_VAR.findall(value))
+
+    def walk(states: dict[str, Any]) -> None:
+        for name, state in states.items():
+            if not isinstance(state, dict):
+                continue
+            found: set[str] = set()
+            for key, value in state.items():
+                if key not in _NESTED:
+                    scan(value, key, found)
+            if found:
+                out[name] = sorted(found)
+            for key in ("ItemProcessor", "Iterator"):
+                if isinstance(state.get(key), dict):
+                    walk(state[key].get("States") or {})
+            for branch in state.get("Branches") or []:
+                if isinstance(branch, dict):
+                    walk(branch.get("States") or {})
+
+    walk(definition.get("States") or {})
+    return out
 
 
 def _weighted_choice(routing: list[dict[str, Any]]) -> str:
