@@ -5,12 +5,12 @@ setup:
 	$(PY) -m pip install -q -e '.[dev]'
 dev: setup
 	$(PY) -m workflows dev
-lint:
+lint: setup
 	$(PY) -m ruff check workflows tasks tests
 	$(PY) -m ruff format --check workflows tasks tests
 	$(PY) -m mypy
-test:
+test: setup
 	$(PY) -m pytest -n auto
-bench:
+bench: setup
 	$(PY) -m workflows.bench
 check: lint test

@@ -28,7 +28,7 @@ def shared_dir() -> Path:
 
 
 SHARED = shared_dir()
-CASES = SHARED / "conformance" / "cases"
+CASES = SHARED / "conformance" / "cases"  # noqa: RUF100
 PURE_NEEDS = {"jsonata", "variables", "context_object", "wait", "distributed_map"}
 LAMBDAS = ROOT / "lambdas"
 ACCOUNT = "111111111111"
@@ -122,7 +122,12 @@ class CaseResolver(CallableResolver):
         filename = self._file_for(request)
         assert filename is not None
         source = (LAMBDAS / filename).read_text()
-        linecache.cache["/var/task/handler.py"] = (len(source), None, source.splitlines(True), "/var/task/handler.py")
+        linecache.cache["/var/task/handler.py"] = (
+            len(source),
+            None,
+            source.splitlines(True),
+            "/var/task/handler.py",
+        )
         self.functions = {"fn": _handler(filename)}
         kind_target = request.resource
         original = request.resource
@@ -200,12 +205,16 @@ def compare(case: dict[str, Any], outcome: dict[str, Any]) -> str | None:
     exp = case["expected"]
     tokens = list(case.get("placeholder_tokens", [])) + SNAPSHOT_PLACEHOLDERS
     if exp["status"] != outcome["status"]:
-        return f"status {outcome['status']} != {exp['status']} ({outcome.get('error')}: {outcome.get('cause')})"
+        return (
+            f"status {outcome['status']} != {exp['status']} ({outcome.get('error')}: {outcome.get('cause')})"
+        )
     if exp["status"] == "SUCCEEDED":
         if exp.get("output_unparsed"):
             return None
         if not matches(exp.get("output"), outcome.get("output"), tokens):
-            return f"output {json.dumps(outcome.get('output'))[:600]} != {json.dumps(exp.get('output'))[:600]}"
+            return (
+                f"output {json.dumps(outcome.get('output'))[:600]} != {json.dumps(exp.get('output'))[:600]}"
+            )
         return None
     for key in ("error", "cause"):
         if key not in exp:

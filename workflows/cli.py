@@ -60,9 +60,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             return 2
         resolver = ChainResolver(mocks)
     else:
-        from .local_lambdas import resolver_from_template
-
-        resolver = resolver_from_template(args.template) if args.template else ChainResolver()
+        resolver = ChainResolver()
     clock = FakeClock() if args.fake_clock else SystemClock()
     run = run_definition(definition, input_value, resolver=resolver, clock=clock)
     json.dump(result_document(run), sys.stdout, ensure_ascii=False)
@@ -86,7 +84,6 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--mock-config", help="Step Functions Local mock configuration file")
     run.add_argument("--test-case", help="test case name in the mock configuration")
     run.add_argument("--state-machine", help="state machine name in the mock configuration")
-    run.add_argument("--template", help="template.yaml whose functions back Lambda ARNs")
     run.add_argument("--substitution", "-s", action="append", help="NAME=VALUE for ${NAME} placeholders")
     run.add_argument("--fake-clock", action="store_true", help="virtual time: Wait and Retry take no time")
     run.set_defaults(func=cmd_run)

@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from . import errors
-from .errors import Diagnostic, DefinitionError, StateError
+from .errors import DefinitionError, Diagnostic, StateError
 from .history import dumps
 from .jsonata_eval import UNDEFINED, evaluate_field, expression_text
 from .jsonpath import Path, PathError, Reference, compile_path, compile_reference
@@ -111,9 +111,7 @@ def compile_payload(template: Any) -> Template:
 
 def _is_dynamic(template: Any) -> bool:
     if isinstance(template, dict):
-        return any(
-            (k.endswith(".$") and isinstance(v, str)) or _is_dynamic(v) for k, v in template.items()
-        )
+        return any((k.endswith(".$") and isinstance(v, str)) or _is_dynamic(v) for k, v in template.items())
     if isinstance(template, list):
         return any(_is_dynamic(v) for v in template)
     return False

@@ -1,11 +1,11 @@
 """Errors of the engine, as ASL sees them (a name and a cause) and as the tools see them.
 
-    Exception
-     ├── ASLError                    an error an execution can raise, retry and catch: (error, cause)
-     │    ├── FailStateError         raised by a Fail state; never retried or caught
-     │    └── StateError             raised by the engine in a state; the cause gets the state prefix
-     ├── DefinitionError             an invalid definition: a list of Diagnostic (code, message, JSON pointer)
-     └── ServiceError               an API error: AWS's code, message and HTTP status
+Exception
+ ├── ASLError                    an error an execution can raise, retry and catch: (error, cause)
+ │    ├── FailStateError         raised by a Fail state; never retried or caught
+ │    └── StateError             raised by the engine in a state; the cause gets the state prefix
+ ├── DefinitionError             an invalid definition: a list of Diagnostic (code, message, JSON pointer)
+ └── ServiceError               an API error: AWS's code, message and HTTP status
 """
 
 from __future__ import annotations

@@ -140,7 +140,7 @@ def _from_jsonata(value: Any) -> Any:
     if value is NULL or value is None:
         return None
     if isinstance(value, dict):
-        return {k: _from_jsonata(v) for k, v in value.items() if v is not None or True}
+        return {k: _from_jsonata(v) for k, v in value.items()}
     if isinstance(value, list):
         return [_from_jsonata(v) for v in value]
     if isinstance(value, float) and value.is_integer() and abs(value) < 2**53:

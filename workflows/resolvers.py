@@ -140,7 +140,9 @@ class CallableResolver:
         kind, service, action = resource_kind(request.resource)
         if kind == "lambda":
             name = function_name(request.resource)
-        elif service == "lambda" and action.split(".")[0] == "invoke" and isinstance(request.parameters, dict):
+        elif (
+            service == "lambda" and action.split(".")[0] == "invoke" and isinstance(request.parameters, dict)
+        ):
             name = function_name(str(request.parameters.get("FunctionName", "")))
         else:
             return None
@@ -215,7 +217,9 @@ class MockConfigResolver:
                     thrown = response["Throw"]
                     raise ASLError(thrown.get("Error", errors.TASK_FAILED), thrown.get("Cause"))
                 return response.get("Return")
-        raise ASLError(errors.TASK_FAILED, f"No mocked response for attempt {attempt} of {request.state_name!r}")
+        raise ASLError(
+            errors.TASK_FAILED, f"No mocked response for attempt {attempt} of {request.state_name!r}"
+        )
 
 
 def _attempt_table(mocked: Mapping[str, Any]) -> list[tuple[int, int, dict[str, Any]]]:
@@ -239,14 +243,16 @@ class ChainResolver:
         for resolver in self.resolvers:
             if resolver.handles(request):
                 return await resolver.invoke(request)
-        kind, service, action = resource_kind(request.resource)
+        kind, service, _ = resource_kind(request.resource)
         if kind == "lambda" or service == "lambda":
             name = request.resource
             if isinstance(request.parameters, dict) and kind != "lambda":
                 name = str(request.parameters.get("FunctionName", name))
             info = request.execution
-            arn = name if name.startswith("arn:") else (
-                f"arn:aws:lambda:{info.region}:{info.account}:function:{name}"
+            arn = (
+                name
+                if name.startswith("arn:")
+                else (f"arn:aws:lambda:{info.region}:{info.account}:function:{name}")
             )
             if arn.count(":") == 6:
                 arn += ":$LATEST"

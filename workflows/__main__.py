@@ -1,0 +1,7 @@
+"""`python -m workflows` is the `workflows` command."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())
