@@ -1,0 +1,396 @@
+"""Benchmark: run the shared pure-ASL definitions on this engine and on moto's, side by side.
+
+`python -m workflows.bench [--bench-dir DIR] [--json FILE] [--only NAME ...] [--budget S] [--quick]`
+Every result is checked against `<name>.expected.json`; ratios (ours / moto), not absolute rates,
+are the figures that mean something on a shared, noisy machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import re
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+DEFAULT_BENCH_DIR = "/work/shared/bench"
+MOTO_ROLE = "arn:aws:iam::123456789012:role/workflows-bench"
+MOTO_TIMEOUT = 600.0  # seconds one moto execution may take before the run is given up
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Cases and their expectations
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    definition: str  # the ASL text
+    input: Any
+    expected: dict[str, Any]
+
+
+def bench_dir(cli_value: str | None = None) -> Path:
+    return Path(cli_value or os.environ.get("WORKFLOWS_SHARED") or DEFAULT_BENCH_DIR)
+
+
+def load_cases(directory: Path, only: list[str] | None = None) -> list[Case]:
+    cases = []
+    for path in sorted(directory.glob("*.json")):
+        name = path.stem
+        if "." in name:  # <name>.input.json / <name>.expected.json
+            continue
+        if only and name not in only:
+            continue
+        input_path = directory / f"{name}.input.json"
+        expected_path = directory / f"{name}.expected.json"
+        cases.append(
+            Case(
+                name=name,
+                definition=path.read_text(),
+                input=json.loads(input_path.read_text()) if input_path.exists() else {},
+                expected=json.loads(expected_path.read_text()) if expected_path.exists() else {},
+            )
+        )
+    return cases
+
+
+def subset_problem(expected: Any, actual: Any, where: str = "$") -> str | None:
+    """None when `expected` is a recursive subset of `actual` ("re:<regex>" strings match by regex)."""
+    if isinstance(expected, dict):
+        if not isinstance(actual, dict):
+            return f"{where}: expected an object, got {json.dumps(actual)[:80]}"
+        for key, value in expected.items():
+            if key not in actual:
+                return f"{where}.{key}: missing"
+            problem = subset_problem(value, actual[key], f"{where}.{key}")
+            if problem:
+                return problem
+        return None
+    if isinstance(expected, list):
+        if not isinstance(actual, list) or len(actual) != len(expected):
+            return f"{where}: expected a list of {len(expected)}, got {json.dumps(actual)[:80]}"
+        for i, (e, a) in enumerate(zip(expected, actual, strict=True)):
+            problem = subset_problem(e, a, f"{where}[{i}]")
+            if problem:
+                return problem
+        return None
+    if isinstance(expected, str) and expected.startswith("re:"):
+        if isinstance(actual, str) and re.fullmatch(expected[3:], actual):
+            return None
+        return f"{where}: {actual!r} does not match /{expected[3:]}/"
+    # JSON equality: 1 == 1.0 but True != 1
+    if type(expected) is bool or type(actual) is bool:
+        ok = type(expected) is type(actual) and expected == actual
+    else:
+        ok = expected == actual
+    return None if ok else f"{where}: expected {json.dumps(expected)}, got {json.dumps(actual)[:80]}"
+
+
+def check(expected: dict[str, Any], status: str, transitions: int, output: Any) -> str | None:
+    """Why a result differs from `<name>.expected.json`, or None when it matches."""
+    if "status" in expected and status != expected["status"]:
+        return f"status {status}, expected {expected['status']}"
+    if "transitions" in expected and transitions != expected["transitions"]:
+        return f"{transitions} transitions, expected {expected['transitions']}"
+    if "output" in expected:
+        return subset_problem(expected["output"], output)
+    return None
+
+
+# ---------------------------------------------------------------------------------------------------------
+# One engine's figures for one case
+
+
+@dataclass
+class Result:
+    runs: int = 0
+    seconds: float = 0.0  # total wall time of the timed runs
+    transitions: int = 0  # per execution
+    problem: str | None = None  # first mismatch with the expectation, or the error that stopped the run
+    skipped: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return not self.skipped and self.runs > 0 and self.problem is None
+
+    @property
+    def per_second(self) -> float | None:
+        if not self.runs or self.seconds <= 0:
+            return None
+        return self.transitions * self.runs / self.seconds
+
+    @property
+    def ms_per_run(self) -> float | None:
+        return self.seconds / self.runs * 1000 if self.runs else None
+
+
+@dataclass
+class Row:
+    name: str
+    ours: Result = field(default_factory=Result)
+    moto: Result = field(default_factory=Result)
+
+    @property
+    def ratio(self) -> float | None:
+        a, b = self.ours.per_second, self.moto.per_second
+        return a / b if a and b else None
+
+    @property
+    def matched(self) -> bool:
+        return self.ours.ok and (self.moto.skipped or self.moto.ok)
+
+
+def _repeat(
+    once: Callable[[], tuple[float, str, int, Any]],
+    expected: dict[str, Any],
+    budget: float,
+    min_runs: int,
+    max_runs: int,
+) -> Result:
+    """Run `once` (-> seconds, status, transitions, output) until both the time budget and the
+    minimum run count are met, checking every result."""
+    result = Result()
+    started = time.perf_counter()
+    while result.runs < max_runs:
+        try:
+            seconds, status, transitions, output = once()
+        except Exception as exc:  # a crash is a mismatch, and the table should still print
+            result.problem = f"{type(exc).__name__}: {exc}"
+            break
+        result.runs += 1
+        result.seconds += seconds
+        result.transitions = transitions
+        if result.problem is None:
+            result.problem = check(expected, status, transitions, output)
+        if result.runs >= min_runs and time.perf_counter() - started >= budget:
+            break
+    return result
+
+
+# ---------------------------------------------------------------------------------------------------------
+# This engine
+
+
+def bench_ours(case: Case, budget: float, min_runs: int, max_runs: int) -> Result:
+    from .clock import FakeClock
+    from .definition import load_definition
+    from .runner import execution_info, run_async
+
+    definition = load_definition(case.definition)
+    loop = asyncio.new_event_loop()
+    counter = iter(range(1 << 30))
+
+    def once() -> tuple[float, str, int, Any]:
+        clock = FakeClock()
+        info = execution_info("bench", f"{case.name}-{next(counter)}", start_time=clock.now())
+        t0 = time.perf_counter()
+        run = loop.run_until_complete(run_async(definition, case.input, clock=clock, info=info))
+        seconds = time.perf_counter() - t0
+        assert run.outcome is not None
+        transitions = sum(1 for e in run.events if e.type.endswith("StateEntered"))
+        return seconds, run.outcome.status, transitions, run.outcome.output
+
+    try:
+        return _repeat(once, case.expected, budget, min_runs, max_runs)
+    finally:
+        loop.close()
+
+
+# ---------------------------------------------------------------------------------------------------------
+# moto (LocalStack's interpreter), in process
+
+
+@contextmanager
+def moto_stepfunctions() -> Iterator[Any]:
+    """A moto Step Functions client that really executes machines (on a background thread)."""
+    os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
+    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
+    os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+    import boto3
+    from moto import mock_aws
+
+    with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
+        yield boto3.client("stepfunctions", region_name="us-east-1")
+
+
+def bench_moto(client: Any, case: Case, budget: float, min_runs: int, max_runs: int) -> Result:
+    machine_arn = client.create_state_machine(
+        name=f"bench-{case.name}", definition=case.definition, roleArn=MOTO_ROLE
+    )["stateMachineArn"]
+    counter = iter(range(1 << 30))
+    payload = json.dumps(case.input)
+
+    def once() -> tuple[float, str, int, Any]:
+        name = f"{case.name}-{next(counter)}-{time.time_ns()}"  # unnamed executions collide
+        t0 = time.perf_counter()
+        arn = client.start_execution(stateMachineArn=machine_arn, name=name, input=payload)["executionArn"]
+        poll = 0.001
+        while True:
+            described = client.describe_execution(executionArn=arn)
+            if described["status"] != "RUNNING":
+                break
+            if time.perf_counter() - t0 > MOTO_TIMEOUT:
+                raise TimeoutError(f"moto execution still running after {MOTO_TIMEOUT:.0f} s")
+            time.sleep(poll)
+            poll = min(poll * 1.5, 0.02)
+        seconds = time.perf_counter() - t0
+        transitions = _moto_transitions(client, arn)
+        output = json.loads(described["output"]) if described.get("output") else None
+        return seconds, described["status"], transitions, output
+
+    return _repeat(once, case.expected, budget, min_runs, max_runs)
+
+
+def _moto_transitions(client: Any, arn: str) -> int:
+    count = 0
+    kwargs: dict[str, Any] = {"executionArn": arn, "maxResults": 1000}
+    while True:
+        page = client.get_execution_history(**kwargs)
+        count += sum(1 for e in page["events"] if e["type"].endswith("StateEntered"))
+        token = page.get("nextToken")
+        if not token:
+            return count
+        kwargs["nextToken"] = token
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Running and reporting
+
+
+@dataclass(frozen=True)
+class Settings:
+    budget: float = 1.0  # seconds of timed runs per definition, ours
+    min_runs: int = 3
+    max_runs: int = 10_000
+    moto: bool = True
+    moto_budget: float = 2.0
+    moto_min_runs: int = 1
+    moto_max_runs: int = 3
+
+
+QUICK = Settings(budget=0.0, min_runs=1, max_runs=1, moto=False)
+
+
+def run_bench(
+    cases: list[Case], settings: Settings = Settings(), progress: Callable[[str], None] | None = None
+) -> list[Row]:
+    rows = [Row(case.name) for case in cases]
+    for case, row in zip(cases, rows, strict=True):
+        if progress:
+            progress(f"ours: {case.name}")
+        row.ours = bench_ours(case, settings.budget, settings.min_runs, settings.max_runs)
+    if not settings.moto:
+        for row in rows:
+            row.moto.skipped = True
+        return rows
+    with moto_stepfunctions() as client:
+        for case, row in zip(cases, rows, strict=True):
+            if progress:
+                progress(f"moto: {case.name}")
+            row.moto = bench_moto(
+                client, case, settings.moto_budget, settings.moto_min_runs, settings.moto_max_runs
+            )
+    return rows
+
+
+def _rate(value: float | None) -> str:
+    return "-" if value is None else f"{value:,.0f}"
+
+
+def render(rows: list[Row]) -> Any:
+    from rich.table import Table
+
+    table = Table(title="transitions per second (higher is better)")
+    table.add_column("definition")
+    table.add_column("trans.", justify="right")
+    table.add_column("ours/s", justify="right")
+    table.add_column("ms/run", justify="right")
+    table.add_column("moto/s", justify="right")
+    table.add_column("ms/run", justify="right")
+    table.add_column("ratio", justify="right")
+    table.add_column("match")
+    for row in rows:
+        ratio = row.ratio
+        ms_ours, ms_moto = row.ours.ms_per_run, row.moto.ms_per_run
+        table.add_row(
+            row.name,
+            str(row.ours.transitions),
+            _rate(row.ours.per_second),
+            "-" if ms_ours is None else f"{ms_ours:.2f}",
+            "skip" if row.moto.skipped else _rate(row.moto.per_second),
+            "-" if ms_moto is None else f"{ms_moto:.0f}",
+            "-" if ratio is None else f"{ratio:,.0f}x",
+            "[green]yes[/green]" if row.matched else "[red]NO[/red]",
+        )
+    return table
+
+
+def problems(rows: list[Row]) -> list[str]:
+    return [
+        f"{row.name} ({who}): {result.problem or 'no run'}"
+        for row in rows
+        for who, result in (("ours", row.ours), ("moto", row.moto))
+        if not result.skipped and not result.ok
+    ]
+
+
+def figures(rows: list[Row]) -> dict[str, Any]:
+    """The JSON `--json` writes."""
+    out: dict[str, Any] = {}
+    for row in rows:
+        out[row.name] = {
+            "ours": {**asdict(row.ours), "per_second": row.ours.per_second, "ok": row.ours.ok},
+            "moto": {**asdict(row.moto), "per_second": row.moto.per_second, "ok": row.moto.ok},
+            "ratio": row.ratio,
+            "matched": row.matched,
+        }
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m workflows.bench", description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--bench-dir", help=f"definitions (default: $WORKFLOWS_SHARED or {DEFAULT_BENCH_DIR})"
+    )
+    parser.add_argument("--json", metavar="FILE", help="write the figures as JSON")
+    parser.add_argument("--only", nargs="*", help="definition names to run")
+    parser.add_argument("--budget", type=float, default=Settings.budget, help="seconds per definition, ours")
+    parser.add_argument(
+        "--moto-runs", type=int, default=Settings.moto_max_runs, help="at most this many moto runs"
+    )
+    parser.add_argument("--no-moto", action="store_true", help="this engine only")
+    parser.add_argument("--quick", action="store_true", help="one run each, ours only (a correctness check)")
+    args = parser.parse_args(argv)
+
+    from rich.console import Console
+
+    console = Console()
+    directory = bench_dir(args.bench_dir)
+    cases = load_cases(directory, args.only)
+    if not cases:
+        console.print(f"no definitions in {directory}")
+        return 2
+    if args.quick:
+        settings = QUICK
+    else:
+        settings = Settings(budget=args.budget, moto=not args.no_moto, moto_max_runs=max(args.moto_runs, 1))
+    with console.status("benchmarking") as status:
+        rows = run_bench(cases, settings, progress=lambda text: status.update(text))
+    console.print(render(rows))
+    for line in problems(rows):
+        console.print(f"[red]mismatch[/red] {line}", highlight=False)
+    if args.json:
+        Path(args.json).write_text(json.dumps(figures(rows), indent=2) + "\n")
+    return 0 if all(row.matched for row in rows) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
