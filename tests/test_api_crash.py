@@ -26,13 +26,13 @@ N = 1000
 DEFINITION = {
     "StartAt": "Wait1",
     "States": {
-        "Wait1": {"Type": "Wait", "Seconds": 1, "Next": "Echo1"},
+        "Wait1": {"Type": "Wait", "Seconds": 2, "Next": "Echo1"},
         "Echo1": {
             "Type": "Task",
             "Resource": "arn:aws:lambda:us-east-1:123456789012:function:echo",
             "Next": "Wait2",
         },
-        "Wait2": {"Type": "Wait", "Seconds": 1, "Next": "Echo2"},
+        "Wait2": {"Type": "Wait", "Seconds": 3, "Next": "Echo2"},
         "Echo2": {
             "Type": "Task",
             "Resource": "arn:aws:lambda:us-east-1:123456789012:function:echo",
@@ -92,7 +92,7 @@ def test_sigkill_mid_run_then_restart_finishes_every_execution_once(tmp_path: Pa
 
         with ThreadPoolExecutor(8) as pool:
             arns = list(pool.map(start, range(N)))
-        time.sleep(1.5)  # most are now in Wait1/Echo1
+        time.sleep(0.5)  # executions are now spread over Wait1 and Echo1
         running = sfn.list_executions(stateMachineArn=arn, statusFilter="RUNNING", maxResults=1000)[
             "executions"
         ]
