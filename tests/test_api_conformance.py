@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from tests.api_replay import CASES, live_server, load_cases, replay_all
 
 EXPECTED_FAILURES = Path(__file__).with_name("api_expected_failures.txt")

@@ -877,7 +877,7 @@ class StepFunctionsService:
         return {"stateMachineAliasArn": arn, "creationDate": _dt(now)}
 
     def _alias(self, arn: str) -> dict[str, Any]:
-        base, qualifier = self._split_sm_arn(arn)
+        _base, qualifier = self._split_sm_arn(arn)
         alias = self.store.get_resource("alias", arn) if qualifier else None
         if alias is None:
             raise ServiceError("ResourceNotFound", f"Resource not found: '{arn}'")
