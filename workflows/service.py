@@ -554,9 +554,9 @@ class StepFunctionsService:
 
     def _publish(self, sm: dict[str, Any], description: str | None, now: float) -> str:
         revision = sm["revisionId"] or "initial"
-        if sm.get("publishedRevision") == revision and sm.get("latestVersionArn"):
-            if self.store.get_resource("version", sm["latestVersionArn"]) is not None:
-                return sm["latestVersionArn"]
+        latest = sm.get("latestVersionArn")
+        if sm.get("publishedRevision") == revision and latest and self.store.get_resource("version", latest):
+            return latest
         sm["versionCounter"] += 1
         arn = f"{sm['stateMachineArn']}:{sm['versionCounter']}"
         version = {
