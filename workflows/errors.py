@@ -51,6 +51,10 @@ class StateError(ASLError):
     """An error of the engine inside a state; AWS prefixes its cause with the state's name and the id
     of its entered event ("An error occurred while executing the state 'X' (entered at the event id #2). ...")."""
 
+    def __init__(self, error: str, cause: str | None = None, location: str | None = None) -> None:
+        super().__init__(error, cause)
+        self.location = location  # the definition field that failed, e.g. "Output/result"
+
 
 @dataclass(frozen=True, slots=True)
 class Diagnostic:

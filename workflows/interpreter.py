@@ -237,7 +237,33 @@ class _Next:
 
 
 def _iso(epoch: float) -> str:
-    return datetime.fromtimestamp(epoch, tz=UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    # Every state entry stamps the context object; under a fake clock (and often a real one) time
+    # has not moved since the last state, so the last text is reused.
+    global _last_iso
+    last = _last_iso
+    if last[0] == epoch:
+        return last[1]
+    text = datetime.fromtimestamp(epoch, tz=UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    _last_iso = (epoch, text)
+    return text
+
+
+_last_iso: tuple[float, str] = (float("nan"), "")
+
+# Compiled Assign templates of the compiled states, by identity (the spec dicts live as long as
+# their definition, which the entry keeps alive).
+_ASSIGN_TEMPLATES: dict[int, tuple[Any, Callable[[Any, Any], Any]]] = {}
+
+
+def _assign_template(assign: Any) -> Callable[[Any, Any], Any]:
+    entry = _ASSIGN_TEMPLATES.get(id(assign))
+    if entry is None or entry[0] is not assign:
+        from .definition import compile_payload
+
+        if len(_ASSIGN_TEMPLATES) > 4096:
+            _ASSIGN_TEMPLATES.clear()
+        entry = _ASSIGN_TEMPLATES[id(assign)] = (assign, compile_payload(assign))
+    return entry[1]
 
 
 def _error_matches(equals: tuple[str, ...], error: str) -> bool:
@@ -447,14 +473,21 @@ class ExecutionRun:
 
     # ----- one state --------------------------------------------------------------------------------------
 
-    def _emit(self, frame: Frame, type: str, details: dict[str, Any] | None = None) -> int:
+    def _emit(
+        self, frame: Frame, type: str, details: dict[str, Any] | None = None, advance: bool = True, latest: bool = False
+    ) -> int:
+        """Record an event after the frame's last one. AWS links a few closing markers differently:
+        an iteration's close does not move its Map on (the next iteration links to the event before
+        it), and a Map or Parallel that succeeded links to the very latest event without moving on."""
         if not frame.log_events:
             return frame.prev
-        event_id = self.log.add(type, details, previous=frame.prev)
-        frame.prev = event_id
+        event_id = self.log.add(type, details, previous=self.log.last_id if latest else frame.prev)
+        if advance:
+            frame.prev = event_id
         return event_id
 
     async def _run_state(self, state: State, value: Any, frame: Frame) -> _Next:
+        entered_prev = frame.prev
         entered = self._emit(
             frame,
             state.type + "StateEntered",
@@ -476,7 +509,10 @@ class ExecutionRun:
                     err = StateError(
                         err.error,
                         f"{_STATE_PREFIX_MARK} '{state.name}' (entered at the event id #{entered}). {err.cause}",
+                        err.location,
                     )
+                    if err.error == errors.QUERY_EVALUATION_ERROR:
+                        self._evaluation_failed(state, err, frame, entered_prev)
                 if isinstance(err, FailStateError) or err.error == errors.RUNTIME:
                     raise err
                 delay = self._retry_delay(state, err, attempts)
@@ -499,6 +535,18 @@ class ExecutionRun:
             details["assignedVariablesDetails"] = {"truncated": False}
         self._emit(frame, state.type + "StateExited", details)
         return step
+
+    def _evaluation_failed(self, state: State, err: StateError, frame: Frame, previous: int) -> None:
+        """AWS records a failed JSONata evaluation as its own event, linked to the state's entry."""
+        if not frame.log_events:
+            return
+        details: dict[str, Any] = {"error": err.error, "cause": err.cause}
+        if err.location:
+            details["location"] = err.location
+        details["state"] = state.name
+        frame.prev = self.log.add("EvaluationFailed", details, previous=previous)
+        if state.type == "Map":
+            self._emit(frame, "MapStateFailed")
 
     def _retry_delay(self, state: State, err: ASLError, attempts: list[int]) -> float | None:
         for i, retrier in enumerate(state.retry):
@@ -558,9 +606,7 @@ class ExecutionRun:
     def _assign_jsonpath(self, assign: Any, value: Any, frame: Frame) -> dict[str, Any] | None:
         if not assign:
             return None
-        from .definition import compile_payload
-
-        return compile_payload(assign)(value, frame)  # type: ignore[no-any-return]
+        return _assign_template(assign)(value, frame)  # type: ignore[no-any-return]
 
     def _input_path(self, state: State, value: Any, frame: Frame) -> Any:
         if state.input_path_null:
@@ -1046,7 +1092,8 @@ async def _parallel(run: ExecutionRun, state: State, value: Any, frame: Frame) -
         if state.parameters is not None:
             effective = state.parameters(effective, frame)
     run._emit(frame, "ParallelStateStarted")
-    branch_frames = [frame.child(_copy_context(frame.context), frame.prev) for _ in state.branches]
+    # Each branch starts a new thread of events: its first event links to none (0), as on AWS.
+    branch_frames = [frame.child(_copy_context(frame.context), 0) for _ in state.branches]
     tasks = [
         asyncio.ensure_future(run._run_machine(branch, effective, bf))
         for branch, bf in zip(state.branches, branch_frames, strict=True)
@@ -1058,7 +1105,8 @@ async def _parallel(run: ExecutionRun, state: State, value: Any, frame: Frame) -
         run._emit(frame, "ParallelStateFailed")
         raise ASLError(err.error, err.cause) from err
     frame.prev = max([frame.prev] + [bf.prev for bf in branch_frames])
-    run._emit(frame, "ParallelStateSucceeded")
+    frame.prev = run.log.last_id
+    run._emit(frame, "ParallelStateSucceeded", advance=False)
     if jsonata:
         return run._jsonata_result(state, value, results, frame, results)
     return run._jsonpath_result(state, value, effective, results, frame)
@@ -1106,6 +1154,7 @@ async def _map(run: ExecutionRun, state: State, value: Any, frame: Frame) -> _Ne
                 f"The JSONata expression '{expression_text(items_spec) or items_spec}' specified for the field "
                 f"'Items' returned an unexpected result type. Expected 'array', but was '{_json_type(items)}' "
                 f"for value: {dumps(items)}",
+                "Items",
             )
         effective = value
     else:
@@ -1116,13 +1165,6 @@ async def _map(run: ExecutionRun, state: State, value: Any, frame: Frame) -> _Ne
                 errors.RUNTIME,
                 f"Invalid path '{spec.get('ItemsPath', '$')}': The path does not evaluate to an array",
             )
-    max_concurrency = _map_number(run, state, "MaxConcurrency", value, frame) or 0
-    tolerated_count = _map_number(run, state, "ToleratedFailureCount", value, frame)
-    tolerated_pct = _map_number(run, state, "ToleratedFailurePercentage", value, frame)
-    if tolerated_count is not None and tolerated_count < 0:
-        raise StateError(errors.RUNTIME, "ToleratedFailureCount cannot be negative.")
-    if tolerated_pct is not None and not 0 <= tolerated_pct <= 100:
-        raise StateError(errors.RUNTIME, "ToleratedFailurePercentage must be between 0 and 100.")
     processor = state.processor
     assert processor is not None
     distributed = processor.processor_mode == "DISTRIBUTED"
@@ -1134,6 +1176,14 @@ async def _map(run: ExecutionRun, state: State, value: Any, frame: Frame) -> _Ne
                  for i in range(0, len(items), size)]
         state_selector = None
     run._emit(frame, "MapStateStarted", {"length": len(items)})
+    # AWS reads the concurrency and failure tolerance once the Map has started.
+    max_concurrency = _map_number(run, state, "MaxConcurrency", value, frame) or 0
+    tolerated_count = _map_number(run, state, "ToleratedFailureCount", value, frame)
+    tolerated_pct = _map_number(run, state, "ToleratedFailurePercentage", value, frame)
+    if tolerated_count is not None and tolerated_count < 0:
+        raise StateError(errors.RUNTIME, "ToleratedFailureCount cannot be negative.")
+    if tolerated_pct is not None and not 0 <= tolerated_pct <= 100:
+        raise StateError(errors.RUNTIME, "ToleratedFailurePercentage must be between 0 and 100.")
     if distributed:
         run._map_runs += 1
         arn = run.info.state_machine_arn.replace(":stateMachine:", ":mapRun:")
@@ -1149,15 +1199,18 @@ async def _map(run: ExecutionRun, state: State, value: Any, frame: Frame) -> _Ne
         return bool(tolerated_pct is not None and total and failures * 100 / total <= tolerated_pct and failures)
 
     iteration_frames: list[Frame] = []
+    stopping = False
     state_selector = state.item_selector
 
     async def iterate(index: int, item: Any) -> Any:
-        nonlocal failures
+        nonlocal failures, stopping
         context = _copy_context(frame.context)
         context["Map"] = {"Item": {"Index": index, "Value": item}}
         if semaphore is not None:
             await semaphore.acquire()
         try:
+            if stopping:
+                return None  # another iteration failed: start no more (the Map fails with its error)
             child = frame.child(context, frame.prev, log_events=False if distributed else None)
             iteration_frames.append(child)
             if not distributed:
@@ -1178,16 +1231,18 @@ async def _map(run: ExecutionRun, state: State, value: Any, frame: Frame) -> _Ne
             except ASLError as err:
                 failures += 1
                 if not distributed:
-                    run._emit(child, "MapIterationFailed", {"index": index, "name": state.name})
+                    run._emit(child, "MapIterationFailed", {"index": index, "name": state.name}, advance=False)
                 if tolerated():
                     return _IterationFailed(err)
+                stopping = True
                 raise _MapFailure(err, child) from err
             except asyncio.CancelledError:
                 if not distributed:
                     run._emit(child, "MapIterationAborted", {"index": index, "name": state.name})
                 raise
             if not distributed:
-                run._emit(child, "MapIterationSucceeded", {"index": index, "name": state.name})
+                run._emit(child, "MapIterationSucceeded", {"index": index, "name": state.name}, advance=False)
+                frame.prev = child.prev  # the next iteration links to this one's last event
             return result
         finally:
             if semaphore is not None:
@@ -1210,11 +1265,12 @@ async def _map(run: ExecutionRun, state: State, value: Any, frame: Frame) -> _Ne
             ) from err
         raise ASLError(err.error, err.cause) from err
     results = [r.as_output() if isinstance(r, _IterationFailed) else r for r in results]
-    if iteration_frames and not distributed:
-        frame.prev = max(f.prev for f in iteration_frames)
     if distributed:
-        run._emit(frame, "MapRunSucceeded")
-    run._emit(frame, "MapStateSucceeded")
+        run._emit(frame, "MapRunSucceeded", latest=True)
+        run._emit(frame, "MapStateSucceeded", advance=False)
+    else:
+        frame.prev = run.log.last_id
+        run._emit(frame, "MapStateSucceeded", advance=False)
     if jsonata:
         return run._jsonata_result(state, value, results, frame, results)
     return run._jsonpath_result(state, value, effective, results, frame)

@@ -161,11 +161,13 @@ def evaluate_field(text: str, field: str, bindings: dict[str, Any], *, allow_und
                 errors.QUERY_EVALUATION_ERROR,
                 f"The JSONata expression '{text}' specified for the field '{field}' "
                 "returned an unsupported result type.",
+                field,
             )
         raise state_error(
             errors.QUERY_EVALUATION_ERROR,
             f"The JSONata expression '{text}' specified for the field '{field}' threw an error "
             f"during evaluation. {exc.message}",
+            field,
         )
     if not defined:
         if allow_undefined:
@@ -173,6 +175,7 @@ def evaluate_field(text: str, field: str, bindings: dict[str, Any], *, allow_und
         raise state_error(
             errors.QUERY_EVALUATION_ERROR,
             f"The JSONata expression '{text}' specified for the field '{field}' returned nothing (undefined).",
+            field,
         )
     return value
 
@@ -181,5 +184,5 @@ _UNDEFINED = object()
 UNDEFINED = _UNDEFINED
 
 
-def state_error(error: str, cause: str) -> StateError:
-    return StateError(error, cause)
+def state_error(error: str, cause: str, location: str | None = None) -> StateError:
+    return StateError(error, cause, location)

@@ -1,0 +1,89 @@
+"""Histories as AWS's GetExecutionHistory recorded them: event types, ids, previousEventId, detail
+fields, and payloads. Cases whose history still differs are listed by id and the list only shrinks."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conformance import ACCOUNT, SNAPSHOT_PLACEHOLDERS, CaseResolver, matches, selected_cases
+from workflows.clock import FakeClock
+from workflows.definition import load_definition
+from workflows.resolvers import ChainResolver
+from workflows.runner import execution_info, run_async
+
+KNOWN = {
+    line.strip()
+    for line in (Path(__file__).parent / "history_known_differences.txt").read_text().splitlines()
+    if line.strip() and not line.startswith("#")
+}
+CASES = [c for c in selected_cases() if c["history"]]
+
+
+def _payload(value: Any) -> Any:
+    if isinstance(value, str):
+        try:
+            return json.loads(value)
+        except ValueError:
+            return value
+    return value
+
+
+def history_of(case: dict[str, Any]) -> list[dict[str, Any]]:
+    clock = FakeClock()
+    info = execution_info(
+        "StateMachine-conformance", "execution-conformance", start_time=clock.now(), account=ACCOUNT
+    )
+    run = asyncio.run(
+        run_async(
+            load_definition(case["definition"]),
+            case["input"],
+            resolver=ChainResolver(CaseResolver(case, clock)),
+            clock=clock,
+            info=info,
+        )
+    )
+    return [event.to_api() for event in run.events]
+
+
+def difference(case: dict[str, Any], ours: list[dict[str, Any]]) -> str | None:
+    recorded = case["history"]
+    # Snapshot placeholders (`<...>`) stand for generated values wherever they appear.
+    tokens = [*case.get("placeholder_tokens", []), *SNAPSHOT_PLACEHOLDERS, "snf_role_arn"]
+    tokens += sorted(set(re.findall(r"<[^<>\s]+>", json.dumps(recorded))))
+    for i, (exp, got) in enumerate(zip(recorded, ours, strict=False)):
+        where = f"event {i + 1} ({exp['type']})"
+        if exp["type"] != got["type"]:
+            return f"{where}: type {got['type']}"
+        if isinstance(exp["id"], int) and (exp["id"], exp["previousEventId"]) != (
+            got["id"],
+            got["previousEventId"],
+        ):
+            return f"{where}: id/previous {got['id']}/{got['previousEventId']} != {exp['id']}/{exp['previousEventId']}"
+        for key, details in exp.items():
+            if not key.endswith("EventDetails"):
+                continue
+            mine = got.get(key)
+            if mine is None or set(details) != set(mine):
+                return f"{where}: {key} fields {sorted(mine or {})} != {sorted(details)}"
+            for field in ("input", "output", "error", "name", "index", "length"):
+                if field in details and not matches(_payload(details[field]), _payload(mine[field]), tokens):
+                    return f"{where}: {key}.{field} {str(mine[field])[:200]} != {str(details[field])[:200]}"
+    if len(recorded) != len(ours):
+        return f"{len(ours)} events != {len(recorded)}"
+    return None
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c["id"] for c in CASES])
+def test_history_matches_aws(case: dict[str, Any]) -> None:
+    problem = difference(case, history_of(case))
+    if case["id"] in KNOWN:
+        if problem is None:
+            pytest.fail("matches now: remove it from tests/history_known_differences.txt")
+        pytest.xfail(problem)
+    assert problem is None, problem
