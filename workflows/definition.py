@@ -44,39 +44,27 @@ def compile_dynamic(text: str, field_name: str) -> Template:
 
     if is_intrinsic(text):
         intrinsic = compile_intrinsic(text)
+        readers: dict[str, Template] = {}
 
         def run_intrinsic(value: Any, env: Env) -> Any:
             def lookup(path: str) -> Any:
-                ref = compile_reference(path)
-                try:
-                    return ref.get(value, env.context, env.variables)
-                except PathError:
-                    raise _missing_path_error(path, field_name, value)
+                reader = readers.get(path)
+                if reader is None:
+                    reader = readers[path] = _reference_reader(path, field_name)
+                return reader(value, env)
 
             return intrinsic.evaluate(lookup)
 
         return run_intrinsic
+    return _reference_reader(text, field_name)
 
+
+def _reference_reader(text: str, field_name: str) -> Template:
+    """Read a path (`$...`, `$$...` or a variable); a missing value is a States.Runtime error."""
     ref = compile_reference(text)
-    path = ref.path
-    if ref.root == "input" and path.steps is not None:
-        steps = path.steps
-
-        def run_input(value: Any, env: Env) -> Any:
-            node = value
-            for step in steps:
-                if isinstance(node, dict) if isinstance(step, str) else isinstance(node, list):
-                    try:
-                        node = node[step]
-                        continue
-                    except (KeyError, IndexError):
-                        pass
-                raise _missing_path_error(text, field_name, value)
-            return node
-
-        if not steps:
-            return lambda value, env: value
-        return run_input
+    steps = ref.path.steps
+    if ref.root == "input" and steps is not None:
+        return _input_reader(steps, text, field_name)
 
     def run_reference(value: Any, env: Env) -> Any:
         try:
@@ -87,22 +75,69 @@ def compile_dynamic(text: str, field_name: str) -> Template:
     return run_reference
 
 
+def _input_reader(steps: tuple[str | int, ...], text: str, field_name: str) -> Template:
+    """A definite path into the state input. Names apply only to objects and indexes only to
+    arrays; on JSON values a name step on anything but an object raises TypeError by itself."""
+    if not steps:
+        return lambda value, env: value
+    if all(isinstance(step, str) for step in steps):
+        if len(steps) == 1:
+            (a,) = steps
+
+            def read_1(value: Any, env: Env) -> Any:
+                try:
+                    return value[a]
+                except (KeyError, TypeError):
+                    raise _missing_path_error(text, field_name, value)
+
+            return read_1
+        if len(steps) == 2:
+            a, b = steps
+
+            def read_2(value: Any, env: Env) -> Any:
+                try:
+                    return value[a][b]
+                except (KeyError, TypeError):
+                    raise _missing_path_error(text, field_name, value)
+
+            return read_2
+
+    def read_n(value: Any, env: Env) -> Any:
+        node = value
+        try:
+            for step in steps:
+                if step.__class__ is int and not isinstance(node, list):
+                    raise TypeError
+                node = node[step]
+        except (KeyError, TypeError, IndexError):
+            raise _missing_path_error(text, field_name, value)
+        return node
+
+    return read_n
+
+
 def compile_payload(template: Any) -> Template:
     """A JSONPath payload template: keys ending in `.$` take a path or an intrinsic function."""
     if isinstance(template, dict):
         if not _is_dynamic(template):
             return lambda value, env: template
-        parts: list[tuple[str, bool, Any]] = []
-        for key, item in template.items():
+        # Generated as one dict display (fields in template order): it builds the object several
+        # times faster than a comprehension over the fields, and payloads run on every state.
+        names: dict[str, Any] = {}
+        fields = []
+        for i, (key, item) in enumerate(template.items()):
             if key.endswith(".$") and isinstance(item, str):
-                parts.append((key[:-2], True, compile_dynamic(item, key)))
+                key, item = key[:-2], compile_dynamic(item, key)
+                dynamic = True
+            elif _is_dynamic(item):
+                item, dynamic = compile_payload(item), True
             else:
-                parts.append((key, True, compile_payload(item)) if _is_dynamic(item) else (key, False, item))
-
-        def run_object(value: Any, env: Env) -> Any:
-            return {key: (fn(value, env) if dyn else fn) for key, dyn, fn in parts}
-
-        return run_object
+                dynamic = False
+            names[f"k{i}"], names[f"v{i}"] = key, item
+            fields.append(f"k{i}: v{i}(value, env)" if dynamic else f"k{i}: v{i}")
+        source = f"def run_object(value, env):\n    return {{{', '.join(fields)}}}\n"
+        exec(compile(source, "<payload template>", "exec"), names)
+        return names["run_object"]  # type: ignore[no-any-return]
     if isinstance(template, list) and _is_dynamic(template):
         items = [compile_payload(item) for item in template]
         return lambda value, env: [fn(value, env) for fn in items]

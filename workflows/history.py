@@ -95,6 +95,13 @@ class HistoryEvent:
 
 def details_key_for(event_type: str) -> str:
     """AWS's detail field name for an event type: `PassStateEntered` -> `stateEnteredEventDetails`."""
+    key = _DETAILS_KEYS.get(event_type)
+    if key is None:
+        key = _DETAILS_KEYS[event_type] = _details_key(event_type)
+    return key
+
+
+def _details_key(event_type: str) -> str:
     for suffix, key in _STATE_SUFFIXES:
         if event_type.endswith(suffix) and event_type not in _NOT_STATE_EVENTS:
             return key
@@ -103,6 +110,8 @@ def details_key_for(event_type: str) -> str:
 
 _STATE_SUFFIXES = (("StateEntered", "stateEnteredEventDetails"), ("StateExited", "stateExitedEventDetails"))
 _NOT_STATE_EVENTS = frozenset()
+# Event types are few and fixed; the key is worked out once per type, not once per event.
+_DETAILS_KEYS: dict[str, str] = {}
 
 
 class EventLog:
@@ -124,10 +133,16 @@ class EventLog:
         details_key: str | None = None,
     ) -> int:
         event_id = self.last_id + 1
-        prev = self.last_id if previous is None else previous
         if details is not None and details_key is None:
-            details_key = details_key_for(type)
-        event = HistoryEvent(event_id, prev, type, self._clock(), details_key, details)
+            details_key = _DETAILS_KEYS.get(type) or details_key_for(type)
+        event = HistoryEvent(
+            event_id,
+            self.last_id if previous is None else previous,
+            type,
+            self._clock(),
+            details_key,
+            details,
+        )
         self.last_id = event_id
         self.events.append(event)
         if self._listener is not None:
