@@ -34,6 +34,7 @@ from .jsonata_eval import evaluate_field, expression_text
 from .jsonpath import Path, PathError, Reference, compile_reference, set_path
 
 DEFAULT_TASK_TIMEOUT = 99999999
+MAX_HISTORY_EVENTS = 25_000
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -465,7 +466,13 @@ class ExecutionRun:
         name = start_at or machine.start_at
         states = machine.states
         while True:
-            step = await self._run_state(states[name], value, frame)
+            state = states[name]
+            # States that never wait run without a coroutine of their own; Retry is what Task,
+            # Parallel and Map (the awaiting kinds) add, so a state with retriers takes the full path.
+            if state.type in _SYNC_HANDLERS and not state.retry:
+                step = self._run_sync_state(state, value, frame)
+            else:
+                step = await self._run_state(state, value, frame)
             value = step.output
             if step.next is None:
                 return value
