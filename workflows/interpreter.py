@@ -493,7 +493,13 @@ class ExecutionRun:
             frame.prev = event_id
         return event_id
 
-    async def _run_state(self, state: State, value: Any, frame: Frame) -> _Next:
+    def _enter(self, state: State, value: Any, frame: Frame) -> tuple[int, int]:
+        """Record the state's entry and stamp the context; (the event before it, its own id)."""
+        if self.log.last_id >= MAX_HISTORY_EVENTS - 1:
+            # AWS fails an execution whose history reaches its quota; leave room for the closing event.
+            raise ASLError(
+                errors.RUNTIME, f"The execution reached the maximum number of history events ({MAX_HISTORY_EVENTS})."
+            )
         entered_prev = frame.prev
         entered = self._emit(
             frame,
@@ -502,6 +508,24 @@ class ExecutionRun:
         )
         # The context object is replaced, never mutated: `$$` values may already sit in outputs.
         frame.context = {**frame.context, "State": {"Name": state.name, "EnteredTime": _iso(self.clock.now())}}
+        return entered_prev, entered
+
+    def _run_sync_state(self, state: State, value: Any, frame: Frame) -> _Next:
+        """`_run_state` for a state that never awaits and has no retriers."""
+        entered_prev, entered = self._enter(state, value, frame)
+        try:
+            step = _SYNC_HANDLERS[state.type](self, state, value, frame)
+        except ASLError as err:
+            err = self._state_failed(state, err, frame, entered, entered_prev)
+            catcher = self._catcher(state, err)
+            if catcher is None:
+                raise err
+            step = self._caught(state, catcher, err, value, frame)
+        self._exit(state, step, frame)
+        return step
+
+    async def _run_state(self, state: State, value: Any, frame: Frame) -> _Next:
+        entered_prev, entered = self._enter(state, value, frame)
         handler = _HANDLERS[state.type]
         attempts = [0] * len(state.retry)
         retry_count = 0
@@ -512,16 +536,7 @@ class ExecutionRun:
                 step = await handler(self, state, value, frame)
                 break
             except ASLError as err:
-                if isinstance(err, StateError) and not (err.cause or "").startswith(_STATE_PREFIX_MARK):
-                    err = StateError(
-                        err.error,
-                        f"{_STATE_PREFIX_MARK} '{state.name}' (entered at the event id #{entered}). {err.cause}",
-                        err.location,
-                    )
-                    if err.error == errors.QUERY_EVALUATION_ERROR:
-                        self._evaluation_failed(state, err, frame, entered_prev)
-                if isinstance(err, FailStateError) or err.error == errors.RUNTIME:
-                    raise err
+                err = self._state_failed(state, err, frame, entered, entered_prev)
                 delay = self._retry_delay(state, err, attempts)
                 if delay is not None:
                     retry_count += 1
@@ -532,6 +547,24 @@ class ExecutionRun:
                     raise err
                 step = self._caught(state, catcher, err, value, frame)
                 break
+        self._exit(state, step, frame)
+        return step
+
+    def _state_failed(self, state: State, err: ASLError, frame: Frame, entered: int, entered_prev: int) -> ASLError:
+        """The error as the state reports it; raises it when neither Retry nor Catch may see it."""
+        if isinstance(err, StateError) and not (err.cause or "").startswith(_STATE_PREFIX_MARK):
+            err = StateError(
+                err.error,
+                f"{_STATE_PREFIX_MARK} '{state.name}' (entered at the event id #{entered}). {err.cause}",
+                err.location,
+            )
+            if err.error == errors.QUERY_EVALUATION_ERROR:
+                self._evaluation_failed(state, err, frame, entered_prev)
+        if isinstance(err, FailStateError) or err.error == errors.RUNTIME:
+            raise err
+        return err
+
+    def _exit(self, state: State, step: _Next, frame: Frame) -> None:
         if step.assigned:
             # Assign sees the variables as they were when the state started; the new values are
             # visible from the next state on.
@@ -541,7 +574,6 @@ class ExecutionRun:
             details["assignedVariables"] = {k: dumps(v) for k, v in step.assigned.items()}
             details["assignedVariablesDetails"] = {"truncated": False}
         self._emit(frame, state.type + "StateExited", details)
-        return step
 
     def _evaluation_failed(self, state: State, err: StateError, frame: Frame, previous: int) -> None:
         """AWS records a failed JSONata evaluation as its own event, linked to the state's entry."""
@@ -912,7 +944,7 @@ def _top_level_events(events: list[HistoryEvent], machine: StateMachine) -> list
 # State handlers: (run, state, input, frame) -> _Next
 
 
-async def _pass(run: ExecutionRun, state: State, value: Any, frame: Frame) -> _Next:
+def _pass(run: ExecutionRun, state: State, value: Any, frame: Frame) -> _Next:
     if state.query_language == JSONATA:
         bindings = run._bindings(value, frame)
         output = state.output(bindings) if state.has_output else value
@@ -947,7 +979,7 @@ async def _task(run: ExecutionRun, state: State, value: Any, frame: Frame) -> _N
     return await run.run_task(state, value, frame)
 
 
-async def _choice(run: ExecutionRun, state: State, value: Any, frame: Frame) -> _Next:
+def _choice(run: ExecutionRun, state: State, value: Any, frame: Frame) -> _Next:
     if state.query_language == JSONATA:
         bindings = run._bindings(value, frame)
         for i, rule in enumerate(state.choices):
@@ -1054,7 +1086,7 @@ async def _wait(run: ExecutionRun, state: State, value: Any, frame: Frame) -> _N
     return _Next(run._output_path(state, effective, frame), _next_of(state), assigned)
 
 
-async def _succeed(run: ExecutionRun, state: State, value: Any, frame: Frame) -> _Next:
+def _succeed(run: ExecutionRun, state: State, value: Any, frame: Frame) -> _Next:
     if state.query_language == JSONATA:
         bindings = run._bindings(value, frame)
         output = state.output(bindings) if state.has_output else value
@@ -1063,7 +1095,7 @@ async def _succeed(run: ExecutionRun, state: State, value: Any, frame: Frame) ->
     return _Next(run._output_path(state, effective, frame), None)
 
 
-async def _fail(run: ExecutionRun, state: State, value: Any, frame: Frame) -> _Next:
+def _fail(run: ExecutionRun, state: State, value: Any, frame: Frame) -> _Next:
     spec = state.spec
     if state.query_language == JSONATA:
         bindings = run._bindings(value, frame)
@@ -1341,13 +1373,31 @@ class _IterationFailed:
         return out
 
 
-_HANDLERS: dict[str, Callable[[ExecutionRun, State, Any, Frame], Awaitable[_Next]]] = {
+_Handler = Callable[[ExecutionRun, State, Any, Frame], _Next]
+
+# Handlers of the states that never wait: the run loop calls them directly.
+_SYNC_HANDLERS: dict[str, _Handler] = {
     "Pass": _pass,
-    "Task": _task,
     "Choice": _choice,
-    "Wait": _wait,
     "Succeed": _succeed,
     "Fail": _fail,
+}
+
+
+def _awaitable(handler: _Handler) -> Callable[[ExecutionRun, State, Any, Frame], Awaitable[_Next]]:
+    async def run(run: ExecutionRun, state: State, value: Any, frame: Frame) -> _Next:
+        return handler(run, state, value, frame)
+
+    return run
+
+
+_HANDLERS: dict[str, Callable[[ExecutionRun, State, Any, Frame], Awaitable[_Next]]] = {
+    "Pass": _awaitable(_pass),
+    "Task": _task,
+    "Choice": _awaitable(_choice),
+    "Wait": _wait,
+    "Succeed": _awaitable(_succeed),
+    "Fail": _awaitable(_fail),
     "Parallel": _parallel,
     "Map": _map,
 }
