@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import logging
 import os
 import re
 import sys
@@ -217,8 +218,15 @@ def moto_stepfunctions() -> Iterator[Any]:
     import boto3
     from moto import mock_aws
 
-    with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
-        yield boto3.client("stepfunctions", region_name="us-east-1")
+    # moto's interpreter logs every failure it handles (retry_catch fails on purpose) at ERROR.
+    logger = logging.getLogger("moto")
+    level = logger.level
+    logger.setLevel(logging.CRITICAL)
+    try:
+        with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
+            yield boto3.client("stepfunctions", region_name="us-east-1")
+    finally:
+        logger.setLevel(level)
 
 
 def bench_moto(client: Any, case: Case, budget: float, min_runs: int, max_runs: int) -> Result:
