@@ -1406,6 +1406,42 @@ class StepFunctionsService:
             return {}
         raise ServiceError("TaskDoesNotExist", "Task Does Not Exist")
 
+    async def pending_task_tokens(self, *, executionArn: str) -> dict[str, Any]:
+        """Not an AWS operation (the console's read): the task tokens this execution is waiting on.
+
+        `.waitForTaskToken` tokens are found where AWS shows them, in TaskScheduled `parameters`
+        (passed with `$$.Task.Token`); activity tokens from the activity queue. Each item names
+        the state, the resource and how the token is completed (`callback` or `activity`)."""
+        record = self._execution(executionArn)
+        found: list[dict[str, Any]] = []
+        for task in list(self._activity_tasks.values()):
+            if task.execution_arn == executionArn and task.future is not None and not task.future.done():
+                found.append({"taskToken": task.token, "kind": "activity", "resource": task.activity_arn})
+        if record["status"] == "RUNNING" and self.callbacks is not None:
+            self.writer.commit()
+            events = self.store.load_events(executionArn)
+            by_id = {e.id: e for e in events}
+            for event in events:
+                if event.type != "TaskScheduled" or not event.details:
+                    continue
+                params = event.details.get("parameters")
+                try:
+                    value = json.loads(params) if isinstance(params, str) else params
+                except ValueError:
+                    continue
+                for token in _strings_in(value):
+                    if self.callbacks.known(token):
+                        found.append(
+                            {
+                                "taskToken": token,
+                                "kind": "callback",
+                                "resource": event.details.get("resource"),
+                                "stateName": _entered_state(by_id, event),
+                                "scheduledEventId": event.id,
+                            }
+                        )
+        return {"tasks": found}
+
     async def send_task_heartbeat(self, *, taskToken: str) -> dict[str, Any]:
         task = self._token_target(taskToken)
         if task is not None:
@@ -1703,6 +1739,28 @@ def variable_references(definition: dict[str, Any]) -> dict[str, list[str]]:
 
     walk(definition.get("States") or {})
     return out
+
+
+def _strings_in(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [s for v in value.values() for s in _strings_in(v)]
+    if isinstance(value, list):
+        return [s for v in value for s in _strings_in(v)]
+    return []
+
+
+def _entered_state(by_id: dict[int, HistoryEvent], event: HistoryEvent) -> str | None:
+    """The name of the state an event belongs to, following previousEventId back to its StateEntered."""
+    seen = 0
+    current: HistoryEvent | None = event
+    while current is not None and seen < 10_000:
+        if current.type.endswith("StateEntered"):
+            return (current.details or {}).get("name")
+        current = by_id.get(current.previous_event_id)
+        seen += 1
+    return None
 
 
 def _weighted_choice(routing: list[dict[str, Any]]) -> str:
