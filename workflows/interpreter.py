@@ -321,6 +321,11 @@ class Interpreter:
 class ExecutionRun:
     """One execution in progress: its history, and the outcome once it ends."""
 
+    # TestState's inspection data (workflows/teststate.py): when a dict, the processing steps that
+    # have no method boundary of their own record their values in it. A class attribute, so an
+    # execution pays one attribute read at those steps and nothing else.
+    inspect: dict[str, Any] | None = None
+
     def __init__(
         self,
         interpreter: Interpreter,
@@ -686,6 +691,8 @@ class ExecutionRun:
             combined = result
         else:
             combined = self._set_result(raw_input, state.result_path, result)
+        if self.inspect is not None:
+            self.inspect.update(afterResultSelector=result, afterResultPath=combined)
         return _Next(self._output_path(state, combined, frame), _next_of(state), assigned)
 
     def _jsonata_result(self, state: State, value: Any, result: Any, frame: Frame, default_output: Any) -> _Next:
@@ -970,6 +977,8 @@ def _pass(run: ExecutionRun, state: State, value: Any, frame: Frame) -> _Next:
         combined = result
     else:
         combined = run._set_result(value, state.result_path, result)
+    if run.inspect is not None:
+        run.inspect.update(afterParameters=result, afterResultSelector=result, afterResultPath=combined)
     if state.output_path is None and not state.output_path_null:
         return _Next(combined, None if state.end else state.next, assigned)
     return _Next(run._output_path(state, combined, frame), _next_of(state), assigned)
