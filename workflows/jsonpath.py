@@ -32,16 +32,27 @@ def _render(steps: tuple[str | int, ...]) -> str:
 class Path:
     """A compiled JSONPath. `steps` is set for definite paths; otherwise python-jsonpath evaluates it."""
 
-    __slots__ = ("_compiled", "definite", "steps", "text")
+    __slots__ = ("_compiled", "_names_only", "definite", "steps", "text")
 
     def __init__(self, text: str, steps: tuple[str | int, ...] | None) -> None:
         self.text = text
         self.steps = steps
         self.definite = steps is not None
         self._compiled = None if steps is not None else _jp.compile(text)
+        self._names_only = steps is not None and all(isinstance(step, str) for step in steps)
 
     def get(self, root: Any) -> Any:
         """The value at this path; a list for indefinite paths. Raises PathError when absent."""
+        if self._names_only:
+            # Names index objects only: on any other JSON value `value[name]` raises TypeError.
+            # A miss takes the step-by-step walk below, which words the error.
+            try:
+                value = root
+                for step in self.steps:  # type: ignore[union-attr]
+                    value = value[step]
+                return value
+            except (KeyError, TypeError):
+                pass
         steps = self.steps
         if steps is None:
             assert self._compiled is not None
