@@ -331,6 +331,9 @@ class ServiceIntegrationResolver:
         kwargs = _to_sdk(params, operation.input_shape)
         if service == "s3":
             kwargs = _s3_copy_source(kwargs)
+            if "Body" in kwargs and isinstance(params.get("Body"), str):
+                # Step Functions sends a string Body as its JSON text (recorded: "text data" -> '"text data"').
+                kwargs["Body"] = json.dumps(params["Body"]).encode()
         prefix = sdk_service_name(service)
         try:
             result = getattr(client, _snake(operation.name))(**kwargs)
@@ -348,10 +351,9 @@ class ServiceIntegrationResolver:
         operation = _operation(client, action)
         assert operation is not None
         params = dict(params)
-        if sfn_service == "sns" and not isinstance(params.get("Message", ""), str):
-            params["Message"] = json.dumps(params["Message"], separators=(",", ":"))
-        if sfn_service == "sqs" and not isinstance(params.get("MessageBody", ""), str):
-            params["MessageBody"] = json.dumps(params["MessageBody"], separators=(",", ":"))
+        for name in ("Message", "MessageBody"):  # JSON values are sent as their JSON text
+            if params.get(name) is not None and not isinstance(params[name], str):
+                params[name] = json.dumps(params[name], separators=(",", ":"))
         if sfn_service == "events":
             params["Entries"] = [_event_entry(e) for e in params.get("Entries") or []]
         kwargs = _to_sdk(params, operation.input_shape)
