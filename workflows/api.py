@@ -12,14 +12,14 @@ import hmac
 import json
 import logging
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 
 from workflows.errors import ServiceError
 from workflows.service import StepFunctionsService
@@ -103,8 +103,10 @@ def create_app(
     require_auth: bool = False,
     credentials: dict[str, str] | None = None,
     manage_service: bool = True,
+    routes: Sequence[BaseRoute] = (),
 ) -> Starlette:
-    """The ASGI app. `manage_service` starts the service (resuming executions) and closes it with the app."""
+    """The ASGI app. `manage_service` starts the service (resuming executions) and closes it with the app.
+    `routes` are served beside the API (the console: `workflows.console.create_console`)."""
 
     async def handle(request: Request) -> Response:
         target = request.headers.get("x-amz-target", "")
@@ -144,4 +146,4 @@ def create_app(
             if manage_service:
                 await service.close()
 
-    return Starlette(routes=[Route("/", handle, methods=["POST"])], lifespan=lifespan)
+    return Starlette(routes=[Route("/", handle, methods=["POST"]), *routes], lifespan=lifespan)

@@ -9,6 +9,7 @@ from typing import Any
 import uvicorn
 
 from workflows.api import create_app
+from workflows.console import create_console
 from workflows.service import StepFunctionsService
 from workflows.store import Store
 
@@ -36,13 +37,17 @@ def build(
     credentials: dict[str, str] | None = None,
     clock: Any = None,
     substitutions: dict[str, Any] | None = None,
+    uploads: Any = None,
+    sources: dict[str, Any] | None = None,
 ) -> tuple[Any, StepFunctionsService]:
-    """The ASGI app and its service. Off loopback, requests must be SigV4-signed with `credentials`."""
+    """The ASGI app and its service. Off loopback, requests must be SigV4-signed with `credentials`.
+    The web console is served at /console (`uploads`, `sources`: see `workflows.console.create_console`)."""
     store = Store(data_dir)
     service = StepFunctionsService(
         store, account=account, region=region, resolver=resolver, clock=clock, substitutions=substitutions
     )
-    app = create_app(service, require_auth=not is_loopback(host), credentials=credentials)
+    console = create_console(service, uploads=uploads, sources=sources)
+    app = create_app(service, require_auth=not is_loopback(host), credentials=credentials, routes=console)
     return app, service
 
 
