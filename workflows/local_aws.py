@@ -472,6 +472,9 @@ def normalise_event(
     message = message or {}
     detail = dict(event["detail"])
     obj = dict(detail["object"])
+    # moto copied AWS's documentation example for its constants (id, sequencer, request id, IP): only
+    # an event moto wrote (numeric time, `eTag`) has them replaced; a real event passes unchanged.
+    from_moto = not isinstance(event.get("time"), str) or "eTag" in obj
     sent_ms = int((message.get("Attributes") or {}).get("SentTimestamp") or time.time() * 1000)
     message_id = str(message.get("MessageId") or uuid.uuid4())
     digest = hashlib.sha256(message_id.encode()).hexdigest()
@@ -479,7 +482,7 @@ def normalise_event(
         obj["etag"] = obj.pop("eTag")
     version_id = obj.pop("version-id", None)
     sequencer = obj.pop("sequencer", None)
-    if not sequencer or sequencer == _MOTO_SEQUENCER:
+    if not sequencer or (from_moto and sequencer == _MOTO_SEQUENCER):
         sequencer = f"{sent_ms:012X}{digest[:6].upper()}"  # unique per write, stable across redelivery
     normal_obj: dict[str, Any] = {"key": obj["key"], "size": obj.get("size"), "etag": obj.get("etag")}
     if version_id and version_id != "null":
@@ -490,8 +493,14 @@ def normalise_event(
         stamp = float(when) if isinstance(when, int | float) else sent_ms / 1000
         when = datetime.fromtimestamp(stamp, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     event_id = event.get("id")
-    if not event_id or event_id == _MOTO_EVENT_ID:
+    if not event_id or (from_moto and event_id == _MOTO_EVENT_ID):
         event_id = str(uuid.uuid5(uuid.NAMESPACE_URL, message_id))
+    request_id = detail.get("request-id")
+    if not request_id or (from_moto and request_id == "N4N7GDK58NMKJ12R"):
+        request_id = digest[6:22].upper()
+    source_ip = detail.get("source-ip-address")
+    if not source_ip or (from_moto and source_ip == "1.2.3.4"):
+        source_ip = "127.0.0.1"
     reason = str(detail.get("reason", "PutObject"))
     bucket = detail["bucket"]["name"]
     return {
@@ -507,13 +516,9 @@ def normalise_event(
             "version": "0",
             "bucket": {"name": bucket},
             "object": normal_obj,
-            "request-id": detail.get("request-id")
-            if detail.get("request-id") != "N4N7GDK58NMKJ12R"
-            else digest[6:22].upper(),
+            "request-id": request_id,
             "requester": str(detail.get("requester") or account),
-            "source-ip-address": detail.get("source-ip-address")
-            if detail.get("source-ip-address") != "1.2.3.4"
-            else "127.0.0.1",
+            "source-ip-address": source_ip,
             "reason": _REASONS.get(reason, reason),
         },
     }

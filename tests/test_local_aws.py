@@ -1,0 +1,206 @@
+"""The local AWS world: moto on 127.0.0.1 provisioned from template.yaml; uploads become EventBridge
+"Object Created" events matched against the template's rule; SNS reaches the filtered review queue."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from workflows.integrations import AwsEndpoints
+from workflows.local_aws import (
+    LocalAws,
+    S3EventBridgeBridge,
+    event_matches,
+    normalise_event,
+    provision,
+    start_input,
+)
+from workflows.template import Stack, load_template
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def world() -> Iterator[tuple[LocalAws, Stack, AwsEndpoints]]:
+    server = LocalAws(port=0).start()
+    stack = load_template(ROOT / "template.yaml")
+    endpoints = server.endpoints()
+    provision(stack, endpoints)
+    yield server, stack, endpoints
+    server.stop()
+
+
+def test_provisioned_buckets_topic_queues(world: tuple[LocalAws, Stack, AwsEndpoints]) -> None:
+    _, stack, endpoints = world
+    names = {b["Name"] for b in endpoints.client("s3").list_buckets()["Buckets"]}
+    assert {b.name for b in stack.buckets.values()} <= names
+    s3 = endpoints.client("s3")
+    assert s3.get_bucket_versioning(Bucket="workflows-local-inputbucket")["Status"] == "Enabled"
+    # moto does not echo EventBridgeConfiguration back; the bridge test below shows the events flow.
+    topics = [t["TopicArn"] for t in endpoints.client("sns").list_topics()["Topics"]]
+    assert stack.topics["PipelineTopic"].arn in topics
+    # Idempotent: a second run changes nothing and does not fail.
+    provision(stack, endpoints)
+
+
+def test_sns_filter_policy_delivers_only_review_outcomes(world: tuple[LocalAws, Stack, AwsEndpoints]) -> None:
+    _, stack, endpoints = world
+    sns, sqs = endpoints.client("sns"), endpoints.client("sqs")
+    url = sqs.get_queue_url(QueueName=stack.queues["ReviewQueue"].name)["QueueUrl"]
+    for outcome in ("accepted", "review"):
+        sns.publish(
+            TopicArn=stack.topics["PipelineTopic"].arn,
+            Message=json.dumps({"outcome": outcome}),
+            MessageAttributes={"outcome": {"DataType": "String", "StringValue": outcome}},
+        )
+    messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1).get(
+        "Messages", []
+    )
+    assert [json.loads(m["Body"]) for m in messages] == [{"outcome": "review"}]  # raw delivery
+
+
+def test_uploads_become_object_created_events_matched_by_the_rule(
+    world: tuple[LocalAws, Stack, AwsEndpoints],
+) -> None:
+    _, stack, endpoints = world
+    received: list[dict[str, Any]] = []
+
+    async def on_event(event: dict[str, Any]) -> None:
+        received.append(event)
+
+    async def go() -> int:
+        bridge = S3EventBridgeBridge.for_stack(stack, endpoints, on_event, wait_seconds=0)
+        await asyncio.to_thread(bridge.setup)
+        s3 = endpoints.client("s3")
+        s3.put_object(Bucket="workflows-local-inputbucket", Key="uploads/a photo+1.jpg", Body=b"hello")
+        s3.put_object(Bucket="workflows-local-inputbucket", Key="elsewhere/x.jpg", Body=b"hello")
+        s3.put_object(Bucket="workflows-local-acceptedbucket", Key="uploads/y.jpg", Body=b"hello")
+        handed = 0
+        for _ in range(20):
+            handed += await bridge.poll_once(wait_seconds=1)
+            if handed:
+                break
+        return handed
+
+    assert asyncio.run(asyncio.wait_for(go(), 60)) == 1
+    (event,) = received
+    assert list(event) == [
+        "version",
+        "id",
+        "detail-type",
+        "source",
+        "account",
+        "time",
+        "region",
+        "resources",
+        "detail",
+    ]
+    assert event["detail-type"] == "Object Created" and event["source"] == "aws.s3"
+    assert event["resources"] == ["arn:aws:s3:::workflows-local-inputbucket"]
+    assert event["time"].endswith("Z") and "T" in event["time"]
+    detail = event["detail"]
+    assert list(detail) == [
+        "version",
+        "bucket",
+        "object",
+        "request-id",
+        "requester",
+        "source-ip-address",
+        "reason",
+    ]
+    assert detail["reason"] == "PutObject"
+    obj = detail["object"]
+    assert obj["key"] == "uploads/a photo+1.jpg"  # EventBridge keys are not URL-encoded
+    assert obj["size"] == 5 and obj["etag"] == "5d41402abc4b2a76b9719d911017c592"
+    assert obj["version-id"]  # the input bucket is versioned
+    name, execution_input = start_input(event)
+    assert name.startswith("s3-") and len(name) == 43
+    assert execution_input["versionId"] == obj["version-id"]
+    assert execution_input["copySource"].startswith(
+        "workflows-local-inputbucket/uploads/a%20photo%2B1.jpg?versionId="
+    )
+    # The same event again (an EventBridge redelivery) names the same execution: starts are idempotent.
+    assert start_input(json.loads(json.dumps(event)))[0] == name
+
+
+def test_failed_on_event_leaves_the_message_for_redelivery(
+    world: tuple[LocalAws, Stack, AwsEndpoints],
+) -> None:
+    _, stack, endpoints = world
+    calls: list[str] = []
+
+    def flaky(event: dict[str, Any]) -> None:
+        calls.append(event["id"])
+        if len(calls) == 1:
+            raise RuntimeError("StartExecution failed")
+
+    async def go() -> None:
+        bridge = S3EventBridgeBridge.for_stack(
+            stack, endpoints, flaky, name="redelivery-test", visibility_timeout=1, wait_seconds=0
+        )
+        await asyncio.to_thread(bridge.setup)
+        endpoints.client("s3").put_object(
+            Bucket="workflows-local-inputbucket", Key="uploads/r.txt", Body=b"r"
+        )
+        for _ in range(40):
+            await bridge.poll_once(wait_seconds=1)
+            if len(calls) >= 2:
+                break
+
+    asyncio.run(asyncio.wait_for(go(), 60))
+    assert len(calls) == 2 and calls[0] == calls[1]  # the same event id: redelivered, not re-created
+
+
+def test_background_bridge_start_and_stop(world: tuple[LocalAws, Stack, AwsEndpoints]) -> None:
+    _, stack, endpoints = world
+    got = asyncio.Event()
+
+    async def go() -> None:
+        bridge = S3EventBridgeBridge.for_stack(stack, endpoints, lambda e: got.set(), name="background-test")
+        await bridge.start()
+        await asyncio.to_thread(
+            endpoints.client("s3").put_object,
+            Bucket="workflows-local-inputbucket",
+            Key="uploads/bg.txt",
+            Body=b"x",
+        )
+        await asyncio.wait_for(got.wait(), 20)
+        await bridge.stop()
+
+    asyncio.run(asyncio.wait_for(go(), 60))
+
+
+@pytest.mark.parametrize(
+    ("pattern", "key", "expected"),
+    [
+        ([{"prefix": "uploads/"}], "uploads/a.jpg", True),
+        ([{"prefix": "uploads/"}], "other/a.jpg", False),
+        ([{"suffix": ".jpg"}], "uploads/a.jpg", True),
+        ([{"suffix": ".jpg"}], "uploads/a.png", False),
+        ([{"wildcard": "uploads/*.jpg"}], "uploads/x/y.jpg", True),
+        ([{"wildcard": "uploads/*.jpg"}], "uploads/y.png", False),
+        ([{"anything-but": {"prefix": "tmp/"}}], "tmp/a", False),
+        ([{"prefix": {"equals-ignore-case": "UPLOADS/"}}], "uploads/a", True),
+        (["uploads/a.jpg"], "uploads/a.jpg", True),
+    ],
+)
+def test_event_patterns(pattern: list[Any], key: str, expected: bool) -> None:
+    event = {"source": "aws.s3", "detail": {"object": {"key": key, "size": 3}}}
+    assert event_matches({"source": ["aws.s3"], "detail": {"object": {"key": pattern}}}, event) is expected
+
+
+def test_event_pattern_exists_and_numeric() -> None:
+    event = {"detail": {"object": {"key": "k", "size": 3}}}
+    assert event_matches({"detail": {"object": {"size": [{"numeric": [">", 0, "<=", 3]}]}}}, event)
+    assert not event_matches({"detail": {"object": {"version-id": [{"exists": True}]}}}, event)
+    assert event_matches({"detail": {"object": {"version-id": [{"exists": False}]}}}, event)
+
+
+def test_real_aws_events_pass_through_normalisation_unchanged() -> None:
+    sample = json.loads((ROOT / "tests" / "events" / "eventbridge_object_created.json").read_text())
+    assert normalise_event(sample) == sample
