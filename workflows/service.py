@@ -1610,10 +1610,8 @@ class StepFunctionsService:
         }
 
     async def test_state(self, **request: Any) -> dict[str, Any]:
-        try:
-            from workflows.test_state import test_state  # type: ignore[import-not-found]
-        except ImportError:
-            raise ServiceError("ValidationException", "TestState is not supported by this engine yet")
+        from workflows.teststate import test_state
+
         return await test_state(self, **request)
 
     # -- map runs ----------------------------------------------------------------------------------
