@@ -122,7 +122,7 @@ def _worker_main() -> None:  # pragma: no cover - runs in the worker process, st
             continue
         os.environ["_X_AMZN_TRACE_ID"] = request.get("trace_id", "")
         try:
-            result = handler(request["event"], Context(request))
+            result = handler(request["event"], Context(request))  # type: ignore[misc]
             try:
                 body = json.dumps({"ok": True, "result": result})
             except (TypeError, ValueError) as exc:
