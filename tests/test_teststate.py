@@ -386,3 +386,17 @@ def test_field_validation_follows_the_model_into_lists_enums_and_bounds() -> Non
 
 def test_executions_do_not_inspect() -> None:
     assert ExecutionRun.inspect is None
+
+
+def test_callback_task_is_answered_by_its_mock() -> None:
+    definition = {
+        "Type": "Task",
+        "Resource": "arn:aws:states:::sqs:sendMessage.waitForTaskToken",
+        "Parameters": {"QueueUrl": "q", "MessageBody": "m"},
+        "End": True,
+    }
+    response = call(definition, input={}, mock={"result": {"done": True}})
+    assert json.loads(response["output"]) == {"done": True}
+    failed = call(definition, input={}, mock={"errorOutput": {"error": "No", "cause": "c"}})
+    assert (failed["status"], failed["error"]) == ("FAILED", "No")
+    assert refused(definition, input={}).code == "InvalidDefinition"

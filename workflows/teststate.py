@@ -29,6 +29,7 @@ from .errors import ASLError, FailStateError, ServiceError, StateError
 from .history import dumps
 from .interpreter import (
     _HANDLERS,
+    CallbackRegistry,
     ExecutionInfo,
     ExecutionRun,
     Frame,
@@ -74,14 +75,22 @@ class _InspectingResolver:
         self.mock = mock
         self.inspect = run_inspect
         self.language = "JSONPath"
+        self.callbacks: CallbackRegistry | None = None
 
     async def invoke(self, request: TaskRequest) -> Any:
         self.inspect["afterArguments" if self.language == JSONATA else "afterParameters"] = request.parameters
         if self.mock is not None:
             failure = self.mock.get("errorOutput")
+            token = request.task_token
             if failure is not None:
+                if token is not None and self.callbacks is not None:
+                    # a .waitForTaskToken task: the mock answers the token, as SendTaskFailure would
+                    self.callbacks.fail(token, failure.get("error") or "", failure.get("cause"))
+                    return None
                 raise ASLError(failure.get("error") or "", failure.get("cause"))
             result = self.mock["parsed"]
+            if token is not None and self.callbacks is not None:
+                self.callbacks.complete(token, result)
         elif self.inner is None:
             raise ASLError(errors.RUNTIME, f"No task resolver for resource {request.resource}")
         else:
@@ -131,6 +140,13 @@ async def test_state(service: Any, **request: Any) -> dict[str, Any]:
             "TestState API does not support Map or Parallel states. Supported state types include: "
             "[Task, Wait, Pass, Succeed, Fail, Choice]",
         )
+    if mock is None and state.type == "Task" and _needs_mock(state.resource or ""):
+        # no worker polls for an activity and nothing sends a task token back during a test
+        raise ServiceError(
+            "InvalidDefinition",
+            "TestState API does not support Activity tasks, .sync or .waitForTaskToken service integration "
+            "patterns when a mock is not specified.",
+        )
     context = _parse_json(request["context"], "context") if "context" in request else None
     if context is not None:
         _check_context(context)
@@ -161,6 +177,11 @@ def _check_request(request: dict[str, Any], mock: dict[str, Any] | None, config:
             raise _invalid("TestState does not support Context when a mock is not specified.")
     if request.get("inspectionLevel") not in (None, *LEVELS):
         raise _invalid(f"Invalid inspectionLevel: {request.get('inspectionLevel')}")
+
+
+def _needs_mock(resource: str) -> bool:
+    kind, _service, action = resource_kind(resource)
+    return kind == "activity" or action.endswith((".sync", ".sync:2", ".waitForTaskToken"))
 
 
 def _parse_json(text: Any, name: str) -> Any:
@@ -465,6 +486,7 @@ async def _run(
     resolver.language = state.query_language
     clock = _NoWaitClock(service.clock) if state.type == "Wait" else service.clock
     interpreter = Interpreter(definition, resolver=resolver, clock=clock)
+    resolver.callbacks = interpreter.callbacks
     run = _TestRun(interpreter, info, value, MemorySink(), None)
     run.inspect = inspect
     frame = Frame(context, dict(variables), 0, log_events=False)
