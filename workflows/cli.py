@@ -102,7 +102,7 @@ _EXTRA_COMMANDS: list[Any] = []
 
 def _register_extras() -> None:
     """Commands that live beside the engine (server, local AWS) add themselves if present."""
-    for module in ("workflows.client", "workflows.server", "workflows.dev"):
+    for module in ("workflows.dev", "workflows.client"):
         try:
             mod = __import__(module, fromlist=["add_commands"])
         except ImportError:

@@ -1,0 +1,433 @@
+"""`workflows serve`, `workflows dev` and `workflows upload`: the engine with its API and console, and
+the local AWS world (moto on 127.0.0.1) that template.yaml describes, wired as AWS wires it."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import io
+import json
+import logging
+import os
+import signal
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+log = logging.getLogger("workflows.dev")
+console = Console(stderr=True)
+
+TERMINAL = ("SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")
+
+
+@dataclass
+class DevWorld:
+    """Everything `workflows dev` started, so it can be told about and shut down in order."""
+
+    api_url: str
+    aws_url: str | None
+    stack: Any
+    endpoints: Any
+    service: Any
+    state_machine_arns: dict[str, str] = field(default_factory=dict)
+    sources: dict[str, Path] = field(default_factory=dict)
+    input_bucket: str | None = None
+    input_prefix: str = ""
+    input_suffix: str = ""
+    tap_queue_url: str | None = None
+
+    def describe(self) -> dict[str, Any]:
+        """What `.workflows/endpoints.json` holds: enough for boto3, the AWS CLI and `workflows upload`."""
+        machine = next(iter(self.state_machine_arns.values()), None)
+        outputs = self.stack.outputs
+        return {
+            "stepfunctions": self.api_url,
+            "console": f"{self.api_url}/console",
+            "aws": self.aws_url,
+            "region": self.stack.region,
+            "stateMachineArn": machine,
+            "stateMachines": self.state_machine_arns,
+            "input": f"s3://{self.input_bucket}/{self.input_prefix}" if self.input_bucket else None,
+            "inputSuffix": self.input_suffix or None,
+            "buckets": {k: v for k, v in outputs.items() if k.endswith("BucketName")},
+            "topicArn": outputs.get("TopicArn"),
+            "snsTapQueueUrl": self.tap_queue_url,
+        }
+
+
+def _input_from_rules(stack: Any) -> tuple[str | None, str, str]:
+    """The input bucket and the key prefix/suffix the Object Created rule listens for."""
+    for rule in stack.rules.values():
+        detail = rule.pattern.get("detail", {})
+        buckets = detail.get("bucket", {}).get("name", [])
+        keys = detail.get("object", {}).get("key", [])
+        prefix = next((k["prefix"] for k in keys if isinstance(k, dict) and "prefix" in k), "")
+        suffix = next((k["suffix"] for k in keys if isinstance(k, dict) and "suffix" in k), "")
+        if buckets:
+            return buckets[0], prefix, suffix
+    return None, "", ""
+
+
+async def _register_state_machines(world: DevWorld, role_arn: str) -> None:
+    """Create (or update to a new revision) every state machine of the template, from its definition
+    file as written, placeholders included: the engine fills `${...}` from DefinitionSubstitutions
+    when it runs, so the console can save edits back to the file unchanged."""
+    from .errors import ServiceError
+
+    service = world.service
+    existing = {
+        m["name"]: m["stateMachineArn"] for m in (await service.list_state_machines())["stateMachines"]
+    }
+    for spec in world.stack.state_machines.values():
+        text = spec.definition_uri.read_text() if spec.definition_uri else json.dumps(spec.definition_inline)
+        if spec.name in existing:
+            arn = existing[spec.name]
+            current = await service.describe_state_machine(stateMachineArn=arn)
+            if current["definition"] != text:
+                await service.update_state_machine(stateMachineArn=arn, definition=text)
+        else:
+            try:
+                arn = (
+                    await service.create_state_machine(
+                        name=spec.name, definition=text, roleArn=role_arn, type=spec.type
+                    )
+                )["stateMachineArn"]
+            except ServiceError as err:
+                raise SystemExit(f"cannot register {spec.name}: {err.code}: {err.message}") from err
+        world.state_machine_arns[spec.logical_id] = arn
+        if spec.definition_uri is not None:
+            world.sources[arn] = spec.definition_uri
+
+
+def _sns_tap(world: DevWorld) -> None:
+    """A local queue subscribed to the topic without a filter, so the sample's message can be shown."""
+    topic = world.stack.outputs.get("TopicArn")
+    if not topic or world.aws_url is None:
+        return
+    sqs = world.endpoints.client("sqs")
+    sns = world.endpoints.client("sns")
+    url = sqs.create_queue(QueueName=f"{world.stack.stack_name}-sns-tap")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=arn)
+    world.tap_queue_url = url
+
+
+def sample_image() -> bytes:
+    """A small, sharp, well-exposed JPEG that the pipeline accepts."""
+    from PIL import Image, ImageDraw
+
+    image = Image.new("RGB", (640, 480), (40, 90, 160))
+    draw = ImageDraw.Draw(image)
+    for i in range(0, 640, 40):
+        draw.rectangle([i, 0, i + 19, 479], fill=(230, 200 - i // 8, 60 + i // 8))
+    draw.ellipse([200, 120, 440, 360], fill=(250, 250, 240), outline=(10, 10, 10), width=6)
+    out = io.BytesIO()
+    image.save(out, "JPEG", quality=90)
+    return out.getvalue()
+
+
+async def run_sample(world: DevWorld, timeout: float = 60.0) -> dict[str, Any]:
+    """Upload the sample into the input bucket and follow it: the execution the upload started, where
+    the object landed, and the SNS message it published."""
+    s3 = world.endpoints.client("s3")
+    key = f"{world.input_prefix}sample-{int(time.time())}{world.input_suffix or '.jpg'}"
+    body = sample_image()
+    before = time.time()
+    await asyncio.to_thread(
+        s3.put_object, Bucket=world.input_bucket, Key=key, Body=body, ContentType="image/jpeg"
+    )
+    arn = next(iter(world.state_machine_arns.values()))
+    deadline = time.time() + timeout
+    execution: dict[str, Any] | None = None
+    while time.time() < deadline:
+        listed = (await world.service.list_executions(stateMachineArn=arn))["executions"]
+        for item in listed:
+            if item["startDate"].timestamp() >= before - 1:
+                described = await world.service.describe_execution(executionArn=item["executionArn"])
+                if json.loads(described.get("input") or "{}").get("key") == key:
+                    execution = described
+        if execution is not None and execution["status"] in TERMINAL:
+            break
+        execution = None
+        await asyncio.sleep(0.1)
+    result: dict[str, Any] = {"key": key, "bytes": len(body), "execution": execution}
+    if execution is not None and execution.get("output"):
+        result["output"] = json.loads(execution["output"])
+    if world.tap_queue_url:
+        sqs = world.endpoints.client("sqs")
+        messages = await asyncio.to_thread(
+            sqs.receive_message, QueueUrl=world.tap_queue_url, WaitTimeSeconds=2, MaxNumberOfMessages=10
+        )
+        result["sns"] = [json.loads(m["Body"]) for m in messages.get("Messages", [])]
+        for m in messages.get("Messages", []):
+            sqs.delete_message(QueueUrl=world.tap_queue_url, ReceiptHandle=m["ReceiptHandle"])
+    return result
+
+
+def _print_endpoints(info: dict[str, Any], path: Path) -> None:
+    from rich.table import Table
+
+    table = Table(title="workflows dev", show_header=False, title_justify="left")
+    table.add_row("console", info["console"])
+    table.add_row("Step Functions API", info["stepfunctions"])
+    table.add_row("AWS (S3, SNS, SQS, EventBridge, KMS)", info["aws"] or "real AWS")
+    table.add_row("state machine", info["stateMachineArn"] or "-")
+    table.add_row("upload to", info["input"] or "-")
+    table.add_row("endpoints file", str(path))
+    console.print(table)
+
+
+def _print_sample(result: dict[str, Any]) -> None:
+    execution = result.get("execution")
+    if execution is None:
+        console.print(f"[red]sample {result['key']}: no execution finished in time[/red]")
+        return
+    colour = "green" if execution["status"] == "SUCCEEDED" else "red"
+    console.print(f"sample upload [bold]{result['key']}[/bold] ({result['bytes']} bytes)")
+    console.print(f"  execution {execution['name']}: [{colour}]{execution['status']}[/{colour}]")
+    output = result.get("output") or {}
+    destination = output.get("destination") or output.get("outcome")
+    if destination:
+        console.print(f"  routed to: {json.dumps(destination)}")
+    for message in result.get("sns", []):
+        attributes = {k: v.get("Value") for k, v in message.get("MessageAttributes", {}).items()}
+        console.print(
+            f"  SNS message: subject={message.get('Subject')!r} attributes={json.dumps(attributes)}"
+        )
+
+
+async def dev_main(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from .api import create_app
+    from .integrations import AwsEndpoints, ServiceIntegrationResolver
+    from .lambda_workers import LambdaWorkerResolver
+    from .local_aws import LocalAws, S3EventBridgeBridge, provision
+    from .resolvers import ChainResolver
+    from .service import StepFunctionsService
+    from .store import Store
+    from .template import load_template
+
+    data_dir = Path(args.data_dir)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    api_url = f"http://{args.host}:{args.port}"
+    parameters = dict(kv.split("=", 1) for kv in args.parameter or [])
+    stack = load_template(args.template, stack_name=args.stack_name, parameters=parameters or None)
+
+    aws: Any = None
+    if args.aws_endpoint == "aws":
+        endpoints = AwsEndpoints(None, services={"stepfunctions": api_url}, region=stack.region)
+        aws_url = None
+    else:
+        aws_url = args.aws_endpoint
+        if aws_url is None:
+            aws = LocalAws(port=args.aws_port, host="127.0.0.1").start()
+            aws_url = aws.url
+        endpoints = AwsEndpoints(aws_url, services={"stepfunctions": api_url}, region=stack.region)
+        await asyncio.to_thread(provision, stack, endpoints)
+
+    substitutions: dict[str, Any] = {}
+    for spec in stack.state_machines.values():
+        substitutions.update(spec.substitutions)
+    workers = LambdaWorkerResolver.from_stack(stack, endpoints, pool_size=args.workers)
+    integrations = ServiceIntegrationResolver(endpoints)
+    service = StepFunctionsService(
+        Store(str(data_dir)), account=stack.account, region=stack.region, substitutions=substitutions
+    )
+    service.resolver = ChainResolver(service.activities, workers, integrations)
+    world = DevWorld(api_url=api_url, aws_url=aws_url, stack=stack, endpoints=endpoints, service=service)
+    world.input_bucket, world.input_prefix, world.input_suffix = _input_from_rules(stack)
+
+    routes: list[Any] = []
+    uploads = _Uploads(world) if world.input_bucket else None
+    try:
+        from .console import create_console
+    except ImportError:  # pragma: no cover - the console is optional for the API
+        create_console = None  # type: ignore[assignment]
+    app = create_app(service, routes=routes)
+    config = uvicorn.Config(app, host=args.host, port=args.port, log_level="warning", lifespan="on")
+    server = uvicorn.Server(config)
+    server_task = asyncio.create_task(server.serve())
+    while not server.started:
+        if server_task.done():
+            await server_task
+            return 1
+        await asyncio.sleep(0.05)
+
+    role = f"arn:aws:iam::{stack.account}:role/{stack.stack_name}-StateMachineRole"
+    await _register_state_machines(world, role)
+    if create_console is not None:
+        # Mounted once the machines are known, so the editor can save edits back to their files.
+        for route in create_console(service, uploads=uploads, sources=world.sources):
+            app.router.routes.append(route)
+    if aws is not None:
+        await asyncio.to_thread(_sns_tap, world)
+
+    async def on_event(event: dict[str, Any]) -> None:
+        # As on AWS: the rule's target (the starter function) computes the execution name and calls
+        # StartExecution on this engine; a duplicate event finds the execution already there.
+        for rule in stack.rules.values():
+            if rule.target_function:
+                fn = stack.functions[rule.target_function]
+                result = await workers.pool(fn.name).invoke(event, invoked_arn=fn.arn)
+                log.info("started %s", result)
+
+    bridge = S3EventBridgeBridge.for_stack(stack, endpoints, on_event) if world.input_bucket else None
+    if bridge is not None:
+        await asyncio.to_thread(bridge.setup)
+        await bridge.start()
+
+    info = world.describe()
+    path = data_dir / "endpoints.json"
+    path.write_text(json.dumps(info, indent=2) + "\n")
+    _print_endpoints(info, path)
+    print(json.dumps(info), flush=True)
+
+    status = 0
+    if not args.no_sample and world.input_bucket:
+        result = await run_sample(world, timeout=args.sample_timeout)
+        _print_sample(result)
+        execution = result.get("execution") or {}
+        status = 0 if execution.get("status") == "SUCCEEDED" and result.get("sns", True) else 1
+    if args.once:
+        console.print("--once: shutting down")
+    else:
+        console.print(f"[bold]Serving.[/bold] Open {info['console']} - Ctrl-C to stop.")
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError):
+                loop.add_signal_handler(sig, stop.set)
+        await stop.wait()
+
+    if bridge is not None:
+        await bridge.stop()
+    server.should_exit = True
+    await server_task
+    await workers.close()
+    integrations.close()
+    if aws is not None:
+        aws.stop()
+    return status
+
+
+class _Uploads:
+    """What the console's upload box writes to: the input bucket, under the rule's prefix."""
+
+    def __init__(self, world: DevWorld) -> None:
+        self.world = world
+        self.bucket = world.input_bucket
+
+    def put(self, name: str, data: bytes) -> str:
+        key = f"{self.world.input_prefix}{Path(name).name}"
+        self.world.endpoints.client("s3").put_object(Bucket=self.bucket, Key=key, Body=data)
+        return key
+
+
+def cmd_dev(args: argparse.Namespace) -> int:
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    return asyncio.run(dev_main(args))
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from .server import serve
+
+    credentials = None
+    if args.access_key_id:
+        credentials = {args.access_key_id: os.environ.get("WORKFLOWS_SECRET_ACCESS_KEY", "")}
+    serve(args.host, args.port, args.data_dir, credentials=credentials)
+    return 0
+
+
+def cmd_upload(args: argparse.Namespace) -> int:
+    """Upload files into the input bucket (from `.workflows/endpoints.json`), with a progress bar."""
+    import boto3
+    from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
+
+    path = Path(args.data_dir) / "endpoints.json"
+    if not path.exists() and not args.to:
+        console.print(f"[red]no {path}: start `workflows dev` first, or give --to s3://bucket/prefix[/red]")
+        return 2
+    info = json.loads(path.read_text()) if path.exists() else {}
+    target = args.to or info.get("input")
+    if not target or not target.startswith("s3://"):
+        console.print("[red]no input bucket known; give --to s3://bucket/prefix[/red]")
+        return 2
+    bucket, _, prefix = target[5:].partition("/")
+    endpoint = args.endpoint_url or info.get("aws")
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        region_name=info.get("region", "us-east-1"),
+        **({"aws_access_key_id": "local", "aws_secret_access_key": "local"} if endpoint else {}),
+    )
+    files = [Path(f) for f in args.files]
+    missing = [f for f in files if not f.is_file()]
+    if missing:
+        console.print(f"[red]not a file: {', '.join(map(str, missing))}[/red]")
+        return 2
+    with Progress(
+        "{task.description}", BarColumn(), DownloadColumn(), TransferSpeedColumn(), console=console
+    ) as bar:
+        for f in files:
+            task = bar.add_task(f.name, total=f.stat().st_size)
+            s3.upload_file(
+                str(f), bucket, f"{prefix}{f.name}", Callback=lambda n, task=task: bar.advance(task, n)
+            )
+    for f in files:
+        print(f"s3://{bucket}/{prefix}{f.name}")
+    return 0
+
+
+def add_commands(sub: Any) -> None:
+    dev = sub.add_parser(
+        "dev",
+        help="local AWS (moto) + engine + API + console from template.yaml; uploads a sample through the pipeline",
+    )
+    dev.add_argument("--host", default="127.0.0.1", help="address of the API and console (default 127.0.0.1)")
+    dev.add_argument("--port", type=int, default=8083, help="API and console port (default 8083)")
+    dev.add_argument("--aws-port", type=int, default=4566, help="local AWS (moto) port (default 4566)")
+    dev.add_argument(
+        "--aws-endpoint",
+        default=os.environ.get("WORKFLOWS_AWS_ENDPOINT"),
+        help="use this AWS endpoint instead of starting moto; 'aws' for real AWS (deployed with sam deploy)",
+    )
+    dev.add_argument("--template", default="template.yaml")
+    dev.add_argument("--stack-name", default="workflows-local")
+    dev.add_argument("--parameter", "-p", action="append", help="template parameter NAME=VALUE")
+    dev.add_argument("--data-dir", default=".workflows")
+    dev.add_argument("--workers", type=int, default=2, help="worker processes per Lambda function")
+    dev.add_argument("--no-sample", action="store_true", help="do not upload the sample image at start")
+    dev.add_argument("--sample-timeout", type=float, default=90.0)
+    dev.add_argument(
+        "--once", action="store_true", help="exit after the sample (status 0 if it went through)"
+    )
+    dev.set_defaults(func=cmd_dev)
+
+    serve = sub.add_parser("serve", help="the Step Functions API and console only")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8083)
+    serve.add_argument("--data-dir", default=".workflows")
+    serve.add_argument(
+        "--access-key-id",
+        help="off loopback, accept SigV4 requests signed with this key (secret in $WORKFLOWS_SECRET_ACCESS_KEY)",
+    )
+    serve.set_defaults(func=cmd_serve)
+
+    upload = sub.add_parser("upload", help="upload files to the input bucket to start executions")
+    upload.add_argument("files", nargs="+")
+    upload.add_argument("--to", help="s3://bucket/prefix (default: the input from .workflows/endpoints.json)")
+    upload.add_argument("--endpoint-url", help="S3 endpoint (default: from endpoints.json; real AWS if none)")
+    upload.add_argument("--data-dir", default=".workflows")
+    upload.set_defaults(func=cmd_upload)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    from .cli import main
+
+    sys.exit(main(["dev", *sys.argv[1:]]))
