@@ -33,3 +33,44 @@ def test_a_static_result_over_256_kib_fails_the_state() -> None:
     run = run_definition(big, {}, clock=FakeClock())
     assert run.outcome is not None
     assert (run.outcome.status, run.outcome.error) == ("FAILED", "States.DataLimitExceeded")
+
+
+def test_wait_for_task_token_passes_its_token_through_parameters_and_resumes_on_success() -> None:
+    import asyncio
+
+    from workflows.definition import load_definition
+    from workflows.interpreter import CallbackRegistry, Interpreter
+    from workflows.runner import execution_info
+
+    definition = load_definition(
+        {
+            "StartAt": "Ask",
+            "States": {
+                "Ask": {
+                    "Type": "Task",
+                    "Resource": "arn:aws:states:::sqs:sendMessage.waitForTaskToken",
+                    "Parameters": {"QueueUrl": "q", "MessageBody": {"token.$": "$$.Task.Token"}},
+                    "End": True,
+                }
+            },
+        }
+    )
+    sent: list[str] = []
+    callbacks = CallbackRegistry()
+
+    class Queue:
+        async def invoke(self, request):  # type: ignore[no-untyped-def]
+            sent.append(request.parameters["MessageBody"]["token"])
+            asyncio.get_running_loop().call_soon(callbacks.complete, request.task_token, {"answer": 42})
+            return {"MessageId": "1"}
+
+    async def go():  # type: ignore[no-untyped-def]
+        run = Interpreter(definition, resolver=Queue(), clock=FakeClock(), callbacks=callbacks).start(
+            execution_info(), {}
+        )
+        return await run.wait()
+
+    outcome = asyncio.run(go())
+    assert outcome.status == "SUCCEEDED", outcome
+    assert outcome.output == {"answer": 42}
+    assert len(sent) == 1 and len(sent[0]) == 36

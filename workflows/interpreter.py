@@ -716,10 +716,8 @@ class ExecutionRun:
         heartbeat = self._seconds(state, "HeartbeatSeconds", value, frame)
         token: str | None = None
         if action.endswith(".waitForTaskToken"):
-            token = str(uuid.uuid4())
-            frame.context = {**frame.context, "Task": {"Token": token}}
-            if state.query_language != JSONATA and state.parameters is not None:
-                parameters = state.parameters(self._input_path(state, value, frame), frame)
+            task = frame.context.get("Task") or {}
+            token = task.get("Token") or str(uuid.uuid4())
         if kind == "lambda":
             scheduled: dict[str, Any] = {"resource": resource, "input": parameters, "inputDetails": {"truncated": False}}
             if timeout is not None:
@@ -864,6 +862,9 @@ class ExecutionRun:
     # ----- error-prefix aware wrappers ------------------------------------------------------------------
 
     async def run_task(self, state: State, value: Any, frame: Frame) -> _Next:
+        if state.resource is not None and state.resource.endswith(".waitForTaskToken"):
+            # The token exists before Parameters/Arguments are evaluated: they pass `$$.Task.Token` on.
+            frame.context = {**frame.context, "Task": {"Token": str(uuid.uuid4())}}
         if state.query_language == JSONATA:
             bindings = self._bindings(value, frame)
             parameters = state.arguments(bindings) if state.arguments is not None else value
