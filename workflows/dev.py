@@ -40,6 +40,8 @@ class DevWorld:
     input_prefix: str = ""
     input_suffix: str = ""
     tap_queue_url: str | None = None
+    closers: list[Any] = field(default_factory=list)
+    async_closers: list[Any] = field(default_factory=list)
 
     def describe(self) -> dict[str, Any]:
         """What `.workflows/endpoints.json` holds: enough for boto3, the AWS CLI and `workflows upload`."""
@@ -201,7 +203,21 @@ def _print_sample(result: dict[str, Any]) -> None:
         )
 
 
-async def dev_main(args: argparse.Namespace) -> int:
+@dataclass
+class DevOptions:
+    host: str = "127.0.0.1"
+    port: int = 8083
+    aws_port: int = 4566
+    aws_endpoint: str | None = None  # None: start moto; "aws": real AWS; else that endpoint URL
+    template: str = "template.yaml"
+    stack_name: str = "workflows-local"
+    parameters: dict[str, str] = field(default_factory=dict)
+    data_dir: str = ".workflows"
+    workers: int = 2
+
+
+async def start_world(options: DevOptions) -> DevWorld:
+    """Start local AWS, provision it, and serve the engine, API and console; return the running world."""
     import uvicorn
 
     from .api import create_app
@@ -213,20 +229,21 @@ async def dev_main(args: argparse.Namespace) -> int:
     from .store import Store
     from .template import load_template
 
-    data_dir = Path(args.data_dir)
+    data_dir = Path(options.data_dir)
     data_dir.mkdir(parents=True, exist_ok=True)
-    api_url = f"http://{args.host}:{args.port}"
-    parameters = dict(kv.split("=", 1) for kv in args.parameter or [])
-    stack = load_template(args.template, stack_name=args.stack_name, parameters=parameters or None)
+    api_url = f"http://{options.host}:{options.port}"
+    stack = load_template(
+        options.template, stack_name=options.stack_name, parameters=options.parameters or None
+    )
 
     aws: Any = None
-    if args.aws_endpoint == "aws":
+    if options.aws_endpoint == "aws":
         endpoints = AwsEndpoints(None, services={"stepfunctions": api_url}, region=stack.region)
         aws_url = None
     else:
-        aws_url = args.aws_endpoint
+        aws_url = options.aws_endpoint
         if aws_url is None:
-            aws = LocalAws(port=args.aws_port, host="127.0.0.1").start()
+            aws = LocalAws(port=options.aws_port, host="127.0.0.1").start()
             aws_url = aws.url
         endpoints = AwsEndpoints(aws_url, services={"stepfunctions": api_url}, region=stack.region)
         await asyncio.to_thread(provision, stack, endpoints)
@@ -234,7 +251,7 @@ async def dev_main(args: argparse.Namespace) -> int:
     substitutions: dict[str, Any] = {}
     for spec in stack.state_machines.values():
         substitutions.update(spec.substitutions)
-    workers = LambdaWorkerResolver.from_stack(stack, endpoints, pool_size=args.workers)
+    workers = LambdaWorkerResolver.from_stack(stack, endpoints, pool_size=options.workers)
     integrations = ServiceIntegrationResolver(endpoints)
     service = StepFunctionsService(
         Store(str(data_dir)), account=stack.account, region=stack.region, substitutions=substitutions
@@ -242,27 +259,35 @@ async def dev_main(args: argparse.Namespace) -> int:
     service.resolver = ChainResolver(service.activities, workers, integrations)
     world = DevWorld(api_url=api_url, aws_url=aws_url, stack=stack, endpoints=endpoints, service=service)
     world.input_bucket, world.input_prefix, world.input_suffix = _input_from_rules(stack)
+    world.closers.append(integrations.close)
+    world.async_closers.append(workers.close)
+    if aws is not None:
+        world.closers.append(aws.stop)
 
-    routes: list[Any] = []
-    uploads = _Uploads(world) if world.input_bucket else None
-    try:
-        from .console import create_console
-    except ImportError:  # pragma: no cover - the console is optional for the API
-        create_console = None  # type: ignore[assignment]
-    app = create_app(service, routes=routes)
-    config = uvicorn.Config(app, host=args.host, port=args.port, log_level="warning", lifespan="on")
+    app = create_app(service)
+    config = uvicorn.Config(app, host=options.host, port=options.port, log_level="warning", lifespan="on")
     server = uvicorn.Server(config)
     server_task = asyncio.create_task(server.serve())
     while not server.started:
         if server_task.done():
             await server_task
-            return 1
+            raise SystemExit(f"cannot serve on {api_url}")
         await asyncio.sleep(0.05)
 
+    async def stop_server() -> None:
+        server.should_exit = True
+        await server_task
+
+    world.async_closers.insert(0, stop_server)
     role = f"arn:aws:iam::{stack.account}:role/{stack.stack_name}-StateMachineRole"
     await _register_state_machines(world, role)
-    if create_console is not None:
+    try:
+        from .console import create_console
+    except ImportError:  # pragma: no cover - the API works without the console
+        pass
+    else:
         # Mounted once the machines are known, so the editor can save edits back to their files.
+        uploads = _Uploads(world) if world.input_bucket else None
         for route in create_console(service, uploads=uploads, sources=world.sources):
             app.router.routes.append(route)
     if aws is not None:
@@ -272,47 +297,73 @@ async def dev_main(args: argparse.Namespace) -> int:
         # As on AWS: the rule's target (the starter function) computes the execution name and calls
         # StartExecution on this engine; a duplicate event finds the execution already there.
         for rule in stack.rules.values():
-            if rule.target_function:
+            if rule.target_function and _rule_matches(rule, event):
                 fn = stack.functions[rule.target_function]
                 result = await workers.pool(fn.name).invoke(event, invoked_arn=fn.arn)
                 log.info("started %s", result)
 
-    bridge = S3EventBridgeBridge.for_stack(stack, endpoints, on_event) if world.input_bucket else None
-    if bridge is not None:
+    if world.input_bucket:
+        bridge = S3EventBridgeBridge.for_stack(stack, endpoints, on_event)
         await asyncio.to_thread(bridge.setup)
         await bridge.start()
+        world.async_closers.insert(0, bridge.stop)
 
     info = world.describe()
-    path = data_dir / "endpoints.json"
-    path.write_text(json.dumps(info, indent=2) + "\n")
-    _print_endpoints(info, path)
+    (data_dir / "endpoints.json").write_text(json.dumps(info, indent=2) + "\n")
+    return world
+
+
+def _rule_matches(rule: Any, event: dict[str, Any]) -> bool:
+    from .local_aws import event_matches
+
+    return bool(event_matches(rule.pattern, event))
+
+
+async def stop_world(world: DevWorld) -> None:
+    """Shut down in order: stop taking events, stop serving (executions persist), then the workers."""
+    for close in world.async_closers:
+        with contextlib.suppress(Exception):
+            await close()
+    for closer in world.closers:
+        with contextlib.suppress(Exception):
+            closer()
+
+
+async def dev_main(args: argparse.Namespace) -> int:
+    options = DevOptions(
+        host=args.host,
+        port=args.port,
+        aws_port=args.aws_port,
+        aws_endpoint=args.aws_endpoint,
+        template=args.template,
+        stack_name=args.stack_name,
+        parameters=dict(kv.split("=", 1) for kv in args.parameter or []),
+        data_dir=args.data_dir,
+        workers=args.workers,
+    )
+    world = await start_world(options)
+    info = world.describe()
+    _print_endpoints(info, Path(options.data_dir) / "endpoints.json")
     print(json.dumps(info), flush=True)
-
     status = 0
-    if not args.no_sample and world.input_bucket:
-        result = await run_sample(world, timeout=args.sample_timeout)
-        _print_sample(result)
-        execution = result.get("execution") or {}
-        status = 0 if execution.get("status") == "SUCCEEDED" and result.get("sns", True) else 1
-    if args.once:
-        console.print("--once: shutting down")
-    else:
-        console.print(f"[bold]Serving.[/bold] Open {info['console']} - Ctrl-C to stop.")
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            with contextlib.suppress(NotImplementedError):
-                loop.add_signal_handler(sig, stop.set)
-        await stop.wait()
-
-    if bridge is not None:
-        await bridge.stop()
-    server.should_exit = True
-    await server_task
-    await workers.close()
-    integrations.close()
-    if aws is not None:
-        aws.stop()
+    try:
+        if not args.no_sample and world.input_bucket:
+            result = await run_sample(world, timeout=args.sample_timeout)
+            _print_sample(result)
+            execution = result.get("execution") or {}
+            status = 0 if execution.get("status") == "SUCCEEDED" and result.get("sns", True) else 1
+        if args.once:
+            console.print("--once: shutting down")
+        else:
+            console.print(f"[bold]Serving.[/bold] Open {info['console']} - Ctrl-C to stop.")
+            stop = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                with contextlib.suppress(NotImplementedError):
+                    loop.add_signal_handler(sig, stop.set)
+            await stop.wait()
+    finally:
+        await stop_world(world)
     return status
 
 
