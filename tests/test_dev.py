@@ -1,0 +1,43 @@
+"""The README's main command: `workflows dev` brings up the local world and a sample flows through it."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from workflows.local_aws import free_port
+
+
+def test_dev_once_runs_the_sample_through_the_pipeline(tmp_path: Path) -> None:
+    data_dir = tmp_path / ".workflows"
+    port, aws_port = free_port(), free_port()
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "workflows",
+            "dev",
+            "--once",
+            "--port",
+            str(port),
+            "--aws-port",
+            str(aws_port),
+            "--data-dir",
+            str(data_dir),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        cwd=Path(__file__).resolve().parent.parent,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    endpoints = json.loads((data_dir / "endpoints.json").read_text())
+    assert endpoints["stepfunctions"] == f"http://127.0.0.1:{port}"
+    assert endpoints["aws"] == f"http://127.0.0.1:{aws_port}"
+    assert endpoints["stateMachineArn"].endswith(":stateMachine:workflows-local-PipelineStateMachine")
+    assert endpoints["input"] == "s3://workflows-local-inputbucket/uploads/"
+    assert "SUCCEEDED" in result.stderr
+    assert '"outcome": "accepted"' in result.stderr
+    assert "SNS message" in result.stderr
