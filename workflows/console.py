@@ -20,6 +20,7 @@ does not record a stage.
 from __future__ import annotations
 
 import hmac
+import inspect
 import json
 import re
 import secrets
@@ -30,6 +31,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, Protocol
 
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import FileResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
@@ -246,6 +248,7 @@ class _Run:
         self.entered = entered
         self.events: list[dict[str, Any]] = [entered]
         self.exited: dict[str, Any] | None = None
+        self.done = False  # exited, or a container that has ended (a failed one has no exit event)
 
 
 def execution_runs(
@@ -265,10 +268,10 @@ def execution_runs(
     owner: dict[tuple[Any, ...], _Run] = {}
     runs: list[_Run] = []
     open_runs: list[_Run] = []
-    fail_event: dict[str, Any] | None = None
+    ended: dict[int, str] = {}
 
     def open_ancestor(run: _Run | None) -> _Run | None:
-        while run is not None and run.exited is not None:
+        while run is not None and run.done:
             run = owner.get(run.scope)
         return run
 
@@ -277,7 +280,18 @@ def execution_runs(
         prev = by_id.get(event.get("previousEventId") or 0)
         prev_run = run_of.get(prev["id"]) if prev else None
         if kind in ("ExecutionFailed", "ExecutionTimedOut", "ExecutionAborted"):
-            fail_event = event
+            # Every run still open ends here: the one that failed (and its containers) failed, the
+            # others were cancelled. A redrive later starts new runs for them.
+            culprit = prev_run
+            chain = set()
+            while culprit is not None and kind == "ExecutionFailed":
+                chain.add(culprit.number)
+                culprit = owner.get(culprit.scope)
+            for run in open_runs:
+                failed = run.number in chain or (kind == "ExecutionFailed" and _last_attempt_failed(run))
+                ended[run.number] = "failed" if failed else "cancelled"
+                run.done = True
+            open_runs.clear()
             continue
         if kind.endswith("StateEntered"):
             details = _details(event)
@@ -310,6 +324,20 @@ def execution_runs(
             name = _details(event).get("name")
             while target is not None and (target.exited is not None or target.name != name):
                 target = owner.get(target.scope)
+        elif kind.startswith(("MapIteration", "MapState", "ParallelState")):
+            # A container's own events follow the last event of one of its children: walk up to it.
+            need = "Parallel" if kind.startswith("Parallel") else "Map"
+            name = _details(event).get("name") if kind.startswith("MapIteration") else None
+            while target is not None and (
+                target.done or target.type != need or (name is not None and target.name != name)
+            ):
+                target = owner.get(target.scope)
+            if (
+                target is not None
+                and kind.endswith(("Succeeded", "Failed", "Aborted"))
+                and "Iteration" not in kind
+            ):
+                target.done = True
         else:
             target = open_ancestor(target)
         if target is None:
@@ -323,26 +351,21 @@ def execution_runs(
             scope_of[event["id"]] = scope
         if kind.endswith("StateExited"):
             target.exited = event
+            target.done = True
             if target in open_runs:
                 open_runs.remove(target)
 
     status = execution.get("status", "RUNNING")
-    failed_runs: set[int] = set()
-    if fail_event is not None and status in ("FAILED", "TIMED_OUT"):
-        prev_id = fail_event.get("previousEventId") or 0
-        culprit = run_of.get(prev_id)
-        if culprit is not None and fail_event["type"] == "ExecutionFailed":
-            failed_runs.add(culprit.number)
-            # The containers around a failed run failed with it.
-            up = owner.get(culprit.scope)
-            while up is not None:
-                failed_runs.add(up.number)
-                up = owner.get(up.scope)
     records = []
     variables: dict[tuple[Any, ...], dict[str, Any]] = {}
     for run in runs:
-        records.append(_record(run, index, status, failed_runs, execution, variables, runs, owner))
+        records.append(_record(run, index, status, ended, execution, variables, runs, owner))
     return records
+
+
+def _last_attempt_failed(run: _Run) -> bool:
+    attempts = _attempts(run)
+    return bool(attempts) and bool(attempts[-1].get("failed"))
 
 
 def _attempts(run: _Run) -> list[dict[str, Any]]:
@@ -354,7 +377,7 @@ def _attempts(run: _Run) -> list[dict[str, Any]]:
         elif attempts and (kind.endswith(_FAILURE_SUFFIXES) and not kind.startswith("MapIteration")):
             details = _details(event)
             attempts[-1].update(
-                error=details.get("error"), cause=details.get("cause"), end=event["timestamp"]
+                failed=True, error=details.get("error"), cause=details.get("cause"), end=event["timestamp"]
             )
         elif attempts and (kind in _RESULT_EVENTS or kind in ("MapStateSucceeded", "ParallelStateSucceeded")):
             attempts[-1]["end"] = event["timestamp"]
@@ -365,7 +388,7 @@ def _record(
     run: _Run,
     index: dict[str, dict[str, Any]],
     status: str,
-    failed_runs: set[int],
+    ended: dict[int, str],
     execution: dict[str, Any],
     variables: dict[tuple[Any, ...], dict[str, Any]],
     runs: list[_Run],
@@ -381,15 +404,15 @@ def _record(
         ),
         None,
     )
-    last_attempt_failed = bool(attempts) and attempts[-1].get("error") is not None
+    last_attempt_failed = bool(attempts) and bool(attempts[-1].get("failed"))
     exited = run.exited
     if exited is not None:
         state_status = "caught" if last_attempt_failed else "succeeded"
+    elif run.number in ended:
+        state_status = ended[run.number]
     elif status == "RUNNING":
         state_status = "running"
-    elif run.number in failed_runs or (failure is not None and status in ("FAILED", "TIMED_OUT")):
-        state_status = "failed"
-    else:
+    else:  # the history ends without an execution-closing event
         state_status = "cancelled"
     error = cause = None
     if failure is not None and (last_attempt_failed or state_status == "failed"):
@@ -809,9 +832,10 @@ def create_console(
         data = await request.body()
         if len(data) > MAX_UPLOAD:
             return _error("TooLarge", "file larger than the console accepts", 413)
-        result = uploads.put(name, data)
-        if hasattr(result, "__await__"):
-            result = await result
+        if inspect.iscoroutinefunction(uploads.put):
+            await uploads.put(name, data)
+        else:  # boto3's put_object blocks: keep it off the event loop
+            await run_in_threadpool(uploads.put, name, data)
         return _json({"bucket": uploads.bucket, "key": name, "size": len(data)})
 
     api_routes = [

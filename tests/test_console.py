@@ -1,0 +1,647 @@
+"""The web console, driven in headless Chromium: pages, graph statuses, actions, editor, escaping.
+
+The server runs in a thread (uvicorn on a free 127.0.0.1 port, temp data dir); executions are
+created through the service on the server's loop. Screenshots go to tests/artifacts/ and the
+execution page to docs/console.png. Without /usr/bin/chromium the browser tests are skipped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+from playwright.sync_api import expect
+
+from workflows.api import create_app
+from workflows.console import execution_runs, pointer_position
+from workflows.console import create_console
+from workflows.resolvers import CallableResolver, ChainResolver
+from workflows.service import StepFunctionsService
+from workflows.store import Store
+
+CHROMIUM = Path("/usr/bin/chromium")
+ROOT = Path(__file__).resolve().parent.parent
+ARTIFACTS = ROOT / "tests" / "artifacts"
+ROLE = "arn:aws:iam::123456789012:role/console-test"
+FN = "arn:aws:lambda:us-east-1:123456789012:function:"
+browser_only = pytest.mark.skipif(
+    not CHROMIUM.exists(), reason="needs Debian's chromium at /usr/bin/chromium (apt-get install chromium)"
+)
+
+
+class Rejected(Exception):
+    pass
+
+
+class Flaky:
+    """Fails while `broken` is set: a failed execution that a redrive can finish."""
+
+    broken = True
+
+    def __call__(self, event: Any, context: Any) -> Any:
+        if self.broken:
+            raise Rejected("the file is broken")
+        return {"fixed": True}
+
+
+FLAKY = Flaky()
+
+
+def analyse(event: Any, context: Any) -> Any:
+    return {"size": 1234, "kind": "image/png", "raw": event}
+
+
+def reject(event: Any, context: Any) -> Any:
+    raise Rejected("unsupported media type")
+
+
+class Callbacks:
+    """The messaging service behind `.waitForTaskToken` tasks: accepts the message and returns."""
+
+    def handles(self, request: Any) -> bool:
+        return request.resource.endswith(".waitForTaskToken")
+
+    async def invoke(self, request: Any) -> Any:
+        return {}
+
+
+PIPELINE = {
+    "Comment": "Validate, analyse in parallel, fan out over items, route",
+    "StartAt": "Validate",
+    "States": {
+        "Validate": {
+            "Type": "Task",
+            "Resource": FN + "analyse",
+            "InputPath": "$.file",
+            "Parameters": {"key.$": "$.key", "bucket": "in"},
+            "ResultSelector": {"size.$": "$.size", "kind.$": "$.kind"},
+            "ResultPath": "$.checked",
+            "Assign": {"checkedSize.$": "$.size"},
+            "Next": "Both",
+        },
+        "Both": {
+            "Type": "Parallel",
+            "Branches": [
+                {"StartAt": "Thumb", "States": {"Thumb": {"Type": "Pass", "Result": "t", "End": True}}},
+                {"StartAt": "Meta", "States": {"Meta": {"Type": "Pass", "Result": "m", "End": True}}},
+            ],
+            "ResultPath": "$.both",
+            "Next": "Each",
+        },
+        "Each": {
+            "Type": "Map",
+            "ItemsPath": "$.items",
+            "ItemProcessor": {
+                "StartAt": "Check",
+                "States": {
+                    "Check": {
+                        "Type": "Choice",
+                        "Choices": [{"Variable": "$", "NumericGreaterThan": 1, "Next": "Big"}],
+                        "Default": "Small",
+                    },
+                    "Big": {"Type": "Task", "Resource": FN + "reject", "End": True},
+                    "Small": {"Type": "Pass", "End": True},
+                },
+            },
+            "ResultPath": "$.each",
+            "Catch": [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "Quarantine"}],
+            "Next": "Accept",
+        },
+        "Accept": {"Type": "Succeed"},
+        "Quarantine": {"Type": "Fail", "Error": "Quarantined", "Cause": "An item was rejected"},
+    },
+}
+
+SLOW = {
+    "StartAt": "Prepare",
+    "States": {
+        "Prepare": {"Type": "Pass", "Next": "Hold"},
+        "Hold": {"Type": "Wait", "Seconds": 3600, "Next": "Done"},
+        "Done": {"Type": "Succeed"},
+    },
+}
+
+APPROVAL = {
+    "StartAt": "Ask",
+    "States": {
+        "Ask": {
+            "Type": "Task",
+            "Resource": "arn:aws:states:::sqs:sendMessage.waitForTaskToken",
+            "Parameters": {"QueueUrl": "https://sqs/approvals", "MessageBody": {"token.$": "$$.Task.Token"}},
+            "ResultPath": "$.answer",
+            "Catch": [{"ErrorEquals": ["Rejected"], "ResultPath": "$.why", "Next": "Declined"}],
+            "Next": "Approved",
+        },
+        "Approved": {"Type": "Succeed"},
+        "Declined": {"Type": "Fail", "Error": "Declined"},
+    },
+}
+
+REDRIVE = {
+    "StartAt": "Try",
+    "States": {"Try": {"Type": "Task", "Resource": FN + "flaky", "End": True}},
+}
+
+HOSTILE_NAME = "<img src=x onerror=window.pwned=3>"
+HOSTILE = {
+    "Comment": "<b>bold</b><script>window.pwned=5</script>",
+    "StartAt": HOSTILE_NAME,
+    "States": {
+        HOSTILE_NAME: {"Type": "Pass", "Next": "Explode"},
+        "Explode": {"Type": "Fail", "Error": "<i>E</i>", "Cause": "<script>window.pwned=4</script>"},
+    },
+}
+HOSTILE_INPUT = {"a": "<script>window.pwned=1</script><img src=x onerror=window.pwned=2>"}
+
+
+class FakeUploads:
+    """The input bucket as the console sees it: a put starts an execution, as the S3 rule would."""
+
+    bucket = "console-test-input"
+
+    def __init__(self) -> None:
+        self.files: dict[str, bytes] = {}
+        self.server: Server | None = None
+
+    def put(self, name: str, data: bytes) -> None:
+        self.files[name] = data
+        assert self.server is not None
+        payload = json.dumps({"bucket": self.bucket, "key": name, "size": len(data)})
+        self.server.call(
+            self.server.service.start_execution(
+                stateMachineArn=self.server.arns["slow"], name="upload-" + name.replace(".", "-"), input=payload
+            )
+        )
+
+
+class Server:
+    def __init__(self, tmp: Path) -> None:
+        self.tmp = tmp
+        resolver = ChainResolver(
+            CallableResolver({"analyse": analyse, "reject": reject, "flaky": FLAKY}), Callbacks()
+        )
+        self.service = StepFunctionsService(Store(str(tmp / "data")), resolver=resolver)
+        self.uploads = FakeUploads()
+        self.uploads.server = self
+        self.source = tmp / "definitions" / "slow.asl.json"
+        self.source.parent.mkdir()
+        self.source.write_text(json.dumps(SLOW, indent=2) + "\n")
+        self.arns: dict[str, str] = {}
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            self.port = sock.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.loop = asyncio.new_event_loop()
+
+    def start(self) -> None:
+        arn = f"arn:aws:states:us-east-1:123456789012:stateMachine:slow"
+        routes = create_console(self.service, uploads=self.uploads, sources={arn: self.source})
+        app = create_app(self.service, routes=routes)
+        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="on")
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.loop.run_until_complete, args=(self.server.serve(),))
+        self.thread.start()
+        deadline = time.monotonic() + 15
+        while not self.server.started:
+            assert time.monotonic() < deadline, "console server did not start"
+            time.sleep(0.02)
+        for name, definition in (
+            ("pipeline", PIPELINE),
+            ("slow", SLOW),
+            ("approval", APPROVAL),
+            ("redrive", REDRIVE),
+            ("hostile", HOSTILE),
+        ):
+            out = self.call(
+                self.service.create_state_machine(name=name, definition=json.dumps(definition), roleArn=ROLE)
+            )
+            self.arns[name] = out["stateMachineArn"]
+        assert self.arns["slow"] == arn
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(15)
+
+    def call(self, coro: Any, timeout: float = 15) -> Any:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+
+    def start_execution(self, machine: str, name: str, value: Any) -> str:
+        out = self.call(
+            self.service.start_execution(stateMachineArn=self.arns[machine], name=name, input=json.dumps(value))
+        )
+        return out["executionArn"]
+
+    def describe(self, arn: str) -> dict[str, Any]:
+        return self.call(self.service.describe_execution(executionArn=arn))
+
+    def wait_for(self, arn: str, predicate: Callable[[dict[str, Any]], bool], timeout: float = 15) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while True:
+            described = self.describe(arn)
+            if predicate(described):
+                return described
+            assert time.monotonic() < deadline, f"timed out waiting on {arn}: {described['status']}"
+            time.sleep(0.05)
+
+    def finished(self, arn: str) -> dict[str, Any]:
+        return self.wait_for(arn, lambda d: d["status"] != "RUNNING")
+
+    def history_has(self, arn: str, event_type: str) -> None:
+        def seen(_: Any) -> bool:
+            events = self.call(self.service.get_execution_history(executionArn=arn, maxResults=1000))["events"]
+            return any(e["type"] == event_type for e in events)
+
+        self.wait_for(arn, seen)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    srv = Server(tmp_path_factory.mktemp("console"))
+    srv.start()
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    if not CHROMIUM.exists():
+        pytest.skip("needs Debian's chromium at /usr/bin/chromium (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(
+            executable_path=str(CHROMIUM),
+            args=[
+                "--headless=new",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--no-first-run",
+                "--disable-sync",
+            ],
+        )
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser: Any) -> Iterator[Any]:
+    context = browser.new_context(viewport={"width": 1440, "height": 1000})
+    pg = context.new_page()
+    errors: list[str] = []
+    pg.on("pageerror", lambda exc: errors.append(str(exc)))
+    pg.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+    pg.on("dialog", lambda dialog: dialog.accept())
+    pg.set_default_timeout(10_000)
+    yield pg
+    context.close()
+    # A failed image load is the hostile test's own doing; anything else is a console bug.
+    real = [e for e in errors if "Failed to load resource" not in e]
+    assert not real, real
+
+
+def shot(page: Any, name: str) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+def state_status(page: Any, name: str) -> str:
+    return page.locator(f'#graph .node[data-state="{name}"]').get_attribute("data-status")
+
+
+def open_execution(page: Any, server: Server, arn: str) -> None:
+    page.goto(f"{server.url}/console/execution?arn={arn}")
+    page.wait_for_selector("#graph .node")
+
+
+# -- without a browser --------------------------------------------------------------------------------
+
+
+def test_pointer_positions() -> None:
+    text = json.dumps(PIPELINE, indent=2)
+    lines = text.splitlines()
+    line, column = pointer_position(text, "/States/Each/ItemProcessor/States/Check/Choices[0]/Next")  # type: ignore[misc]
+    assert lines[line - 1].strip() == '"Next": "Big"' and lines[line - 1][column - 1] == '"'
+    line, _ = pointer_position(text, "/States/Validate/Missing")  # type: ignore[misc]
+    assert lines[line - 1].strip().startswith('"Validate"')
+    assert pointer_position('{\n  "a": tru }', "[Source: (String)\"x\"; line: 2, column: 8]") == (2, 8)
+    assert pointer_position("{ nope", "/States") is None
+
+
+def test_csrf_and_redirect(server: Server) -> None:
+    with httpx.Client(base_url=server.url) as client:
+        assert client.get("/").status_code == 302
+        assert client.get("/").headers["location"] == "/console"
+        page = client.get("/console")
+        assert "script-src 'self'" in page.headers["content-security-policy"]
+        token = client.cookies["wf_csrf"]
+        body = {"definition": "{}"}
+        assert client.post("/console/api/validate", json=body).status_code == 403
+        assert client.post("/console/api/validate", json=body, headers={"X-CSRF-Token": "other"}).status_code == 403
+        evil = {"X-CSRF-Token": token, "Origin": "http://evil.example"}
+        assert client.post("/console/api/validate", json=body, headers=evil).status_code == 403
+        ok = client.post("/console/api/validate", json=body, headers={"X-CSRF-Token": token})
+        assert ok.status_code == 200 and ok.json()["result"] == "FAIL"
+        # The AWS API still answers POST / beside the console.
+        api = client.post(
+            "/",
+            content="{}",
+            headers={"X-Amz-Target": "AWSStepFunctions.ListStateMachines", "Content-Type": "application/x-amz-json-1.0"},
+        )
+        assert api.status_code == 200 and "stateMachines" in api.json()
+
+
+def test_runs_from_history(server: Server) -> None:
+    arn = server.start_execution("pipeline", "runs-small", {"file": {"key": "a.png"}, "items": [0, 1]})
+    server.finished(arn)
+    events = server.call(server.service.get_execution_history(executionArn=arn, maxResults=1000))["events"]
+    events = json.loads(json.dumps(events, default=str))
+    runs = execution_runs(PIPELINE, events, server.describe(arn))
+    by_name = {r["name"]: r for r in runs}
+    assert by_name["Accept"]["status"] == "succeeded"
+    assert [r["scope"] for r in runs if r["name"] == "Small"] == [[["Each", 0]], [["Each", 1]]]
+    assert by_name["Thumb"]["scope"] == [["Both", 0]] and by_name["Meta"]["scope"] == [["Both", 1]]
+    stages = {s["name"]: s for s in by_name["Validate"]["stages"]}
+    assert stages["InputPath"]["value"] == {"key": "a.png"}
+    assert stages["Parameters"]["value"] == {"key": "a.png", "bucket": "in"}
+    assert stages["Parameters"]["source"] == "history"
+    assert stages["Result"]["value"]["size"] == 1234
+    assert stages["ResultSelector"]["value"] == {"size": 1234, "kind": "image/png"}
+    assert stages["ResultPath"]["value"]["checked"] == {"size": 1234, "kind": "image/png"}
+    assert stages["Output"]["value"] == stages["ResultPath"]["value"]
+    assert by_name["Validate"]["assignedVariables"] == {"checkedSize": 1234}
+
+
+# -- in the browser -----------------------------------------------------------------------------------
+
+
+@pytest.mark.browser
+@browser_only
+def test_lists_and_graph_statuses(server: Server, page: Any) -> None:
+    ok = server.start_execution("pipeline", "all-small", {"file": {"key": "a.png"}, "items": [0, 1]})
+    bad = server.start_execution("pipeline", "one-big", {"file": {"key": "b.png"}, "items": [0, 5, 1]})
+    running = server.start_execution("slow", "waiting", {"n": 1})
+    server.finished(ok)
+    server.finished(bad)
+    server.history_has(running, "WaitStateEntered")
+
+    page.goto(server.url + "/")
+    page.wait_for_selector("#machines")
+    assert page.url.endswith("/console")
+    assert page.locator("#machines .sm-link", has_text="pipeline").count() == 1
+    shot(page, "state-machines")
+
+    page.click("#machines .sm-link >> text=pipeline")
+    page.wait_for_selector("#executions .exec-link")
+    assert page.locator("#counts button[data-status='SUCCEEDED'] b").text_content() != "0"
+    assert page.locator("#counts button[data-status='FAILED'] b").text_content() != "0"
+    page.select_option("#status-filter", "FAILED")
+    expect(page.locator("#executions .exec-link")).to_have_text(["one-big"])
+    page.select_option("#status-filter", "")
+    page.fill("#name-search", "all-sm")
+    expect(page.locator("#executions .exec-link")).to_have_text(["all-small"])
+    page.fill("#name-search", "")
+    shot(page, "executions")
+
+    # Finished: every state it ran succeeded; the untaken branch and the Fail state did not run.
+    open_execution(page, server, ok)
+    for name in ("Validate", "Both", "Thumb", "Meta", "Each", "Check", "Small", "Accept"):
+        assert state_status(page, name) == "succeeded", name
+    assert state_status(page, "Big") == "notrun"
+    assert state_status(page, "Quarantine") == "notrun"
+    assert page.locator("#graph .cluster[data-cluster='c:Both']").count() == 1
+    assert page.locator("#graph .cluster[data-cluster='c:Each']").count() == 1
+    assert page.locator("#exec-output").text_content().strip().startswith("{")
+    # Clicking a state shows each processing stage.
+    page.click('#graph .node[data-state="Validate"]')
+    details = page.locator("#details")
+    for stage in ("Input", "InputPath", "Parameters", "Result", "ResultSelector", "ResultPath", "Output"):
+        assert details.locator(f'.stage[data-stage="{stage}"]').count() == 1, stage
+    assert '"bucket": "in"' in details.locator('.stage[data-stage="Parameters"] pre').text_content()
+    assert "checkedSize" in details.locator('.stage[data-stage="Variables"] pre').text_content()
+
+    # Failed: the Map was caught, the rejected item failed in its iteration, the Fail state failed.
+    open_execution(page, server, bad)
+    assert page.locator("#error-banner .error-name").text_content() == "Quarantined"
+    assert "An item was rejected" in page.locator("#error-banner .cause").text_content()
+    assert state_status(page, "Each") == "caught"
+    assert state_status(page, "Quarantine") == "failed"
+    assert state_status(page, "Accept") == "notrun"
+    assert state_status(page, "Big") == "failed"
+    picker = page.locator('.iteration-picker[data-map="Each"]')
+    picker.select_option("0")
+    assert state_status(page, "Big") == "notrun" and state_status(page, "Small") == "succeeded"
+    page.locator('.iteration-picker[data-map="Each"]').select_option("1")
+    assert state_status(page, "Big") == "failed" and state_status(page, "Small") == "notrun"
+    page.click('#graph .node[data-state="Big"]')
+    assert page.locator("#details .state-error .error-name").text_content() == "Rejected"
+    assert "unsupported media type" in page.locator("#details .state-error pre").text_content()
+    page.locator('.iteration-picker[data-map="Each"]').select_option("all")
+    page.click('#graph .node[data-state="Each"]')
+    shot(page, "execution-failed")
+
+    # Running: the Wait state is in progress.
+    open_execution(page, server, running)
+    assert state_status(page, "Prepare") == "succeeded"
+    assert state_status(page, "Hold") == "running"
+    assert state_status(page, "Done") == "notrun"
+    assert page.locator("#stop").is_visible()
+
+    # The picture for the README: the finished pipeline with a state's stages open.
+    open_execution(page, server, bad)
+    page.click('#graph .node[data-state="Validate"]')
+    page.wait_for_selector('#details .stage[data-stage="ResultSelector"]')
+    page.screenshot(path=str(ROOT / "docs" / "console.png"), full_page=True)
+    shot(page, "execution")
+
+
+@pytest.mark.browser
+@browser_only
+def test_table_and_events_views(server: Server, page: Any) -> None:
+    arn = server.start_execution("pipeline", "views", {"file": {"key": "c.png"}, "items": [0, 7]})
+    server.finished(arn)
+    open_execution(page, server, arn)
+    page.click("#tab-table")
+    rows = page.locator("#runs tbody tr")
+    assert rows.count() >= 8
+    page.select_option("#table-status", "failed")
+    expect(page.locator("#runs tbody tr td:first-child")).to_have_text(["Big", "Quarantine"])
+    page.select_option("#table-status", "")
+    page.fill("#table-filter", "small")
+    expect(page.locator("#runs tbody tr td:first-child")).to_have_text(["Small"])
+    page.fill("#table-filter", "")
+    page.click("#runs th[data-sort='name']")
+    first = page.locator("#runs tbody tr td:first-child").all_text_contents()
+    assert first == sorted(first)
+    page.click("#runs th[data-sort='name']")
+    assert page.locator("#runs tbody tr td:first-child").all_text_contents() == sorted(first, reverse=True)
+    shot(page, "table")
+
+    page.click("#tab-events")
+    assert page.locator("#events details").count() > 20
+    page.fill("#event-search", "LambdaFunctionFailed")
+    expect(page.locator("#events details")).to_have_count(1)
+    page.click("#events details summary")
+    assert "unsupported media type" in page.locator("#events details pre").text_content()
+    shot(page, "events")
+
+
+@pytest.mark.browser
+@browser_only
+def test_start_and_stop(server: Server, page: Any) -> None:
+    page.goto(f"{server.url}/console/machine?arn={server.arns['slow']}")
+    page.click("#start-execution")
+    page.fill("#start-name", "from-console")
+    page.fill("#start-input", "{ not json")
+    assert "not valid JSON" in page.locator("#start-error").text_content()
+    assert page.locator("#start-submit").is_disabled()
+    page.fill("#start-input", '{"from": "console"}')
+    page.click("#start-submit")
+    page.wait_for_url("**/console/execution?*")
+    page.wait_for_selector('#graph .node[data-state="Hold"][data-status="running"]')
+    arn = server.call(server.service.list_executions(stateMachineArn=server.arns["slow"]))["executions"]
+    arn = next(e["executionArn"] for e in arn if e["name"] == "from-console")
+    assert json.loads(server.describe(arn)["input"]) == {"from": "console"}
+
+    page.click("#stop")  # the confirm() is accepted by the fixture
+    page.wait_for_selector('#graph .node[data-state="Hold"][data-status="cancelled"]')
+    assert server.describe(arn)["status"] == "ABORTED"
+    assert page.locator("#stop").count() == 0
+
+
+@pytest.mark.browser
+@browser_only
+def test_redrive(server: Server, page: Any) -> None:
+    FLAKY.broken = True
+    arn = server.start_execution("redrive", "redrive-me", {})
+    assert server.finished(arn)["status"] == "FAILED"
+    open_execution(page, server, arn)
+    assert state_status(page, "Try") == "failed"
+    FLAKY.broken = False
+    page.click("#redrive")
+    page.wait_for_selector('#graph .node[data-state="Try"][data-status="succeeded"]')
+    described = server.finished(arn)
+    assert described["status"] == "SUCCEEDED" and described["redriveCount"] == 1
+
+
+@pytest.mark.browser
+@browser_only
+def test_task_token_success_and_failure(server: Server, page: Any) -> None:
+    yes = server.start_execution("approval", "approve-me", {"doc": 1})
+    no = server.start_execution("approval", "reject-me", {"doc": 2})
+    for arn in (yes, no):
+        server.history_has(arn, "TaskStarted")
+
+    open_execution(page, server, yes)
+    page.wait_for_selector("#tokens .token")
+    assert state_status(page, "Ask") == "running"
+    token = server.call(server.service.pending_task_tokens(executionArn=yes))["tasks"][0]
+    assert page.locator("#tokens code").text_content() == token["taskToken"]
+    page.fill("#tokens .token-output", '{"approved": "yes"}')
+    page.click("#tokens .send-success")
+    page.wait_for_selector('#graph .node[data-state="Approved"][data-status="succeeded"]')
+    assert json.loads(server.finished(yes)["output"])["answer"] == {"approved": "yes"}
+
+    open_execution(page, server, no)
+    page.wait_for_selector("#tokens .token")
+    page.fill("#tokens .token-error", "Rejected")
+    page.fill("#tokens .token-cause", "not today")
+    page.click("#tokens .send-failure")
+    page.wait_for_selector('#graph .node[data-state="Declined"][data-status="failed"]')
+    assert state_status(page, "Ask") == "caught"
+    described = server.finished(no)
+    assert described["status"] == "FAILED" and described["error"] == "Declined"
+
+
+@pytest.mark.browser
+@browser_only
+def test_upload_starts_an_execution(server: Server, page: Any, tmp_path: Path) -> None:
+    file = tmp_path / "photo.png"
+    file.write_bytes(b"\x89PNG fake")
+    page.goto(f"{server.url}/console/machine?arn={server.arns['slow']}")
+    page.set_input_files("#upload-file", str(file))
+    page.click("#upload-submit")
+    expect(page.locator("#upload-result")).to_contain_text("s3://")
+    assert "s3://console-test-input/photo.png" in page.locator("#upload-result").text_content()
+    assert server.uploads.files["photo.png"] == b"\x89PNG fake"
+    page.wait_for_selector("#executions .exec-link >> text=upload-photo-png")
+    shot(page, "upload")
+
+
+@pytest.mark.browser
+@browser_only
+def test_editor_flags_and_saves(server: Server, page: Any) -> None:
+    arn = server.arns["slow"]
+    before = server.call(server.service.describe_state_machine(stateMachineArn=arn))
+    page.goto(f"{server.url}/console/editor?arn={arn}")
+    page.wait_for_selector("#validation-status[data-result='OK']")
+    assert page.locator("#preview .node[data-state='Hold']").count() == 1
+
+    broken = json.loads(json.dumps(SLOW))
+    broken["States"]["Hold"]["Next"] = "Nowhere"
+    text = json.dumps(broken, indent=2)
+    page.fill("#definition", text)
+    page.wait_for_selector("#validation-status[data-result='FAIL']")
+    item = page.locator("#diagnostics li.error").first
+    assert item.locator(".code").text_content() == "MISSING_TRANSITION_TARGET"
+    assert "/States/Hold/Next" in item.locator(".where").text_content()
+    line = next(i for i, l in enumerate(text.splitlines(), 1) if '"Nowhere"' in l)
+    assert item.get_attribute("data-line") == str(line)
+    assert page.locator(f"#gutter div[data-line='{line}']").get_attribute("class") == "err"
+    assert page.locator("#save").is_disabled()
+    shot(page, "editor-error")
+
+    good = json.loads(json.dumps(SLOW))
+    good["States"]["Hold"]["Seconds"] = 1800
+    good["States"]["Extra"] = {"Type": "Pass", "End": True}
+    good["States"]["Done"] = {"Type": "Pass", "Next": "Extra"}
+    text = json.dumps(good, indent=2)
+    page.fill("#definition", text)
+    page.wait_for_selector("#validation-status[data-result='OK']")
+    page.wait_for_selector("#preview .node[data-state='Extra']")
+    page.click("#save")
+    expect(page.locator("#save-result")).to_contain_text("Saved revision")
+    after = server.call(server.service.describe_state_machine(stateMachineArn=arn))
+    assert after["revisionId"] and after["revisionId"] != before.get("revisionId")
+    assert json.loads(after["definition"]) == good
+    assert page.locator("#revision").text_content() == after["revisionId"]
+    assert json.loads(server.source.read_text()) == good
+    shot(page, "editor")
+
+
+@pytest.mark.browser
+@browser_only
+def test_hostile_values_are_text(server: Server, page: Any) -> None:
+    arn = server.start_execution("hostile", "hostile-input", HOSTILE_INPUT)
+    server.finished(arn)
+    open_execution(page, server, arn)
+    assert page.evaluate("window.pwned") is None
+    assert page.locator("script", has_text="pwned").count() == 0
+    assert page.locator("#exec-input").text_content() == json.dumps(HOSTILE_INPUT, indent=2)
+    assert page.locator(f'#graph .node[data-state="{HOSTILE_NAME}"]').count() == 1
+    assert page.locator("#error-banner .error-name").text_content() == "<i>E</i>"
+    assert page.locator("#error-banner .cause").text_content() == "<script>window.pwned=4</script>"
+    page.click(f'#graph .node[data-state="{HOSTILE_NAME}"]')
+    assert page.locator("#details-name").text_content() == HOSTILE_NAME
+    page.click("#tab-table")
+    assert page.locator("#runs tbody td", has_text=HOSTILE_NAME).count() == 1
+    page.click("#tab-events")
+    page.click("#events details summary >> nth=0")
+    assert "<script>window.pwned=1</script>" in page.locator("#events details pre").first.text_content()
+    page.goto(f"{server.url}/console/editor?arn={server.arns['hostile']}")
+    page.wait_for_selector("#validation-status[data-result='OK']")
+    assert "<script>window.pwned=5</script>" in page.locator("#definition").input_value()
+    page.goto(f"{server.url}/console/machine?arn={server.arns['hostile']}")
+    page.wait_for_selector("#executions .exec-link")
+    assert page.evaluate("window.pwned") is None
+    assert page.locator("img").count() == 0
