@@ -89,7 +89,7 @@ def cmd_history(args: argparse.Namespace) -> int:
         return 0
     table = Table("id", "prev", "type", "details")
     for event in events:
-        details = next((v for k, v in event.items() if k.endswith("EventDetails")), {})
+        details: dict[str, Any] = next((v for k, v in event.items() if k.endswith("EventDetails")), {})
         table.add_row(
             str(event["id"]), str(event["previousEventId"]), event["type"], json.dumps(details)[:120]
         )

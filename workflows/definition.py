@@ -321,11 +321,23 @@ def compile_rule(rule: dict[str, Any]) -> Predicate:
     for name, test in TYPE_TESTS.items():
         if name in rule:
             expected = rule[name]
-            return lambda value, env, test=test, expected=expected: test(read(value, env)) == expected
+
+            def type_test(
+                value: Any, env: Env, test: Callable[[Any], bool] = test, expected: Any = expected
+            ) -> bool:
+                return test(read(value, env)) == expected
+
+            return type_test
     for name, op in COMPARISONS.items():
         if name in rule:
             operand = rule[name]
-            return lambda value, env, op=op, operand=operand: op(read(value, env), operand)
+
+            def compare(
+                value: Any, env: Env, op: Callable[[Any, Any], bool] = op, operand: Any = operand
+            ) -> bool:
+                return op(read(value, env), operand)
+
+            return compare
         path_name = name + "Path"
         if path_name in rule:
             ref = compile_reference(rule[path_name])

@@ -372,7 +372,7 @@ class _Uploads:
 
     def __init__(self, world: DevWorld) -> None:
         self.world = world
-        self.bucket = world.input_bucket
+        self.bucket: str = world.input_bucket or ""
 
     def put(self, name: str, data: bytes) -> str:
         key = f"{self.world.input_prefix}{Path(name).name}"

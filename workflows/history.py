@@ -109,7 +109,7 @@ def _details_key(event_type: str) -> str:
 
 
 _STATE_SUFFIXES = (("StateEntered", "stateEnteredEventDetails"), ("StateExited", "stateExitedEventDetails"))
-_NOT_STATE_EVENTS = frozenset()
+_NOT_STATE_EVENTS: frozenset[str] = frozenset()
 # Event types are few and fixed; the key is worked out once per type, not once per event.
 _DETAILS_KEYS: dict[str, str] = {}
 

@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 import random
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -1161,7 +1161,7 @@ async def _parallel(run: ExecutionRun, state: State, value: Any, frame: Frame) -
     return run._jsonpath_result(state, value, effective, results, frame)
 
 
-async def _gather_fail_fast(tasks: list[asyncio.Future[Any]]) -> list[Any]:
+async def _gather_fail_fast(tasks: Sequence[asyncio.Future[Any]]) -> list[Any]:
     """Results in order; on the first failure cancel the rest and raise it."""
     try:
         pending = set(tasks)

@@ -169,7 +169,8 @@ class Store:
         limit: int = 1000,
     ) -> list[dict[str, Any]]:
         """Newest first, as AWS lists them; `before_seq` continues a page."""
-        where, args = [], []
+        where: list[str] = []
+        args: list[Any] = []
         if state_machine_arn is not None:
             where.append("state_machine_arn=?")
             args.append(state_machine_arn)
