@@ -74,3 +74,25 @@ def test_wait_for_task_token_passes_its_token_through_parameters_and_resumes_on_
     assert outcome.status == "SUCCEEDED", outcome
     assert outcome.output == {"answer": 42}
     assert len(sent) == 1 and len(sent[0]) == 36
+
+
+def test_a_fault_inside_the_engine_still_ends_the_execution() -> None:
+    """A task resolver that breaks (not an ASL error) fails the execution instead of leaving it RUNNING."""
+    from workflows.resolvers import ChainResolver
+
+    class Broken:
+        def handles(self, request):  # type: ignore[no-untyped-def]
+            return True
+
+        async def invoke(self, request):  # type: ignore[no-untyped-def]
+            raise ZeroDivisionError("boom")
+
+    definition = {
+        "StartAt": "T",
+        "States": {"T": {"Type": "Task", "Resource": "arn:aws:states:::sns:publish", "End": True}},
+    }
+    run = run_definition(definition, {}, clock=FakeClock(), resolver=ChainResolver(Broken()))
+    assert run.outcome is not None
+    assert (run.outcome.status, run.outcome.error) == ("FAILED", "States.Runtime")
+    assert "ZeroDivisionError" in (run.outcome.cause or "")
+    assert run.events[-1].type == "ExecutionFailed"

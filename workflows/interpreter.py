@@ -7,6 +7,7 @@ and an EventSink (where history events go). Nothing here knows SQLite, HTTP or b
 from __future__ import annotations
 
 import asyncio
+import logging
 import contextlib
 import random
 import uuid
@@ -35,6 +36,7 @@ from .jsonpath import Path, PathError, Reference, compile_reference, set_path
 
 DEFAULT_TASK_TIMEOUT = 99999999
 MAX_HISTORY_EVENTS = 25_000
+log = logging.getLogger(__name__)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -368,7 +370,10 @@ class ExecutionRun:
         value = self.input
         start_at: str | None = self.machine.start_at
         if self.prior:
-            start_at, value, frame = self._resume(frame)
+            try:
+                start_at, value, frame = self._resume(frame)
+            except _Resumed as done:  # the last state had finished: only the closing event is missing
+                return await self._finish("SUCCEEDED", frame, output=done.output)
         else:
             self.log.add(
                 "ExecutionStarted",
@@ -387,6 +392,11 @@ class ExecutionRun:
         except asyncio.CancelledError:
             error, cause = self._stop or (None, None)
             return await self._finish("ABORTED", frame, error=error, cause=cause)
+        except Exception as exc:  # a fault of the engine itself: the execution still ends, and says why
+            log.exception("execution %s failed inside the engine", self.info.execution_arn)
+            return await self._finish(
+                "FAILED", frame, error=errors.RUNTIME, cause=f"Internal error in the engine: {type(exc).__name__}: {exc}"
+            )
         return await self._finish("SUCCEEDED", frame, output=output)
 
     async def _finish(
