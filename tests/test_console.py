@@ -22,8 +22,7 @@ import uvicorn
 from playwright.sync_api import expect
 
 from workflows.api import create_app
-from workflows.console import execution_runs, pointer_position
-from workflows.console import create_console
+from workflows.console import create_console, execution_runs, pointer_position
 from workflows.resolvers import CallableResolver, ChainResolver
 from workflows.service import StepFunctionsService
 from workflows.store import Store
@@ -178,7 +177,9 @@ class FakeUploads:
         payload = json.dumps({"bucket": self.bucket, "key": name, "size": len(data)})
         self.server.call(
             self.server.service.start_execution(
-                stateMachineArn=self.server.arns["slow"], name="upload-" + name.replace(".", "-"), input=payload
+                stateMachineArn=self.server.arns["slow"],
+                name="upload-" + name.replace(".", "-"),
+                input=payload,
             )
         )
 
@@ -203,12 +204,12 @@ class Server:
         self.loop = asyncio.new_event_loop()
 
     def start(self) -> None:
-        arn = f"arn:aws:states:us-east-1:123456789012:stateMachine:slow"
+        arn = "arn:aws:states:us-east-1:123456789012:stateMachine:slow"
         routes = create_console(self.service, uploads=self.uploads, sources={arn: self.source})
         app = create_app(self.service, routes=routes)
         config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="on")
         self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.loop.run_until_complete, args=(self.server.serve(),))
+        self.thread = threading.Thread(target=self._serve, daemon=True)
         self.thread.start()
         deadline = time.monotonic() + 15
         while not self.server.started:
@@ -227,6 +228,15 @@ class Server:
             self.arns[name] = out["stateMachineArn"]
         assert self.arns["slow"] == arn
 
+    def _serve(self) -> None:
+        self.loop.run_until_complete(self.server.serve())
+        # Executions still waiting (a one-hour Wait) end with the loop, not as stray tasks.
+        pending = asyncio.all_tasks(self.loop)
+        for task in pending:
+            task.cancel()
+        self.loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+        self.loop.close()
+
     def stop(self) -> None:
         self.server.should_exit = True
         self.thread.join(15)
@@ -236,14 +246,18 @@ class Server:
 
     def start_execution(self, machine: str, name: str, value: Any) -> str:
         out = self.call(
-            self.service.start_execution(stateMachineArn=self.arns[machine], name=name, input=json.dumps(value))
+            self.service.start_execution(
+                stateMachineArn=self.arns[machine], name=name, input=json.dumps(value)
+            )
         )
         return out["executionArn"]
 
     def describe(self, arn: str) -> dict[str, Any]:
         return self.call(self.service.describe_execution(executionArn=arn))
 
-    def wait_for(self, arn: str, predicate: Callable[[dict[str, Any]], bool], timeout: float = 15) -> dict[str, Any]:
+    def wait_for(
+        self, arn: str, predicate: Callable[[dict[str, Any]], bool], timeout: float = 15
+    ) -> dict[str, Any]:
         deadline = time.monotonic() + timeout
         while True:
             described = self.describe(arn)
@@ -257,7 +271,9 @@ class Server:
 
     def history_has(self, arn: str, event_type: str) -> None:
         def seen(_: Any) -> bool:
-            events = self.call(self.service.get_execution_history(executionArn=arn, maxResults=1000))["events"]
+            events = self.call(self.service.get_execution_history(executionArn=arn, maxResults=1000))[
+                "events"
+            ]
             return any(e["type"] == event_type for e in events)
 
         self.wait_for(arn, seen)
@@ -334,7 +350,7 @@ def test_pointer_positions() -> None:
     assert lines[line - 1].strip() == '"Next": "Big"' and lines[line - 1][column - 1] == '"'
     line, _ = pointer_position(text, "/States/Validate/Missing")  # type: ignore[misc]
     assert lines[line - 1].strip().startswith('"Validate"')
-    assert pointer_position('{\n  "a": tru }', "[Source: (String)\"x\"; line: 2, column: 8]") == (2, 8)
+    assert pointer_position('{\n  "a": tru }', '[Source: (String)"x"; line: 2, column: 8]') == (2, 8)
     assert pointer_position("{ nope", "/States") is None
 
 
@@ -347,7 +363,10 @@ def test_csrf_and_redirect(server: Server) -> None:
         token = client.cookies["wf_csrf"]
         body = {"definition": "{}"}
         assert client.post("/console/api/validate", json=body).status_code == 403
-        assert client.post("/console/api/validate", json=body, headers={"X-CSRF-Token": "other"}).status_code == 403
+        assert (
+            client.post("/console/api/validate", json=body, headers={"X-CSRF-Token": "other"}).status_code
+            == 403
+        )
         evil = {"X-CSRF-Token": token, "Origin": "http://evil.example"}
         assert client.post("/console/api/validate", json=body, headers=evil).status_code == 403
         ok = client.post("/console/api/validate", json=body, headers={"X-CSRF-Token": token})
@@ -356,7 +375,10 @@ def test_csrf_and_redirect(server: Server) -> None:
         api = client.post(
             "/",
             content="{}",
-            headers={"X-Amz-Target": "AWSStepFunctions.ListStateMachines", "Content-Type": "application/x-amz-json-1.0"},
+            headers={
+                "X-Amz-Target": "AWSStepFunctions.ListStateMachines",
+                "Content-Type": "application/x-amz-json-1.0",
+            },
         )
         assert api.status_code == 200 and "stateMachines" in api.json()
 
@@ -595,7 +617,7 @@ def test_editor_flags_and_saves(server: Server, page: Any) -> None:
     item = page.locator("#diagnostics li.error").first
     assert item.locator(".code").text_content() == "MISSING_TRANSITION_TARGET"
     assert "/States/Hold/Next" in item.locator(".where").text_content()
-    line = next(i for i, l in enumerate(text.splitlines(), 1) if '"Nowhere"' in l)
+    line = next(i for i, row in enumerate(text.splitlines(), 1) if '"Nowhere"' in row)
     assert item.get_attribute("data-line") == str(line)
     assert page.locator(f"#gutter div[data-line='{line}']").get_attribute("class") == "err"
     assert page.locator("#save").is_disabled()

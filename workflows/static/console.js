@@ -83,7 +83,8 @@
   function fmtTime(iso) {
     if (!iso) return "–";
     const d = new Date(iso);
-    return d.toLocaleString(undefined, { year: "numeric", month: "short", day: "2-digit", hour: "2-digit", minute: "2-digit", second: "2-digit" }) + "." + String(d.getMilliseconds()).padStart(3, "0");
+    const p = (n, w) => String(n).padStart(w || 2, "0");
+    return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())} ${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}.${p(d.getMilliseconds(), 3)}`;
   }
   function fmtDuration(startIso, endIso) {
     if (!startIso) return "–";
@@ -203,7 +204,7 @@
         h("div", {}, h("span", { text: "Type" }), h("b", { text: machine.type })),
         h("div", {}, h("span", { text: "Revision" }), h("b", { class: "mono", text: machine.revisionId || "initial" })),
         machine.source ? h("div", {}, h("span", { text: "Source file" }), h("b", { class: "mono", text: machine.source })) : null),
-      upload,
+      ...(upload ? [upload] : []),
       h("div", { class: "panel" },
         h("div", { class: "row" }, h("h2", { text: "Executions" }), h("span", { class: "spacer" }),
           h("label", {}, live, " Live refresh")),
@@ -410,7 +411,7 @@
       const scrollY = window.scrollY;
       clear(app).append(
         h("div", { class: "row" }, h("h1", { id: "exec-name", text: e.name }), badge(e.status), h("span", { class: "spacer" }), actions),
-        banner, summary, tokensPanel(), io,
+        ...[banner, summary, tokensPanel(), io].filter(Boolean),
         h("div", { class: "panel" }, tabs, body));
       window.scrollTo(0, scrollY);
     }
