@@ -598,7 +598,7 @@
     const gutter = h("div", { class: "gutter", id: "gutter" });
     const backdrop = h("div", { class: "backdrop" });
     const diagnostics = h("ul", { class: "diagnostics", id: "diagnostics" });
-    const status = h("span", { id: "validation-status" });
+    const status = h("b", { id: "validation-status" });
     const preview = h("div", { class: "graph-box", id: "preview" });
     const saveResult = h("span", { id: "save-result", class: "muted" });
     const save = h("button", { class: "primary", id: "save", text: "Save" });
