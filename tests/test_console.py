@@ -150,6 +150,8 @@ REDRIVE = {
     "States": {"Try": {"Type": "Task", "Resource": FN + "flaky", "End": True}},
 }
 
+QUICK = {"StartAt": "Only", "States": {"Only": {"Type": "Pass", "End": True}}}
+
 HOSTILE_NAME = "<img src=x onerror=window.pwned=3>"
 HOSTILE = {
     "Comment": "<b>bold</b><script>window.pwned=5</script>",
@@ -221,6 +223,7 @@ class Server:
             ("approval", APPROVAL),
             ("redrive", REDRIVE),
             ("hostile", HOSTILE),
+            ("quick", QUICK),
         ):
             out = self.call(
                 self.service.create_state_machine(name=name, definition=json.dumps(definition), roleArn=ROLE)
@@ -667,3 +670,23 @@ def test_hostile_values_are_text(server: Server, page: Any) -> None:
     page.wait_for_selector("#executions .exec-link")
     assert page.evaluate("window.pwned") is None
     assert page.locator("img").count() == 0
+
+
+@pytest.mark.browser
+@browser_only
+def test_paging_and_live_refresh(server: Server, page: Any) -> None:
+    page.goto(f"{server.url}/console/machine?arn={server.arns['quick']}")
+    expect(page.locator("#pager")).to_have_text("0 of 0")
+    for i in range(27):
+        server.start_execution("quick", f"quick-{i:02d}", {"i": i})
+    # No reload: the list polls.
+    expect(page.locator("#pager")).to_have_text("1\u201325 of 27")
+    expect(page.locator("#executions .exec-link")).to_have_count(25)
+    assert page.locator("#executions .exec-link").first.text_content() == "quick-26"
+    page.click("#next")
+    expect(page.locator("#pager")).to_have_text("26\u201327 of 27")
+    expect(page.locator("#executions .exec-link")).to_have_text(["quick-01", "quick-00"])
+    assert page.locator("#next").is_disabled()
+    page.click("#prev")
+    expect(page.locator("#executions .exec-link")).to_have_count(25)
+    expect(page.locator("#counts button[data-status='SUCCEEDED'] b")).to_have_text("27")
