@@ -623,12 +623,8 @@ class ExecutionRun:
         return None
 
     def _caught(self, state: State, catcher: Catcher, err: ASLError, value: Any, frame: Frame) -> _Next:
-        error_output: dict[str, Any] = {"Error": err.error}
-        if err.cause is not None:
-            error_output["Cause"] = err.cause
-        else:
-            error_output["Cause"] = ""
-            error_output = {"Error": err.error}
+        # A catcher always sees a Cause, empty when the error had none (a timeout, for one).
+        error_output: dict[str, Any] = {"Error": err.error, "Cause": err.cause if err.cause is not None else ""}
         if state.query_language == JSONATA:
             bindings = self._bindings(value, frame, errorOutput=error_output)
             output = catcher.output(bindings) if catcher.has_output else error_output
@@ -783,10 +779,8 @@ class ExecutionRun:
         try:
             result = await self._invoke_with_limits(resolver, request, timeout, heartbeat, token)
         except _TaskTimeout as exc:
-            # AWS gives an empty cause for timeouts of Lambda and service tasks, none for activities.
-            cause = None if kind == "activity" else ""
-            self._emit(frame, prefix + "TimedOut", {**base, "error": exc.error, **({"cause": cause} if cause else {})})
-            raise ASLError(exc.error, cause)
+            self._emit(frame, prefix + "TimedOut", {**base, "error": exc.error})
+            raise ASLError(exc.error, None)
         except ASLError as err:
             details = dict(base)
             details["error"] = err.error
