@@ -232,6 +232,7 @@ class Server:
         assert self.arns["slow"] == arn
 
     def _serve(self) -> None:
+        asyncio.set_event_loop(self.loop)
         self.loop.run_until_complete(self.server.serve())
         # Executions still waiting (a one-hour Wait) end with the loop, not as stray tasks.
         pending = asyncio.all_tasks(self.loop)
