@@ -557,6 +557,11 @@ class ExecutionRun:
                     retry_count += 1
                     await self.clock.sleep(delay)
                     continue
+                closing = getattr(err, "closing", None)
+                if closing is not None:
+                    # A Map or Parallel that will not be retried records its failure; a retried one
+                    # simply starts again.
+                    self._emit(frame, closing)
                 catcher = self._catcher(state, err)
                 if catcher is None:
                     raise err
@@ -880,6 +885,12 @@ class ExecutionRun:
         return self._jsonpath_result(state, value, effective, result, frame)
 
 
+def _closing(err: ASLError, event_type: str) -> ASLError:
+    """Mark an error with the event its state records if the error leaves it (not retried)."""
+    err.closing = event_type  # type: ignore[attr-defined]
+    return err
+
+
 class _ExecutionTimeout(Exception):
     pass
 
@@ -1155,8 +1166,7 @@ async def _parallel(run: ExecutionRun, state: State, value: Any, frame: Frame) -
         results = await _gather_fail_fast(tasks)
     except ASLError as err:
         frame.prev = max([frame.prev] + [bf.prev for bf in branch_frames])
-        run._emit(frame, "ParallelStateFailed")
-        raise ASLError(err.error, err.cause) from err
+        raise _closing(ASLError(err.error, err.cause), "ParallelStateFailed") from err
     frame.prev = max([frame.prev] + [bf.prev for bf in branch_frames])
     frame.prev = run.log.last_id
     run._emit(frame, "ParallelStateSucceeded", advance=False)
@@ -1309,14 +1319,16 @@ async def _map(run: ExecutionRun, state: State, value: Any, frame: Frame) -> _Ne
         if distributed:
             run._emit(frame, "MapRunFailed")
             frame.prev = frame.prev
-        run._emit(frame, "MapStateFailed")
         err = failure.error
         if distributed or tolerated_count is not None or tolerated_pct is not None:
-            raise ASLError(
-                errors.EXCEED_TOLERATED_FAILURE_THRESHOLD,
-                "The specified tolerated failure threshold was exceeded",
+            raise _closing(
+                ASLError(
+                    errors.EXCEED_TOLERATED_FAILURE_THRESHOLD,
+                    "The specified tolerated failure threshold was exceeded",
+                ),
+                "MapStateFailed",
             ) from err
-        raise ASLError(err.error, err.cause) from err
+        raise _closing(ASLError(err.error, err.cause), "MapStateFailed") from err
     results = [r.as_output() if isinstance(r, _IterationFailed) else r for r in results]
     if distributed:
         run._emit(frame, "MapRunSucceeded", latest=True)
