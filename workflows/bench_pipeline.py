@@ -1,0 +1,609 @@
+"""Benchmark: the upload pipeline end to end in the local world, and the analyse task's peak memory.
+
+* Latency and throughput: `workflows.dev.start_world` (moto on 127.0.0.1, provisioning from
+  template.yaml, the engine, the S3 -> EventBridge -> starter bridge and the Lambda workers), a 12 MP
+  photo-like JPEG uploaded with boto3 under the rule's prefix, timed from `put_object` returning to the
+  pipeline's SNS message reaching the tap queue (its SQS `SentTimestamp`; the moment the long poll
+  handed it over is shown beside it). Warm-up uploads first (cold worker processes), then sequential
+  uploads for latency and concurrent ones for throughput. Each latency is split at the execution's
+  start and stop dates: upload -> execution started -> execution stopped -> message in the queue.
+* Memory: the analyse handler in a fresh process on a 100 MP (10000x10000) JPEG held by a moto S3
+  server in another process, so the figure is the handler's own: peak RSS (VmHWM) and its growth
+  over the process after imports.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+TARGET_P50_MS = 150.0
+TARGET_PEAK_MIB = 150.0
+LOG_PATH = Path(tempfile.gettempdir()) / "workflows-bench-pipeline.log"  # the world's stderr while it runs
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Images
+
+
+def photo_like_jpeg(width: int = 4000, height: int = 3000, quality: int = 90, seed: int = 7) -> bytes:
+    """A JPEG that looks like a photograph to the pipeline's checks: smooth gradients for exposure and
+    colour, shapes for edges, and sensor-like noise for sharpness."""
+    import numpy as np
+    from PIL import Image, ImageDraw
+
+    rng = np.random.default_rng(seed)
+    y = np.linspace(0.0, 1.0, height, dtype=np.float32)[:, None]
+    x = np.linspace(0.0, 1.0, width, dtype=np.float32)[None, :]
+    rgb = np.empty((height, width, 3), dtype=np.uint8)
+    for c, (a, b, d) in enumerate(((60, 120, 40), (90, 60, 70), (150, -60, 30))):
+        channel = a + b * y + d * np.sin(6.0 * x + 2.0 * c) * np.cos(4.0 * y)
+        channel = channel + rng.normal(0.0, 12.0, size=(height, width)).astype(np.float32)
+        rgb[:, :, c] = np.clip(channel, 0, 255).astype(np.uint8)
+    image = Image.fromarray(rgb, "RGB")
+    del rgb
+    draw = ImageDraw.Draw(image)
+    for _ in range(12):
+        x0, y0 = int(rng.integers(0, width - width // 5)), int(rng.integers(0, height - height // 5))
+        colour = tuple(int(v) for v in rng.integers(20, 235, size=3))
+        draw.ellipse([x0, y0, x0 + width // 6, y0 + height // 6], fill=colour, outline=(10, 10, 10), width=8)
+    out = io.BytesIO()
+    image.save(out, "JPEG", quality=quality)
+    return out.getvalue()
+
+
+def huge_jpeg(path: Path, side: int = 10_000, quality: int = 85) -> Path:
+    """A `side` x `side` photo-like JPEG, tiled from a smaller one (cheap to make, still photo-like)."""
+    from PIL import Image
+
+    if path.exists():
+        return path
+    tile = Image.open(io.BytesIO(photo_like_jpeg(2000, 2000, quality=95, seed=11)))
+    big = Image.new("RGB", (side, side))
+    for top in range(0, side, tile.height):
+        for left in range(0, side, tile.width):
+            big.paste(tile, (left, top))
+    big.save(path, "JPEG", quality=quality)
+    return path
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Upload -> SNS through the local world
+
+
+@dataclass
+class Trip:
+    key: str
+    put_seconds: float  # how long put_object took to return
+    latency_ms: float | None = None  # put_object returned -> SNS message in the tap queue (SentTimestamp)
+    received_ms: float | None = None  # put_object returned -> the long poll handed the message over
+    to_start_ms: float | None = (
+        None  # put_object returned -> execution startDate (S3 -> EventBridge -> starter)
+    )
+    start_to_sns_ms: float | None = None  # execution startDate -> SNS message in the queue (the tasks)
+    outcome: str | None = None
+    status: str | None = None
+    problem: str | None = None
+    states: dict[str, float] = field(default_factory=dict)  # state name -> ms from entered to exited
+
+
+@dataclass
+class Batch:
+    trips: list[Trip] = field(default_factory=list)
+    seconds: float = 0.0  # first put_object call -> last message in the queue
+
+    def latencies(self) -> list[float]:
+        return [t.latency_ms for t in self.trips if t.latency_ms is not None]
+
+    def percentile(self, q: float, attr: str = "latency_ms") -> float | None:
+        values = sorted(getattr(t, attr) for t in self.trips if getattr(t, attr) is not None)
+        if not values:
+            return None
+        if len(values) == 1:
+            return float(values[0])
+        return float(statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1])
+
+    @property
+    def throughput(self) -> float | None:
+        done = len(self.latencies())
+        return done / self.seconds if done and self.seconds > 0 else None
+
+    @property
+    def problems(self) -> list[str]:
+        return [f"{t.key}: {t.problem}" for t in self.trips if t.problem]
+
+    @property
+    def ok(self) -> bool:
+        return bool(self.trips) and not self.problems
+
+
+@dataclass(frozen=True)
+class PipelineSettings:
+    warmup: int = 3
+    sequential: int = 20
+    concurrent: int = 20
+    width: int = 4000
+    height: int = 3000
+    timeout: float = 120.0
+    memory: bool = True
+    memory_side: int = 10_000
+
+
+QUICK_PIPELINE = PipelineSettings(warmup=1, sequential=2, concurrent=2, width=800, height=600, memory=False)
+
+
+@dataclass
+class PipelineResult:
+    image_bytes: int = 0
+    width: int = 0
+    height: int = 0
+    sequential: Batch = field(default_factory=Batch)
+    concurrent: Batch = field(default_factory=Batch)
+    memory: dict[str, Any] | None = None
+    problem: str | None = None
+
+    @property
+    def p50(self) -> float | None:
+        return self.sequential.percentile(50)
+
+    @property
+    def p95(self) -> float | None:
+        return self.sequential.percentile(95)
+
+    @property
+    def latency_met(self) -> bool:
+        return self.p50 is not None and self.p50 <= TARGET_P50_MS and self.sequential.ok
+
+    @property
+    def memory_met(self) -> bool | None:
+        if not self.memory or "rss_peak_mib" not in self.memory:
+            return None
+        return bool(self.memory["rss_peak_mib"] <= TARGET_PEAK_MIB)
+
+    @property
+    def ok(self) -> bool:
+        memory_ok = self.memory is None or "error" not in self.memory
+        return self.problem is None and self.sequential.ok and self.concurrent.ok and memory_ok
+
+
+class _Tap:
+    """Reads the SNS tap queue on a thread, keeping every pipeline message by object key."""
+
+    def __init__(self, sqs: Any, url: str) -> None:
+        self.sqs, self.url = sqs, url
+        self.arrived: dict[str, tuple[float, float, dict[str, Any]]] = {}  # key -> (sent, received, message)
+
+    def drain(self) -> None:
+        while True:
+            messages = self.sqs.receive_message(QueueUrl=self.url, MaxNumberOfMessages=10).get("Messages", [])
+            if not messages:
+                return
+            for message in messages:
+                self.sqs.delete_message(QueueUrl=self.url, ReceiptHandle=message["ReceiptHandle"])
+
+    def wait_for(self, keys: set[str], timeout: float) -> None:
+        deadline = time.time() + timeout
+        while not keys <= self.arrived.keys() and time.time() < deadline:
+            response = self.sqs.receive_message(
+                QueueUrl=self.url,
+                MaxNumberOfMessages=10,
+                WaitTimeSeconds=1,
+                MessageSystemAttributeNames=["SentTimestamp"],
+            )
+            received = time.time()
+            for message in response.get("Messages", []):
+                sent = int(message.get("Attributes", {}).get("SentTimestamp", 0)) / 1000 or received
+                body = json.loads(message["Body"])
+                try:
+                    key = json.loads(body.get("Message", "{}")).get("key")
+                except ValueError:
+                    key = None
+                if key:
+                    self.arrived.setdefault(key, (sent, received, body))
+                self.sqs.delete_message(QueueUrl=self.url, ReceiptHandle=message["ReceiptHandle"])
+
+
+async def _trips(
+    world: Any, tap: _Tap, s3: Any, body: bytes, count: int, parallel: int, timeout: float
+) -> Batch:
+    """Upload `count` objects, `parallel` at a time, and follow each to its SNS message."""
+    prefix, suffix = world.input_prefix, world.input_suffix or ".jpg"
+    keys = [f"{prefix}bench/{uuid.uuid4().hex[:12]}{suffix}" for _ in range(count)]
+    returned: dict[str, tuple[float, float]] = {}
+
+    def put(key: str) -> None:
+        t0 = time.time()
+        s3.put_object(Bucket=world.input_bucket, Key=key, Body=body, ContentType="image/jpeg")
+        returned[key] = (t0, time.time())
+
+    loop = asyncio.get_running_loop()
+    batch = Batch()
+    started = time.time()
+    if parallel <= 1:
+        for key in keys:  # one at a time: the next upload only after the last one's message arrived
+            await asyncio.to_thread(put, key)
+            await asyncio.to_thread(tap.wait_for, {key}, timeout)
+    else:
+        with ThreadPoolExecutor(parallel) as pool:
+            await asyncio.gather(*(loop.run_in_executor(pool, put, key) for key in keys))
+        await asyncio.to_thread(tap.wait_for, set(keys), timeout)
+    last = max((tap.arrived[k][0] for k in keys if k in tap.arrived), default=time.time())
+    batch.seconds = last - started
+    executions = await _executions_by_key(world, set(keys))
+    for key in keys:
+        t0, t1 = returned[key]
+        trip = Trip(key=key, put_seconds=t1 - t0)
+        execution = executions.get(key)
+        if execution is not None:
+            trip.states = await _state_times(world, execution["executionArn"])
+            trip.status = execution["status"]
+            start = execution["startDate"].timestamp()
+            trip.to_start_ms = (start - t1) * 1000
+        if key in tap.arrived:
+            sent, received, message = tap.arrived[key]
+            trip.latency_ms = (sent - t1) * 1000
+            trip.received_ms = (received - t1) * 1000
+            if execution is not None:
+                trip.start_to_sns_ms = (sent - execution["startDate"].timestamp()) * 1000
+            trip.outcome = (message.get("MessageAttributes", {}).get("outcome") or {}).get("Value")
+            if trip.outcome != "accepted":
+                reason = (message.get("MessageAttributes", {}).get("reason") or {}).get("Value")
+                trip.problem = f"outcome {trip.outcome!r} ({reason}), expected 'accepted'"
+        else:
+            trip.problem = f"no SNS message within {timeout:.0f} s (execution {trip.status or 'not found'})"
+        batch.trips.append(trip)
+    return batch
+
+
+async def _state_times(world: Any, arn: str) -> dict[str, float]:
+    """Milliseconds each state took (entered -> exited), from the execution's history."""
+    history = await world.service.get_execution_history(executionArn=arn, maxResults=1000)
+    entered: dict[str, float] = {}
+    times: dict[str, float] = {}
+    for event in history["events"]:
+        when = event["timestamp"].timestamp()
+        if "stateEnteredEventDetails" in event:
+            entered[event["stateEnteredEventDetails"]["name"]] = when
+        elif "stateExitedEventDetails" in event:
+            name = event["stateExitedEventDetails"]["name"]
+            if name in entered:
+                times[name] = times.get(name, 0.0) + (when - entered[name]) * 1000
+    return times
+
+
+def state_medians(batch: Batch) -> dict[str, float]:
+    """Per state, the median time over the batch's executions, in the order the states ran."""
+    names: dict[str, list[float]] = {}
+    for trip in batch.trips:
+        for name, ms in trip.states.items():
+            names.setdefault(name, []).append(ms)
+    return {name: statistics.median(values) for name, values in names.items()}
+
+
+async def _executions_by_key(world: Any, keys: set[str]) -> dict[str, dict[str, Any]]:
+    service = world.service
+    arn = next(iter(world.state_machine_arns.values()))
+    found: dict[str, dict[str, Any]] = {}
+    token = None
+    while len(found) < len(keys):
+        page = await service.list_executions(stateMachineArn=arn, maxResults=1000, nextToken=token)
+        for item in page["executions"]:
+            described = await service.describe_execution(executionArn=item["executionArn"])
+            key = json.loads(described.get("input") or "{}").get("key")
+            if key in keys:
+                found[key] = described
+        token = page.get("nextToken")
+        if not token:
+            break
+    return found
+
+
+async def run_pipeline_async(
+    settings: PipelineSettings = PipelineSettings(), progress: Any = None
+) -> PipelineResult:
+    import logging
+
+    from .bench_http import free_port
+    from .dev import DevOptions, start_world, stop_world
+
+    def say(text: str) -> None:
+        if progress:
+            progress(text)
+
+    result = PipelineResult(width=settings.width, height=settings.height)
+    say("pipeline: generating the image")
+    body = await asyncio.to_thread(photo_like_jpeg, settings.width, settings.height)
+    result.image_bytes = len(body)
+    for name in ("workflows", "moto", "werkzeug"):  # the world logs each execution; the table is enough
+        logging.getLogger(name).setLevel(logging.ERROR)
+    with tempfile.TemporaryDirectory(prefix="workflows-bench-pipeline-") as data_dir:
+        say("pipeline: starting the local world")
+        options = DevOptions(
+            port=free_port(), aws_port=free_port(), data_dir=data_dir, template=str(ROOT / "template.yaml")
+        )
+        # The Lambda workers log every invocation to stderr (as Lambda does to CloudWatch): to a file here.
+        saved_stderr = os.dup(2)
+        with open(LOG_PATH, "wb") as log_file:
+            os.dup2(log_file.fileno(), 2)
+        try:
+            world = await start_world(options)
+        except BaseException:
+            os.dup2(saved_stderr, 2)
+            os.close(saved_stderr)
+            raise
+        try:
+            if not world.input_bucket or not world.tap_queue_url:
+                result.problem = "the world has no input bucket or SNS tap queue"
+                return result
+            s3 = world.endpoints.client("s3")
+            tap = _Tap(world.endpoints.client("sqs"), world.tap_queue_url)
+            await asyncio.to_thread(tap.drain)
+            say(f"pipeline: {settings.warmup} warm-up uploads")
+            warm = await _trips(world, tap, s3, body, settings.warmup, 1, settings.timeout)
+            if not warm.ok:
+                result.problem = "warm-up: " + "; ".join(warm.problems[:3])
+                return result
+            say(f"pipeline: {settings.sequential} sequential uploads")
+            result.sequential = await _trips(world, tap, s3, body, settings.sequential, 1, settings.timeout)
+            say(f"pipeline: {settings.concurrent} concurrent uploads")
+            result.concurrent = await _trips(
+                world, tap, s3, body, settings.concurrent, settings.concurrent, settings.timeout
+            )
+        finally:
+            await stop_world(world)
+            os.dup2(saved_stderr, 2)
+            os.close(saved_stderr)
+    if settings.memory:
+        say("pipeline: analyse peak memory on a 100 MP JPEG")
+        result.memory = await asyncio.to_thread(analyse_peak_memory, settings.memory_side)
+    return result
+
+
+def run_pipeline(settings: PipelineSettings = PipelineSettings(), progress: Any = None) -> PipelineResult:
+    return asyncio.run(run_pipeline_async(settings, progress))
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The analyse handler's peak memory
+
+
+_MEMORY_SCRIPT = textwrap.dedent(
+    """
+    import json, sys, time, tracemalloc
+
+    def hwm_kib():  # VmHWM is per address space: unlike ru_maxrss it does not inherit the parent's peak
+        for line in open("/proc/self/status"):
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+
+    from tasks.analyse.analyse import app
+
+    class Context:
+        function_name = "analyse"
+        function_version = "$LATEST"
+        memory_limit_in_mb = 256
+        invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:analyse:live"
+        aws_request_id = "52fdfc07-2182-154f-163f-5f0f9a621d72"
+        log_group_name = "/aws/lambda/analyse"
+        log_stream_name = "bench"
+
+        def get_remaining_time_in_millis(self):
+            return 300_000
+
+    app._s3()  # the client made before the baseline: a warm Lambda has it already
+    base = hwm_kib()
+    tracemalloc.start()
+    event = json.loads(sys.argv[1])
+    t0 = time.perf_counter()
+    report = app.handler(event, Context())
+    seconds = time.perf_counter() - t0
+    _, traced = tracemalloc.get_traced_memory()
+    peak = hwm_kib()
+    print(json.dumps({"width": report["image"]["width"], "height": report["image"]["height"],
+                      "decodedWidth": report["image"]["decodedWidth"], "seconds": seconds,
+                      "traced_mib": traced / 2**20, "rss_base_mib": base / 1024,
+                      "rss_growth_mib": (peak - base) / 1024, "rss_peak_mib": peak / 1024}))
+    """
+)
+
+
+def analyse_peak_memory(side: int = 10_000, cache_dir: str | None = None) -> dict[str, Any]:
+    """Run the analyse handler on a `side` x `side` JPEG in a fresh process; the object sits in a moto
+    S3 server of its own process, so only the handler's memory is counted."""
+    import boto3
+
+    from .local_aws import LocalAws
+
+    directory = Path(cache_dir or tempfile.gettempdir())
+    path = huge_jpeg(directory / f"workflows-bench-{side}x{side}.jpg", side)
+    aws = LocalAws(port=0, subprocess=True).start()
+    try:
+        s3 = boto3.client(
+            "s3",
+            endpoint_url=aws.url,
+            region_name="us-east-1",
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
+        s3.create_bucket(Bucket="bench-input")
+        key = f"uploads/{path.name}"
+        s3.upload_file(str(path), "bench-input", key)
+        event = {
+            "bucket": "bench-input",
+            "key": key,
+            "versionId": None,
+            "contentType": "image/jpeg",
+            "objectId": "bench",
+            "limits": {"maxPixels": 150_000_000, "maxDecodePixels": 40_000_000},
+        }
+        env = {
+            **os.environ,
+            "AWS_ENDPOINT_URL": aws.url,
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "POWERTOOLS_TRACE_DISABLED": "1",
+            "POWERTOOLS_METRICS_NAMESPACE": "Bench",
+            "POWERTOOLS_SERVICE_NAME": "bench",
+            "POWERTOOLS_LOG_LEVEL": "WARNING",
+        }
+        out = subprocess.run(
+            [sys.executable, "-c", _MEMORY_SCRIPT, json.dumps(event)],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        if out.returncode != 0:
+            return {
+                "error": out.stderr.strip().splitlines()[-1]
+                if out.stderr.strip()
+                else f"exit {out.returncode}"
+            }
+        measured: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
+        measured["file_mib"] = path.stat().st_size / 2**20
+        return measured
+    finally:
+        aws.stop()
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Reporting
+
+
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:,.0f}"
+
+
+def render_pipeline(result: PipelineResult) -> list[Any]:
+    from rich.table import Table
+
+    mp = result.width * result.height / 1e6
+    title = (
+        f"upload -> SNS, {result.width}x{result.height} ({mp:.0f} MP) JPEG, "
+        f"{result.image_bytes / 2**20:.1f} MiB (ms, lower is better)"
+    )
+    latency = Table(title=title)
+    for name in (
+        "uploads",
+        "n",
+        "p50",
+        "p95",
+        "max",
+        "received p50",
+        "put p50",
+        "put->start p50",
+        "start->SNS p50",
+        "per s",
+    ):
+        latency.add_column(name, justify="left" if name == "uploads" else "right")
+    for label, batch in (("sequential", result.sequential), ("concurrent", result.concurrent)):
+        put = batch.percentile(50, "put_seconds")
+        latency.add_row(
+            label,
+            str(len(batch.latencies())),
+            _ms(batch.percentile(50)),
+            _ms(batch.percentile(95)),
+            _ms(max(batch.latencies(), default=None)),
+            _ms(batch.percentile(50, "received_ms")),
+            _ms(None if put is None else put * 1000),
+            _ms(batch.percentile(50, "to_start_ms")),
+            _ms(batch.percentile(50, "start_to_sns_ms")),
+            "-" if batch.throughput is None else f"{batch.throughput:.1f}",
+        )
+    states = Table(title="where an execution's time goes: median ms per state (entered -> exited)")
+    states.add_column("state")
+    states.add_column("sequential", justify="right")
+    states.add_column("concurrent", justify="right")
+    seq, conc = state_medians(result.sequential), state_medians(result.concurrent)
+    for name in dict.fromkeys([*seq, *conc]):
+        states.add_row(name, _ms(seq.get(name)), _ms(conc.get(name)))
+    targets = Table(title="pipeline targets")
+    targets.add_column("figure")
+    targets.add_column("measured", justify="right")
+    targets.add_column("target", justify="right")
+    targets.add_column("met")
+    yes, no = "[green]yes[/green]", "[red]no[/red]"
+    targets.add_row(
+        "upload -> SNS p50 (sequential)",
+        f"{_ms(result.p50)} ms",
+        f"<= {TARGET_P50_MS:.0f} ms",
+        yes if result.latency_met else no,
+    )
+    targets.add_row("upload -> SNS p95 (sequential)", f"{_ms(result.p95)} ms", "-", "")
+    throughput = result.concurrent.throughput
+    targets.add_row(
+        f"throughput ({len(result.concurrent.trips)} concurrent)",
+        "-" if throughput is None else f"{throughput:.1f} uploads/s",
+        "-",
+        "",
+    )
+    memory = result.memory
+    if memory is not None and "error" not in memory:
+        met = result.memory_met
+        targets.add_row(
+            f"analyse peak RSS, {memory['width']}x{memory['height']} JPEG (decoded at {memory['decodedWidth']} px wide)",
+            f"{memory['rss_peak_mib']:.0f} MiB = {memory['rss_peak_mib'] * 1.048576:.0f} MB",
+            f"<= {TARGET_PEAK_MIB:.0f} MB",
+            yes if met else no,
+        )
+        targets.add_row(
+            "  of which: after imports / handler's growth / Python heap (tracemalloc)",
+            f"{memory['rss_base_mib']:.0f} / {memory['rss_growth_mib']:.0f} / {memory['traced_mib']:.0f} MiB",
+            "",
+            "",
+        )
+        targets.add_row("  handler time", f"{memory['seconds'] * 1000:,.0f} ms", "", "")
+    elif memory is not None:
+        targets.add_row("analyse peak RSS (100 MP)", f"[red]{memory['error']}[/red]", "", no)
+    return [latency, states, targets]
+
+
+def pipeline_problems(result: PipelineResult) -> list[str]:
+    out = [result.problem] if result.problem else []
+    out += [f"sequential {p}" for p in result.sequential.problems]
+    out += [f"concurrent {p}" for p in result.concurrent.problems]
+    if result.memory and "error" in result.memory:
+        out.append(f"memory: {result.memory['error']}")
+    return out
+
+
+def pipeline_figures(result: PipelineResult) -> dict[str, Any]:
+    def batch(b: Batch) -> dict[str, Any]:
+        return {
+            "p50_ms": b.percentile(50),
+            "p95_ms": b.percentile(95),
+            "throughput_per_s": b.throughput,
+            "state_medians_ms": state_medians(b),
+            "seconds": b.seconds,
+            "trips": [asdict(t) for t in b.trips],
+        }
+
+    return {
+        "image": {"width": result.width, "height": result.height, "bytes": result.image_bytes},
+        "sequential": batch(result.sequential),
+        "concurrent": batch(result.concurrent),
+        "memory": result.memory,
+        "targets": {
+            "p50_ms": TARGET_P50_MS,
+            "peak_mib": TARGET_PEAK_MIB,
+            "latency_met": result.latency_met,
+            "memory_met": result.memory_met,
+        },
+        "ok": result.ok,
+    }
