@@ -22,11 +22,12 @@ from __future__ import annotations
 import hmac
 import inspect
 import json
+import logging
 import re
 import secrets
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime
-from json.decoder import scanstring
+from json.decoder import scanstring  # type: ignore[attr-defined]
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, Protocol
@@ -41,6 +42,8 @@ from workflows.errors import ServiceError
 from workflows.service import StepFunctionsService
 
 __all__ = ["Uploads", "create_console", "execution_runs", "pointer_position"]
+
+log = logging.getLogger(__name__)
 
 STATIC = Path(__file__).parent / "static"
 CSRF_COOKIE = "wf_csrf"
@@ -642,6 +645,11 @@ def create_console(
                 return await handler(request)
             except ServiceError as err:
                 return _error(err.code, err.message, err.status)
+            except (TypeError, ValueError) as err:  # a member of the wrong type or a bad number
+                return _error("ValidationException", str(err))
+            except Exception:
+                log.exception("console: %s %s failed", request.method, request.url.path)
+                return _error("InternalFailure", "the console could not complete the request", 500)
 
         return wrapped
 
@@ -687,6 +695,12 @@ def create_console(
         out = await service.describe_state_machine(stateMachineArn=arn)
         source = source_files.get(arn)
         out["source"] = str(source) if source else None
+        if source is not None:
+            # The editor edits the file as its author wrote it (layout, placeholders), not a re-dump.
+            try:
+                out["sourceText"] = source.read_text(encoding="utf-8")
+            except OSError:
+                out["sourceText"] = None
         return _json(out)
 
     async def executions(request: Request) -> Response:

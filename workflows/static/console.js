@@ -591,8 +591,8 @@
   async function editorPage(arn) {
     const machine = await api("GET", "state-machine?" + q({ arn }));
     crumbs({ text: "State machines", href: "/console" }, { text: machine.name, href: machineUrl(arn) }, { text: "Edit definition" });
-    let text = machine.definition;
-    try { text = JSON.stringify(JSON.parse(text), null, 2); } catch { /* keep the text as stored */ }
+    let text = machine.sourceText || machine.definition;
+    if (!machine.sourceText) { try { text = JSON.stringify(JSON.parse(text), null, 2); } catch { /* keep the text as stored */ } }
     const textarea = h("textarea", { id: "definition", spellcheck: "false", wrap: "off", "aria-label": "definition" });
     textarea.value = text;
     const gutter = h("div", { class: "gutter", id: "gutter" });
