@@ -1,18 +1,22 @@
-"""The benchmark harness in quick mode: every shared definition gives its expected result (no timing)."""
+"""The benchmark harness in quick mode: every shared definition gives its expected result, the HTTP and
+pipeline suites run and check what they count (correctness only: no figure is asserted)."""
 
 from __future__ import annotations
 
+import io
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-from workflows import bench
+from workflows import bench, bench_http, bench_pipeline
 
 CASES = bench.load_cases(bench.bench_dir())
-pytestmark = pytest.mark.skipif(not CASES, reason=f"no bench definitions in {bench.bench_dir()}")
+needs_cases = pytest.mark.skipif(not CASES, reason=f"no bench definitions in {bench.bench_dir()}")
 
 
+@needs_cases
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
 def test_ours_matches_expected(case: bench.Case) -> None:
     (row,) = bench.run_bench([case], bench.QUICK)
@@ -21,6 +25,7 @@ def test_ours_matches_expected(case: bench.Case) -> None:
     assert row.matched
 
 
+@needs_cases
 def test_moto_runs_the_smallest_definition() -> None:
     """The peer side of the harness works: moto executes a small definition and it matches too."""
     small = [c for c in CASES if c.name == "intrinsics"] or CASES[:1]
@@ -31,11 +36,13 @@ def test_moto_runs_the_smallest_definition() -> None:
     assert row.matched
 
 
+@needs_cases
 def test_main_writes_json(tmp_path: Path) -> None:
     out = tmp_path / "figures.json"
-    assert bench.main(["--quick", "--only", CASES[0].name, "--json", str(out)]) == 0
+    assert bench.main(["--suite", "asl", "--quick", "--only", CASES[0].name, "--json", str(out)]) == 0
     figures = json.loads(out.read_text())
-    assert figures[CASES[0].name]["matched"] is True
+    assert list(figures) == ["asl"]
+    assert figures["asl"][CASES[0].name]["matched"] is True
 
 
 def test_subset_rules() -> None:
@@ -45,3 +52,94 @@ def test_subset_rules() -> None:
     assert bench.subset_problem([1, 2], [1, 2, 3]) is not None
     assert bench.subset_problem({"x": True}, {"x": 1}) is not None
     assert bench.subset_problem({"a": 1}, {}) is not None
+
+
+def test_percentiles() -> None:
+    batch = bench_pipeline.Batch(
+        trips=[bench_pipeline.Trip(key=str(i), put_seconds=0.0, latency_ms=float(i)) for i in range(1, 101)]
+    )
+    assert batch.percentile(50) == pytest.approx(50.5)
+    assert batch.percentile(95) == pytest.approx(95.05)
+    assert bench_pipeline.Batch().percentile(50) is None
+
+
+# ---------------------------------------------------------------------------------------------------------
+# HTTP suite
+
+
+def test_http_quick_counts_every_start_and_completion() -> None:
+    """Our server under uvicorn with its store: every start answered, every 5-Pass execution SUCCEEDED
+    with the expected output (checked by the harness)."""
+    settings = replace(bench_http.QUICK_HTTP, moto=False)
+    rows = bench_http.run_http(settings)
+    assert bench_http.http_problems(rows) == []
+    starts, completed = rows
+    assert starts.ours.ok and starts.ours.done == starts.ours.count == settings.starts
+    assert completed.ours.ok and completed.ours.done == completed.ours.count == settings.completed
+    assert starts.moto.skipped and completed.moto.skipped
+    figures = bench_http.http_figures(rows)
+    assert figures["StartExecution"]["ours"]["ok"] is True
+
+
+def test_http_moto_peer_executes() -> None:
+    """moto's server, configured over /moto-api/config, runs the same requests to SUCCEEDED."""
+    settings = replace(bench_http.QUICK_HTTP, starts=5, completed=5, moto_starts=5, moto_completed=5)
+    rows = bench_http.run_http(settings)
+    assert bench_http.http_problems(rows) == []
+    assert all(row.moto.ok and row.moto.done == 5 for row in rows)
+    assert all(row.matched for row in rows)
+
+
+def test_http_reports_a_failed_start() -> None:
+    """A refused call is counted as a problem, not as a start."""
+
+    async def scenario() -> bench_http.Measure:
+        import tempfile
+
+        with tempfile.TemporaryDirectory() as data_dir:
+            async with bench_http.our_server(data_dir) as server:
+                pool = bench_http.Pool(server.port, 2)
+                try:
+                    arn = "arn:aws:states:us-east-1:123456789012:stateMachine:missing"
+                    return await bench_http.measure_starts(pool, arn, 3, timeout=5)
+                finally:
+                    await pool.close()
+
+    import asyncio
+
+    measure = asyncio.run(scenario())
+    assert measure.done == 0 and not measure.ok
+    assert measure.problem and "StateMachineDoesNotExist" in measure.problem
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Pipeline suite
+
+
+def test_photo_like_jpeg_is_a_jpeg_of_the_asked_size() -> None:
+    from PIL import Image
+
+    data = bench_pipeline.photo_like_jpeg(400, 300)
+    image = Image.open(io.BytesIO(data))
+    assert (image.format, image.size) == ("JPEG", (400, 300))
+
+
+def test_pipeline_quick_every_upload_reaches_sns_accepted() -> None:
+    """Through start_world: each upload's SNS message is matched to its key, accepted, and its
+    execution's states are timed from its history."""
+    result = bench_pipeline.run_pipeline(bench_pipeline.QUICK_PIPELINE)
+    assert bench_pipeline.pipeline_problems(result) == []
+    assert result.ok
+    for batch, n in ((result.sequential, 2), (result.concurrent, 2)):
+        assert len(batch.latencies()) == n
+        assert all(t.outcome == "accepted" and t.status == "SUCCEEDED" for t in batch.trips)
+        assert all({"Validate", "Analyse", "Notify"} <= t.states.keys() for t in batch.trips)
+    figures = bench_pipeline.pipeline_figures(result)
+    assert figures["ok"] is True and len(figures["sequential"]["trips"]) == 2
+
+
+def test_analyse_peak_memory_measures_the_handler(tmp_path: Path) -> None:
+    measured = bench_pipeline.analyse_peak_memory(side=1200, cache_dir=str(tmp_path))
+    assert "error" not in measured, measured
+    assert (measured["width"], measured["height"]) == (1200, 1200)
+    assert measured["rss_peak_mib"] >= measured["rss_base_mib"] > 0

@@ -1,8 +1,13 @@
-"""Benchmark: run the shared pure-ASL definitions on this engine and on moto's, side by side.
+"""Benchmark: the interpreter, the HTTP API and the upload pipeline, each beside moto where moto has a peer.
 
-`python -m workflows.bench [--bench-dir DIR] [--json FILE] [--only NAME ...] [--budget S] [--quick]`
-Every result is checked against `<name>.expected.json`; ratios (ours / moto), not absolute rates,
-are the figures that mean something on a shared, noisy machine.
+`python -m workflows.bench [--suite asl|http|pipeline|all] [--json FILE] [--quick] [--no-moto] ...`
+* asl: the shared pure-ASL definitions on this engine and on moto's, each result checked against
+  `<name>.expected.json` (options --bench-dir, --only, --budget, --moto-runs);
+* http: StartExecution/s and completed 5-state executions/s through our server and moto's
+  (`workflows.bench_http`; --http-starts, --http-completed, --concurrency, --profile FILE);
+* pipeline: upload -> SNS latency and throughput of a 12 MP JPEG in the local world, and the analyse
+  task's peak memory on a 100 MP one (`workflows.bench_pipeline`; --uploads).
+Ratios (ours / moto), not absolute rates, are the figures that mean something on a shared, noisy machine.
 """
 
 from __future__ import annotations
@@ -363,29 +368,63 @@ def figures(rows: list[Row]) -> dict[str, Any]:
     return out
 
 
+SUITES = ("asl", "http", "pipeline")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m workflows.bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--suite", choices=[*SUITES, "all"], default="all", help="what to run (default all)")
     parser.add_argument(
-        "--bench-dir", help=f"definitions (default: $WORKFLOWS_SHARED or {DEFAULT_BENCH_DIR})"
+        "--bench-dir", help=f"asl: definitions (default: $WORKFLOWS_SHARED or {DEFAULT_BENCH_DIR})"
     )
-    parser.add_argument("--json", metavar="FILE", help="write the figures as JSON")
-    parser.add_argument("--only", nargs="*", help="definition names to run")
-    parser.add_argument("--budget", type=float, default=Settings.budget, help="seconds per definition, ours")
+    parser.add_argument("--json", metavar="FILE", help="write the figures as JSON, by suite")
+    parser.add_argument("--only", nargs="*", help="asl: definition names to run")
     parser.add_argument(
-        "--moto-runs", type=int, default=Settings.moto_max_runs, help="at most this many moto runs"
+        "--budget", type=float, default=Settings.budget, help="asl: seconds per definition, ours"
+    )
+    parser.add_argument(
+        "--moto-runs", type=int, default=Settings.moto_max_runs, help="asl: at most this many moto runs"
     )
     parser.add_argument("--no-moto", action="store_true", help="this engine only")
-    parser.add_argument("--quick", action="store_true", help="one run each, ours only (a correctness check)")
+    parser.add_argument(
+        "--quick", action="store_true", help="a few runs each, ours only (a correctness check)"
+    )
+    parser.add_argument("--http-starts", type=int, help="http: StartExecution calls per round, ours")
+    parser.add_argument("--http-completed", type=int, help="http: 5-state executions per round, ours")
+    parser.add_argument("--concurrency", type=int, help="http: connections per server")
+    parser.add_argument("--profile", metavar="FILE", help="http: cProfile our server into FILE and print it")
+    parser.add_argument(
+        "--uploads", type=int, help="pipeline: sequential and concurrent uploads (default 20)"
+    )
+    parser.add_argument("--no-memory", action="store_true", help="pipeline: skip the 100 MP memory figure")
     args = parser.parse_args(argv)
 
     from rich.console import Console
 
     console = Console()
+    suites = SUITES if args.suite == "all" else (args.suite,)
+    out: dict[str, Any] = {}
+    ok = True
+    if "asl" in suites:
+        asl_ok, out["asl"] = _main_asl(args, console)
+        ok = ok and asl_ok
+    if "http" in suites:
+        http_ok, out["http"] = _main_http(args, console)
+        ok = ok and http_ok
+    if "pipeline" in suites:
+        pipeline_ok, out["pipeline"] = _main_pipeline(args, console)
+        ok = ok and pipeline_ok
+    if args.json:
+        Path(args.json).write_text(json.dumps(out, indent=2) + "\n")
+    return 0 if ok else 1
+
+
+def _main_asl(args: argparse.Namespace, console: Any) -> tuple[bool, dict[str, Any]]:
     directory = bench_dir(args.bench_dir)
     cases = load_cases(directory, args.only)
     if not cases:
         console.print(f"no definitions in {directory}")
-        return 2
+        return False, {}
     if args.quick:
         settings = QUICK
     else:
@@ -395,9 +434,50 @@ def main(argv: list[str] | None = None) -> int:
     console.print(render(rows))
     for line in problems(rows):
         console.print(f"[red]mismatch[/red] {line}", highlight=False)
-    if args.json:
-        Path(args.json).write_text(json.dumps(figures(rows), indent=2) + "\n")
-    return 0 if all(row.matched for row in rows) else 1
+    return all(row.matched for row in rows), figures(rows)
+
+
+def _main_http(args: argparse.Namespace, console: Any) -> tuple[bool, dict[str, Any]]:
+    from dataclasses import replace
+
+    from . import bench_http
+
+    settings = bench_http.QUICK_HTTP if args.quick else bench_http.HttpSettings()
+    changes: dict[str, Any] = {"moto": not (args.no_moto or args.quick), "profile": args.profile}
+    if args.http_starts:
+        changes["starts"] = args.http_starts
+    if args.http_completed:
+        changes["completed"] = args.http_completed
+    if args.concurrency:
+        changes["concurrency"] = args.concurrency
+    settings = replace(settings, **changes)
+    with console.status("HTTP API") as status:
+        rows = bench_http.run_http(settings, progress=lambda text: status.update(text))
+    console.print(bench_http.render_http(rows, settings))
+    for line in bench_http.http_problems(rows):
+        console.print(f"[red]problem[/red] {line}", highlight=False)
+    if args.profile and Path(args.profile).exists():
+        bench_http.print_profile(args.profile, console)
+    return all(row.matched for row in rows), bench_http.http_figures(rows)
+
+
+def _main_pipeline(args: argparse.Namespace, console: Any) -> tuple[bool, dict[str, Any]]:
+    from dataclasses import replace
+
+    from . import bench_pipeline
+
+    settings = bench_pipeline.QUICK_PIPELINE if args.quick else bench_pipeline.PipelineSettings()
+    if args.uploads:
+        settings = replace(settings, sequential=args.uploads, concurrent=args.uploads)
+    if args.no_memory:
+        settings = replace(settings, memory=False)
+    with console.status("pipeline") as status:
+        result = bench_pipeline.run_pipeline(settings, progress=lambda text: status.update(text))
+    for table in bench_pipeline.render_pipeline(result):
+        console.print(table)
+    for line in bench_pipeline.pipeline_problems(result):
+        console.print(f"[red]problem[/red] {line}", highlight=False)
+    return result.ok, bench_pipeline.pipeline_figures(result)
 
 
 if __name__ == "__main__":
