@@ -1,14 +1,16 @@
 """The web console, driven in headless Chromium: pages, graph statuses, actions, editor, escaping.
 
 The server runs in a thread (uvicorn on a free 127.0.0.1 port, temp data dir); executions are
-created through the service on the server's loop. Screenshots go to tests/artifacts/ and the
-execution page to docs/console.png. Without /usr/bin/chromium the browser tests are skipped.
+created through the service on the server's loop. Screenshots go to tests/artifacts/;
+`UPDATE_DOCS_SCREENSHOT=1` also refreshes docs/console.png (the README's picture of the execution
+page). Without /usr/bin/chromium the browser tests are skipped.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import os
 import socket
 import threading
 import time
@@ -474,6 +476,11 @@ def test_lists_and_graph_statuses(server: Server, page: Any) -> None:
     assert "unsupported media type" in page.locator("#details .state-error pre").text_content()
     page.locator('.iteration-picker[data-map="Each"]').select_option("all")
     page.click('#graph .node[data-state="Each"]')
+    # A caught state's output comes from its Catch; its own ResultPath never ran.
+    expect(page.locator('#details .stage[data-stage="Output (from the Catch\'s ResultPath)"]')).to_have_count(
+        1
+    )
+    assert page.locator('#details .stage[data-stage="ResultPath"]').count() == 0
     shot(page, "execution-failed")
 
     # Running: the Wait state is in progress.
@@ -487,8 +494,10 @@ def test_lists_and_graph_statuses(server: Server, page: Any) -> None:
     open_execution(page, server, bad)
     page.click('#graph .node[data-state="Validate"]')
     page.wait_for_selector('#details .stage[data-stage="ResultSelector"]')
-    page.screenshot(path=str(ROOT / "docs" / "console.png"), full_page=True)
     shot(page, "execution")
+    docs = ROOT / "docs" / "console.png"
+    if os.environ.get("UPDATE_DOCS_SCREENSHOT") or not docs.exists():  # a test run leaves the tree clean
+        page.screenshot(path=str(docs), full_page=True)
 
 
 @pytest.mark.browser

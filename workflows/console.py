@@ -428,7 +428,9 @@ def _record(
     assigned_text = _details(exited).get("assignedVariables") if exited else None
     assigned = {k: _load(v) for k, v in assigned_text.items()} if isinstance(assigned_text, dict) else None
     scope_vars = variables.setdefault(run.scope, dict(variables.get(run.scope[:-1], {})))
-    stages = _stages(run, spec, input_value, output_value, scope_vars, execution, runs, owner)
+    stages = _stages(
+        run, spec, input_value, output_value, scope_vars, execution, runs, owner, last_attempt_failed
+    )
     if assigned:
         scope_vars.update(assigned)
     end = (
@@ -485,6 +487,7 @@ def _stages(
     execution: dict[str, Any],
     runs: list[_Run],
     owner: dict[tuple[Any, ...], _Run],
+    caught: bool = False,
 ) -> list[dict[str, Any]]:
     """The payload at each processing step, from the history where it records it, else by re-applying
     the state's fields to the recorded input."""
@@ -558,6 +561,8 @@ def _stages(
             raw_result, has_result = (spec["Result"], True) if "Result" in spec else (effective, True)
         elif run.type in ("Wait", "Choice", "Succeed"):
             raw_result, has_result = effective, True
+        if caught:  # a Catch chose the output: the state's own result fields never ran
+            has_result = False
         if has_result and run.type in ("Task", "Map", "Parallel"):
             source = "history" if succeeded is not None else "computed"
             stages.append({"name": "Result", **_stage(raw_result, source)})
@@ -584,7 +589,8 @@ def _stages(
     except (PathError, Exception):  # a stage we cannot re-derive is left out; the history has the rest
         pass
     if run.exited is not None:
-        stages.append({"name": "Output", **_stage(output_value, "history")})
+        label = "Output (from the Catch's ResultPath)" if caught else "Output"
+        stages.append({"name": label, **_stage(output_value, "history")})
     return stages
 
 
