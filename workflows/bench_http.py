@@ -521,8 +521,10 @@ def _rate(value: float | None) -> str:
 def render_http(rows: list[HttpRow], settings: HttpSettings) -> Any:
     from rich.table import Table
 
+    profiled = "; OURS UNDER cProfile, SLOWED BY IT" if settings.profile else ""
     table = Table(
-        title=f"Step Functions API over HTTP ({settings.concurrency} connections each, durable store; higher is better)"
+        title=f"Step Functions API over HTTP ({settings.concurrency} connections each, durable store; "
+        f"best of {settings.rounds} rounds; higher is better{profiled})"
     )
     for name, justify in (
         ("measure", "left"),
