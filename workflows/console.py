@@ -461,6 +461,10 @@ def _record(
     }
 
 
+class _NoResult(Exception):
+    """The state produced no result of its own (still running, or a Catch took over)."""
+
+
 def _stage(value: Any, source: str) -> dict[str, Any]:
     return {"value": value, "source": source}
 
@@ -567,7 +571,7 @@ def _stages(
             source = "history" if succeeded is not None else "computed"
             stages.append({"name": "Result", **_stage(raw_result, source)})
         if not has_result or run.exited is None:
-            return stages
+            raise _NoResult
         selected = raw_result
         if "ResultSelector" in spec:
             selected = compile_payload(spec["ResultSelector"])(raw_result, env)
@@ -586,6 +590,9 @@ def _stages(
         if "OutputPath" in spec:
             out = {} if spec["OutputPath"] is None else read(spec["OutputPath"], combined)
             stages.append({"name": "OutputPath", **_stage(out, "computed")})
+    except _NoResult:
+        if run.exited is None:
+            return stages
     except (PathError, Exception):  # a stage we cannot re-derive is left out; the history has the rest
         pass
     if run.exited is not None:
