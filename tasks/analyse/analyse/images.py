@@ -146,9 +146,25 @@ def make_thumbnail(fp: IO[bytes], size: int, limits: ImageLimits | None = None) 
     return out.getvalue(), thumb.width, thumb.height
 
 
+def _to_8bit(image: Image.Image) -> Image.Image:
+    """16-bit, 32-bit and float greyscale scaled to 0..255: `convert("RGB")` clips them at 255 instead,
+    so a normal 16-bit PNG/TIFF would measure as white (and a 0..1 float TIFF as black)."""
+    if image.mode.startswith("I;16"):
+        return image.point(lambda v: v / 257, "L") if image.mode == "I;16" else _to_8bit(image.convert("I"))
+    if image.mode not in ("I", "F"):
+        return image
+    low, high = (float(v) for v in image.getextrema())  # type: ignore[arg-type, union-attr]
+    if image.mode == "I":  # 16-bit samples unless the values say otherwise
+        scale = 257.0 if high <= 65535 else high / 255
+        return image.point(lambda v: v / scale, "L")
+    top = 1.0 if low >= 0.0 and high <= 1.0 else max(high, 1.0)  # float: 0..1 unless it says otherwise
+    return image.point(lambda v: v * 255 / top).convert("L")
+
+
 def _working_copy(image: Image.Image, orientation: int, size: int = WORK_SIZE) -> Image.Image:
     if getattr(image, "n_frames", 1) > 1:
         image.seek(0)
+    image = _to_8bit(image)
     work = image.convert("RGBA" if "A" in image.getbands() or "transparency" in image.info else "RGB")
     if work.mode == "RGBA":
         background = Image.new("RGB", work.size, (255, 255, 255))
