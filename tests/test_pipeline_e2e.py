@@ -34,7 +34,7 @@ from typing import Any, TypeVar
 import boto3
 import numpy as np
 import pytest
-from PIL import Image, ImageDraw, ImageFilter
+from PIL import Image, ImageDraw, ImageFilter, ImageStat
 
 from tasks.starter.starter.naming import execution_name, object_id
 from workflows.dev import TERMINAL, DevOptions, DevWorld, start_world, stop_world
@@ -121,14 +121,18 @@ class E2E:
         self.rejected = outputs["RejectedBucketName"]
         self.topic = outputs["TopicArn"]
         self.machine_arn = next(iter(world.state_machine_arns.values()))
-        self.review_queue_url = self.sqs.get_queue_url(
-            QueueName=outputs["ReviewQueueUrl"].rsplit("/", 1)[1]
-        )["QueueUrl"]
+        self.review_queue_url = self.sqs.get_queue_url(QueueName=outputs["ReviewQueueUrl"].rsplit("/", 1)[1])[
+            "QueueUrl"
+        ]
         self.bridge = next(
-            c.__self__ for c in world.async_closers if isinstance(getattr(c, "__self__", None), S3EventBridgeBridge)
+            c.__self__
+            for c in world.async_closers
+            if isinstance(getattr(c, "__self__", None), S3EventBridgeBridge)
         )
         self.workers = next(
-            c.__self__ for c in world.async_closers if isinstance(getattr(c, "__self__", None), LambdaWorkerResolver)
+            c.__self__
+            for c in world.async_closers
+            if isinstance(getattr(c, "__self__", None), LambdaWorkerResolver)
         )
         # Every EventBridge event the bridge hands to the rule's target, recorded once it returned.
         self.events: list[dict[str, Any]] = []
@@ -168,7 +172,9 @@ class E2E:
             token: str | None = None
             while True:
                 page = await self.world.service.list_executions(
-                    stateMachineArn=self.machine_arn, maxResults=1000, **({"nextToken": token} if token else {})
+                    stateMachineArn=self.machine_arn,
+                    maxResults=1000,
+                    **({"nextToken": token} if token else {}),
                 )
                 listed.extend(page["executions"])
                 token = page.get("nextToken")
@@ -332,7 +338,9 @@ def photo_like(size: tuple[int, int] = (640, 480), seed: int = 1) -> Image.Image
     for i in range(12):
         x0, y0 = int(rng.integers(0, w - 80)), int(rng.integers(0, h - 80))
         colour = tuple(int(c) for c in rng.integers(20, 235, 3))
-        (draw.rectangle if i % 2 else draw.ellipse)([x0, y0, x0 + 70, y0 + 60], fill=colour, outline=(0, 0, 0), width=3)
+        (draw.rectangle if i % 2 else draw.ellipse)(
+            [x0, y0, x0 + 70, y0 + 60], fill=colour, outline=(0, 0, 0), width=3
+        )
     return image
 
 
@@ -360,7 +368,12 @@ def png_bomb(width: int = 50_000, height: int = 50_000) -> bytes:
     import zlib
 
     def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+        return (
+            struct.pack(">I", len(data))
+            + kind
+            + data
+            + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+        )
 
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
     idat = zlib.compress(b"\x00" * 1024)
@@ -372,6 +385,16 @@ def zip_bytes() -> bytes:
     with zipfile.ZipFile(out, "w") as z:
         z.writestr("payload.exe", b"MZ" + b"\x00" * 200)
     return out.getvalue()
+
+
+def camera_16bit_png() -> bytes:
+    array = np.asarray(skimage_photo("camera"), dtype=np.uint16) * 257
+    return encode(Image.fromarray(array), "PNG")
+
+
+def float_tiff() -> bytes:
+    array = np.asarray(photo_like().convert("L"), dtype=np.float32) / 255
+    return encode(Image.fromarray(array), "TIFF")
 
 
 def big_canvas_png() -> bytes:
@@ -400,7 +423,13 @@ CASES: list[Case] = [
     # generated images
     Case("sharp-jpeg", "gen/sharp photo.jpg", _accepted_sharp, "accepted", "passed"),
     Case("sharp-png", "gen/sharp.png", lambda: encode(photo_like(seed=2), "PNG"), "accepted", "passed"),
-    Case("dark", "gen/dark.jpg", lambda: encode(photo_like().point(lambda v: v // 12), "JPEG"), "review", "exposure"),
+    Case(
+        "dark",
+        "gen/dark.jpg",
+        lambda: encode(photo_like().point(lambda v: v // 12), "JPEG"),
+        "review",
+        "exposure",
+    ),
     Case(
         "overexposed",
         "gen/bright.jpg",
@@ -416,7 +445,13 @@ CASES: list[Case] = [
         "blurry",
     ),
     Case("gps", "gen/gps.jpg", lambda: with_gps(photo_like()), "review", "gps-location"),
-    Case("too-small", "gen/tiny.png", lambda: encode(photo_like().resize((40, 30)), "PNG"), "rejected", "too-small"),
+    Case(
+        "too-small",
+        "gen/tiny.png",
+        lambda: encode(photo_like().resize((40, 30)), "PNG"),
+        "rejected",
+        "too-small",
+    ),
     Case(
         "png-named-jpg",
         "gen/really-a-png.jpg",
@@ -429,10 +464,26 @@ CASES: list[Case] = [
     Case("csv", "docs/table.csv", lambda: b"id,name,score\n1,ann,3\n2,bob,4\n3,cy,5\n", "accepted", "passed"),
     Case("bad-json", "docs/broken.json", lambda: b'{"a": 1, "b": [1, 2', "rejected", "invalid-document"),
     # real photographs (scikit-image's bundled data), encoded with Pillow
-    Case("astronaut", "photos/astronaut.jpg", lambda: encode(skimage_photo("astronaut"), "JPEG", quality=90), "accepted", "passed"),
-    Case("chelsea", "photos/chelsea.png", lambda: encode(skimage_photo("chelsea"), "PNG"), "accepted", "passed"),
-    Case("coffee", "photos/coffee.jpeg", lambda: encode(skimage_photo("coffee"), "JPEG"), "accepted", "passed"),
-    Case("camera-grey", "photos/camera.png", lambda: encode(skimage_photo("camera"), "PNG"), "accepted", "passed"),
+    Case(
+        "astronaut",
+        "photos/astronaut.jpg",
+        lambda: encode(skimage_photo("astronaut"), "JPEG", quality=90),
+        "accepted",
+        "passed",
+    ),
+    Case(
+        "chelsea", "photos/chelsea.png", lambda: encode(skimage_photo("chelsea"), "PNG"), "accepted", "passed"
+    ),
+    Case(
+        "coffee", "photos/coffee.jpeg", lambda: encode(skimage_photo("coffee"), "JPEG"), "accepted", "passed"
+    ),
+    Case(
+        "camera-grey",
+        "photos/camera.png",
+        lambda: encode(skimage_photo("camera"), "PNG"),
+        "accepted",
+        "passed",
+    ),
     Case(
         "rocket-gps",
         "photos/rocket.jpg",
@@ -461,6 +512,9 @@ CASES: list[Case] = [
         "rejected",
         "too-small",
     ),
+    # high bit depth: scaled, not clipped, to measure exposure (a real photo as 16-bit PNG, a float TIFF)
+    Case("camera-16bit", "photos/camera16.png", lambda: camera_16bit_png(), "accepted", "passed"),
+    Case("float-tiff", "gen/float.tif", lambda: float_tiff(), "accepted", "passed"),
     # keys that need encoding in CopySource, with content the pipeline accepts
     Case("unicode-key", "ünïcødé ☃.jpg", lambda: encode(photo_like(seed=4), "JPEG"), "accepted", "passed"),
     Case("plus-space-key", "a+b c.jpg", lambda: encode(photo_like(seed=5), "JPEG"), "accepted", "passed"),
@@ -484,7 +538,13 @@ CASES: list[Case] = [
     Case("bomb", "hostile/bomb.png", png_bomb, "quarantined", "DecompressionBomb"),
     Case("too-many-pixels", "hostile/canvas.png", big_canvas_png, "quarantined", "ImageTooLarge"),
     Case("zip-as-jpg", "hostile/archive.jpg", zip_bytes, "quarantined", "UnsupportedMediaType"),
-    Case("jpeg-magic-garbage", "hostile/garbage.jpg", lambda: b"\xff\xd8\xff" + os.urandom(2000), "quarantined", "CorruptImage"),
+    Case(
+        "jpeg-magic-garbage",
+        "hostile/garbage.jpg",
+        lambda: b"\xff\xd8\xff" + os.urandom(2000),
+        "quarantined",
+        "CorruptImage",
+    ),
     Case(
         "bad-metadata",
         "hostile/meta.jpg",
@@ -494,8 +554,16 @@ CASES: list[Case] = [
         {"Metadata": {"uploader": "two words", "unexpected": "x"}},
     ),
     Case("unicode-empty", "hostile/ünï ☃ +.jpg", lambda: b"", "quarantined", "EmptyObject"),
+    # the key is an argument of States.Format in the quarantine key: braces, quotes, backslash stay as is
+    Case("format-chars-key", "hostile/{} {0} 'q' \\b $.x.jpg", lambda: b"", "quarantined", "EmptyObject"),
     # a text file named .png is not quarantined: its bytes are a supported document whose name lies
-    Case("text-as-png", "hostile/notes.png", lambda: b"just some text\nnothing to see\n", "review", "extension-mismatch"),
+    Case(
+        "text-as-png",
+        "hostile/notes.png",
+        lambda: b"just some text\nnothing to see\n",
+        "review",
+        "extension-mismatch",
+    ),
 ]
 
 QUARANTINED = [c for c in CASES if c.outcome == "quarantined"]
@@ -580,7 +648,10 @@ def test_processed_upload_lands_in_its_bucket(e2e: E2E, batch: dict[str, Upload]
         }
         thumb = Image.open(io.BytesIO(e2e.get(e2e.accepted, thumbnail_key)))
         assert thumb.format == "JPEG"
-        assert max(thumb.size) == 256 and thumb.size == (output["thumbnail"]["width"], output["thumbnail"]["height"])
+        assert max(thumb.size) == 256 and thumb.size == (
+            output["thumbnail"]["width"],
+            output["thumbnail"]["height"],
+        )
         src = output["analysis"]["image"]
         assert abs(thumb.size[0] / thumb.size[1] - src["width"] / src["height"]) < 0.02
     else:
@@ -665,7 +736,11 @@ def test_hostile_upload_is_quarantined_with_reason_and_alert(
     assert message.body["bucket"] == e2e.rejected
     assert message.body["key"] == quarantine_key
     assert message.body["reason"] == case.reason
-    assert message.body["source"] == {"bucket": e2e.input_bucket, "key": upload.key, "versionId": upload.version_id}
+    assert message.body["source"] == {
+        "bucket": e2e.input_bucket,
+        "key": upload.key,
+        "versionId": upload.version_id,
+    }
     assert message.body["cause"] == output["error"]["Cause"]
     assert e2e.messages_for(upload, queue="review") == []
 
@@ -674,10 +749,14 @@ def test_bomb_is_refused_before_decoding(e2e: E2E, batch: dict[str, Upload]) -> 
     upload = batch["bomb"]
     assert "50000x50000" in upload.output["error"]["Cause"] or "2500000000" in upload.output["error"]["Cause"]
     # refused by Analyse on the header, with no retry of the task
-    scheduled = [
-        e for e in e2e.history(upload.execution["executionArn"]) if e["type"] == "TaskStateEntered"  # type: ignore[index]
+    arn = upload.execution["executionArn"]  # type: ignore[index]
+    scheduled = [e for e in e2e.history(arn) if e["type"] == "TaskStateEntered"]
+    assert [e["stateEnteredEventDetails"]["name"] for e in scheduled] == [
+        "Validate",
+        "Analyse",
+        "Quarantine",
+        "NotifyQuarantined",
     ]
-    assert [e["stateEnteredEventDetails"]["name"] for e in scheduled] == ["Validate", "Analyse", "Quarantine", "NotifyQuarantined"]
 
 
 # ----- one execution per object version ---------------------------------------------------------------------------
@@ -705,9 +784,12 @@ def test_redelivered_event_starts_nothing_and_publishes_nothing(e2e: E2E, batch:
     upload = batch["sharp-jpeg"]
     event = _recorded_event(e2e, upload)
     before = len(e2e.events)
+
     # 1. the rule's target gets the same event again, twice at once (as EventBridge's at-least-once may)
     async def redeliver() -> None:
-        await asyncio.gather(e2e.bridge.on_event(copy.deepcopy(event)), e2e.bridge.on_event(copy.deepcopy(event)))
+        await asyncio.gather(
+            e2e.bridge.on_event(copy.deepcopy(event)), e2e.bridge.on_event(copy.deepcopy(event))
+        )
 
     e2e.loop.run(redeliver())
     # 2. the same event arrives on the bridge's queue twice, through the whole S3 -> EventBridge path
@@ -816,3 +898,26 @@ def test_workflows_upload_command_starts_an_execution(
     assert upload.status == "SUCCEEDED", upload.execution
     assert upload.output["outcome"] == {"outcome": "accepted", "reason": "passed", "bucket": e2e.accepted}
     assert e2e.get(e2e.accepted, key) == upload.body
+
+
+# ----- high bit depth (tasks/analyse): the statistics the Choice reads ------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        camera_16bit_png,
+        float_tiff,
+        lambda: encode(Image.fromarray(np.full((80, 90), 30000, np.uint16)), "TIFF"),
+    ],
+    ids=["16-bit-png", "float-tiff", "16-bit-tiff"],
+)
+def test_high_bit_depth_brightness_is_scaled_not_clipped(make: Callable[[], bytes]) -> None:
+    from tasks.analyse.analyse.images import analyse_image, make_thumbnail
+
+    data = make()
+    report = analyse_image(io.BytesIO(data))
+    assert 0.2 < report["brightness"] < 0.8, report["brightness"]
+    thumb, _, _ = make_thumbnail(io.BytesIO(data), 64)
+    mean = ImageStat.Stat(Image.open(io.BytesIO(thumb)).convert("L")).mean[0]
+    assert 50 < mean < 205
