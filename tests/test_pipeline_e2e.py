@@ -301,6 +301,7 @@ def e2e(tmp_path_factory: pytest.TempPathFactory) -> Iterator[E2E]:
             aws_port=free_port(),
             data_dir=str(data_dir),
             template=str(ROOT / "template.yaml"),
+            workers=4,
         )
         try:
             world = loop.run(start_world(options), timeout=60)
