@@ -91,8 +91,10 @@ def open_bounded(
         if width <= 0 or height <= 0 or width * height > max_pixels:
             raise DecompressionBomb(f"{width}x{height} exceeds {max_pixels} pixels")
         if image.format == "JPEG":
-            # draft() picks the DCT scale (1/1..1/8) so the decoder never allocates the full image.
-            target = (WORK_SIZE * 4, WORK_SIZE * 4)
+            # draft() picks the DCT scale (1/1..1/8) so the decoder never allocates the full image:
+            # the smallest scale that still covers the working copy, since statistics, hashes and
+            # thumbnails are all computed at WORK_SIZE or below (a 12 MP photo decodes at 1/4 scale).
+            target = (WORK_SIZE, WORK_SIZE)
             image.draft("RGB" if image.mode not in ("L", "CMYK") else image.mode, target)
         decoded_w, decoded_h = image.size
         if decoded_w * decoded_h > max_decode:
@@ -188,11 +190,16 @@ def _privacy_tags(exif: Image.Exif) -> list[str]:
     return sorted(found)
 
 
+COLOUR_SAMPLE = 128  # dominant colours are a property of the whole picture: a small copy finds them
+
+
 def _dominant_colours(work: Image.Image, count: int = 5) -> list[Colour]:
-    quantized = work.quantize(colors=count, method=Image.Quantize.MEDIANCUT)
+    sample = work.copy()
+    sample.thumbnail((COLOUR_SAMPLE, COLOUR_SAMPLE), Image.Resampling.BOX)
+    quantized = sample.quantize(colors=count, method=Image.Quantize.MEDIANCUT)
     palette = quantized.getpalette() or []
     colours = sorted(quantized.getcolors(count) or [], key=lambda c: (-c[0], c[1]))
-    total = work.width * work.height
+    total = sample.width * sample.height
     return [
         Colour(hex="#{:02x}{:02x}{:02x}".format(*palette[i * 3 : i * 3 + 3]), fraction=round(n / total, 4))
         for n, i in colours
