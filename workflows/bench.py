@@ -26,7 +26,6 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-DEFAULT_BENCH_DIR = "/work/shared/bench"
 MOTO_ROLE = "arn:aws:iam::123456789012:role/workflows-bench"
 MOTO_TIMEOUT = 600.0  # seconds one moto execution may take before the run is given up
 
@@ -44,7 +43,15 @@ class Case:
 
 
 def bench_dir(cli_value: str | None = None) -> Path:
-    return Path(cli_value or os.environ.get("WORKFLOWS_SHARED") or DEFAULT_BENCH_DIR)
+    """--bench-dir, else $WORKFLOWS_SHARED/bench, else the workspace's ../shared/bench, else the copy
+    a clean clone carries in tests/data/shared/bench."""
+    if cli_value:
+        return Path(cli_value)
+    if os.environ.get("WORKFLOWS_SHARED"):
+        return Path(os.environ["WORKFLOWS_SHARED"]) / "bench"
+    repo = Path(__file__).resolve().parents[1]
+    sibling = repo.parent / "shared" / "bench"
+    return sibling if sibling.is_dir() else repo / "tests" / "data" / "shared" / "bench"
 
 
 def load_cases(directory: Path, only: list[str] | None = None) -> list[Case]:
@@ -375,7 +382,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m workflows.bench", description=__doc__.splitlines()[0])
     parser.add_argument("--suite", choices=[*SUITES, "all"], default="all", help="what to run (default all)")
     parser.add_argument(
-        "--bench-dir", help=f"asl: definitions (default: $WORKFLOWS_SHARED or {DEFAULT_BENCH_DIR})"
+        "--bench-dir", help="asl: definitions (default: $WORKFLOWS_SHARED/bench, ../shared/bench or tests/data/shared/bench)"
     )
     parser.add_argument("--json", metavar="FILE", help="write the figures as JSON, by suite")
     parser.add_argument("--only", nargs="*", help="asl: definition names to run")

@@ -243,7 +243,13 @@ async def _trips(
         await asyncio.to_thread(tap.wait_for, set(keys), timeout)
     last = max((tap.arrived[k][0] for k in keys if k in tap.arrived), default=time.time())
     batch.seconds = last - started
-    executions = await _executions_by_key(world, set(keys))
+    # The message goes out before the execution ends (the thumbnail follows it): wait for the ends.
+    deadline = time.time() + timeout
+    while True:
+        executions = await _executions_by_key(world, set(keys))
+        if time.time() > deadline or all(e["status"] != "RUNNING" for e in executions.values()):
+            break
+        await asyncio.sleep(0.05)
     for key in keys:
         t0, t1 = returned[key]
         trip = Trip(key=key, put_seconds=t1 - t0)
