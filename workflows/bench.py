@@ -382,7 +382,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m workflows.bench", description=__doc__.splitlines()[0])
     parser.add_argument("--suite", choices=[*SUITES, "all"], default="all", help="what to run (default all)")
     parser.add_argument(
-        "--bench-dir", help="asl: definitions (default: $WORKFLOWS_SHARED/bench, ../shared/bench or tests/data/shared/bench)"
+        "--bench-dir",
+        help="asl: definitions (default: $WORKFLOWS_SHARED/bench, ../shared/bench or tests/data/shared/bench)",
     )
     parser.add_argument("--json", metavar="FILE", help="write the figures as JSON, by suite")
     parser.add_argument("--only", nargs="*", help="asl: definition names to run")

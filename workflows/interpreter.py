@@ -7,8 +7,8 @@ and an EventSink (where history events go). Nothing here knows SQLite, HTTP or b
 from __future__ import annotations
 
 import asyncio
-import logging
 import contextlib
+import logging
 import random
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
@@ -218,14 +218,18 @@ class Frame:
 
     __slots__ = ("context", "log_events", "prev", "variables")
 
-    def __init__(self, context: dict[str, Any], variables: dict[str, Any], prev: int, log_events: bool = True):
+    def __init__(
+        self, context: dict[str, Any], variables: dict[str, Any], prev: int, log_events: bool = True
+    ):
         self.context = context
         self.variables = variables
         self.prev = prev
         self.log_events = log_events
 
     def child(self, context: dict[str, Any], prev: int, log_events: bool | None = None) -> Frame:
-        return Frame(context, dict(self.variables), prev, self.log_events if log_events is None else log_events)
+        return Frame(
+            context, dict(self.variables), prev, self.log_events if log_events is None else log_events
+        )
 
 
 class _Next:
@@ -275,8 +279,10 @@ def _error_matches(equals: tuple[str, ...], error: str) -> bool:
             return True
         if name == errors.ALL and error not in errors.NOT_CAUGHT_BY_ALL:
             return True
-        if name == errors.TASK_FAILED and error not in errors.NOT_CAUGHT_BY_ALL and not error.startswith(
-            "States."
+        if (
+            name == errors.TASK_FAILED
+            and error not in errors.NOT_CAUGHT_BY_ALL
+            and not error.startswith("States.")
         ):
             return True
     return False
@@ -382,7 +388,9 @@ class ExecutionRun:
             )
             frame.prev = 0
         try:
-            output = await self._with_execution_timeout(self._run_machine(self.machine, value, frame, start_at))
+            output = await self._with_execution_timeout(
+                self._run_machine(self.machine, value, frame, start_at)
+            )
         except FailStateError as err:
             return await self._finish("FAILED", frame, error=err.error, cause=err.cause)
         except ASLError as err:
@@ -395,12 +403,21 @@ class ExecutionRun:
         except Exception as exc:  # a fault of the engine itself: the execution still ends, and says why
             log.exception("execution %s failed inside the engine", self.info.execution_arn)
             return await self._finish(
-                "FAILED", frame, error=errors.RUNTIME, cause=f"Internal error in the engine: {type(exc).__name__}: {exc}"
+                "FAILED",
+                frame,
+                error=errors.RUNTIME,
+                cause=f"Internal error in the engine: {type(exc).__name__}: {exc}",
             )
         return await self._finish("SUCCEEDED", frame, output=output)
 
     async def _finish(
-        self, status: str, frame: Frame, *, output: Any = None, error: str | None = None, cause: str | None = None
+        self,
+        status: str,
+        frame: Frame,
+        *,
+        output: Any = None,
+        error: str | None = None,
+        cause: str | None = None,
     ) -> Outcome:
         if status == "SUCCEEDED":
             self.log.add(
@@ -414,7 +431,11 @@ class ExecutionRun:
                 details["error"] = error
             if cause is not None:
                 details["cause"] = cause
-            kind = {"FAILED": "ExecutionFailed", "TIMED_OUT": "ExecutionTimedOut", "ABORTED": "ExecutionAborted"}
+            kind = {
+                "FAILED": "ExecutionFailed",
+                "TIMED_OUT": "ExecutionTimedOut",
+                "ABORTED": "ExecutionAborted",
+            }
             self.log.add(kind[status], details, previous=frame.prev)
         self.outcome = Outcome(status, output, error, cause)
         with contextlib.suppress(Exception):
@@ -477,7 +498,9 @@ class ExecutionRun:
                 return rule.next
         return state.default
 
-    async def _run_machine(self, machine: StateMachine, value: Any, frame: Frame, start_at: str | None = None) -> Any:
+    async def _run_machine(
+        self, machine: StateMachine, value: Any, frame: Frame, start_at: str | None = None
+    ) -> Any:
         name = start_at or machine.start_at
         states = machine.states
         while True:
@@ -496,7 +519,12 @@ class ExecutionRun:
     # ----- one state --------------------------------------------------------------------------------------
 
     def _emit(
-        self, frame: Frame, type: str, details: dict[str, Any] | None = None, advance: bool = True, latest: bool = False
+        self,
+        frame: Frame,
+        type: str,
+        details: dict[str, Any] | None = None,
+        advance: bool = True,
+        latest: bool = False,
     ) -> int:
         """Record an event after the frame's last one. AWS links a few closing markers differently:
         an iteration's close does not move its Map on (the next iteration links to the event before
@@ -513,7 +541,8 @@ class ExecutionRun:
         if self.log.last_id >= MAX_HISTORY_EVENTS - 1:
             # AWS fails an execution whose history reaches its quota; leave room for the closing event.
             raise ASLError(
-                errors.RUNTIME, f"The execution reached the maximum number of history events ({MAX_HISTORY_EVENTS})."
+                errors.RUNTIME,
+                f"The execution reached the maximum number of history events ({MAX_HISTORY_EVENTS}).",
             )
         entered_prev = frame.prev
         entered = self._emit(
@@ -522,7 +551,10 @@ class ExecutionRun:
             {"name": state.name, "input": value, "inputDetails": {"truncated": False}},
         )
         # The context object is replaced, never mutated: `$$` values may already sit in outputs.
-        frame.context = {**frame.context, "State": {"Name": state.name, "EnteredTime": _iso(self.clock.now())}}
+        frame.context = {
+            **frame.context,
+            "State": {"Name": state.name, "EnteredTime": _iso(self.clock.now())},
+        }
         return entered_prev, entered
 
     def _run_sync_state(self, state: State, value: Any, frame: Frame) -> _Next:
@@ -547,7 +579,10 @@ class ExecutionRun:
         while True:
             try:
                 if state.retry:
-                    frame.context = {**frame.context, "State": {**frame.context["State"], "RetryCount": retry_count}}
+                    frame.context = {
+                        **frame.context,
+                        "State": {**frame.context["State"], "RetryCount": retry_count},
+                    }
                 step = await handler(self, state, value, frame)
                 break
             except ASLError as err:
@@ -570,7 +605,9 @@ class ExecutionRun:
         self._exit(state, step, frame)
         return step
 
-    def _state_failed(self, state: State, err: ASLError, frame: Frame, entered: int, entered_prev: int) -> ASLError:
+    def _state_failed(
+        self, state: State, err: ASLError, frame: Frame, entered: int, entered_prev: int
+    ) -> ASLError:
         """The error as the state reports it; raises it when neither Retry nor Catch may see it."""
         if isinstance(err, StateError) and not (err.cause or "").startswith(_STATE_PREFIX_MARK):
             err = StateError(
@@ -589,7 +626,11 @@ class ExecutionRun:
             # Assign sees the variables as they were when the state started; the new values are
             # visible from the next state on.
             frame.variables.update(step.assigned)
-        details: dict[str, Any] = {"name": state.name, "output": step.output, "outputDetails": {"truncated": False}}
+        details: dict[str, Any] = {
+            "name": state.name,
+            "output": step.output,
+            "outputDetails": {"truncated": False},
+        }
         if step.assigned:
             details["assignedVariables"] = {k: dumps(v) for k, v in step.assigned.items()}
             details["assignedVariablesDetails"] = {"truncated": False}
@@ -629,7 +670,10 @@ class ExecutionRun:
 
     def _caught(self, state: State, catcher: Catcher, err: ASLError, value: Any, frame: Frame) -> _Next:
         # A catcher always sees a Cause, empty when the error had none (a timeout, for one).
-        error_output: dict[str, Any] = {"Error": err.error, "Cause": err.cause if err.cause is not None else ""}
+        error_output: dict[str, Any] = {
+            "Error": err.error,
+            "Cause": err.cause if err.cause is not None else "",
+        }
         if state.query_language == JSONATA:
             bindings = self._bindings(value, frame, errorOutput=error_output)
             output = catcher.output(bindings) if catcher.has_output else error_output
@@ -691,7 +735,9 @@ class ExecutionRun:
         except PathError as exc:
             raise StateError(errors.RUNTIME, exc.message)
 
-    def _jsonpath_result(self, state: State, raw_input: Any, effective: Any, result: Any, frame: Frame) -> _Next:
+    def _jsonpath_result(
+        self, state: State, raw_input: Any, effective: Any, result: Any, frame: Frame
+    ) -> _Next:
         """ResultSelector, Assign, ResultPath and OutputPath, in AWS's order."""
         if state.result_selector is not None:
             result = state.result_selector(result, frame)
@@ -706,7 +752,9 @@ class ExecutionRun:
             self.inspect.update(afterResultSelector=result, afterResultPath=combined)
         return _Next(self._output_path(state, combined, frame), _next_of(state), assigned)
 
-    def _jsonata_result(self, state: State, value: Any, result: Any, frame: Frame, default_output: Any) -> _Next:
+    def _jsonata_result(
+        self, state: State, value: Any, result: Any, frame: Frame, default_output: Any
+    ) -> _Next:
         bindings = self._bindings(value, frame, result=result)
         output = state.output(bindings) if state.has_output else default_output
         assigned = self._assign_jsonata(state.assign, bindings, frame)
@@ -730,7 +778,11 @@ class ExecutionRun:
             task = frame.context.get("Task") or {}
             token = task.get("Token") or str(uuid.uuid4())
         if kind == "lambda":
-            scheduled: dict[str, Any] = {"resource": resource, "input": parameters, "inputDetails": {"truncated": False}}
+            scheduled: dict[str, Any] = {
+                "resource": resource,
+                "input": parameters,
+                "inputDetails": {"truncated": False},
+            }
             if timeout is not None:
                 scheduled["timeoutInSeconds"] = int(timeout)
             self._emit(frame, "LambdaFunctionScheduled", scheduled)
@@ -803,7 +855,9 @@ class ExecutionRun:
                 f"The state/task '{resource if kind != 'service' else service}' returned a result with a size exceeding the maximum number "
                 "of bytes service limit.",
             )
-        self._emit(frame, prefix + "Succeeded", {**base, "output": result, "outputDetails": {"truncated": False}})
+        self._emit(
+            frame, prefix + "Succeeded", {**base, "output": result, "outputDetails": {"truncated": False}}
+        )
         return result
 
     async def _invoke_with_limits(
@@ -864,7 +918,9 @@ class ExecutionRun:
             except PathError as exc:
                 raise StateError(errors.RUNTIME, f"Invalid path '{spec[path_name]}' : {exc.message}")
             if not isinstance(raw, int | float) or isinstance(raw, bool) or raw <= 0:
-                raise StateError(errors.RUNTIME, f"The {path_name} parameter must be a positive integer: {raw}")
+                raise StateError(
+                    errors.RUNTIME, f"The {path_name} parameter must be a positive integer: {raw}"
+                )
             return float(raw)
         return None
 
@@ -948,8 +1004,14 @@ def _top_level_events(events: list[HistoryEvent], machine: StateMachine) -> list
         if t in ("MapStateStarted", "ParallelStateStarted"):
             depth += 1
             continue
-        if t in ("MapStateSucceeded", "MapStateFailed", "ParallelStateSucceeded", "ParallelStateFailed",
-                 "MapStateAborted", "ParallelStateAborted"):
+        if t in (
+            "MapStateSucceeded",
+            "MapStateFailed",
+            "ParallelStateSucceeded",
+            "ParallelStateFailed",
+            "MapStateAborted",
+            "ParallelStateAborted",
+        ):
             depth -= 1
             continue
         if depth:
@@ -1010,7 +1072,9 @@ def _choice(run: ExecutionRun, state: State, value: Any, frame: Frame) -> _Next:
         for i, rule in enumerate(state.choices):
             text = expression_text(rule.condition)
             matched = (
-                evaluate_field(text, f"Choices[{i}].Condition", bindings) if text is not None else rule.condition
+                evaluate_field(text, f"Choices[{i}].Condition", bindings)
+                if text is not None
+                else rule.condition
             )
             if not isinstance(matched, bool):
                 raise StateError(
@@ -1019,8 +1083,10 @@ def _choice(run: ExecutionRun, state: State, value: Any, frame: Frame) -> _Next:
                     "value.",
                 )
             if matched:
-                output = rule.output(bindings) if rule.has_output else (
-                    state.output(bindings) if state.has_output else value
+                output = (
+                    rule.output(bindings)
+                    if rule.has_output
+                    else (state.output(bindings) if state.has_output else value)
                 )
                 assigned = run._assign_jsonata(rule.assign or state.assign, bindings, frame)
                 return _Next(output, rule.next, assigned)
@@ -1080,10 +1146,13 @@ async def _wait(run: ExecutionRun, state: State, value: Any, frame: Frame) -> _N
         try:
             seconds = compile_reference(text).get(effective, frame.context, frame.variables)
         except PathError:
-            raise StateError(errors.RUNTIME, f"The SecondsPath parameter does not reference an input value: {text}")
+            raise StateError(
+                errors.RUNTIME, f"The SecondsPath parameter does not reference an input value: {text}"
+            )
         if not isinstance(seconds, int) or isinstance(seconds, bool):
             raise StateError(
-                errors.RUNTIME, f"The SecondsPath parameter cannot be parsed as a long value: {text} == {seconds}"
+                errors.RUNTIME,
+                f"The SecondsPath parameter cannot be parsed as a long value: {text} == {seconds}",
             )
         if seconds < 0:
             raise StateError(
@@ -1210,7 +1279,9 @@ async def _map(run: ExecutionRun, state: State, value: Any, frame: Frame) -> _Ne
         items_spec = spec.get("Items")
         items = value if items_spec is None else compile_jsonata(items_spec, "Items")(bindings)
         if not isinstance(items, list) and items_spec is None:
-            raise StateError(errors.QUERY_EVALUATION_ERROR, f"Map state input must be an array but was: {dumps(items)}")
+            raise StateError(
+                errors.QUERY_EVALUATION_ERROR, f"Map state input must be an array but was: {dumps(items)}"
+            )
         if not isinstance(items, list):
             raise StateError(
                 errors.QUERY_EVALUATION_ERROR,
@@ -1235,8 +1306,10 @@ async def _map(run: ExecutionRun, state: State, value: Any, frame: Frame) -> _Ne
     if batcher:
         size = batcher.get("MaxItemsPerBatch") or len(items) or 1
         batch_input = batcher.get("BatchInput", {})
-        items = [{"Items": items[i : i + size], **({"BatchInput": batch_input} if batch_input else {})}
-                 for i in range(0, len(items), size)]
+        items = [
+            {"Items": items[i : i + size], **({"BatchInput": batch_input} if batch_input else {})}
+            for i in range(0, len(items), size)
+        ]
         state_selector = None
     run._emit(frame, "MapStateStarted", {"length": len(items)})
     # AWS reads the concurrency and failure tolerance once the Map has started.
@@ -1259,7 +1332,9 @@ async def _map(run: ExecutionRun, state: State, value: Any, frame: Frame) -> _Ne
     def tolerated() -> bool:
         if tolerated_count is not None and failures <= tolerated_count and failures:
             return True
-        return bool(tolerated_pct is not None and total and failures * 100 / total <= tolerated_pct and failures)
+        return bool(
+            tolerated_pct is not None and total and failures * 100 / total <= tolerated_pct and failures
+        )
 
     iteration_frames: list[Frame] = []
     stopping = False
@@ -1294,7 +1369,9 @@ async def _map(run: ExecutionRun, state: State, value: Any, frame: Frame) -> _Ne
             except ASLError as err:
                 failures += 1
                 if not distributed:
-                    run._emit(child, "MapIterationFailed", {"index": index, "name": state.name}, advance=False)
+                    run._emit(
+                        child, "MapIterationFailed", {"index": index, "name": state.name}, advance=False
+                    )
                 if tolerated():
                     return _IterationFailed(err)
                 stopping = True
@@ -1371,11 +1448,16 @@ def _map_number(run: ExecutionRun, state: State, name: str, value: Any, frame: F
                 raw = float(raw) if kind == "float" else int(raw)
             except ValueError:
                 pass
-        ok = isinstance(raw, int | float) and not isinstance(raw, bool) and (kind == "float" or float(raw).is_integer())
+        ok = (
+            isinstance(raw, int | float)
+            and not isinstance(raw, bool)
+            and (kind == "float" or float(raw).is_integer())
+        )
         if not ok:
             shown = raw if isinstance(raw, str) else dumps(raw)
             raise StateError(
-                errors.RUNTIME, f'The {name}Path field refers to value "{shown}" which is not a valid {kind}: {text}'
+                errors.RUNTIME,
+                f'The {name}Path field refers to value "{shown}" which is not a valid {kind}: {text}',
             )
         return raw
     return None
