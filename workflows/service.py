@@ -361,6 +361,7 @@ class StepFunctionsService:
         self.activities = ActivityResolver(self)
         self.resolver = resolver if resolver is not None else self._default_resolver()
         self.substitutions = substitutions
+        self._definitions: dict[str, Any] = {}
         self.callbacks: Any = None
         self._runs: dict[str, Any] = {}
         self._tasks: dict[str, asyncio.Task[Any]] = {}
@@ -1081,6 +1082,16 @@ class StepFunctionsService:
         self._tasks[arn] = task
         task.add_done_callback(lambda _t: self._tasks.pop(arn, None))
 
+    def _compiled(self, text: str, load: Any) -> Any:
+        """The compiled definition for this text: parsed and validated once, shared by its executions
+        (compiled definitions are immutable)."""
+        cached = self._definitions.get(text)
+        if cached is None:
+            if len(self._definitions) >= 256:
+                self._definitions.clear()
+            cached = self._definitions[text] = load(text, self.substitutions)
+        return cached
+
     async def _run(self, record: dict[str, Any], value: Any, history: list[HistoryEvent] | None) -> Any:
         from workflows.definition import load_definition
         from workflows.interpreter import ExecutionInfo, Interpreter
@@ -1091,7 +1102,7 @@ class StepFunctionsService:
         if value is None:
             value = json.loads(record["input"])
         try:
-            definition = load_definition(machine["definition"], self.substitutions)
+            definition = self._compiled(machine["definition"], load_definition)
         except DefinitionError as err:
             self._finish(record, "FAILED", _now(), {"error": "States.Runtime", "cause": str(err)})
             await self.writer.flush()
