@@ -124,16 +124,8 @@ class E2E:
         self.review_queue_url = self.sqs.get_queue_url(QueueName=outputs["ReviewQueueUrl"].rsplit("/", 1)[1])[
             "QueueUrl"
         ]
-        self.bridge = next(
-            c.__self__
-            for c in world.async_closers
-            if isinstance(getattr(c, "__self__", None), S3EventBridgeBridge)
-        )
-        self.workers = next(
-            c.__self__
-            for c in world.async_closers
-            if isinstance(getattr(c, "__self__", None), LambdaWorkerResolver)
-        )
+        self.bridge: S3EventBridgeBridge = world.bridge
+        self.workers: LambdaWorkerResolver = world.workers
         # Every EventBridge event the bridge hands to the rule's target, recorded once it returned.
         self.events: list[dict[str, Any]] = []
         deliver = self.bridge.on_event

@@ -40,6 +40,8 @@ class DevWorld:
     input_prefix: str = ""
     input_suffix: str = ""
     tap_queue_url: str | None = None
+    workers: Any = None  # the LambdaWorkerResolver: one pool of worker processes per function
+    bridge: Any = None  # the S3 -> EventBridge "Object Created" bridge, when there is an input bucket
     closers: list[Any] = field(default_factory=list)
     async_closers: list[Any] = field(default_factory=list)
 
@@ -259,6 +261,7 @@ async def start_world(options: DevOptions) -> DevWorld:
     service.resolver = ChainResolver(service.activities, workers, integrations)
     world = DevWorld(api_url=api_url, aws_url=aws_url, stack=stack, endpoints=endpoints, service=service)
     world.input_bucket, world.input_prefix, world.input_suffix = _input_from_rules(stack)
+    world.workers = workers
     world.closers.append(integrations.close)
     world.async_closers.append(workers.close)
     if aws is not None:
@@ -303,7 +306,7 @@ async def start_world(options: DevOptions) -> DevWorld:
                 log.info("started %s", result)
 
     if world.input_bucket:
-        bridge = S3EventBridgeBridge.for_stack(stack, endpoints, on_event)
+        bridge = world.bridge = S3EventBridgeBridge.for_stack(stack, endpoints, on_event)
         await asyncio.to_thread(bridge.setup)
         await bridge.start()
         world.async_closers.insert(0, bridge.stop)
