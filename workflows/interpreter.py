@@ -708,9 +708,12 @@ class ExecutionRun:
         return _assign_template(assign)(value, frame)  # type: ignore[no-any-return]
 
     def _input_path(self, state: State, value: Any, frame: Frame) -> Any:
-        if state.input_path_null:
+        return self._filter(state.input_path, state.input_path_null, value, frame)
+
+    def _filter(self, path: Reference | None, null: bool, value: Any, frame: Frame) -> Any:
+        """InputPath / OutputPath: `null` gives `{}`, absent (or `$`) the value itself."""
+        if null:
             return {}
-        path = state.input_path
         if path is None:
             return value
         return self._read_path(path, value, frame)
@@ -722,12 +725,7 @@ class ExecutionRun:
             raise StateError(errors.RUNTIME, f"Invalid path '{path.text}' : {exc.message}")
 
     def _output_path(self, state: State, value: Any, frame: Frame) -> Any:
-        if state.output_path_null:
-            return {}
-        path = state.output_path
-        if path is None:
-            return value
-        return self._read_path(path, value, frame)
+        return self._filter(state.output_path, state.output_path_null, value, frame)
 
     def _set_result(self, value: Any, path: Path, result: Any) -> Any:
         try:

@@ -178,6 +178,14 @@ def _check_structure(shape: Any, value: dict[str, Any], prefix: str, errors: lis
         _check_value(member, member_value, f"{prefix}{name}", errors)
 
 
+def _check_length(shape: Any, value: Any, path: str, errors: list[str]) -> None:
+    meta = shape.metadata
+    if "min" in meta and len(value) < meta["min"]:
+        _fail(errors, value, shape, path, f"Member must have length greater than or equal to {meta['min']}")
+    if "max" in meta and len(value) > meta["max"]:
+        _fail(errors, value, shape, path, f"Member must have length less than or equal to {meta['max']}")
+
+
 def _check_value(shape: Any, value: Any, path: str, errors: list[str]) -> None:
     kind = shape.type_name
     meta = shape.metadata
@@ -189,12 +197,7 @@ def _check_value(shape: Any, value: Any, path: str, errors: list[str]) -> None:
     if kind == "list":
         if not isinstance(value, list):
             raise ServiceError("SerializationException", f"Unexpected value at '{path}'")
-        if "min" in meta and len(value) < meta["min"]:
-            _fail(
-                errors, value, shape, path, f"Member must have length greater than or equal to {meta['min']}"
-            )
-        if "max" in meta and len(value) > meta["max"]:
-            _fail(errors, value, shape, path, f"Member must have length less than or equal to {meta['max']}")
+        _check_length(shape, value, path, errors)
         for i, item in enumerate(value, 1):
             if item is not None:
                 _check_value(shape.member, item, f"{path}.{i}.member", errors)
@@ -202,12 +205,7 @@ def _check_value(shape: Any, value: Any, path: str, errors: list[str]) -> None:
     if kind == "string":
         if not isinstance(value, str):
             raise ServiceError("SerializationException", f"Unexpected value at '{path}'")
-        if "min" in meta and len(value) < meta["min"]:
-            _fail(
-                errors, value, shape, path, f"Member must have length greater than or equal to {meta['min']}"
-            )
-        if "max" in meta and len(value) > meta["max"]:
-            _fail(errors, value, shape, path, f"Member must have length less than or equal to {meta['max']}")
+        _check_length(shape, value, path, errors)
         if shape.enum and value not in shape.enum:
             order = _ENUM_ORDER.get(shape.name, shape.enum)
             _fail(errors, value, shape, path, f"Member must satisfy enum value set: [{', '.join(order)}]")
