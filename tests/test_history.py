@@ -51,11 +51,27 @@ def history_of(case: dict[str, Any]) -> list[dict[str, Any]]:
     return [event.to_api() for event in run.events]
 
 
+def _rewritten(recorded: Any, actual: Any) -> set[str]:
+    """Strings of the recorded value where the actual value, at the same place, differs."""
+    if isinstance(recorded, str) and isinstance(actual, str):
+        return {recorded} if recorded != actual else set()
+    if isinstance(recorded, dict) and isinstance(actual, dict):
+        return set().union(*(_rewritten(v, actual[k]) for k, v in recorded.items() if k in actual))
+    if isinstance(recorded, list) and isinstance(actual, list):
+        return set().union(*(_rewritten(r, a) for r, a in zip(recorded, actual, strict=False)))
+    return set()
+
+
 def difference(case: dict[str, Any], ours: list[dict[str, Any]]) -> str | None:
     recorded = case["history"]
     # Snapshot placeholders (`<...>`) stand for generated values wherever they appear.
     tokens = [*case.get("placeholder_tokens", []), *SNAPSHOT_PLACEHOLDERS, "snf_role_arn"]
     tokens += sorted(set(re.findall(r"<[^<>\s]+>", json.dumps(recorded))))
+    # Values the recording rewrote in the execution's input (a generated name, a timestamp) stand for
+    # whatever the case actually ran with, wherever they appear.
+    if recorded and recorded[0]["type"] == "ExecutionStarted":
+        started = _payload(recorded[0]["executionStartedEventDetails"].get("input"))
+        tokens += sorted(_rewritten(started, case["input"]))
     for i, (exp, got) in enumerate(zip(recorded, ours, strict=False)):
         where = f"event {i + 1} ({exp['type']})"
         if exp["type"] != got["type"]:
