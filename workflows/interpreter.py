@@ -216,7 +216,7 @@ def resource_kind(resource: str) -> tuple[str, str, str]:
 class Frame:
     """One thread of control: the execution, a Parallel branch or a Map iteration."""
 
-    __slots__ = ("context", "log_events", "prev", "variables")
+    __slots__ = ("context", "interleave", "log_events", "prev", "variables")
 
     def __init__(
         self, context: dict[str, Any], variables: dict[str, Any], prev: int, log_events: bool = True
@@ -225,6 +225,9 @@ class Frame:
         self.variables = variables
         self.prev = prev
         self.log_events = log_events
+        # Parallel branches take turns after each state entry, so their events interleave as AWS's
+        # do (every branch's first state is entered before any exits).
+        self.interleave = False
 
     def child(self, context: dict[str, Any], prev: int, log_events: bool | None = None) -> Frame:
         return Frame(
@@ -507,7 +510,7 @@ class ExecutionRun:
             state = states[name]
             # States that never wait run without a coroutine of their own; Retry is what Task,
             # Parallel and Map (the awaiting kinds) add, so a state with retriers takes the full path.
-            if state.type in _SYNC_HANDLERS and not state.retry:
+            if state.type in _SYNC_HANDLERS and not state.retry and not frame.interleave:
                 step = self._run_sync_state(state, value, frame)
             else:
                 step = await self._run_state(state, value, frame)
@@ -573,6 +576,8 @@ class ExecutionRun:
 
     async def _run_state(self, state: State, value: Any, frame: Frame) -> _Next:
         entered_prev, entered = self._enter(state, value, frame)
+        if frame.interleave:
+            await asyncio.sleep(0)
         handler = _HANDLERS[state.type]
         attempts = [0] * len(state.retry)
         retry_count = 0
@@ -616,7 +621,8 @@ class ExecutionRun:
                 err.location,
             )
             if err.error == errors.QUERY_EVALUATION_ERROR:
-                self._evaluation_failed(state, err, frame, entered_prev)
+                # AWS links a Wait's evaluation failure to its entry, other states' to the event before.
+                self._evaluation_failed(state, err, frame, entered if state.type == "Wait" else entered_prev)
         if isinstance(err, FailStateError) or err.error == errors.RUNTIME:
             raise err
         return err
@@ -847,12 +853,15 @@ class ExecutionRun:
             if "Task" in frame.context:
                 frame.context = {k: v for k, v in frame.context.items() if k != "Task"}
         if len(dumps(result)) > MAX_PAYLOAD_BYTES:
-            # AWS names the resource here: the function ARN, or the integration's service.
-            raise ASLError(
+            # AWS names the resource here (the function ARN, or the integration's service) and
+            # records the task as failed.
+            too_large = ASLError(
                 errors.DATA_LIMIT_EXCEEDED,
-                f"The state/task '{resource if kind != 'service' else service}' returned a result with a size exceeding the maximum number "
-                "of bytes service limit.",
+                f"The state/task '{resource if kind != 'service' else service}' returned a result with a size "
+                "exceeding the maximum number of bytes service limit.",
             )
+            self._emit(frame, prefix + "Failed", {**base, "error": too_large.error, "cause": too_large.cause})
+            raise too_large
         self._emit(
             frame, prefix + "Succeeded", {**base, "output": result, "outputDetails": {"truncated": False}}
         )
@@ -1116,6 +1125,7 @@ async def _wait(run: ExecutionRun, state: State, value: Any, frame: Frame) -> _N
                 raise StateError(
                     errors.QUERY_EVALUATION_ERROR,
                     f"The Seconds field must be a non-negative integer: {dumps(seconds)}",
+                    "Seconds",
                 )
             delay = float(seconds)
         else:
@@ -1126,6 +1136,7 @@ async def _wait(run: ExecutionRun, state: State, value: Any, frame: Frame) -> _N
                     errors.QUERY_EVALUATION_ERROR,
                     "The Timestamp field cannot be parsed as an ISO-8601 extended offset date-time format "
                     f"string: {stamp}",
+                    "Timestamp",
                 )
             delay = parsed.timestamp() - now
         await run.clock.sleep(max(delay, 0.0))
@@ -1225,6 +1236,8 @@ async def _parallel(run: ExecutionRun, state: State, value: Any, frame: Frame) -
     run._emit(frame, "ParallelStateStarted")
     # Each branch starts a new thread of events: its first event links to none (0), as on AWS.
     branch_frames = [frame.child(_copy_context(frame.context), 0) for _ in state.branches]
+    for branch_frame in branch_frames:
+        branch_frame.interleave = True
     tasks = [
         asyncio.ensure_future(run._run_machine(branch, effective, bf))
         for branch, bf in zip(state.branches, branch_frames, strict=True)
@@ -1309,9 +1322,10 @@ async def _map(run: ExecutionRun, state: State, value: Any, frame: Frame) -> _Ne
             for i in range(0, len(items), size)
         ]
         state_selector = None
+    # MaxConcurrency is read before the Map starts, the failure tolerance after (as AWS records).
+    max_concurrency = _map_number(run, state, "MaxConcurrency", value, frame) or 0
     run._emit(frame, "MapStateStarted", {"length": len(items)})
     # AWS reads the concurrency and failure tolerance once the Map has started.
-    max_concurrency = _map_number(run, state, "MaxConcurrency", value, frame) or 0
     tolerated_count = _map_number(run, state, "ToleratedFailureCount", value, frame)
     tolerated_pct = _map_number(run, state, "ToleratedFailurePercentage", value, frame)
     if tolerated_count is not None and tolerated_count < 0:
