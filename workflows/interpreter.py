@@ -292,6 +292,8 @@ def _error_matches(equals: tuple[str, ...], error: str) -> bool:
 
 
 _STATE_PREFIX_MARK = "An error occurred while executing the state"
+# State types that can be interrupted, with a `<Type>StateAborted` history event.
+_ABORTABLE = frozenset({"Task", "Wait", "Map", "Parallel"})
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -604,9 +606,17 @@ class ExecutionRun:
                     self._emit(frame, closing)
                 catcher = self._catcher(state, err)
                 if catcher is None:
+                    if frame.interleave and state.type in _ABORTABLE:
+                        # An error leaving a Parallel branch aborts the state it left (AWS records it).
+                        self._emit(frame, state.type + "StateAborted", advance=False)
                     raise err
                 step = self._caught(state, catcher, err, value, frame)
                 break
+            except asyncio.CancelledError:
+                # Stopped (StopExecution, or a sibling branch or iteration failed) while running.
+                if state.type in _ABORTABLE:
+                    self._emit(frame, state.type + "StateAborted", advance=False)
+                raise
         self._exit(state, step, frame)
         return step
 
