@@ -135,3 +135,22 @@ def test_validate_reports_every_problem_and_exits_non_zero(tmp_path: Path) -> No
     result = workflows("validate", str(good), str(bad))
     assert result.returncode == 1
     assert "MISSING_TRANSITION_TARGET" in result.stdout + result.stderr
+
+
+def test_run_backs_lambda_functions_with_python_handlers(tmp_path: Path) -> None:
+    """A recorded case that calls a Lambda function, run with a local handler for it."""
+    case_path = next(p for p in sorted(CASES.glob("*.json")) if "test_catch_empty" in p.name)
+    case: dict[str, Any] = json.loads(case_path.read_text())
+    (arn,) = case["resources"]
+    handler = Path(__file__).parent / "lambdas" / "id_function.py"
+    result = workflows("run", str(case_path), "--function", f"{arn}={handler}")
+    assert result.returncode == 0, result.stderr
+    doc = json.loads(result.stdout)
+    assert compare(case, {k: v for k, v in doc.items() if k != "history"}) is None
+    assert [e["type"] for e in doc["history"]][2:5] == [
+        "LambdaFunctionScheduled",
+        "LambdaFunctionStarted",
+        "LambdaFunctionSucceeded",
+    ]
+    bad = workflows("run", str(case_path), "--function", "no-equals-sign")
+    assert bad.returncode == 2 and "--function" in bad.stderr

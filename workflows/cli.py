@@ -22,7 +22,7 @@ def _read_json_arg(value: str | None) -> Any:
 def cmd_run(args: argparse.Namespace) -> int:
     from .clock import FakeClock, SystemClock
     from .definition import load_definition
-    from .resolvers import ChainResolver, MockConfigResolver
+    from .resolvers import CallableResolver, ChainResolver, MockConfigResolver
     from .runner import result_document, run_definition
 
     try:
@@ -60,12 +60,33 @@ def cmd_run(args: argparse.Namespace) -> int:
             return 2
         resolver = ChainResolver(mocks)
     else:
-        resolver = ChainResolver()
+        try:
+            functions = dict(_function_binding(spec) for spec in args.function or [])
+        except (OSError, ValueError, AttributeError, SyntaxError) as exc:
+            print(f"workflows run: --function: {exc}", file=sys.stderr)
+            return 2
+        resolver = ChainResolver(CallableResolver(functions)) if functions else ChainResolver()
     clock = FakeClock() if args.fake_clock else SystemClock()
     run = run_definition(definition, input_value, resolver=resolver, clock=clock)
     json.dump(result_document(run), sys.stdout, ensure_ascii=False)
     sys.stdout.write("\n")
     return 0
+
+
+def _function_binding(spec: str) -> tuple[str, Any]:
+    """`NAME_OR_ARN=FILE.py[:handler]`: a Lambda function backed by a Python handler (default `handler`)."""
+    import importlib.util
+
+    name, sep, target = spec.partition("=")
+    if not sep or not name or not target:
+        raise ValueError(f"expected NAME_OR_ARN=FILE.py[:handler], got {spec!r}")
+    path, _, attribute = target.partition(":")
+    module_spec = importlib.util.spec_from_file_location(f"workflows_fn_{abs(hash(path))}", path)
+    if module_spec is None or module_spec.loader is None:
+        raise ValueError(f"cannot load {path}")
+    module = importlib.util.module_from_spec(module_spec)
+    module_spec.loader.exec_module(module)
+    return name, getattr(module, attribute or "handler")
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
@@ -85,6 +106,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--test-case", help="test case name in the mock configuration")
     run.add_argument("--state-machine", help="state machine name in the mock configuration")
     run.add_argument("--substitution", "-s", action="append", help="NAME=VALUE for ${NAME} placeholders")
+    run.add_argument(
+        "--function",
+        "-f",
+        action="append",
+        help="NAME_OR_ARN=FILE.py[:handler]: a Lambda function backed by a Python handler (repeatable)",
+    )
     run.add_argument("--fake-clock", action="store_true", help="virtual time: Wait and Retry take no time")
     run.set_defaults(func=cmd_run)
 
