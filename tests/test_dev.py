@@ -41,3 +41,33 @@ def test_dev_once_runs_the_sample_through_the_pipeline(tmp_path: Path) -> None:
     assert "SUCCEEDED" in result.stderr
     assert '"outcome": "accepted"' in result.stderr
     assert "SNS message" in result.stderr
+
+
+def test_dev_refuses_a_port_in_use_with_the_option_that_picks_another(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "workflows",
+                "dev",
+                "--once",
+                "--aws-port",
+                str(port),
+                "--port",
+                str(free_port()),
+                "--data-dir",
+                str(tmp_path / ".workflows"),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert result.returncode != 0
+    assert f"127.0.0.1:{port} is in use" in result.stderr
+    assert "--aws-port" in result.stderr

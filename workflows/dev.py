@@ -238,7 +238,12 @@ async def start_world(options: DevOptions) -> DevWorld:
         options.template, stack_name=options.stack_name, parameters=options.parameters or None
     )
 
+    _require_free(options.host, options.port, "--port")
     aws: Any = None
+    if options.aws_endpoint is None:
+        _require_free(
+            "127.0.0.1", options.aws_port, "--aws-port (or --aws-endpoint URL to use what runs there)"
+        )
     if options.aws_endpoint == "aws":
         endpoints = AwsEndpoints(None, services={"stepfunctions": api_url}, region=stack.region)
         aws_url = None
@@ -314,6 +319,20 @@ async def start_world(options: DevOptions) -> DevWorld:
     info = world.describe()
     (data_dir / "endpoints.json").write_text(json.dumps(info, indent=2) + "\n")
     return world
+
+
+def _require_free(host: str, port: int, option: str) -> None:
+    """Refuse a port something else holds, with the option that picks another, rather than hang on it."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise SystemExit(
+                f"workflows dev: {host}:{port} is in use ({exc.strerror}); choose another with {option}"
+            )
 
 
 def _rule_matches(rule: Any, event: dict[str, Any]) -> bool:
