@@ -1,0 +1,171 @@
+"""Time-driven semantics on a virtual clock: Retry backoff, MaxDelaySeconds, jitter, Wait, timeouts."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from typing import Any
+
+from workflows.clock import FakeClock
+from workflows.definition import load_definition
+from workflows.errors import ASLError
+from workflows.interpreter import CallbackRegistry, Interpreter, TaskRequest
+from workflows.runner import execution_info
+
+
+class Flaky:
+    """Fails `failures` times with `error`, then returns; records the virtual time of each call."""
+
+    def __init__(self, clock: FakeClock, failures: int, error: str = "Transient") -> None:
+        self.clock, self.failures, self.error = clock, failures, error
+        self.times: list[float] = []
+
+    async def invoke(self, request: TaskRequest) -> Any:
+        self.times.append(self.clock.now())
+        if len(self.times) <= self.failures:
+            raise ASLError(self.error, "try again")
+        return {"attempts": len(self.times)}
+
+
+def run(definition: dict[str, Any], resolver: Any = None, clock: FakeClock | None = None, **kw: Any) -> Any:
+    clock = clock or FakeClock()
+
+    async def go() -> Any:
+        execution = Interpreter(load_definition(definition), resolver=resolver, clock=clock, **kw).start(
+            execution_info(start_time=clock.now()), {}
+        )
+        return execution, await execution.wait()
+
+    return asyncio.run(go())
+
+
+def task(retry: list[dict[str, Any]], **extra: Any) -> dict[str, Any]:
+    return {
+        "StartAt": "T",
+        "States": {
+            "T": {
+                "Type": "Task",
+                "Resource": "arn:aws:states:::lambda:invoke",
+                "Retry": retry,
+                "End": True,
+                **extra,
+            }
+        },
+    }
+
+
+def gaps(times: list[float]) -> list[float]:
+    return [round(b - a, 6) for a, b in itertools.pairwise(times)]
+
+
+def test_retry_backs_off_exponentially_up_to_max_delay() -> None:
+    clock = FakeClock()
+    flaky = Flaky(clock, failures=4)
+    retry = [
+        {
+            "ErrorEquals": ["Transient"],
+            "IntervalSeconds": 2,
+            "BackoffRate": 3,
+            "MaxAttempts": 5,
+            "MaxDelaySeconds": 10,
+        }
+    ]
+    _execution, outcome = run(task(retry), flaky, clock)
+    assert outcome.status == "SUCCEEDED" and outcome.output == {"attempts": 5}
+    assert gaps(flaky.times) == [2, 6, 10, 10]  # 2, 2*3, min(18, 10), min(54, 10)
+
+
+def test_full_jitter_waits_at_most_the_backoff() -> None:
+    clock = FakeClock()
+    flaky = Flaky(clock, failures=3)
+    retry = [
+        {
+            "ErrorEquals": ["States.ALL"],
+            "IntervalSeconds": 4,
+            "BackoffRate": 2,
+            "MaxAttempts": 3,
+            "JitterStrategy": "FULL",
+        }
+    ]
+    _, outcome = run(task(retry), flaky, clock)
+    assert outcome.status == "SUCCEEDED"
+    for gap, ceiling in zip(gaps(flaky.times), [4, 8, 16], strict=True):
+        assert 0 <= gap <= ceiling
+
+
+def test_retries_exhausted_fail_with_the_task_error_and_max_attempts_zero_never_retries() -> None:
+    clock = FakeClock()
+    flaky = Flaky(clock, failures=10)
+    retry = [{"ErrorEquals": ["Transient"], "MaxAttempts": 2}]
+    _, outcome = run(task(retry), flaky, clock)
+    assert (outcome.status, outcome.error, outcome.cause) == ("FAILED", "Transient", "try again")
+    assert len(flaky.times) == 3
+    once = Flaky(FakeClock(), failures=10)
+    _, outcome = run(task([{"ErrorEquals": ["Transient"], "MaxAttempts": 0}]), once)
+    assert outcome.status == "FAILED" and len(once.times) == 1
+
+
+def test_a_one_hour_wait_takes_no_time_and_moves_the_clock() -> None:
+    clock = FakeClock()
+    start = clock.now()
+    _, outcome = run(
+        {"StartAt": "W", "States": {"W": {"Type": "Wait", "Seconds": 3600, "End": True}}}, clock=clock
+    )
+    assert outcome.status == "SUCCEEDED"
+    assert clock.now() - start == 3600
+
+
+def test_execution_timeout_ends_timed_out() -> None:
+    definition = {
+        "TimeoutSeconds": 5,
+        "StartAt": "W",
+        "States": {"W": {"Type": "Wait", "Seconds": 60, "End": True}},
+    }
+    execution, outcome = run(definition)
+    assert (outcome.status, outcome.error) == ("TIMED_OUT", "States.Timeout")
+    assert execution.events[-1].type == "ExecutionTimedOut"
+
+
+def test_task_timeout_and_heartbeat_timeout() -> None:
+    class Silent:
+        async def invoke(self, request: TaskRequest) -> Any:
+            return {}  # sends the token nowhere: nobody calls back
+
+    token_task = {
+        "StartAt": "T",
+        "States": {
+            "T": {
+                "Type": "Task",
+                "Resource": "arn:aws:states:::sqs:sendMessage.waitForTaskToken",
+                "End": True,
+                "TimeoutSeconds": 300,
+                "HeartbeatSeconds": 30,
+            }
+        },
+    }
+    execution, outcome = run(token_task, Silent(), callbacks=CallbackRegistry())
+    assert (outcome.status, outcome.error) == ("FAILED", "States.HeartbeatTimeout")
+    assert "TaskTimedOut" in [e.type for e in execution.events]
+
+    class Slow:
+        def __init__(self, clock: FakeClock) -> None:
+            self.clock = clock
+
+        async def invoke(self, request: TaskRequest) -> Any:
+            await self.clock.sleep(120)
+            return {}
+
+    clock = FakeClock()
+    slow = {
+        "StartAt": "T",
+        "States": {
+            "T": {
+                "Type": "Task",
+                "Resource": "arn:aws:states:::lambda:invoke",
+                "TimeoutSeconds": 10,
+                "End": True,
+            }
+        },
+    }
+    _, outcome = run(slow, Slow(clock), clock)
+    assert (outcome.status, outcome.error) == ("FAILED", "States.Timeout")
