@@ -27,12 +27,18 @@ class Flaky:
         return {"attempts": len(self.times)}
 
 
-def run(definition: dict[str, Any], resolver: Any = None, clock: FakeClock | None = None, **kw: Any) -> Any:
+def run(
+    definition: dict[str, Any],
+    resolver: Any = None,
+    clock: FakeClock | None = None,
+    input: Any = None,
+    **kw: Any,
+) -> Any:
     clock = clock or FakeClock()
 
     async def go() -> Any:
         execution = Interpreter(load_definition(definition), resolver=resolver, clock=clock, **kw).start(
-            execution_info(start_time=clock.now()), {}
+            execution_info(start_time=clock.now()), {} if input is None else input
         )
         return execution, await execution.wait()
 
@@ -169,3 +175,45 @@ def test_task_timeout_and_heartbeat_timeout() -> None:
     }
     _, outcome = run(slow, Slow(clock), clock)
     assert (outcome.status, outcome.error) == ("FAILED", "States.Timeout")
+
+
+def test_map_max_concurrency_is_honoured() -> None:
+    class Gauge:
+        def __init__(self, clock: FakeClock) -> None:
+            self.clock, self.active, self.peak = clock, 0, 0
+
+        async def invoke(self, request: TaskRequest) -> Any:
+            self.active += 1
+            self.peak = max(self.peak, self.active)
+            await self.clock.sleep(1)
+            self.active -= 1
+            return request.parameters
+
+    def fan_out(limit: int) -> dict[str, Any]:
+        return {
+            "StartAt": "Each",
+            "States": {
+                "Each": {
+                    "Type": "Map",
+                    "MaxConcurrency": limit,
+                    "ItemProcessor": {
+                        "StartAt": "Work",
+                        "States": {
+                            "Work": {
+                                "Type": "Task",
+                                "Resource": "arn:aws:states:::lambda:invoke",
+                                "End": True,
+                            }
+                        },
+                    },
+                    "End": True,
+                }
+            },
+        }
+
+    for limit, expected_peak in ((2, 2), (0, 10)):
+        clock = FakeClock()
+        gauge = Gauge(clock)
+        _, outcome = run(fan_out(limit), gauge, clock, input=list(range(10)))
+        assert outcome.status == "SUCCEEDED" and outcome.output == list(range(10))
+        assert gauge.peak == expected_peak
