@@ -71,3 +71,50 @@ def test_dev_refuses_a_port_in_use_with_the_option_that_picks_another(tmp_path: 
     assert result.returncode != 0
     assert f"127.0.0.1:{port} is in use" in result.stderr
     assert "--aws-port" in result.stderr
+
+
+def test_dev_uses_an_aws_endpoint_it_is_given_instead_of_starting_its_own(tmp_path: Path) -> None:
+    """Pointed at other endpoints (here a moto server started outside it), the same command provisions
+    there and runs the pipeline against it unchanged."""
+    from moto.server import ThreadedMotoServer
+
+    aws_port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=aws_port, verbose=False)
+    server.start()
+    try:
+        data_dir = tmp_path / ".workflows"
+        result = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "workflows",
+                "dev",
+                "--once",
+                "--port",
+                str(free_port()),
+                "--aws-endpoint",
+                f"http://127.0.0.1:{aws_port}",
+                "--data-dir",
+                str(data_dir),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=240,
+            cwd=Path(__file__).resolve().parent.parent,
+        )
+        assert result.returncode == 0, result.stderr[-3000:]
+        endpoints = json.loads((data_dir / "endpoints.json").read_text())
+        assert endpoints["aws"] == f"http://127.0.0.1:{aws_port}"
+        import boto3
+
+        s3 = boto3.client(
+            "s3",
+            endpoint_url=endpoints["aws"],
+            region_name="us-east-1",
+            aws_access_key_id="local",
+            aws_secret_access_key="local",
+        )
+        accepted = s3.list_objects_v2(Bucket=endpoints["buckets"]["AcceptedBucketName"])
+        assert [o["Key"] for o in accepted.get("Contents", []) if o["Key"].startswith("uploads/sample-")]
+    finally:
+        server.stop()
