@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import heapq
 import time
-from datetime import UTC, datetime
 from typing import Protocol
 
 
@@ -71,7 +70,3 @@ class FakeClock:
 
 
 _IDLE_ROUNDS = 20
-
-
-def to_datetime(epoch: float) -> datetime:
-    return datetime.fromtimestamp(epoch, tz=UTC)

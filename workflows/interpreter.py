@@ -358,7 +358,6 @@ class ExecutionRun:
         self.task: asyncio.Future[Outcome] | None = None
         self.outcome: Outcome | None = None
         self._stop: tuple[str | None, str | None] | None = None
-        self._map_runs = 0
 
     @property
     def events(self) -> list[HistoryEvent]:
@@ -773,10 +772,6 @@ class ExecutionRun:
         output = state.output(bindings) if state.has_output else default_output
         assigned = self._assign_jsonata(state.assign, bindings, frame)
         return _Next(output, _next_of(state), assigned)
-
-    def _jsonata_field(self, state: State, name: str, value: Any, frame: Frame) -> Any:
-        bindings = self._bindings(value, frame)
-        return jsonata_or_value(state.spec.get(name), name, bindings)
 
     # ----- Task -------------------------------------------------------------------------------------------
 
@@ -1343,7 +1338,6 @@ async def _map(run: ExecutionRun, state: State, value: Any, frame: Frame) -> _Ne
     if tolerated_pct is not None and not 0 <= tolerated_pct <= 100:
         raise StateError(errors.RUNTIME, "ToleratedFailurePercentage must be between 0 and 100.")
     if distributed:
-        run._map_runs += 1
         arn = run.info.state_machine_arn.replace(":stateMachine:", ":mapRun:")
         map_run_arn = f"{arn}/{state.name}:{uuid.uuid4()}"
         run._emit(frame, "MapRunStarted", {"mapRunArn": map_run_arn})

@@ -32,12 +32,11 @@ def _render(steps: tuple[str | int, ...]) -> str:
 class Path:
     """A compiled JSONPath. `steps` is set for definite paths; otherwise python-jsonpath evaluates it."""
 
-    __slots__ = ("_compiled", "_names_only", "definite", "steps", "text")
+    __slots__ = ("_compiled", "_names_only", "steps", "text")
 
     def __init__(self, text: str, steps: tuple[str | int, ...] | None) -> None:
         self.text = text
         self.steps = steps
-        self.definite = steps is not None
         self._compiled = None if steps is not None else _jp.compile(text)
         self._names_only = steps is not None and all(isinstance(step, str) for step in steps)
 
@@ -75,12 +74,6 @@ class Path:
                 raise PathError(f"No results for path: {_render(steps)}")
             raise PathError(f"Missing property in path {_render(steps[: i + 1])}")
         return value
-
-    def find(self, root: Any, default: Any = None) -> Any:
-        try:
-            return self.get(root)
-        except PathError:
-            return default
 
     def __repr__(self) -> str:
         return f"Path({self.text!r})"
