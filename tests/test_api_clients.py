@@ -250,3 +250,36 @@ class _Captured(Exception):
 
 if __name__ == "__main__":
     sys.exit(pytest.main([__file__, "-q"]))
+
+
+def test_distributed_map_runs_are_listed_and_described(sfn: Any) -> None:
+    definition = {
+        "StartAt": "Each",
+        "States": {
+            "Each": {
+                "Type": "Map",
+                "MaxConcurrency": 3,
+                "ToleratedFailureCount": 1,
+                "ItemProcessor": {
+                    "ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"},
+                    "StartAt": "P",
+                    "States": {"P": {"Type": "Pass", "End": True}},
+                },
+                "End": True,
+            }
+        },
+    }
+    arn = sfn.create_state_machine(name="map-runs", definition=json.dumps(definition), roleArn=ROLE)[
+        "stateMachineArn"
+    ]
+    execution = sfn.start_execution(stateMachineArn=arn, input=json.dumps([1, 2, 3, 4]))["executionArn"]
+    assert _wait(sfn, execution)["status"] == "SUCCEEDED"
+    runs = sfn.list_map_runs(executionArn=execution)["mapRuns"]
+    assert len(runs) == 1 and runs[0]["executionArn"] == execution
+    described = sfn.describe_map_run(mapRunArn=runs[0]["mapRunArn"])
+    assert described["status"] == "SUCCEEDED"
+    assert described["maxConcurrency"] == 3 and described["toleratedFailureCount"] == 1
+    assert described["itemCounts"]["total"] == 4 and described["itemCounts"]["succeeded"] == 4
+    history = sfn.get_execution_history(executionArn=execution)["events"]
+    started = next(e for e in history if e["type"] == "MapRunStarted")
+    assert started["mapRunStartedEventDetails"]["mapRunArn"] == runs[0]["mapRunArn"]

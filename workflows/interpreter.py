@@ -86,6 +86,8 @@ class Outcome:
 
 
 class EventSink(Protocol):
+    """Where history goes. A sink may also define `map_run(record)` to keep Distributed Map runs."""
+
     def emit(self, event: HistoryEvent) -> None: ...
 
     async def flush(self) -> None: ...
@@ -650,6 +652,26 @@ class ExecutionRun:
             details["assignedVariables"] = {k: dumps(v) for k, v in step.assigned.items()}
             details["assignedVariablesDetails"] = {"truncated": False}
         self._emit(frame, state.type + "StateExited", details)
+
+    def _map_run(self, record: dict[str, Any]) -> None:
+        """Tell the sink about a Distributed Map's Map Run (for ListMapRuns / DescribeMapRun), if it asks."""
+        report = getattr(self.sink, "map_run", None)
+        if report is not None:
+            report(dict(record))
+
+    def _map_run_ended(self, record: dict[str, Any] | None, status: str, total: int, failed: int) -> None:
+        if record is None:
+            return
+        counts = _map_run_counts(total, total - failed, failed)
+        self._map_run(
+            {
+                **record,
+                "status": status,
+                "stopDate": self.clock.now(),
+                "itemCounts": counts,
+                "executionCounts": counts,
+            }
+        )
 
     def _evaluation_failed(self, state: State, err: StateError, frame: Frame, previous: int) -> None:
         """AWS records a failed JSONata evaluation as its own event, linked to the state's entry."""
@@ -1337,13 +1359,26 @@ async def _map(run: ExecutionRun, state: State, value: Any, frame: Frame) -> _Ne
         raise StateError(errors.RUNTIME, "ToleratedFailureCount cannot be negative.")
     if tolerated_pct is not None and not 0 <= tolerated_pct <= 100:
         raise StateError(errors.RUNTIME, "ToleratedFailurePercentage must be between 0 and 100.")
-    if distributed:
-        arn = run.info.state_machine_arn.replace(":stateMachine:", ":mapRun:")
-        map_run_arn = f"{arn}/{state.name}:{uuid.uuid4()}"
-        run._emit(frame, "MapRunStarted", {"mapRunArn": map_run_arn})
     semaphore = asyncio.Semaphore(int(max_concurrency)) if max_concurrency else None
     failures = 0
     total = len(items)
+    map_run: dict[str, Any] | None = None
+    if distributed:
+        arn = run.info.state_machine_arn.replace(":stateMachine:", ":mapRun:")
+        map_run = {
+            "mapRunArn": f"{arn}/{state.name}:{uuid.uuid4()}",
+            "executionArn": run.info.execution_arn,
+            "stateMachineArn": f"{run.info.state_machine_arn}/{state.name}",  # the Map Run's child machine
+            "status": "RUNNING",
+            "startDate": run.clock.now(),
+            "maxConcurrency": int(max_concurrency),
+            "toleratedFailurePercentage": float(tolerated_pct or 0),
+            "toleratedFailureCount": int(tolerated_count or 0),
+            "itemCounts": _map_run_counts(total, 0, 0),
+            "executionCounts": _map_run_counts(total, 0, 0),
+        }
+        run._emit(frame, "MapRunStarted", {"mapRunArn": map_run["mapRunArn"]})
+        run._map_run(map_run)
 
     def tolerated() -> bool:
         if tolerated_count is not None and failures <= tolerated_count and failures:
@@ -1411,6 +1446,7 @@ async def _map(run: ExecutionRun, state: State, value: Any, frame: Frame) -> _Ne
         frame.prev = failure.frame.prev
         if distributed:
             run._emit(frame, "MapRunFailed")
+            run._map_run_ended(map_run, "FAILED", total, failures)
             frame.prev = frame.prev
         err = failure.error
         if distributed or tolerated_count is not None or tolerated_pct is not None:
@@ -1425,6 +1461,7 @@ async def _map(run: ExecutionRun, state: State, value: Any, frame: Frame) -> _Ne
     results = [r.as_output() if isinstance(r, _IterationFailed) else r for r in results]
     if distributed:
         run._emit(frame, "MapRunSucceeded", latest=True)
+        run._map_run_ended(map_run, "SUCCEEDED", total, failures)
         run._emit(frame, "MapStateSucceeded", advance=False)
     else:
         frame.prev = run.log.last_id
@@ -1432,6 +1469,23 @@ async def _map(run: ExecutionRun, state: State, value: Any, frame: Frame) -> _Ne
     if jsonata:
         return run._jsonata_result(state, value, results, frame, results)
     return run._jsonpath_result(state, value, effective, results, frame)
+
+
+def _map_run_counts(total: int, succeeded: int, failed: int) -> dict[str, int]:
+    """A Map Run's item or child-execution counts, as DescribeMapRun gives them."""
+    pending = total - succeeded - failed
+    return {
+        "pending": 0,
+        "running": pending,
+        "succeeded": succeeded,
+        "failed": failed,
+        "timedOut": 0,
+        "aborted": 0,
+        "total": total,
+        "resultsWritten": 0,
+        "failuresNotRedrivable": 0,
+        "pendingRedrive": 0,
+    }
 
 
 def _json_type(value: Any) -> str:

@@ -223,6 +223,10 @@ class _Sink:
     async def flush(self) -> None:
         await self.service.writer.flush()
 
+    def map_run(self, record: dict[str, Any]) -> None:
+        """A Distributed Map's Map Run started or ended: kept for ListMapRuns / DescribeMapRun."""
+        self.service.record_map_run(record)
+
 
 class StepFunctionsService:
     """Every Step Functions operation. See the module docstring for the calling convention."""
