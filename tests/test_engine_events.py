@@ -59,3 +59,45 @@ def test_a_failing_branch_aborts_the_sibling_still_waiting() -> None:
         types.index("FailStateEntered") < types.index("WaitStateAborted") < types.index("ParallelStateFailed")
     )
     assert types[-1] == "ExecutionFailed"
+
+
+def test_a_resumed_execution_finishes_its_interrupted_state_without_entering_it_again() -> None:
+    """After a crash the engine replays the recorded events: the Wait that was running is not entered
+    a second time, and it ends at its original deadline."""
+    definition = load_definition(
+        {
+            "StartAt": "Hold",
+            "States": {
+                "Hold": {"Type": "Wait", "Seconds": 100, "Next": "After"},
+                "After": {"Type": "Pass", "Result": "done", "End": True},
+            },
+        }
+    )
+    clock = FakeClock()
+    info = execution_info(start_time=clock.now())
+
+    async def first_life():  # type: ignore[no-untyped-def]
+        run = Interpreter(definition, clock=clock).start(info, {})
+        while [e.type for e in run.events][-1:] != ["WaitStateEntered"]:
+            await asyncio.sleep(0)
+        recorded = list(run.events)  # what the store had committed when the process died
+        assert run.task is not None
+        run.task.cancel()
+        return recorded
+
+    recorded = asyncio.run(first_life())
+    entered_at = recorded[-1].timestamp
+    clock.advance(40)  # the restart came 40 s later
+
+    async def second_life():  # type: ignore[no-untyped-def]
+        run = Interpreter(definition, clock=clock).start(info, {}, history=recorded)
+        return run, await run.wait()
+
+    run, outcome = asyncio.run(second_life())
+    assert (outcome.status, outcome.output) == ("SUCCEEDED", "done")
+    types = [e.type for e in run.events]
+    assert types.count("WaitStateEntered") == 1
+    assert types[-4:] == ["WaitStateExited", "PassStateEntered", "PassStateExited", "ExecutionSucceeded"]
+    assert [e.id for e in run.events] == list(range(1, len(run.events) + 1))
+    exited = next(e for e in run.events if e.type == "WaitStateExited")
+    assert exited.timestamp == entered_at + 100  # the original deadline, not 100 s after the restart

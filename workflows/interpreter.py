@@ -218,7 +218,7 @@ def resource_kind(resource: str) -> tuple[str, str, str]:
 class Frame:
     """One thread of control: the execution, a Parallel branch or a Map iteration."""
 
-    __slots__ = ("context", "interleave", "log_events", "prev", "variables")
+    __slots__ = ("context", "entered_at", "interleave", "log_events", "prev", "variables")
 
     def __init__(
         self, context: dict[str, Any], variables: dict[str, Any], prev: int, log_events: bool = True
@@ -230,6 +230,7 @@ class Frame:
         # Parallel branches take turns after each state entry, so their events interleave as AWS's
         # do (every branch's first state is entered before any exits).
         self.interleave = False
+        self.entered_at = 0.0  # when the current state was entered (a resumed Wait keeps its deadline)
 
     def child(self, context: dict[str, Any], prev: int, log_events: bool | None = None) -> Frame:
         return Frame(
@@ -360,6 +361,7 @@ class ExecutionRun:
         self.task: asyncio.Future[Outcome] | None = None
         self.outcome: Outcome | None = None
         self._stop: tuple[str | None, str | None] | None = None
+        self._resume_entry: tuple[int, int, float] | None = None
 
     @property
     def events(self) -> list[HistoryEvent]:
@@ -381,9 +383,11 @@ class ExecutionRun:
         frame = Frame(context, {}, 0)
         value = self.input
         start_at: str | None = self.machine.start_at
+        entry: tuple[int, int, float] | None = None
         if self.prior:
             try:
                 start_at, value, frame = self._resume(frame)
+                entry = self._resume_entry
             except _Resumed as done:  # the last state had finished: only the closing event is missing
                 return await self._finish("SUCCEEDED", frame, output=done.output)
         else:
@@ -395,7 +399,7 @@ class ExecutionRun:
             frame.prev = 0
         try:
             output = await self._with_execution_timeout(
-                self._run_machine(self.machine, value, frame, start_at)
+                self._run_machine(self.machine, value, frame, start_at, entry)
             )
         except FailStateError as err:
             return await self._finish("FAILED", frame, error=err.error, cause=err.cause)
@@ -488,6 +492,9 @@ class ExecutionRun:
         assert last.details is not None
         name = last.details["name"]
         if last.type.endswith("StateEntered"):
+            redriven = any(e.type == "ExecutionRedriven" for e in self.prior if e.id > last.id)
+            if not redriven:  # a crash: the state was entered once and stays entered
+                self._resume_entry = (last.previous_event_id, last.id, last.timestamp)
             return name, last.details["input"], frame
         state = self.machine.states[name]
         output = last.details["output"]
@@ -505,10 +512,20 @@ class ExecutionRun:
         return state.default
 
     async def _run_machine(
-        self, machine: StateMachine, value: Any, frame: Frame, start_at: str | None = None
+        self,
+        machine: StateMachine,
+        value: Any,
+        frame: Frame,
+        start_at: str | None = None,
+        entry: tuple[int, int, float] | None = None,
     ) -> Any:
         name = start_at or machine.start_at
         states = machine.states
+        if entry is not None:  # finish the state a restart interrupted, without entering it again
+            step = await self._run_state(states[name], value, frame, entry)
+            if step.next is None:
+                return step.output
+            value, name = step.output, step.next
         while True:
             state = states[name]
             # States that never wait run without a coroutine of their own; Retry is what Task,
@@ -556,12 +573,13 @@ class ExecutionRun:
             state.type + "StateEntered",
             {"name": state.name, "input": value, "inputDetails": {"truncated": False}},
         )
-        # The context object is replaced, never mutated: `$$` values may already sit in outputs.
-        frame.context = {
-            **frame.context,
-            "State": {"Name": state.name, "EnteredTime": _iso(self.clock.now())},
-        }
+        self._stamp(state, frame, self.clock.now())
         return entered_prev, entered
+
+    def _stamp(self, state: State, frame: Frame, entered_at: float) -> None:
+        # The context object is replaced, never mutated: `$$` values may already sit in outputs.
+        frame.entered_at = entered_at
+        frame.context = {**frame.context, "State": {"Name": state.name, "EnteredTime": _iso(entered_at)}}
 
     def _run_sync_state(self, state: State, value: Any, frame: Frame) -> _Next:
         """`_run_state` for a state that never awaits and has no retriers."""
@@ -577,8 +595,14 @@ class ExecutionRun:
         self._exit(state, step, frame)
         return step
 
-    async def _run_state(self, state: State, value: Any, frame: Frame) -> _Next:
-        entered_prev, entered = self._enter(state, value, frame)
+    async def _run_state(
+        self, state: State, value: Any, frame: Frame, entry: tuple[int, int, float] | None = None
+    ) -> _Next:
+        if entry is None:
+            entered_prev, entered = self._enter(state, value, frame)
+        else:  # resumed after a restart: the state was entered before, at entry's time
+            entered_prev, entered, entered_at = entry
+            self._stamp(state, frame, entered_at)
         if frame.interleave:
             await asyncio.sleep(0)
         handler = _HANDLERS[state.type]
@@ -1154,7 +1178,7 @@ async def _wait(run: ExecutionRun, state: State, value: Any, frame: Frame) -> _N
                     f"The Seconds field must be a non-negative integer: {dumps(seconds)}",
                     "Seconds",
                 )
-            delay = float(seconds)
+            delay = float(seconds) - (now - frame.entered_at)
         else:
             stamp = jsonata_or_value(spec.get("Timestamp"), "Timestamp", bindings)
             parsed = parse_timestamp(stamp)
@@ -1173,7 +1197,9 @@ async def _wait(run: ExecutionRun, state: State, value: Any, frame: Frame) -> _N
         return _Next(output, _next_of(state), assigned)
     effective = run._input_path(state, value, frame)
     if "Seconds" in spec:
-        delay = float(spec["Seconds"])
+        delay = float(spec["Seconds"]) - (
+            now - frame.entered_at
+        )  # from entry: a resumed Wait keeps its deadline
     elif "Timestamp" in spec:
         parsed = parse_timestamp(spec["Timestamp"])
         delay = (parsed.timestamp() - now) if parsed else 0.0
@@ -1194,7 +1220,7 @@ async def _wait(run: ExecutionRun, state: State, value: Any, frame: Frame) -> _N
             raise StateError(
                 errors.RUNTIME, f"The SecondsPath parameter references a negative value: {text} == {seconds}"
             )
-        delay = float(seconds)
+        delay = float(seconds) - (now - frame.entered_at)
     else:
         text = spec["TimestampPath"]
         try:
