@@ -914,3 +914,47 @@ def test_high_bit_depth_brightness_is_scaled_not_clipped(make: Callable[[], byte
     thumb, _, _ = make_thumbnail(io.BytesIO(data), 64)
     mean = ImageStat.Stat(Image.open(io.BytesIO(thumb)).convert("L")).mean[0]
     assert 50 < mean < 205
+
+
+def test_aws_cli_upload_starts_an_execution_and_one_outside_the_prefix_does_not(
+    e2e: E2E, batch: dict[str, Upload], tmp_path: Path
+) -> None:
+    """`aws s3 cp --endpoint-url` as a user would type it; the rule's prefix decides what starts."""
+    aws = Path(sys.executable).with_name("aws")
+    path = tmp_path / "via aws cli.png"
+    path.write_bytes(encode(skimage_photo("coffee"), "PNG"))
+    env = {
+        **os.environ,
+        "AWS_ACCESS_KEY_ID": "local",
+        "AWS_SECRET_ACCESS_KEY": "local",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }
+    key = f"{e2e.world.input_prefix}{path.name}"
+    outside = f"not-{e2e.world.input_prefix}{path.name}"
+    for target in (key, outside):
+        done = subprocess.run(
+            [
+                str(aws),
+                "s3",
+                "cp",
+                str(path),
+                f"s3://{e2e.input_bucket}/{target}",
+                "--endpoint-url",
+                e2e.world.aws_url,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env=env,
+        )
+        assert done.returncode == 0, done.stderr
+    version = e2e.s3.head_object(Bucket=e2e.input_bucket, Key=key)["VersionId"]
+    upload = e2e.expect("aws-cli", e2e.input_bucket, key, path.read_bytes(), version)
+    e2e.wait([upload], timeout=20)
+    assert upload.status == "SUCCEEDED", upload.execution
+    assert upload.output["outcome"]["bucket"] == e2e.accepted
+    outside_version = e2e.s3.head_object(Bucket=e2e.input_bucket, Key=outside)["VersionId"]
+    stray = e2e.expect("outside", e2e.input_bucket, outside, path.read_bytes(), outside_version)
+    e2e.wait([stray], timeout=3)  # the rule does not match: no execution by that name appears
+    assert stray.execution is None
+    assert stray.name not in {item["name"] for item in e2e.executions()}
