@@ -741,12 +741,7 @@ class ExecutionRun:
             assigned = self._assign_jsonata(catcher.assign, bindings, frame)
             return _Next(output, catcher.next, assigned)
         assigned = self._assign_jsonpath(catcher.assign, error_output, frame)
-        if catcher.result_path_null:
-            output = value
-        elif catcher.result_path is None:
-            output = error_output
-        else:
-            output = self._set_result(value, catcher.result_path, error_output)
+        output = self._result_path(catcher.result_path, catcher.result_path_null, value, error_output)
         return _Next(output, catcher.next, assigned)
 
     # ----- data processing helpers ---------------------------------------------------------------------
@@ -788,6 +783,14 @@ class ExecutionRun:
     def _output_path(self, state: State, value: Any, frame: Frame) -> Any:
         return self._filter(state.output_path, state.output_path_null, value, frame)
 
+    def _result_path(self, path: Path | None, null: bool, raw_input: Any, result: Any) -> Any:
+        """ResultPath: `null` keeps the input, absent (or `$`) takes the result, a path places it."""
+        if null:
+            return raw_input
+        if path is None:
+            return result
+        return self._set_result(raw_input, path, result)
+
     def _set_result(self, value: Any, path: Path, result: Any) -> Any:
         try:
             return set_path(value, path, result)
@@ -801,12 +804,7 @@ class ExecutionRun:
         if state.result_selector is not None:
             result = state.result_selector(result, frame)
         assigned = self._assign_jsonpath(state.assign, result, frame)
-        if state.result_path_null:
-            combined = raw_input
-        elif state.result_path is None:
-            combined = result
-        else:
-            combined = self._set_result(raw_input, state.result_path, result)
+        combined = self._result_path(state.result_path, state.result_path_null, raw_input, result)
         if self.inspect is not None:
             self.inspect.update(afterResultSelector=result, afterResultPath=combined)
         return _Next(self._output_path(state, combined, frame), _next_of(state), assigned)
@@ -1107,12 +1105,7 @@ def _pass(run: ExecutionRun, state: State, value: Any, frame: Frame) -> _Next:
             "service limit.",
         )
     assigned = run._assign_jsonpath(state.assign, result, frame) if state.assign else None
-    if state.result_path_null:
-        combined = value
-    elif state.result_path is None:
-        combined = result
-    else:
-        combined = run._set_result(value, state.result_path, result)
+    combined = run._result_path(state.result_path, state.result_path_null, value, result)
     if run.inspect is not None:
         run.inspect.update(afterParameters=result, afterResultSelector=result, afterResultPath=combined)
     if state.output_path is None and not state.output_path_null:
