@@ -101,3 +101,58 @@ def test_a_resumed_execution_finishes_its_interrupted_state_without_entering_it_
     assert [e.id for e in run.events] == list(range(1, len(run.events) + 1))
     exited = next(e for e in run.events if e.type == "WaitStateExited")
     assert exited.timestamp == entered_at + 100  # the original deadline, not 100 s after the restart
+
+
+def test_a_map_resumed_after_a_crash_runs_each_iteration_and_state_once() -> None:
+    definition = load_definition(
+        {
+            "StartAt": "Each",
+            "States": {
+                "Each": {
+                    "Type": "Map",
+                    "MaxConcurrency": 1,
+                    "ItemProcessor": {
+                        "StartAt": "Hold",
+                        "States": {
+                            "Hold": {"Type": "Wait", "Seconds": 10, "Next": "Double"},
+                            "Double": {
+                                "Type": "Pass",
+                                "Parameters": {"v.$": "States.MathAdd($, $)"},
+                                "End": True,
+                            },
+                        },
+                    },
+                    "End": True,
+                }
+            },
+        }
+    )
+    clock = FakeClock()
+    info = execution_info(start_time=clock.now())
+
+    async def first_life():  # type: ignore[no-untyped-def]
+        run = Interpreter(definition, clock=clock).start(info, [1, 2, 3])
+        # crash while the second iteration waits: the first has finished
+        while [e.type for e in run.events].count("WaitStateEntered") < 2:
+            await asyncio.sleep(0)
+        recorded = list(run.events)
+        assert run.task is not None
+        run.task.cancel()
+        return recorded
+
+    recorded = asyncio.run(first_life())
+
+    async def second_life():  # type: ignore[no-untyped-def]
+        run = Interpreter(definition, clock=clock).start(info, [1, 2, 3], history=recorded)
+        return run, await run.wait()
+
+    run, outcome = asyncio.run(second_life())
+    assert outcome.status == "SUCCEEDED", outcome
+    assert outcome.output == [{"v": 2}, {"v": 4}, {"v": 6}]
+    types = [e.type for e in run.events]
+    assert types.count("MapStateStarted") == 1
+    assert types.count("MapIterationStarted") == 3
+    assert types.count("MapIterationSucceeded") == 3
+    assert types.count("WaitStateEntered") == 3  # the interrupted Wait was not entered again
+    assert types.count("PassStateEntered") == 3
+    assert [e.id for e in run.events] == list(range(1, len(run.events) + 1))

@@ -362,6 +362,7 @@ class ExecutionRun:
         self.outcome: Outcome | None = None
         self._stop: tuple[str | None, str | None] | None = None
         self._resume_entry: tuple[int, int, float] | None = None
+        self._map_resume: _MapProgress | None = None  # an inline Map a restart interrupted
 
     @property
     def events(self) -> list[HistoryEvent]:
@@ -495,6 +496,8 @@ class ExecutionRun:
             redriven = any(e.type == "ExecutionRedriven" for e in self.prior if e.id > last.id)
             if not redriven:  # a crash: the state was entered once and stays entered
                 self._resume_entry = (last.previous_event_id, last.id, last.timestamp)
+                if last.type == "MapStateEntered":
+                    self._map_resume = _MapProgress.read(name, self.prior, last.id)
             return name, last.details["input"], frame
         state = self.machine.states[name]
         output = last.details["output"]
@@ -504,6 +507,30 @@ class ExecutionRun:
         if state.end or state.type in ("Succeed",) or nxt is None:
             raise _Resumed(output)
         return nxt, output, frame
+
+    async def _resume_thread(
+        self, machine: StateMachine, value: Any, frame: Frame, events: list[HistoryEvent]
+    ) -> Any:
+        """Finish a Map iteration a restart interrupted: from its last recorded state, as `_resume`
+        does for the execution (variables it assigned are restored; its current state is not entered again)."""
+        top = _top_level_events(events, machine)
+        for event in top:
+            if event.type.endswith("StateExited") and event.details and "assignedVariables" in event.details:
+                for key, text in event.details["assignedVariables"].items():
+                    frame.variables[key] = _loads(text)
+        last = top[-1] if top else None
+        if last is None or last.details is None:
+            return await self._run_machine(machine, value, frame)
+        name = last.details["name"]
+        if last.type.endswith("StateEntered"):
+            entry = (last.previous_event_id, last.id, last.timestamp)
+            return await self._run_machine(machine, last.details["input"], frame, name, entry)
+        state = machine.states[name]
+        output = last.details["output"]
+        nxt = self._choose_again(state, output, frame) if state.type == "Choice" else state.next
+        if state.end or state.type == "Succeed" or nxt is None:
+            return output
+        return await self._run_machine(machine, output, frame, nxt)
 
     def _choose_again(self, state: State, output: Any, frame: Frame) -> str | None:
         for rule in state.choices:
@@ -997,6 +1024,59 @@ class ExecutionRun:
         return self._jsonpath_result(state, value, effective, result, frame)
 
 
+@dataclass
+class _Iteration:
+    last_id: int
+    events: list[HistoryEvent]
+
+
+@dataclass
+class _MapProgress:
+    """How far an inline Map had got when the engine stopped: finished iterations with their outputs,
+    and the events of those still running."""
+
+    name: str
+    started: bool = False
+    done: dict[int, Any] = field(default_factory=dict)
+    running: dict[int, _Iteration] = field(default_factory=dict)
+    map_run_arn: str | None = None  # a Distributed Map's run, started before (its children run again)
+
+    @classmethod
+    def read(cls, name: str, events: list[HistoryEvent], entered_id: int) -> _MapProgress:
+        progress = cls(name)
+        by_id = {e.id: e for e in events}
+        threads: dict[int, set[int]] = {}  # iteration index -> ids of its events
+        chains: dict[int, list[HistoryEvent]] = {}
+        for event in events:
+            if event.id <= entered_id:
+                continue
+            details = event.details or {}
+            if event.type == "MapStateStarted" and event.previous_event_id == entered_id:
+                progress.started = True
+            elif event.type == "MapRunStarted" and progress.map_run_arn is None:
+                progress.map_run_arn = details.get("mapRunArn")
+            elif event.type == "MapIterationStarted" and details.get("name") == name:
+                threads[details["index"]] = {event.id}
+                chains[details["index"]] = []
+            elif event.type == "MapIterationSucceeded" and details.get("name") == name:
+                index = details["index"]
+                last = by_id.get(event.previous_event_id)
+                if last is not None and last.details is not None and "output" in last.details:
+                    progress.done[index] = last.details["output"]
+                threads.pop(index, None)
+            elif event.type in ("MapIterationFailed", "MapIterationAborted") and details.get("name") == name:
+                threads.pop(details["index"], None)  # run again: its error is not recorded
+            else:
+                for index, ids in threads.items():
+                    if event.previous_event_id in ids:  # each iteration's events link to its own
+                        ids.add(event.id)
+                        chains[index].append(event)
+                        break
+        for index, ids in threads.items():
+            progress.running[index] = _Iteration(max(ids), chains[index])
+        return progress
+
+
 def _closing(err: ASLError, event_type: str) -> ASLError:
     """Mark an error with the event its state records if the error leaves it (not retried)."""
     err.closing = event_type  # type: ignore[attr-defined]
@@ -1068,7 +1148,7 @@ def _top_level_events(events: list[HistoryEvent], machine: StateMachine) -> list
             "MapStateAborted",
             "ParallelStateAborted",
         ):
-            depth -= 1
+            depth = max(0, depth - 1)  # a Map that failed before it started has no Started event
             continue
         if depth:
             continue
@@ -1370,7 +1450,10 @@ async def _map(run: ExecutionRun, state: State, value: Any, frame: Frame) -> _Ne
         state_selector = None
     # MaxConcurrency is read before the Map starts, the failure tolerance after (as AWS records).
     max_concurrency = _map_number(run, state, "MaxConcurrency", value, frame) or 0
-    run._emit(frame, "MapStateStarted", {"length": len(items)})
+    progress = run._map_resume if run._map_resume is not None and run._map_resume.name == state.name else None
+    run._map_resume = None  # only the interrupted Map itself, the first to run after the restart
+    if progress is None or not progress.started:
+        run._emit(frame, "MapStateStarted", {"length": len(items)})
     # AWS reads the concurrency and failure tolerance once the Map has started.
     tolerated_count = _map_number(run, state, "ToleratedFailureCount", value, frame)
     tolerated_pct = _map_number(run, state, "ToleratedFailurePercentage", value, frame)
@@ -1396,7 +1479,10 @@ async def _map(run: ExecutionRun, state: State, value: Any, frame: Frame) -> _Ne
             "itemCounts": _map_run_counts(total, 0, 0),
             "executionCounts": _map_run_counts(total, 0, 0),
         }
-        run._emit(frame, "MapRunStarted", {"mapRunArn": map_run["mapRunArn"]})
+        if progress is not None and progress.map_run_arn:
+            map_run["mapRunArn"] = progress.map_run_arn
+        else:
+            run._emit(frame, "MapRunStarted", {"mapRunArn": map_run["mapRunArn"]})
         run._map_run(map_run)
 
     def tolerated() -> bool:
@@ -1419,9 +1505,14 @@ async def _map(run: ExecutionRun, state: State, value: Any, frame: Frame) -> _Ne
         try:
             if stopping:
                 return None  # another iteration failed: start no more (the Map fails with its error)
+            if progress is not None and index in progress.done:
+                return progress.done[index]  # finished before the restart: not run again
             child = frame.child(context, frame.prev, log_events=False if distributed else None)
             iteration_frames.append(child)
-            if not distributed:
+            resumed = progress.running.get(index) if progress is not None else None
+            if resumed is not None:
+                child.prev = resumed.last_id
+            elif not distributed:
                 run._emit(child, "MapIterationStarted", {"index": index, "name": state.name})
             if jsonata:
                 selector = spec.get("ItemSelector")
@@ -1435,7 +1526,10 @@ async def _map(run: ExecutionRun, state: State, value: Any, frame: Frame) -> _Ne
             else:
                 element = item
             try:
-                result = await run._run_machine(processor, element, child)
+                if resumed is not None:
+                    result = await run._resume_thread(processor, element, child, resumed.events)
+                else:
+                    result = await run._run_machine(processor, element, child)
             except ASLError as err:
                 failures += 1
                 if not distributed:
