@@ -156,3 +156,58 @@ def test_a_map_resumed_after_a_crash_runs_each_iteration_and_state_once() -> Non
     assert types.count("WaitStateEntered") == 3  # the interrupted Wait was not entered again
     assert types.count("PassStateEntered") == 3
     assert [e.id for e in run.events] == list(range(1, len(run.events) + 1))
+
+
+def test_a_parallel_resumed_after_a_crash_runs_each_branch_state_once() -> None:
+    definition = load_definition(
+        {
+            "StartAt": "Both",
+            "States": {
+                "Both": {
+                    "Type": "Parallel",
+                    "Branches": [
+                        {
+                            "StartAt": "Quick",
+                            "States": {
+                                "Quick": {"Type": "Wait", "Seconds": 5, "Next": "QuickDone"},
+                                "QuickDone": {"Type": "Pass", "Result": "quick", "End": True},
+                            },
+                        },
+                        {
+                            "StartAt": "Slow",
+                            "States": {
+                                "Slow": {"Type": "Wait", "Seconds": 50, "Next": "SlowDone"},
+                                "SlowDone": {"Type": "Pass", "Result": "slow", "End": True},
+                            },
+                        },
+                    ],
+                    "End": True,
+                }
+            },
+        }
+    )
+    clock = FakeClock()
+    info = execution_info(start_time=clock.now())
+
+    async def first_life():  # type: ignore[no-untyped-def]
+        run = Interpreter(definition, clock=clock).start(info, {})
+        while "PassStateExited" not in [e.type for e in run.events]:  # the quick branch has finished
+            await asyncio.sleep(0)
+        recorded = list(run.events)
+        assert run.task is not None
+        run.task.cancel()
+        return recorded
+
+    recorded = asyncio.run(first_life())
+
+    async def second_life():  # type: ignore[no-untyped-def]
+        run = Interpreter(definition, clock=clock).start(info, {}, history=recorded)
+        return run, await run.wait()
+
+    run, outcome = asyncio.run(second_life())
+    assert (outcome.status, outcome.output) == ("SUCCEEDED", ["quick", "slow"])
+    types = [e.type for e in run.events]
+    assert types.count("ParallelStateStarted") == 1
+    assert types.count("WaitStateEntered") == 2
+    assert types.count("PassStateEntered") == 2
+    assert [e.id for e in run.events] == list(range(1, len(run.events) + 1))

@@ -363,6 +363,7 @@ class ExecutionRun:
         self._stop: tuple[str | None, str | None] | None = None
         self._resume_entry: tuple[int, int, float] | None = None
         self._map_resume: _MapProgress | None = None  # an inline Map a restart interrupted
+        self._parallel_resume: _ParallelProgress | None = None  # a Parallel a restart interrupted
 
     @property
     def events(self) -> list[HistoryEvent]:
@@ -498,6 +499,10 @@ class ExecutionRun:
                 self._resume_entry = (last.previous_event_id, last.id, last.timestamp)
                 if last.type == "MapStateEntered":
                     self._map_resume = _MapProgress.read(name, self.prior, last.id)
+                elif last.type == "ParallelStateEntered":
+                    self._parallel_resume = _ParallelProgress.read(
+                        self.machine.states[name], self.prior, last.id
+                    )
             return name, last.details["input"], frame
         state = self.machine.states[name]
         output = last.details["output"]
@@ -1077,6 +1082,36 @@ class _MapProgress:
         return progress
 
 
+@dataclass
+class _ParallelProgress:
+    """How far each branch of a Parallel had got when the engine stopped: the events of each."""
+
+    name: str
+    started: bool = False
+    branches: list[list[HistoryEvent]] = field(default_factory=list)
+
+    @classmethod
+    def read(cls, state: State, events: list[HistoryEvent], entered_id: int) -> _ParallelProgress:
+        progress = cls(state.name, branches=[[] for _ in state.branches])
+        owners = {name: i for i, branch in enumerate(state.branches) for name in branch.states}
+        threads: list[set[int]] = [set() for _ in state.branches]
+        for event in events:
+            if event.id <= entered_id:
+                continue
+            if event.type == "ParallelStateStarted" and event.previous_event_id == entered_id:
+                progress.started = True
+                continue
+            name = (event.details or {}).get("name")
+            if event.previous_event_id == 0 and event.type.endswith("StateEntered") and name in owners:
+                index = owners[name]  # a branch's first event (branches start new threads)
+            else:
+                index = next((i for i, ids in enumerate(threads) if event.previous_event_id in ids), -1)
+            if index >= 0:
+                threads[index].add(event.id)
+                progress.branches[index].append(event)
+        return progress
+
+
 def _closing(err: ASLError, event_type: str) -> ASLError:
     """Mark an error with the event its state records if the error leaves it (not retried)."""
     err.closing = event_type  # type: ignore[attr-defined]
@@ -1359,14 +1394,29 @@ async def _parallel(run: ExecutionRun, state: State, value: Any, frame: Frame) -
         effective = run._input_path(state, value, frame)
         if state.parameters is not None:
             effective = state.parameters(effective, frame)
-    run._emit(frame, "ParallelStateStarted")
+    progress = (
+        run._parallel_resume
+        if run._parallel_resume is not None and run._parallel_resume.name == state.name
+        else None
+    )
+    run._parallel_resume = None  # only the interrupted Parallel itself, the first to run after the restart
+    if progress is None or not progress.started:
+        run._emit(frame, "ParallelStateStarted")
     # Each branch starts a new thread of events: its first event links to none (0), as on AWS.
     branch_frames = [frame.child(_copy_context(frame.context), 0) for _ in state.branches]
     for branch_frame in branch_frames:
         branch_frame.interleave = True
+
+    def branch_run(i: int, branch: StateMachine, bf: Frame) -> Awaitable[Any]:
+        recorded = progress.branches[i] if progress is not None else []
+        if not recorded:
+            return run._run_machine(branch, effective, bf)
+        bf.prev = recorded[-1].id  # a restart interrupted it: go on from its last state
+        return run._resume_thread(branch, effective, bf, recorded)
+
     tasks = [
-        asyncio.ensure_future(run._run_machine(branch, effective, bf))
-        for branch, bf in zip(state.branches, branch_frames, strict=True)
+        asyncio.ensure_future(branch_run(i, branch, bf))
+        for i, (branch, bf) in enumerate(zip(state.branches, branch_frames, strict=True))
     ]
     try:
         results = await _gather_fail_fast(tasks)
