@@ -1623,9 +1623,10 @@ async def _map(run: ExecutionRun, state: State, value: Any, frame: Frame) -> _Ne
         raise _closing(ASLError(err.error, err.cause), "MapStateFailed") from err
     results = [r.as_output() if isinstance(r, _IterationFailed) else r for r in results]
     if distributed:
-        run._emit(frame, "MapRunSucceeded", latest=True)
+        # AWS (since late 2024) links the Map's exit to MapRunStarted: these two close without moving on.
+        run._emit(frame, "MapRunSucceeded", advance=False, latest=True)
         run._map_run_ended(map_run, "SUCCEEDED", total, failures)
-        run._emit(frame, "MapStateSucceeded", advance=False)
+        run._emit(frame, "MapStateSucceeded", advance=False, latest=True)
     else:
         frame.prev = run.log.last_id
         run._emit(frame, "MapStateSucceeded", advance=False)
