@@ -226,6 +226,7 @@ async def start_world(options: DevOptions) -> DevWorld:
     from .integrations import AwsEndpoints, ServiceIntegrationResolver
     from .lambda_workers import LambdaWorkerResolver
     from .local_aws import LocalAws, S3EventBridgeBridge, provision
+    from .nested import NestedExecutionResolver
     from .resolvers import ChainResolver
     from .service import StepFunctionsService
     from .store import Store
@@ -263,7 +264,9 @@ async def start_world(options: DevOptions) -> DevWorld:
     service = StepFunctionsService(
         Store(str(data_dir)), account=stack.account, region=stack.region, substitutions=substitutions
     )
-    service.resolver = ChainResolver(service.activities, workers, integrations)
+    service.resolver = ChainResolver(
+        service.activities, NestedExecutionResolver(service), workers, integrations
+    )
     world = DevWorld(api_url=api_url, aws_url=aws_url, stack=stack, endpoints=endpoints, service=service)
     world.input_bucket, world.input_prefix, world.input_suffix = _input_from_rules(stack)
     world.workers = workers

@@ -291,9 +291,10 @@ class StepFunctionsService:
         await self.writer.stop()
 
     def _default_resolver(self) -> Any:
+        from workflows.nested import NestedExecutionResolver
         from workflows.resolvers import ChainResolver
 
-        return ChainResolver(self.activities)
+        return ChainResolver(self.activities, NestedExecutionResolver(self))
 
     def _make_callbacks(self) -> Any:
         try:
