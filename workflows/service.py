@@ -971,7 +971,7 @@ class StepFunctionsService:
         self._done_events[arn] = asyncio.Event()
         task = asyncio.get_running_loop().create_task(self._run(record, value, history))
         self._tasks[arn] = task
-        task.add_done_callback(lambda _t: self._tasks.pop(arn, None))
+        task.add_done_callback(lambda t: self._tasks.pop(arn) if self._tasks.get(arn) is t else None)
 
     def _compiled(self, text: str, load: Any) -> Any:
         """The compiled definition for this text: parsed and validated once, shared by its executions
@@ -1221,6 +1221,8 @@ class StepFunctionsService:
         return {"stopDate": _dt(record.get("stopDate") or _now())}
 
     async def redrive_execution(self, *, executionArn: str, clientToken: str | None = None) -> dict[str, Any]:
+        # Commit first: a redrive queued by a concurrent call must be seen here, or both would run.
+        self.writer.commit()
         record = self._execution(executionArn)
         status, reason = self._redrive_status(record)
         if status != "REDRIVABLE":
@@ -1230,7 +1232,10 @@ class StepFunctionsService:
             )
         if clientToken is not None and record.get("redriveToken") == clientToken:
             return {"redriveDate": _dt(record["redriveDate"])}
-        self.writer.commit()
+        prior = self._tasks.get(executionArn)
+        if prior is not None:  # the run that just ended is still writing its last events
+            await asyncio.wait({prior})
+            return await self.redrive_execution(executionArn=executionArn, clientToken=clientToken)
         events = self.store.load_events(executionArn)
         record.update(
             status="RUNNING",
