@@ -1224,14 +1224,14 @@ class StepFunctionsService:
         # Commit first: a redrive queued by a concurrent call must be seen here, or both would run.
         self.writer.commit()
         record = self._execution(executionArn)
+        if clientToken is not None and record.get("redriveToken") == clientToken:
+            return {"redriveDate": _dt(record["redriveDate"])}  # a retried request: same answer
         status, reason = self._redrive_status(record)
         if status != "REDRIVABLE":
             raise ServiceError(
                 "ExecutionNotRedrivable",
                 f"Execution is {record['status']} and cannot be redriven" if reason is None else reason,
             )
-        if clientToken is not None and record.get("redriveToken") == clientToken:
-            return {"redriveDate": _dt(record["redriveDate"])}
         prior = self._tasks.get(executionArn)
         if prior is not None:  # the run that just ended is still writing its last events
             await asyncio.wait({prior})

@@ -1,0 +1,127 @@
+"""Defects found in review of the durable API layer (store, service, api, server): one test each."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+from starlette.testclient import TestClient
+
+from tests.api_replay import client, live_server
+from workflows.errors import ServiceError
+from workflows.server import build
+from workflows.service import StepFunctionsService
+from workflows.store import Store
+
+ROLE = "arn:aws:iam::123456789012:role/r"
+PASS = json.dumps({"StartAt": "P", "States": {"P": {"Type": "Pass", "Result": {"ok": 1}, "End": True}}})
+FAIL = json.dumps({"StartAt": "F", "States": {"F": {"Type": "Fail", "Error": "E", "Cause": "c"}}})
+
+
+@pytest.fixture(scope="module")
+def served() -> Iterator[tuple[str, Any]]:
+    with live_server() as (endpoint, service):
+        yield endpoint, service
+
+
+@pytest.fixture(scope="module")
+def sfn(served: tuple[str, Any]) -> Any:
+    return client(served[0])
+
+
+def _wait(sfn: Any, arn: str, timeout: float = 10) -> dict[str, Any]:
+    deadline = time.time() + timeout
+    while True:
+        out = sfn.describe_execution(executionArn=arn)
+        if out["status"] != "RUNNING" or time.time() > deadline:
+            return out
+        time.sleep(0.02)
+
+
+def _types(sfn: Any, arn: str) -> list[str]:
+    return [e["type"] for e in sfn.get_execution_history(executionArn=arn, maxResults=1000)["events"]]
+
+
+async def _service(tmp_path: Path) -> StepFunctionsService:
+    service = StepFunctionsService(Store(tmp_path))
+    await service.start()
+    return service
+
+
+def test_concurrent_redrives_start_one_run(tmp_path: Path) -> None:
+    """Two RedriveExecution calls at once both succeeded and ran the execution twice (two runs
+    writing the same event ids, one silently dropped by INSERT OR IGNORE)."""
+
+    async def scenario() -> None:
+        svc = await _service(tmp_path)
+        try:
+            sm = (await svc.create_state_machine(name="f", definition=FAIL, roleArn=ROLE))["stateMachineArn"]
+            arn = (await svc.start_execution(stateMachineArn=sm, name="r"))["executionArn"]
+            while (await svc.describe_execution(executionArn=arn))["status"] == "RUNNING":
+                await asyncio.sleep(0.01)
+            results = await asyncio.gather(
+                svc.redrive_execution(executionArn=arn),
+                svc.redrive_execution(executionArn=arn),
+                return_exceptions=True,
+            )
+            errors = [r for r in results if isinstance(r, ServiceError)]
+            assert len(errors) == 1 and errors[0].code == "ExecutionNotRedrivable", results
+            while (await svc.describe_execution(executionArn=arn))["status"] == "RUNNING":
+                await asyncio.sleep(0.01)
+            events = (await svc.get_execution_history(executionArn=arn))["events"]
+            assert [e["type"] for e in events].count("ExecutionRedriven") == 1
+            assert [e["type"] for e in events].count("ExecutionFailed") == 2
+        finally:
+            await svc.close()
+
+    asyncio.run(scenario())
+
+
+def test_redrive_retried_with_same_client_token_is_idempotent(sfn: Any) -> None:
+    """AWS returns the same answer to a retried RedriveExecution (same clientToken); this one said
+    ExecutionNotRedrivable because the first call had already made the execution RUNNING."""
+    activity = "arn:aws:states:us-east-1:123456789012:activity:redrive-later"
+    definition = {"StartAt": "A", "States": {"A": {"Type": "Task", "Resource": activity, "End": True}}}
+    sm = sfn.create_state_machine(name="redrive-token", definition=json.dumps(definition), roleArn=ROLE)
+    arn = sfn.start_execution(stateMachineArn=sm["stateMachineArn"], name="t")["executionArn"]
+    assert _wait(sfn, arn)["status"] == "FAILED"  # the activity does not exist yet
+    sfn.create_activity(name="redrive-later")
+    first = sfn.redrive_execution(executionArn=arn, clientToken="token-1")
+    assert sfn.describe_execution(executionArn=arn)["status"] == "RUNNING"  # waits for a worker
+    again = sfn.redrive_execution(executionArn=arn, clientToken="token-1")
+    assert first["redriveDate"] == again["redriveDate"]
+    with pytest.raises(ClientError) as err:
+        sfn.redrive_execution(executionArn=arn, clientToken="token-2")
+    assert err.value.response["Error"]["Code"] == "ExecutionNotRedrivable"
+    task = sfn.get_activity_task(activityArn=activity, workerName="w")
+    sfn.send_task_success(taskToken=task["taskToken"], output="{}")
+    assert _wait(sfn, arn)["status"] == "SUCCEEDED"
+    assert _types(sfn, arn).count("ExecutionRedriven") == 1
+
+
+def test_stop_right_after_start_stops_the_execution(tmp_path: Path) -> None:
+    """StopExecution before the run's task had started answered success, but the execution then ran
+    to SUCCEEDED: the stop only wrote ABORTED to the row, and the run overwrote it."""
+
+    async def scenario() -> None:
+        svc = await _service(tmp_path)
+        try:
+            sm = (await svc.create_state_machine(name="p", definition=PASS, roleArn=ROLE))["stateMachineArn"]
+            arn = (await svc.start_execution(stateMachineArn=sm, name="s"))["executionArn"]
+            await svc.stop_execution(executionArn=arn, error="Stop", cause="now")
+            await asyncio.sleep(0.2)
+            out = await svc.describe_execution(executionArn=arn)
+            assert (out["status"], out.get("error"), out.get("cause")) == ("ABORTED", "Stop", "now")
+            types = [e["type"] for e in (await svc.get_execution_history(executionArn=arn))["events"]]
+            assert types[0] == "ExecutionStarted" and types[-1] == "ExecutionAborted", types
+            assert "ExecutionSucceeded" not in types
+        finally:
+            await svc.close()
+
+    asyncio.run(scenario())
