@@ -259,6 +259,7 @@ class StepFunctionsService:
         self._activity_queues: dict[str, deque[_ActivityTask]] = {}
         self._pollers: dict[str, asyncio.Event] = {}
         self._done_events: dict[str, asyncio.Event] = {}
+        self._records: dict[str, dict[str, Any]] = {}  # the records of executions being run
 
     # -- lifecycle -------------------------------------------------------------------------------
 
@@ -969,9 +970,17 @@ class StepFunctionsService:
     ) -> None:
         arn = record["executionArn"]
         self._done_events[arn] = asyncio.Event()
+        self._records[arn] = record
         task = asyncio.get_running_loop().create_task(self._run(record, value, history))
         self._tasks[arn] = task
-        task.add_done_callback(lambda t: self._tasks.pop(arn) if self._tasks.get(arn) is t else None)
+
+        def done(t: asyncio.Task[Any]) -> None:
+            if self._tasks.get(arn) is t:
+                self._tasks.pop(arn)
+            if self._records.get(arn) is record:
+                self._records.pop(arn)
+
+        task.add_done_callback(done)
 
     def _compiled(self, text: str, load: Any) -> Any:
         """The compiled definition for this text: parsed and validated once, shared by its executions
@@ -1205,9 +1214,18 @@ class StepFunctionsService:
         record = self._execution(executionArn)
         if record["type"] == "EXPRESS":
             raise ServiceError("ValidationException", "Operation is not supported by EXPRESS executions")
-        run = self._runs.get(executionArn)
         if record["status"] == "RUNNING":
+            task = self._tasks.get(executionArn)
+            # A run launched moments ago may not have taken its first step: let it, so it can be stopped
+            # (otherwise the row said ABORTED, with no event, while the execution went on).
+            for _ in range(100):
+                if executionArn in self._runs or task is None or task.done():
+                    break
+                await asyncio.sleep(0)
+            record = self._records.get(executionArn, record)  # the run's own, current record
+            run = self._runs.get(executionArn)
             if run is not None:
+                await asyncio.sleep(0)  # the interpreter's first step records ExecutionStarted
                 run.stop(error, cause)
                 done = self._done_events.get(executionArn)
                 if done is not None:
