@@ -21,6 +21,7 @@ from workflows.store import Store
 
 ROLE = "arn:aws:iam::123456789012:role/r"
 PASS = json.dumps({"StartAt": "P", "States": {"P": {"Type": "Pass", "Result": {"ok": 1}, "End": True}}})
+WAIT = json.dumps({"StartAt": "W", "States": {"W": {"Type": "Wait", "Seconds": 30, "End": True}}})
 FAIL = json.dumps({"StartAt": "F", "States": {"F": {"Type": "Fail", "Error": "E", "Cause": "c"}}})
 
 
@@ -106,13 +107,13 @@ def test_redrive_retried_with_same_client_token_is_idempotent(sfn: Any) -> None:
 
 
 def test_stop_right_after_start_stops_the_execution(tmp_path: Path) -> None:
-    """StopExecution before the run's task had started answered success, but the execution then ran
-    to SUCCEEDED: the stop only wrote ABORTED to the row, and the run overwrote it."""
+    """StopExecution before the run's task had started answered success and wrote ABORTED to the row,
+    with no ExecutionAborted event, while the execution went on running (and later overwrote it)."""
 
     async def scenario() -> None:
         svc = await _service(tmp_path)
         try:
-            sm = (await svc.create_state_machine(name="p", definition=PASS, roleArn=ROLE))["stateMachineArn"]
+            sm = (await svc.create_state_machine(name="w", definition=WAIT, roleArn=ROLE))["stateMachineArn"]
             arn = (await svc.start_execution(stateMachineArn=sm, name="s"))["executionArn"]
             await svc.stop_execution(executionArn=arn, error="Stop", cause="now")
             await asyncio.sleep(0.2)
@@ -120,8 +121,25 @@ def test_stop_right_after_start_stops_the_execution(tmp_path: Path) -> None:
             assert (out["status"], out.get("error"), out.get("cause")) == ("ABORTED", "Stop", "now")
             types = [e["type"] for e in (await svc.get_execution_history(executionArn=arn))["events"]]
             assert types[0] == "ExecutionStarted" and types[-1] == "ExecutionAborted", types
-            assert "ExecutionSucceeded" not in types
+            assert "WaitStateAborted" in types and not svc._tasks
         finally:
             await svc.close()
 
     asyncio.run(scenario())
+
+
+def test_console_not_served_unauthenticated_off_loopback(tmp_path: Path) -> None:
+    """Off loopback the API demands SigV4, but the console's JSON API (start, stop, redrive,
+    UpdateStateMachine) was mounted beside it with only a double-submit CSRF check, which any
+    non-browser client passes by sending the same value as cookie and header."""
+    app, _service = build(str(tmp_path), host="0.0.0.0", credentials={"AKIDGOOD": "s3cret"})
+    with TestClient(app, base_url="http://testserver") as http:
+        http.cookies.set("wf_csrf", "x")
+        listed = http.get("/console/api/state-machines")
+        started = http.post(
+            "/console/api/start",
+            json={"stateMachineArn": "arn:aws:states:us-east-1:123456789012:stateMachine:nope"},
+            headers={"x-csrf-token": "x"},
+        )
+        assert listed.status_code in (401, 403, 404), listed.text
+        assert started.status_code in (401, 403, 404), started.text

@@ -41,13 +41,15 @@ def build(
     sources: dict[str, Any] | None = None,
 ) -> tuple[Any, StepFunctionsService]:
     """The ASGI app and its service. Off loopback, requests must be SigV4-signed with `credentials`.
-    The web console is served at /console (`uploads`, `sources`: see `workflows.console.create_console`)."""
+    The web console is served at /console (`uploads`, `sources`: see `workflows.console.create_console`),
+    on loopback only: it cannot sign requests, and its CSRF check is no authentication."""
     store = Store(data_dir)
     service = StepFunctionsService(
         store, account=account, region=region, resolver=resolver, clock=clock, substitutions=substitutions
     )
-    console = create_console(service, uploads=uploads, sources=sources)
-    app = create_app(service, require_auth=not is_loopback(host), credentials=credentials, routes=console)
+    loopback = is_loopback(host)
+    console = create_console(service, uploads=uploads, sources=sources) if loopback else []
+    app = create_app(service, require_auth=not loopback, credentials=credentials, routes=console)
     return app, service
 
 
