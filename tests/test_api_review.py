@@ -143,3 +143,33 @@ def test_console_not_served_unauthenticated_off_loopback(tmp_path: Path) -> None
         )
         assert listed.status_code in (401, 403, 404), listed.text
         assert started.status_code in (401, 403, 404), started.text
+
+
+def test_sigv4_binds_the_body_when_the_payload_hash_header_is_sent(tmp_path: Path) -> None:
+    """A signed X-Amz-Content-SHA256 header was taken as the body's hash without checking it, so a
+    captured signed request could be replayed with any other body."""
+    import hashlib
+
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    app, _service = build(str(tmp_path), host="0.0.0.0", credentials={"AKIDGOOD": "s3cret"})
+    body = b"{}"
+    request = AWSRequest(
+        method="POST",
+        url="http://testserver/",
+        data=body,
+        headers={
+            "X-Amz-Target": "AWSStepFunctions.ListActivities",
+            "Content-Type": "application/x-amz-json-1.0",
+            "X-Amz-Content-SHA256": hashlib.sha256(body).hexdigest(),
+        },
+    )
+    SigV4Auth(Credentials("AKIDGOOD", "s3cret"), "states", "us-east-1").add_auth(request)
+    headers = dict(request.headers.items())
+    with TestClient(app, base_url="http://testserver") as http:
+        assert http.post("/", content=body, headers=headers).status_code == 200
+        forged = http.post("/", content=b'{"maxResults": 1}', headers=headers)
+        assert forged.status_code == 403, forged.text
+        assert forged.json()["__type"] == "InvalidSignatureException"

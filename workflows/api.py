@@ -8,6 +8,7 @@ requests, checked with botocore's own signer against the configured credentials.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import hmac
 import json
 import logging
@@ -87,7 +88,12 @@ def _verify_sigv4(request: Request, body: bytes, credentials: dict[str, str], re
     )
     canonical = signer.canonical_request(aws_request)
     expected = signer.signature(signer.string_to_sign(aws_request, canonical), aws_request)
-    if not hmac.compare_digest(expected, match["sig"]):
+    # botocore signs the X-Amz-Content-SHA256 header's value as the payload hash: it must be the body's.
+    claimed = request.headers.get("x-amz-content-sha256")
+    body_ok = claimed is None or hmac.compare_digest(
+        claimed.encode(), hashlib.sha256(body).hexdigest().encode()
+    )
+    if not hmac.compare_digest(expected, match["sig"]) or not body_ok:
         return error_response(
             "InvalidSignatureException",
             "The request signature we calculated does not match the signature you provided. Check your AWS Secret "
