@@ -173,3 +173,36 @@ def test_sigv4_binds_the_body_when_the_payload_hash_header_is_sent(tmp_path: Pat
         forged = http.post("/", content=b'{"maxResults": 1}', headers=headers)
         assert forged.status_code == 403, forged.text
         assert forged.json()["__type"] == "InvalidSignatureException"
+
+
+def test_engine_fault_before_the_run_ends_the_execution(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An exception other than DefinitionError while compiling left the execution RUNNING forever
+    (the task died with it); DefinitionError itself gave a FAILED execution with no history at all,
+    on which RedriveExecution failed with InternalFailure (IndexError on the empty history)."""
+    import workflows.definition
+
+    def broken(text: str, substitutions: Any = None) -> Any:
+        raise RuntimeError("boom")
+
+    async def scenario() -> None:
+        svc = await _service(tmp_path)
+        try:
+            sm = (await svc.create_state_machine(name="p", definition=PASS, roleArn=ROLE))["stateMachineArn"]
+            monkeypatch.setattr(workflows.definition, "load_definition", broken)
+            arn = (await svc.start_execution(stateMachineArn=sm, name="e"))["executionArn"]
+            for _ in range(100):
+                if (await svc.describe_execution(executionArn=arn))["status"] != "RUNNING":
+                    break
+                await asyncio.sleep(0.01)
+            out = await svc.describe_execution(executionArn=arn)
+            assert (out["status"], out.get("error")) == ("FAILED", "States.Runtime"), out
+            types = [e["type"] for e in (await svc.get_execution_history(executionArn=arn))["events"]]
+            assert types == ["ExecutionStarted", "ExecutionFailed"]
+            monkeypatch.undo()
+            await svc.redrive_execution(executionArn=arn)
+        finally:
+            await svc.close()
+
+    asyncio.run(scenario())

@@ -1003,8 +1003,9 @@ class StepFunctionsService:
             value = json.loads(record["input"])
         try:
             definition = self._compiled(machine["definition"], load_definition)
-        except DefinitionError as err:
-            self._finish(record, "FAILED", _now(), {"error": "States.Runtime", "cause": str(err)})
+        except Exception as err:  # the execution still ends, with a history that says why
+            cause = str(err) if isinstance(err, DefinitionError) else _engine_fault(err)
+            self._fail_run(record, sink, value, cause)
             await self.writer.flush()
             return None
         interpreter = Interpreter(
@@ -1026,6 +1027,10 @@ class StepFunctionsService:
         self._runs[arn] = run
         try:
             outcome = await run.wait()
+        except Exception as err:  # a fault the interpreter did not turn into an outcome
+            self._fail_run(record, sink, value, _engine_fault(err))
+            await self.writer.flush()
+            return None
         finally:
             self._runs.pop(arn, None)
         if record["status"] == "RUNNING":  # the interpreter ended without a closing event
@@ -1034,6 +1039,26 @@ class StepFunctionsService:
         if record["type"] != "EXPRESS":
             await self.writer.flush()
         return outcome
+
+    def _fail_run(self, record: dict[str, Any], sink: _Sink, value: Any, cause: str) -> None:
+        """Close an execution whose run could not proceed: ExecutionFailed (after ExecutionStarted
+        if it had no events yet), so it is not left RUNNING and its history ends as AWS's do."""
+        if record["status"] != "RUNNING":
+            return
+        now = _now()
+        if sink.count == 0:
+            started = {
+                "input": value,
+                "inputDetails": {"truncated": False},
+                "roleArn": record["machine"]["roleArn"],
+            }
+            sink.emit(HistoryEvent(1, 0, "ExecutionStarted", now, "executionStartedEventDetails", started))
+        failed = {"error": "States.Runtime", "cause": cause}
+        sink.emit(
+            HistoryEvent(
+                sink.count + 1, sink.count, "ExecutionFailed", now, "executionFailedEventDetails", failed
+            )
+        )
 
     async def start_sync_execution(
         self,
@@ -1684,6 +1709,10 @@ def _entered_state(by_id: dict[int, HistoryEvent], event: HistoryEvent) -> str |
         current = by_id.get(current.previous_event_id)
         seen += 1
     return None
+
+
+def _engine_fault(err: BaseException) -> str:
+    return f"Internal error in the engine: {type(err).__name__}: {err}"
 
 
 def _weighted_choice(routing: list[dict[str, Any]]) -> str:
