@@ -8,6 +8,7 @@ a group-committing writer. The service layer is the only caller; no SQL lives an
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import sqlite3
@@ -274,7 +275,15 @@ class _Tx:
         return self.db
 
     def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
-        self.db.execute("ROLLBACK" if exc_type else "COMMIT")
+        if exc_type:
+            self.db.execute("ROLLBACK")
+            return
+        try:
+            self.db.execute("COMMIT")
+        except sqlite3.Error:
+            with contextlib.suppress(sqlite3.Error):  # leave no transaction open behind a failed commit
+                self.db.execute("ROLLBACK")
+            raise
 
 
 class EventWriter:
@@ -310,10 +319,18 @@ class EventWriter:
             return
         events, self._events = self._events, []
         executions, self._executions = self._executions, {}
-        with self.store.transaction():
-            self.store.write_events(events)
-            for record in executions.values():
-                self.store.update_execution(record)
+        try:
+            with self.store.transaction():
+                self.store.write_events(events)
+                for record in executions.values():
+                    self.store.update_execution(record)
+        except Exception:
+            # Nothing was written (the transaction rolled back): queue it all again, ahead of
+            # anything added meanwhile, so the next flush retries instead of losing it.
+            self._events[:0] = events
+            for arn, record in executions.items():
+                self._executions.setdefault(arn, record)
+            raise
 
     async def flush(self) -> None:
         """Durable once this returns. Callers in the same loop turn share one commit."""
