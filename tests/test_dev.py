@@ -118,3 +118,24 @@ def test_dev_uses_an_aws_endpoint_it_is_given_instead_of_starting_its_own(tmp_pa
         assert [o["Key"] for o in accepted.get("Contents", []) if o["Key"].startswith("uploads/sample-")]
     finally:
         server.stop()
+
+
+def test_dev_stays_on_loopback(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "workflows",
+            "dev",
+            "--once",
+            "--host",
+            "0.0.0.0",
+            "--data-dir",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode != 0
+    assert "loopback only" in result.stderr and "workflows serve" in result.stderr

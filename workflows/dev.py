@@ -239,6 +239,14 @@ async def start_world(options: DevOptions) -> DevWorld:
         options.template, stack_name=options.stack_name, parameters=options.parameters or None
     )
 
+    from .server import is_loopback
+
+    if not is_loopback(options.host):
+        # dev's API takes unsigned requests and serves the console: it stays on this machine.
+        raise SystemExit(
+            f"workflows dev listens on loopback only, not {options.host}; to serve the API to other "
+            "machines use `workflows serve --host ... --access-key-id ...` (SigV4-signed requests)"
+        )
     _require_free(options.host, options.port, "--port")
     aws: Any = None
     if options.aws_endpoint is None:
