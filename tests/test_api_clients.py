@@ -283,3 +283,45 @@ def test_distributed_map_runs_are_listed_and_described(sfn: Any) -> None:
     history = sfn.get_execution_history(executionArn=execution)["events"]
     started = next(e for e in history if e["type"] == "MapRunStarted")
     assert started["mapRunStartedEventDetails"]["mapRunArn"] == runs[0]["mapRunArn"]
+
+
+def test_a_signature_older_than_fifteen_minutes_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A captured signed request cannot be replayed later: AWS's 15-minute window."""
+    import datetime as dt
+
+    import botocore.auth
+
+    app, _service = build(str(tmp_path), host="0.0.0.0", credentials={"AKIDGOOD": "s3cret"})
+    with TestClient(app, base_url="http://testserver") as http:
+
+        def signed_at(moment: dt.datetime) -> httpx.Response:
+            monkeypatch.setattr(botocore.auth, "get_current_datetime", lambda: moment.replace(tzinfo=None))
+            session = boto3.session.Session(
+                aws_access_key_id="AKIDGOOD", aws_secret_access_key="s3cret", region_name="us-east-1"
+            )
+            captured: dict[str, Any] = {}
+
+            def send(request: Any, **_: Any) -> Any:
+                captured["request"] = request
+                raise _Captured
+
+            sfn = session.client(
+                "stepfunctions",
+                endpoint_url="http://testserver",
+                config=Config(retries={"total_max_attempts": 1}),
+            )
+            sfn.meta.events.register_first("before-send.*", send)
+            with pytest.raises(_Captured):
+                sfn.list_activities()
+            req = captured["request"]
+            return http.post("/", content=req.body, headers=dict(req.headers.items()))
+
+        now = dt.datetime.now(tz=dt.UTC)
+        assert signed_at(now).status_code == 200
+        stale = signed_at(now - dt.timedelta(minutes=20))
+        assert stale.status_code == 403 and stale.json()["__type"] == "InvalidSignatureException"
+        assert "Signature expired" in stale.json()["message"]
+        early = signed_at(now + dt.timedelta(minutes=20))
+        assert early.status_code == 403 and "not yet current" in early.json()["message"]

@@ -14,7 +14,7 @@ import json
 import logging
 import re
 from collections.abc import AsyncIterator, Sequence
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from starlette.applications import Starlette
@@ -98,6 +98,34 @@ def _verify_sigv4(request: Request, body: bytes, credentials: dict[str, str], re
             "InvalidSignatureException",
             "The request signature we calculated does not match the signature you provided. Check your AWS Secret "
             "Access Key and signing method. Consult the service documentation for details.",
+            403,
+        )
+    return _stale_signature(amz_date)
+
+
+_SIGNATURE_WINDOW = timedelta(minutes=15)
+
+
+def _stale_signature(amz_date: str, now: datetime | None = None) -> Response | None:
+    """AWS refuses a signature dated more than 15 minutes from its clock: a captured request goes stale."""
+    try:
+        signed_at = datetime.strptime(amz_date, "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
+    except ValueError:
+        return error_response("IncompleteSignatureException", "Date must be in ISO-8601 'basic format'.", 403)
+    now = now or datetime.now(tz=UTC)
+    stamp = "%Y%m%dT%H%M%SZ"
+    if signed_at < now - _SIGNATURE_WINDOW:
+        earliest = (now - _SIGNATURE_WINDOW).strftime(stamp)
+        return error_response(
+            "InvalidSignatureException",
+            f"Signature expired: {amz_date} is now earlier than {earliest} ({now.strftime(stamp)} - 15 min.)",
+            403,
+        )
+    if signed_at > now + _SIGNATURE_WINDOW:
+        latest = (now + _SIGNATURE_WINDOW).strftime(stamp)
+        return error_response(
+            "InvalidSignatureException",
+            f"Signature not yet current: {amz_date} is still later than {latest} ({now.strftime(stamp)} + 15 min.)",
             403,
         )
     return None
