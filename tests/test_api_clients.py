@@ -200,30 +200,33 @@ def test_stepfunctions_sdk(sfn: Any) -> None:
     assert executions[0].get_output() == {"ok": 1}
 
 
+def _send_signed(http: TestClient, key: str, secret: str) -> httpx.Response:
+    """A ListActivities request as boto3 signs it with (key, secret), sent through `http`."""
+    session = boto3.session.Session(
+        aws_access_key_id=key, aws_secret_access_key=secret, region_name="us-east-1"
+    )
+    captured: dict[str, Any] = {}
+
+    def send(request: Any, **_: Any) -> Any:
+        captured["request"] = request
+        raise _Captured
+
+    sfn = session.client(
+        "stepfunctions", endpoint_url="http://testserver", config=Config(retries={"total_max_attempts": 1})
+    )
+    sfn.meta.events.register_first("before-send.*", send)
+    with pytest.raises(_Captured):
+        sfn.list_activities()
+    req = captured["request"]
+    return http.post("/", content=req.body, headers=dict(req.headers.items()))
+
+
 def test_sigv4_required_off_loopback(tmp_path: Path) -> None:
     app, _service = build(str(tmp_path), host="0.0.0.0", credentials={"AKIDGOOD": "s3cret"})
     with TestClient(app, base_url="http://testserver") as http:
 
         def signed(key: str, secret: str) -> httpx.Response:
-            session = boto3.session.Session(
-                aws_access_key_id=key, aws_secret_access_key=secret, region_name="us-east-1"
-            )
-            captured: dict[str, Any] = {}
-
-            def send(request: Any, **_: Any) -> Any:
-                captured["request"] = request
-                raise _Captured
-
-            sfn = session.client(
-                "stepfunctions",
-                endpoint_url="http://testserver",
-                config=Config(retries={"total_max_attempts": 1}),
-            )
-            sfn.meta.events.register_first("before-send.*", send)
-            with pytest.raises(_Captured):
-                sfn.list_activities()
-            req = captured["request"]
-            return http.post("/", content=req.body, headers=dict(req.headers.items()))
+            return _send_signed(http, key, secret)
 
         ok = signed("AKIDGOOD", "s3cret")
         assert ok.status_code == 200, ok.text
@@ -298,25 +301,7 @@ def test_a_signature_older_than_fifteen_minutes_is_refused(
 
         def signed_at(moment: dt.datetime) -> httpx.Response:
             monkeypatch.setattr(botocore.auth, "get_current_datetime", lambda: moment.replace(tzinfo=None))
-            session = boto3.session.Session(
-                aws_access_key_id="AKIDGOOD", aws_secret_access_key="s3cret", region_name="us-east-1"
-            )
-            captured: dict[str, Any] = {}
-
-            def send(request: Any, **_: Any) -> Any:
-                captured["request"] = request
-                raise _Captured
-
-            sfn = session.client(
-                "stepfunctions",
-                endpoint_url="http://testserver",
-                config=Config(retries={"total_max_attempts": 1}),
-            )
-            sfn.meta.events.register_first("before-send.*", send)
-            with pytest.raises(_Captured):
-                sfn.list_activities()
-            req = captured["request"]
-            return http.post("/", content=req.body, headers=dict(req.headers.items()))
+            return _send_signed(http, "AKIDGOOD", "s3cret")
 
         now = dt.datetime.now(tz=dt.UTC)
         assert signed_at(now).status_code == 200

@@ -10,27 +10,22 @@ from pathlib import Path
 from workflows.local_aws import free_port
 
 
+def dev_once(*args: str, timeout: float = 240) -> subprocess.CompletedProcess[str]:
+    """`workflows dev --once ARGS...` from the repository, as the README runs it."""
+    return subprocess.run(
+        [sys.executable, "-m", "workflows", "dev", "--once", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=Path(__file__).resolve().parent.parent,
+    )
+
+
 def test_dev_once_runs_the_sample_through_the_pipeline(tmp_path: Path) -> None:
     data_dir = tmp_path / ".workflows"
     port, aws_port = free_port(), free_port()
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "workflows",
-            "dev",
-            "--once",
-            "--port",
-            str(port),
-            "--aws-port",
-            str(aws_port),
-            "--data-dir",
-            str(data_dir),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=240,
-        cwd=Path(__file__).resolve().parent.parent,
+    result = dev_once(
+        "--port", str(port), "--aws-port", str(aws_port), "--data-dir", str(data_dir), timeout=240
     )
     assert result.returncode == 0, result.stderr[-3000:]
     endpoints = json.loads((data_dir / "endpoints.json").read_text())
@@ -50,22 +45,13 @@ def test_dev_refuses_a_port_in_use_with_the_option_that_picks_another(tmp_path: 
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        result = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "workflows",
-                "dev",
-                "--once",
-                "--aws-port",
-                str(port),
-                "--port",
-                str(free_port()),
-                "--data-dir",
-                str(tmp_path / ".workflows"),
-            ],
-            capture_output=True,
-            text=True,
+        result = dev_once(
+            "--aws-port",
+            str(port),
+            "--port",
+            str(free_port()),
+            "--data-dir",
+            str(tmp_path / ".workflows"),
             timeout=60,
         )
     assert result.returncode != 0
@@ -83,24 +69,14 @@ def test_dev_uses_an_aws_endpoint_it_is_given_instead_of_starting_its_own(tmp_pa
     server.start()
     try:
         data_dir = tmp_path / ".workflows"
-        result = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "workflows",
-                "dev",
-                "--once",
-                "--port",
-                str(free_port()),
-                "--aws-endpoint",
-                f"http://127.0.0.1:{aws_port}",
-                "--data-dir",
-                str(data_dir),
-            ],
-            capture_output=True,
-            text=True,
+        result = dev_once(
+            "--port",
+            str(free_port()),
+            "--aws-endpoint",
+            f"http://127.0.0.1:{aws_port}",
+            "--data-dir",
+            str(data_dir),
             timeout=240,
-            cwd=Path(__file__).resolve().parent.parent,
         )
         assert result.returncode == 0, result.stderr[-3000:]
         endpoints = json.loads((data_dir / "endpoints.json").read_text())
@@ -121,21 +97,6 @@ def test_dev_uses_an_aws_endpoint_it_is_given_instead_of_starting_its_own(tmp_pa
 
 
 def test_dev_stays_on_loopback(tmp_path: Path) -> None:
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "workflows",
-            "dev",
-            "--once",
-            "--host",
-            "0.0.0.0",
-            "--data-dir",
-            str(tmp_path),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = dev_once("--host", "0.0.0.0", "--data-dir", str(tmp_path), timeout=60)
     assert result.returncode != 0
     assert "loopback only" in result.stderr and "workflows serve" in result.stderr

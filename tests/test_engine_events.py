@@ -3,11 +3,42 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
+from typing import Any
 
 from workflows.clock import FakeClock
 from workflows.definition import load_definition
+from workflows.history import HistoryEvent
 from workflows.interpreter import Interpreter
 from workflows.runner import execution_info
+
+
+def crash_and_resume(
+    definition: Any, value: Any, crash_when: Callable[[list[str]], bool], pause: float = 0.0
+) -> tuple[list[HistoryEvent], Any, Any]:
+    """Run until `crash_when(event types)`, keep what had been recorded (as the store would have),
+    kill the run, then start again from that history `pause` seconds later: (recorded, run, outcome)."""
+    clock = FakeClock()
+    info = execution_info(start_time=clock.now())
+
+    async def first_life() -> list[HistoryEvent]:
+        run = Interpreter(definition, clock=clock).start(info, value)
+        while not crash_when([e.type for e in run.events]):
+            await asyncio.sleep(0)
+        recorded = list(run.events)
+        assert run.task is not None
+        run.task.cancel()
+        return recorded
+
+    recorded = asyncio.run(first_life())
+    clock.advance(pause)
+
+    async def second_life() -> tuple[Any, Any]:
+        run = Interpreter(definition, clock=clock).start(info, value, history=recorded)
+        return run, await run.wait()
+
+    run, outcome = asyncio.run(second_life())
+    return recorded, run, outcome
 
 
 def test_stopping_an_execution_aborts_its_running_state_then_the_execution() -> None:
@@ -73,27 +104,13 @@ def test_a_resumed_execution_finishes_its_interrupted_state_without_entering_it_
             },
         }
     )
-    clock = FakeClock()
-    info = execution_info(start_time=clock.now())
-
-    async def first_life():  # type: ignore[no-untyped-def]
-        run = Interpreter(definition, clock=clock).start(info, {})
-        while [e.type for e in run.events][-1:] != ["WaitStateEntered"]:
-            await asyncio.sleep(0)
-        recorded = list(run.events)  # what the store had committed when the process died
-        assert run.task is not None
-        run.task.cancel()
-        return recorded
-
-    recorded = asyncio.run(first_life())
+    recorded, run, outcome = crash_and_resume(
+        definition,
+        {},
+        lambda types: types[-1:] == ["WaitStateEntered"],
+        pause=40,  # restarted 40 s later
+    )
     entered_at = recorded[-1].timestamp
-    clock.advance(40)  # the restart came 40 s later
-
-    async def second_life():  # type: ignore[no-untyped-def]
-        run = Interpreter(definition, clock=clock).start(info, {}, history=recorded)
-        return run, await run.wait()
-
-    run, outcome = asyncio.run(second_life())
     assert (outcome.status, outcome.output) == ("SUCCEEDED", "done")
     types = [e.type for e in run.events]
     assert types.count("WaitStateEntered") == 1
@@ -127,26 +144,10 @@ def test_a_map_resumed_after_a_crash_runs_each_iteration_and_state_once() -> Non
             },
         }
     )
-    clock = FakeClock()
-    info = execution_info(start_time=clock.now())
-
-    async def first_life():  # type: ignore[no-untyped-def]
-        run = Interpreter(definition, clock=clock).start(info, [1, 2, 3])
-        # crash while the second iteration waits: the first has finished
-        while [e.type for e in run.events].count("WaitStateEntered") < 2:
-            await asyncio.sleep(0)
-        recorded = list(run.events)
-        assert run.task is not None
-        run.task.cancel()
-        return recorded
-
-    recorded = asyncio.run(first_life())
-
-    async def second_life():  # type: ignore[no-untyped-def]
-        run = Interpreter(definition, clock=clock).start(info, [1, 2, 3], history=recorded)
-        return run, await run.wait()
-
-    run, outcome = asyncio.run(second_life())
+    # crash while the second iteration waits: the first has finished
+    _, run, outcome = crash_and_resume(
+        definition, [1, 2, 3], lambda types: types.count("WaitStateEntered") >= 2
+    )
     assert outcome.status == "SUCCEEDED", outcome
     assert outcome.output == [{"v": 2}, {"v": 4}, {"v": 6}]
     types = [e.type for e in run.events]
@@ -186,25 +187,8 @@ def test_a_parallel_resumed_after_a_crash_runs_each_branch_state_once() -> None:
             },
         }
     )
-    clock = FakeClock()
-    info = execution_info(start_time=clock.now())
-
-    async def first_life():  # type: ignore[no-untyped-def]
-        run = Interpreter(definition, clock=clock).start(info, {})
-        while "PassStateExited" not in [e.type for e in run.events]:  # the quick branch has finished
-            await asyncio.sleep(0)
-        recorded = list(run.events)
-        assert run.task is not None
-        run.task.cancel()
-        return recorded
-
-    recorded = asyncio.run(first_life())
-
-    async def second_life():  # type: ignore[no-untyped-def]
-        run = Interpreter(definition, clock=clock).start(info, {}, history=recorded)
-        return run, await run.wait()
-
-    run, outcome = asyncio.run(second_life())
+    # crash once the quick branch has finished and the slow one waits
+    _, run, outcome = crash_and_resume(definition, {}, lambda types: "PassStateExited" in types)
     assert (outcome.status, outcome.output) == ("SUCCEEDED", ["quick", "slow"])
     types = [e.type for e in run.events]
     assert types.count("ParallelStateStarted") == 1
