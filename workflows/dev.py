@@ -424,7 +424,18 @@ def cmd_serve(args: argparse.Namespace) -> int:
     credentials = None
     if args.access_key_id:
         credentials = {args.access_key_id: os.environ.get("WORKFLOWS_SECRET_ACCESS_KEY", "")}
-    serve(args.host, args.port, args.data_dir, credentials=credentials)
+    integrations: list[Any] = []
+    if args.aws_endpoint:
+        from .integrations import AwsEndpoints, ServiceIntegrationResolver
+
+        endpoints = AwsEndpoints(None if args.aws_endpoint == "aws" else args.aws_endpoint)
+        if args.template:
+            from .lambda_workers import LambdaWorkerResolver
+            from .template import load_template
+
+            integrations.append(LambdaWorkerResolver.from_stack(load_template(args.template), endpoints))
+        integrations.append(ServiceIntegrationResolver(endpoints))
+    serve(args.host, args.port, args.data_dir, credentials=credentials, integrations=integrations)
     return 0
 
 
@@ -500,6 +511,14 @@ def add_commands(sub: Any) -> None:
     serve.add_argument(
         "--access-key-id",
         help="off loopback, accept SigV4 requests signed with this key (secret in $WORKFLOWS_SECRET_ACCESS_KEY)",
+    )
+    serve.add_argument(
+        "--aws-endpoint",
+        help="run Task integrations (aws-sdk:*, sns, sqs, events, dynamodb) against this endpoint, or 'aws' "
+        "for real AWS; without it, Tasks resolve only to activities and nested executions",
+    )
+    serve.add_argument(
+        "--template", help="with --aws-endpoint: back Lambda ARNs with template.yaml's functions"
     )
     serve.set_defaults(func=cmd_serve)
 

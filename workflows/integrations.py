@@ -335,6 +335,14 @@ class ServiceIntegrationResolver:
                 # Step Functions sends a string Body as its JSON text (recorded: "text data" -> '"text data"').
                 kwargs["Body"] = json.dumps(params["Body"]).encode()
         prefix = sdk_service_name(service)
+        members = operation.input_shape.members if operation.input_shape is not None else {}
+        unknown = sorted(key for key in kwargs if key not in members)
+        if unknown:
+            # A state without Parameters passes its whole input: say which fields the API does not take.
+            raise ASLError(
+                f"{prefix}.SdkClientException",
+                f"{sfn_service}:{action} does not take the parameter(s) {', '.join(unknown)}",
+            )
         try:
             result = getattr(client, _snake(operation.name))(**kwargs)
         except botocore.exceptions.ClientError as exc:

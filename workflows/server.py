@@ -63,13 +63,19 @@ def serve(
     resolver: Any = None,
     credentials: dict[str, str] | None = None,
     log_level: str = "warning",
+    integrations: list[Any] | None = None,
 ) -> None:
-    """Serve until SIGINT/SIGTERM; RUNNING executions resume on the next start."""
+    """Serve until SIGINT/SIGTERM; RUNNING executions resume on the next start. `integrations` are
+    task resolvers (AWS services, Lambda workers) asked after the service's own."""
     if not is_loopback(host) and not credentials:
         raise ValueError("serving off loopback needs credentials (access key id -> secret) to check SigV4")
-    app, _service = build(
+    app, service = build(
         data_dir, account=account, region=region, resolver=resolver, host=host, credentials=credentials
     )
+    if integrations:
+        from .resolvers import ChainResolver
+
+        service.resolver = ChainResolver(service.resolver, *integrations)
     config = uvicorn.Config(
         app, host=host, port=port, log_level=log_level, lifespan="on", timeout_graceful_shutdown=10
     )

@@ -1,0 +1,95 @@
+"""`workflows serve` as a user runs it: a process serving the API, with AWS integrations when asked."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import boto3
+
+from tests.api_replay import client
+from workflows.local_aws import free_port
+
+
+def test_serve_runs_aws_sdk_tasks_against_the_endpoint_it_is_given(tmp_path: Path) -> None:
+    from moto.server import ThreadedMotoServer
+
+    aws_port, port = free_port(), free_port()
+    moto = ThreadedMotoServer(ip_address="127.0.0.1", port=aws_port, verbose=False)
+    moto.start()
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "workflows",
+            "serve",
+            "--port",
+            str(port),
+            "--data-dir",
+            str(tmp_path),
+            "--aws-endpoint",
+            f"http://127.0.0.1:{aws_port}",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={
+            "AWS_ACCESS_KEY_ID": "local",
+            "AWS_SECRET_ACCESS_KEY": "local",
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "PATH": "/usr/bin:/bin",
+        },
+    )
+    try:
+        sfn = client(f"http://127.0.0.1:{port}")
+        deadline = time.time() + 30
+        while True:
+            try:
+                sfn.list_state_machines()
+                break
+            except Exception:
+                assert server.poll() is None and time.time() < deadline, (
+                    server.stderr.read() if server.stderr else ""
+                )
+                time.sleep(0.1)
+        definition = {
+            "StartAt": "Make",
+            "States": {
+                "Make": {
+                    "Type": "Task",
+                    "Resource": "arn:aws:states:::aws-sdk:s3:createBucket",
+                    "Parameters": {"Bucket": "made-by-a-workflow"},
+                    "Next": "List",
+                },
+                "List": {
+                    "Type": "Task",
+                    "Resource": "arn:aws:states:::aws-sdk:s3:listBuckets",
+                    "Parameters": {},  # without it the state's input would be the call's parameters
+                    "ResultSelector": {"names.$": "$.Buckets[*].Name"},
+                    "End": True,
+                },
+            },
+        }
+        arn = sfn.create_state_machine(
+            name="sdk", definition=json.dumps(definition), roleArn="arn:aws:iam::123456789012:role/r"
+        )["stateMachineArn"]
+        execution = sfn.start_execution(stateMachineArn=arn)["executionArn"]
+        while (described := sfn.describe_execution(executionArn=execution))["status"] == "RUNNING":
+            time.sleep(0.05)
+        assert described["status"] == "SUCCEEDED", (described.get("error"), described.get("cause"))
+        assert "made-by-a-workflow" in json.loads(described["output"])["names"]
+        s3 = boto3.client(
+            "s3",
+            endpoint_url=f"http://127.0.0.1:{aws_port}",
+            region_name="us-east-1",
+            aws_access_key_id="local",
+            aws_secret_access_key="local",
+        )
+        assert "made-by-a-workflow" in [b["Name"] for b in s3.list_buckets()["Buckets"]]
+    finally:
+        server.terminate()
+        server.wait(15)
+        moto.stop()
