@@ -310,3 +310,37 @@ def test_a_signature_older_than_fifteen_minutes_is_refused(
         assert "Signature expired" in stale.json()["message"]
         early = signed_at(now + dt.timedelta(minutes=20))
         assert early.status_code == 403 and "not yet current" in early.json()["message"]
+
+
+def test_an_activity_token_still_works_after_the_server_restarts(tmp_path: Path) -> None:
+    """A worker took an activity task, the server restarted, the worker answers with its token."""
+    from botocore.exceptions import ClientError
+
+    data_dir = str(tmp_path / "data")
+    with live_server(data_dir) as (endpoint, _service):
+        sfn = client(endpoint)
+        activity = sfn.create_activity(name="slow-worker")["activityArn"]
+        definition = {
+            "StartAt": "Work",
+            "States": {"Work": {"Type": "Task", "Resource": activity, "End": True}},
+        }
+        arn = sfn.create_state_machine(name="uses-activity", definition=json.dumps(definition), roleArn=ROLE)[
+            "stateMachineArn"
+        ]
+        execution = sfn.start_execution(stateMachineArn=arn, input='{"job": 1}')["executionArn"]
+        task = sfn.get_activity_task(activityArn=activity, workerName="w1")
+        token = task["taskToken"]
+        assert json.loads(task["input"]) == {"job": 1}
+    with live_server(data_dir) as (endpoint, _service):  # the same store: the execution resumes
+        sfn = client(endpoint)
+        deadline = time.time() + 10
+        while True:
+            try:
+                sfn.send_task_success(taskToken=token, output='{"done": true}')
+                break
+            except ClientError as err:
+                assert err.response["Error"]["Code"] == "TaskDoesNotExist" and time.time() < deadline
+                time.sleep(0.05)
+        described = _wait(sfn, execution)
+        assert described["status"] == "SUCCEEDED", described
+        assert json.loads(described["output"]) == {"done": True}

@@ -195,3 +195,62 @@ def test_a_parallel_resumed_after_a_crash_runs_each_branch_state_once() -> None:
     assert types.count("WaitStateEntered") == 2
     assert types.count("PassStateEntered") == 2
     assert [e.id for e in run.events] == list(range(1, len(run.events) + 1))
+
+
+def test_a_task_token_survives_a_restart() -> None:
+    """The waiting attempt is invoked again after a restart, with the token it had: a worker holding
+    that token can still answer."""
+    from workflows.interpreter import CallbackRegistry, TaskRequest
+
+    definition = load_definition(
+        {
+            "StartAt": "Ask",
+            "States": {
+                "Ask": {
+                    "Type": "Task",
+                    "Resource": "arn:aws:states:::sqs:sendMessage.waitForTaskToken",
+                    "Parameters": {"MessageBody": {"token.$": "$$.Task.Token"}},
+                    "End": True,
+                }
+            },
+        }
+    )
+    secret = b"k" * 32
+    sent: list[str] = []
+
+    class Queue:
+        async def invoke(self, request: TaskRequest) -> Any:
+            sent.append(request.parameters["MessageBody"]["token"])
+            return {}
+
+    clock = FakeClock()
+    info = execution_info(start_time=clock.now())
+
+    async def first_life() -> list[HistoryEvent]:
+        run = Interpreter(
+            definition, resolver=Queue(), clock=clock, callbacks=CallbackRegistry(secret)
+        ).start(info, {})
+        while not sent:
+            await asyncio.sleep(0)
+        recorded = list(run.events)
+        assert run.task is not None
+        run.task.cancel()
+        return recorded
+
+    recorded = asyncio.run(first_life())
+
+    async def second_life() -> Any:
+        callbacks = CallbackRegistry(secret)
+        run = Interpreter(definition, resolver=Queue(), clock=clock, callbacks=callbacks).start(
+            info, {}, history=recorded
+        )
+        while len(sent) < 2:
+            await asyncio.sleep(0)
+        assert callbacks.complete(sent[0], {"answer": "from the first worker"})  # the token from before
+        return await run.wait()
+
+    outcome = asyncio.run(second_life())
+    assert sent[0] == sent[1]
+    assert (outcome.status, outcome.output) == ("SUCCEEDED", {"answer": "from the first worker"})
+    other = CallbackRegistry(b"other secret")
+    assert other.token_for(info.execution_arn, 2, 0) != sent[0]  # derived with the store's secret

@@ -73,7 +73,7 @@ def test_wait_for_task_token_passes_its_token_through_parameters_and_resumes_on_
     outcome = asyncio.run(go())
     assert outcome.status == "SUCCEEDED", outcome
     assert outcome.output == {"answer": 42}
-    assert len(sent) == 1 and len(sent[0]) == 36
+    assert len(sent) == 1 and len(sent[0]) >= 32  # an unguessable token
 
 
 def test_a_fault_inside_the_engine_still_ends_the_execution() -> None:

@@ -7,7 +7,10 @@ and an EventSink (where history events go). Nothing here knows SQLite, HTTP or b
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
+import hashlib
+import hmac
 import logging
 import random
 import uuid
@@ -113,6 +116,8 @@ class TaskRequest:
     execution: ExecutionInfo
     context: dict[str, Any]
     task_token: str | None = None
+    # A token for this attempt that survives a restart (activities hand it to their worker).
+    attempt_token: str | None = None
     timeout_seconds: float | None = None
     heartbeat_seconds: float | None = None
     credentials: Any = None
@@ -140,10 +145,19 @@ class TaskResolver(Protocol):
 class CallbackRegistry:
     """Task tokens of `.waitForTaskToken` tasks; SendTaskSuccess/Failure/Heartbeat complete them."""
 
-    def __init__(self) -> None:
+    def __init__(self, secret: bytes | None = None) -> None:
         self._waiting: dict[str, asyncio.Future[Any]] = {}
         self._beats: dict[str, asyncio.Event] = {}
         self.on_register: Callable[[str], None] | None = None
+        # With a secret (kept by the store), tokens are derived, so they survive a restart; an HMAC
+        # keeps them unguessable. Without one they are random.
+        self.secret = secret
+
+    def token_for(self, execution_arn: str, entered_id: int, attempt: int) -> str:
+        if self.secret is None:
+            return uuid.uuid4().hex + uuid.uuid4().hex
+        digest = hmac.new(self.secret, f"{execution_arn}|{entered_id}|{attempt}".encode(), hashlib.sha256)
+        return base64.urlsafe_b64encode(digest.digest()).decode().rstrip("=")
 
     def register(self, token: str) -> asyncio.Future[Any]:
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
@@ -218,7 +232,7 @@ def resource_kind(resource: str) -> tuple[str, str, str]:
 class Frame:
     """One thread of control: the execution, a Parallel branch or a Map iteration."""
 
-    __slots__ = ("context", "entered_at", "interleave", "log_events", "prev", "variables")
+    __slots__ = ("context", "entered_at", "entered_id", "interleave", "log_events", "prev", "variables")
 
     def __init__(
         self, context: dict[str, Any], variables: dict[str, Any], prev: int, log_events: bool = True
@@ -231,6 +245,7 @@ class Frame:
         # do (every branch's first state is entered before any exits).
         self.interleave = False
         self.entered_at = 0.0  # when the current state was entered (a resumed Wait keeps its deadline)
+        self.entered_id = 0  # its StateEntered event (task tokens are derived from it)
 
     def child(self, context: dict[str, Any], prev: int, log_events: bool | None = None) -> Frame:
         return Frame(
@@ -362,6 +377,8 @@ class ExecutionRun:
         self.outcome: Outcome | None = None
         self._stop: tuple[str | None, str | None] | None = None
         self._resume_entry: tuple[int, int, float] | None = None
+        self._tokens_issued: dict[int, int] = {}  # StateEntered id -> task tokens issued for it
+        self._shutting_down = False
         self._map_resume: _MapProgress | None = None  # an inline Map a restart interrupted
         self._parallel_resume: _ParallelProgress | None = None  # a Parallel a restart interrupted
 
@@ -374,8 +391,16 @@ class ExecutionRun:
         return await asyncio.shield(self.task)
 
     def stop(self, error: str | None = None, cause: str | None = None) -> None:
+        """StopExecution: the run ends ABORTED, its running states recorded as aborted."""
         if self.task is not None and not self.task.done():
             self._stop = (error, cause)
+            self.task.cancel()
+
+    def shutdown(self) -> None:
+        """The engine is stopping: end this run without recording anything, so that it resumes from
+        its history on the next start (a shutdown is not a StopExecution)."""
+        if self.task is not None and not self.task.done():
+            self._shutting_down = True
             self.task.cancel()
 
     # ----- the run loop ---------------------------------------------------------------------------------
@@ -410,7 +435,9 @@ class ExecutionRun:
         except _ExecutionTimeout:
             return await self._finish("TIMED_OUT", frame, error="States.Timeout", cause=None)
         except asyncio.CancelledError:
-            error, cause = self._stop or (None, None)
+            if self._stop is None:  # not a StopExecution (a shutdown): nothing to record
+                raise
+            error, cause = self._stop
             return await self._finish("ABORTED", frame, error=error, cause=cause)
         except Exception as exc:  # a fault of the engine itself: the execution still ends, and says why
             log.exception("execution %s failed inside the engine", self.info.execution_arn)
@@ -513,6 +540,23 @@ class ExecutionRun:
             raise _Resumed(output)
         return nxt, output, frame
 
+    def _task_token(self, frame: Frame) -> str:
+        """The token of this attempt of the current Task: derived from the execution, the state's entry
+        and the attempt, so the same attempt has the same token after a restart."""
+        attempt = self._tokens_issued.get(frame.entered_id, -1) + 1
+        self._tokens_issued[frame.entered_id] = attempt
+        return self.interpreter.callbacks.token_for(self.info.execution_arn, frame.entered_id, attempt)
+
+    def _scheduled_since(self, entered_id: int) -> int:
+        """How many times the state entered at `entered_id` had scheduled its work before the restart."""
+        thread = {entered_id}
+        count = 0
+        for event in self.prior:
+            if event.id > entered_id and event.previous_event_id in thread:
+                thread.add(event.id)
+                count += event.type.endswith("Scheduled")
+        return count
+
     async def _resume_thread(
         self, machine: StateMachine, value: Any, frame: Frame, events: list[HistoryEvent]
     ) -> Any:
@@ -605,12 +649,13 @@ class ExecutionRun:
             state.type + "StateEntered",
             {"name": state.name, "input": value, "inputDetails": {"truncated": False}},
         )
-        self._stamp(state, frame, self.clock.now())
+        self._stamp(state, frame, self.clock.now(), entered)
         return entered_prev, entered
 
-    def _stamp(self, state: State, frame: Frame, entered_at: float) -> None:
+    def _stamp(self, state: State, frame: Frame, entered_at: float, entered_id: int) -> None:
         # The context object is replaced, never mutated: `$$` values may already sit in outputs.
         frame.entered_at = entered_at
+        frame.entered_id = entered_id
         frame.context = {**frame.context, "State": {"Name": state.name, "EnteredTime": _iso(entered_at)}}
 
     def _run_sync_state(self, state: State, value: Any, frame: Frame) -> _Next:
@@ -634,7 +679,11 @@ class ExecutionRun:
             entered_prev, entered = self._enter(state, value, frame)
         else:  # resumed after a restart: the state was entered before, at entry's time
             entered_prev, entered, entered_at = entry
-            self._stamp(state, frame, entered_at)
+            self._stamp(state, frame, entered_at, entered)
+            # The interrupted attempt is invoked again with the token it had, so a worker holding it
+            # can still answer.
+            # (the last attempt index issued was `scheduled - 1`; the next token reuses it)
+            self._tokens_issued[entered] = max(-1, self._scheduled_since(entered) - 2)
         if frame.interleave:
             await asyncio.sleep(0)
         handler = _HANDLERS[state.type]
@@ -671,7 +720,7 @@ class ExecutionRun:
                 break
             except asyncio.CancelledError:
                 # Stopped (StopExecution, or a sibling branch or iteration failed) while running.
-                if state.type in _ABORTABLE:
+                if state.type in _ABORTABLE and not self._shutting_down:
                     self._emit(frame, state.type + "StateAborted", advance=False)
                 raise
         self._exit(state, step, frame)
@@ -912,6 +961,7 @@ class ExecutionRun:
             execution=self.info,
             context=frame.context,
             task_token=token,
+            attempt_token=token or (self._task_token(frame) if kind == "activity" else None),
             timeout_seconds=timeout,
             heartbeat_seconds=heartbeat,
             credentials=spec.get("Credentials"),
@@ -1017,7 +1067,7 @@ class ExecutionRun:
     async def run_task(self, state: State, value: Any, frame: Frame) -> _Next:
         if state.resource is not None and state.resource.endswith(".waitForTaskToken"):
             # The token exists before Parameters/Arguments are evaluated: they pass `$$.Task.Token` on.
-            frame.context = {**frame.context, "Task": {"Token": str(uuid.uuid4())}}
+            frame.context = {**frame.context, "Task": {"Token": self._task_token(frame)}}
         if state.query_language == JSONATA:
             bindings = self._bindings(value, frame)
             parameters = state.arguments(bindings) if state.arguments is not None else value
@@ -1591,7 +1641,7 @@ async def _map(run: ExecutionRun, state: State, value: Any, frame: Frame) -> _Ne
                 stopping = True
                 raise _MapFailure(err, child) from err
             except asyncio.CancelledError:
-                if not distributed:
+                if not distributed and not run._shutting_down:
                     run._emit(child, "MapIterationAborted", {"index": index, "name": state.name})
                 raise
             if not distributed:

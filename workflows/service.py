@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import os
 import re
 import time
 import uuid
@@ -175,7 +176,7 @@ class ActivityResolver:
         resource = request.resource
         if svc.store.get_resource("activity", resource) is None:
             raise ASLError("States.Runtime", f"Activity does not exist: '{resource}'")
-        token = uuid.uuid4().hex + uuid.uuid4().hex
+        token = getattr(request, "attempt_token", None) or uuid.uuid4().hex + uuid.uuid4().hex
         task = _ActivityTask(token, resource, dumps(request.parameters), request.execution.execution_arn)
         task.future = asyncio.get_running_loop().create_future()
         task.on_start = request.mark_started
@@ -282,6 +283,8 @@ class StepFunctionsService:
 
     async def close(self) -> None:
         """Stop accepting work; persist what is queued. RUNNING executions resume on next start."""
+        for run in list(self._runs.values()):
+            run.shutdown()  # ends without recording: not a StopExecution
         for task in list(self._tasks.values()):
             task.cancel()
         for task in list(self._tasks.values()):
@@ -302,7 +305,13 @@ class StepFunctionsService:
             from workflows.interpreter import CallbackRegistry
         except ImportError:
             return None
-        return CallbackRegistry()
+        # One secret per data directory: task tokens derived from it stay valid across restarts.
+        secret = self.store.get_meta("task_token_secret")
+        if secret is None:
+            secret = os.urandom(32).hex()
+            with self.store.transaction():
+                self.store.set_meta("task_token_secret", secret)
+        return CallbackRegistry(secret=bytes.fromhex(secret))
 
     # -- dispatch ----------------------------------------------------------------------------------
 
