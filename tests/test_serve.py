@@ -93,3 +93,56 @@ def test_serve_runs_aws_sdk_tasks_against_the_endpoint_it_is_given(tmp_path: Pat
         server.terminate()
         server.wait(15)
         moto.stop()
+
+
+def _serve(port: int, data_dir: Path) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "workflows", "serve", "--port", str(port), "--data-dir", str(data_dir)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def _ready(sfn: object, server: subprocess.Popen[str]) -> None:
+    deadline = time.time() + 30
+    while True:
+        try:
+            sfn.list_state_machines()  # type: ignore[attr-defined]
+            return
+        except Exception:
+            assert server.poll() is None and time.time() < deadline
+            time.sleep(0.1)
+
+
+def test_a_graceful_stop_and_restart_resumes_running_executions(tmp_path: Path) -> None:
+    """SIGTERM is a shutdown, not a StopExecution: the waiting execution carries on after a restart."""
+    import signal
+
+    port = free_port()
+    server = _serve(port, tmp_path)
+    sfn = client(f"http://127.0.0.1:{port}")
+    try:
+        _ready(sfn, server)
+        definition = {"StartAt": "Hold", "States": {"Hold": {"Type": "Wait", "Seconds": 2, "End": True}}}
+        arn = sfn.create_state_machine(
+            name="hold", definition=json.dumps(definition), roleArn="arn:aws:iam::123456789012:role/r"
+        )["stateMachineArn"]
+        execution = sfn.start_execution(stateMachineArn=arn, input='{"n": 1}')["executionArn"]
+    finally:
+        server.send_signal(signal.SIGTERM)
+        # uvicorn shuts down gracefully, then re-raises the signal it caught: the status says SIGTERM
+        assert server.wait(20) in (0, -signal.SIGTERM)
+    server = _serve(port, tmp_path)
+    try:
+        _ready(sfn, server)
+        deadline = time.time() + 20
+        while (described := sfn.describe_execution(executionArn=execution))["status"] == "RUNNING":
+            assert time.time() < deadline
+            time.sleep(0.05)
+        assert described["status"] == "SUCCEEDED", described
+        types = [e["type"] for e in sfn.get_execution_history(executionArn=execution)["events"]]
+        assert types.count("WaitStateEntered") == 1 and "ExecutionAborted" not in types
+    finally:
+        server.terminate()
+        server.wait(20)
