@@ -254,3 +254,25 @@ def test_a_task_token_survives_a_restart() -> None:
     assert (outcome.status, outcome.output) == ("SUCCEEDED", {"answer": "from the first worker"})
     other = CallbackRegistry(b"other secret")
     assert other.token_for(info.execution_arn, 2, 0) != sent[0]  # derived with the store's secret
+
+
+def test_a_resumed_execution_keeps_its_execution_timeout_deadline() -> None:
+    def waiting(seconds: int) -> Any:
+        return load_definition(
+            {
+                "TimeoutSeconds": 100,
+                "StartAt": "Hold",
+                "States": {"Hold": {"Type": "Wait", "Seconds": seconds, "End": True}},
+            }
+        )
+
+    def entered(types: list[str]) -> bool:
+        return types[-1:] == ["WaitStateEntered"]
+
+    # restarted 60 s in: the 90 s Wait ends at 90 s, inside the 100 s budget
+    _, _, outcome = crash_and_resume(waiting(90), {}, entered, pause=60)
+    assert outcome.status == "SUCCEEDED"
+    # restarted 95 s in: a 150 s Wait outlives the budget, which ends at 100 s, not 95 + 100
+    _, run, outcome = crash_and_resume(waiting(150), {}, entered, pause=95)
+    assert (outcome.status, outcome.error) == ("TIMED_OUT", "States.Timeout")
+    assert run.events[-1].timestamp - run.events[0].timestamp == 100

@@ -485,7 +485,9 @@ class ExecutionRun:
         timeout = self.machine.timeout_seconds
         if not timeout:
             return await work
-        return await _race(work, self.clock.sleep(float(timeout)), _ExecutionTimeout)
+        # Counted from the execution's start, so a resumed execution keeps its original deadline.
+        elapsed = max(0.0, self.clock.now() - self.info.start_time) if self.info.start_time else 0.0
+        return await _race(work, self.clock.sleep(float(timeout) - elapsed), _ExecutionTimeout)
 
     def _context_base(self) -> dict[str, Any]:
         info = self.info
