@@ -913,37 +913,23 @@ class ExecutionRun:
         if action.endswith(".waitForTaskToken"):
             task = frame.context.get("Task") or {}
             token = task.get("Token") or str(uuid.uuid4())
-        if kind == "lambda":
+        base: dict[str, Any] = {}
+        if kind in ("lambda", "activity"):
             scheduled: dict[str, Any] = {
                 "resource": resource,
                 "input": parameters,
                 "inputDetails": {"truncated": False},
             }
-            if timeout is not None:
-                scheduled["timeoutInSeconds"] = int(timeout)
-            self._emit(frame, "LambdaFunctionScheduled", scheduled)
-            prefix = "LambdaFunction"
-            base: dict[str, Any] = {}
-        elif kind == "activity":
-            scheduled = {"resource": resource, "input": parameters, "inputDetails": {"truncated": False}}
-            if timeout is not None:
-                scheduled["timeoutInSeconds"] = int(timeout)
-            if heartbeat is not None:
-                scheduled["heartbeatInSeconds"] = int(heartbeat)
-            self._emit(frame, "ActivityScheduled", scheduled)
-            prefix = "Activity"
-            base = {}
+            prefix = "LambdaFunction" if kind == "lambda" else "Activity"
         else:
             base = {"resourceType": service, "resource": action}
-            scheduled = dict(base)
-            scheduled["region"] = self.info.region
-            scheduled["parameters"] = dumps(parameters)
-            if timeout is not None:
-                scheduled["timeoutInSeconds"] = int(timeout)
-            if heartbeat is not None:
-                scheduled["heartbeatInSeconds"] = int(heartbeat)
-            self._emit(frame, "TaskScheduled", scheduled)
+            scheduled = {**base, "region": self.info.region, "parameters": dumps(parameters)}
             prefix = "Task"
+        if timeout is not None:
+            scheduled["timeoutInSeconds"] = int(timeout)
+        if heartbeat is not None and kind != "lambda":  # a Lambda function has no heartbeat
+            scheduled["heartbeatInSeconds"] = int(heartbeat)
+        self._emit(frame, prefix + "Scheduled", scheduled)
         started = False
 
         def mark_started(details: dict[str, Any]) -> None:
