@@ -79,6 +79,16 @@ def live_server(data_dir: str | None = None, **build_args: Any) -> Iterator[tupl
             thread.join(15)
 
 
+def wait_for_end(sfn: Any, arn: str, timeout: float = 10) -> dict[str, Any]:
+    """DescribeExecution, polled until the execution has ended (or `timeout` seconds passed)."""
+    deadline = time.time() + timeout
+    while True:
+        out = sfn.describe_execution(executionArn=arn)
+        if out["status"] != "RUNNING" or time.time() > deadline:
+            return out
+        time.sleep(0.02)
+
+
 def client(endpoint: str, *, validate: bool = True, **config: Any) -> Any:
     return boto3.client(
         "stepfunctions",

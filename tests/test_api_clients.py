@@ -20,6 +20,7 @@ from botocore.exceptions import ClientError
 from starlette.testclient import TestClient
 
 from tests.api_replay import client, live_server
+from tests.api_replay import wait_for_end as _wait
 from workflows.server import build
 
 ROLE = "arn:aws:iam::123456789012:role/r"
@@ -37,15 +38,6 @@ def server() -> Iterator[str]:
 @pytest.fixture(scope="module")
 def sfn(server: str) -> Any:
     return client(server)
-
-
-def _wait(sfn: Any, arn: str, timeout: float = 10) -> dict[str, Any]:
-    deadline = time.time() + timeout
-    while True:
-        out = sfn.describe_execution(executionArn=arn)
-        if out["status"] != "RUNNING" or time.time() > deadline:
-            return out
-        time.sleep(0.02)
 
 
 def test_boto3_lifecycle_history_and_paging(sfn: Any) -> None:

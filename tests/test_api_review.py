@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,6 +13,7 @@ from botocore.exceptions import ClientError
 from starlette.testclient import TestClient
 
 from tests.api_replay import client, live_server
+from tests.api_replay import wait_for_end as _wait
 from workflows.errors import ServiceError
 from workflows.server import build
 from workflows.service import StepFunctionsService
@@ -34,15 +34,6 @@ def served() -> Iterator[tuple[str, Any]]:
 @pytest.fixture(scope="module")
 def sfn(served: tuple[str, Any]) -> Any:
     return client(served[0])
-
-
-def _wait(sfn: Any, arn: str, timeout: float = 10) -> dict[str, Any]:
-    deadline = time.time() + timeout
-    while True:
-        out = sfn.describe_execution(executionArn=arn)
-        if out["status"] != "RUNNING" or time.time() > deadline:
-            return out
-        time.sleep(0.02)
 
 
 def _types(sfn: Any, arn: str) -> list[str]:
