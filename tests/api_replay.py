@@ -56,7 +56,7 @@ def live_server(data_dir: str | None = None, **build_args: Any) -> Iterator[tupl
     """(endpoint URL, service) of a uvicorn server running in a thread on a free loopback port."""
     import uvicorn
 
-    from workflows.server import build
+    from workflows.service.server import build
 
     with contextlib.ExitStack() as stack:
         if data_dir is None:

@@ -12,9 +12,9 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from workflows.clock import Clock
-from workflows.interpreter import TaskRequest
-from workflows.resolvers import CallableResolver
+from workflows.engine.clock import Clock
+from workflows.engine.interpreter import TaskRequest
+from workflows.engine.resolvers import CallableResolver
 
 ROOT = Path(__file__).resolve().parent
 

@@ -21,7 +21,7 @@ from starlette.testclient import TestClient
 
 from tests.api_replay import client, live_server
 from tests.api_replay import wait_for_end as _wait
-from workflows.server import build
+from workflows.service.server import build
 
 ROLE = "arn:aws:iam::123456789012:role/r"
 PASS = json.dumps({"StartAt": "P", "States": {"P": {"Type": "Pass", "Result": {"ok": 1}, "End": True}}})

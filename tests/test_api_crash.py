@@ -46,8 +46,8 @@ TERMINAL = {"ExecutionSucceeded", "ExecutionFailed", "ExecutionTimedOut", "Execu
 def _serve(port: int, data_dir: str) -> None:
     import uvicorn
 
-    from workflows.resolvers import CallableResolver, ChainResolver
-    from workflows.server import build
+    from workflows.engine.resolvers import CallableResolver, ChainResolver
+    from workflows.service.server import build
 
     async def echo(event: Any, context: Any) -> Any:
         await asyncio.sleep(0.3)

@@ -14,10 +14,10 @@ from starlette.testclient import TestClient
 
 from tests.api_replay import client, live_server
 from tests.api_replay import wait_for_end as _wait
-from workflows.errors import ServiceError
-from workflows.server import build
-from workflows.service import StepFunctionsService
-from workflows.store import Store
+from workflows.asl.errors import ServiceError
+from workflows.service.server import build
+from workflows.service.service import StepFunctionsService
+from workflows.service.store import Store
 
 ROLE = "arn:aws:iam::123456789012:role/r"
 PASS = json.dumps({"StartAt": "P", "States": {"P": {"Type": "Pass", "Result": {"ok": 1}, "End": True}}})
@@ -172,7 +172,7 @@ def test_engine_fault_before_the_run_ends_the_execution(
     """An exception other than DefinitionError while compiling left the execution RUNNING forever
     (the task died with it); DefinitionError itself gave a FAILED execution with no history at all,
     on which RedriveExecution failed with InternalFailure (IndexError on the empty history)."""
-    import workflows.definition
+    import workflows.asl.definition
 
     def broken(text: str, substitutions: Any = None) -> Any:
         raise RuntimeError("boom")
@@ -181,7 +181,7 @@ def test_engine_fault_before_the_run_ends_the_execution(
         svc = await _service(tmp_path)
         try:
             sm = (await svc.create_state_machine(name="p", definition=PASS, roleArn=ROLE))["stateMachineArn"]
-            monkeypatch.setattr(workflows.definition, "load_definition", broken)
+            monkeypatch.setattr(workflows.asl.definition, "load_definition", broken)
             arn = (await svc.start_execution(stateMachineArn=sm, name="e"))["executionArn"]
             for _ in range(100):
                 if (await svc.describe_execution(executionArn=arn))["status"] != "RUNNING":

@@ -10,7 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from workflows import bench, bench_http, bench_pipeline
+from workflows.bench import http as bench_http
+from workflows.bench import pipeline as bench_pipeline
+from workflows.bench import suite as bench
 
 CASES = bench.load_cases(bench.bench_dir())
 needs_cases = pytest.mark.skipif(not CASES, reason=f"no bench definitions in {bench.bench_dir()}")

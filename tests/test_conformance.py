@@ -8,10 +8,10 @@ from typing import Any
 import pytest
 
 from tests.conformance import ACCOUNT, CaseResolver, compare, expected_failures, is_pure, selected_cases
-from workflows.clock import FakeClock
-from workflows.definition import load_definition
-from workflows.resolvers import ChainResolver
-from workflows.runner import execution_info, run_async
+from workflows.asl.definition import load_definition
+from workflows.engine.clock import FakeClock
+from workflows.engine.resolvers import ChainResolver
+from workflows.engine.runner import execution_info, run_async
 
 CASES = selected_cases()
 XFAIL = expected_failures()

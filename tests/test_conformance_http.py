@@ -13,9 +13,9 @@ import pytest
 
 from tests.api_replay import client, live_server
 from tests.conformance import ACCOUNT, CaseResolver, compare, expected_failures, selected_cases
-from workflows.clock import FakeClock
-from workflows.interpreter import TaskRequest
-from workflows.resolvers import ChainResolver
+from workflows.engine.clock import FakeClock
+from workflows.engine.interpreter import TaskRequest
+from workflows.engine.resolvers import ChainResolver
 
 CASES = selected_cases()
 XFAIL = expected_failures()

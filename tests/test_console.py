@@ -23,11 +23,11 @@ import pytest
 import uvicorn
 from playwright.sync_api import expect
 
-from workflows.api import create_app
-from workflows.console import create_console, execution_runs, pointer_position
-from workflows.resolvers import CallableResolver, ChainResolver
-from workflows.service import StepFunctionsService
-from workflows.store import Store
+from workflows.engine.resolvers import CallableResolver, ChainResolver
+from workflows.service.api import create_app
+from workflows.service.console import create_console, execution_runs, pointer_position
+from workflows.service.service import StepFunctionsService
+from workflows.service.store import Store
 
 CHROMIUM = Path("/usr/bin/chromium")
 ROOT = Path(__file__).resolve().parent.parent

@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from workflows.local_aws import free_port
+from workflows.local.local_aws import free_port
 
 
 def dev_once(*args: str, timeout: float = 240) -> subprocess.CompletedProcess[str]:

@@ -6,11 +6,11 @@ import asyncio
 from collections.abc import Callable
 from typing import Any
 
-from workflows.clock import FakeClock
-from workflows.definition import load_definition
-from workflows.history import HistoryEvent
-from workflows.interpreter import Interpreter
-from workflows.runner import execution_info
+from workflows.asl.definition import load_definition
+from workflows.engine.clock import FakeClock
+from workflows.engine.history import HistoryEvent
+from workflows.engine.interpreter import Interpreter
+from workflows.engine.runner import execution_info
 
 
 def crash_and_resume(
@@ -200,7 +200,7 @@ def test_a_parallel_resumed_after_a_crash_runs_each_branch_state_once() -> None:
 def test_a_task_token_survives_a_restart() -> None:
     """The waiting attempt is invoked again after a restart, with the token it had: a worker holding
     that token can still answer."""
-    from workflows.interpreter import CallbackRegistry, TaskRequest
+    from workflows.engine.interpreter import CallbackRegistry, TaskRequest
 
     definition = load_definition(
         {

@@ -6,11 +6,11 @@ import asyncio
 import itertools
 from typing import Any
 
-from workflows.clock import FakeClock
-from workflows.definition import load_definition
-from workflows.errors import ASLError
-from workflows.interpreter import CallbackRegistry, Interpreter, TaskRequest
-from workflows.runner import execution_info
+from workflows.asl.definition import load_definition
+from workflows.asl.errors import ASLError
+from workflows.engine.clock import FakeClock
+from workflows.engine.interpreter import CallbackRegistry, Interpreter, TaskRequest
+from workflows.engine.runner import execution_info
 
 
 class Flaky:

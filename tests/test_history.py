@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 
 from tests.conformance import ACCOUNT, SNAPSHOT_PLACEHOLDERS, CaseResolver, matches, selected_cases
-from workflows.clock import FakeClock
-from workflows.definition import load_definition
-from workflows.resolvers import ChainResolver
-from workflows.runner import execution_info, run_async
+from workflows.asl.definition import load_definition
+from workflows.engine.clock import FakeClock
+from workflows.engine.resolvers import ChainResolver
+from workflows.engine.runner import execution_info, run_async
 
 KNOWN = {
     line.strip()

@@ -14,13 +14,18 @@ from typing import Any
 import pytest
 
 from tests.conformance import ACCOUNT, all_cases, compare
-from workflows.definition import load_definition
-from workflows.errors import ASLError
-from workflows.integrations import AwsEndpoints, ServiceIntegrationResolver, boto3_service, sdk_service_name
-from workflows.interpreter import ExecutionInfo, TaskRequest
-from workflows.local_aws import LocalAws
-from workflows.resolvers import ChainResolver
-from workflows.runner import execution_info, run_async
+from workflows.asl.definition import load_definition
+from workflows.asl.errors import ASLError
+from workflows.engine.interpreter import ExecutionInfo, TaskRequest
+from workflows.engine.resolvers import ChainResolver
+from workflows.engine.runner import execution_info, run_async
+from workflows.local.integrations import (
+    AwsEndpoints,
+    ServiceIntegrationResolver,
+    boto3_service,
+    sdk_service_name,
+)
+from workflows.local.local_aws import LocalAws
 
 SERVICE_NEEDS = {
     "sns",

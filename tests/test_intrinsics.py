@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from workflows import errors
-from workflows.errors import ASLError
-from workflows.intrinsics import (
+from workflows.asl import errors
+from workflows.asl.errors import ASLError
+from workflows.asl.intrinsics import (
     Intrinsic,
     IntrinsicSyntaxError,
     compile_intrinsic,

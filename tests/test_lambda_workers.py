@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 
-from workflows.errors import ASLError
-from workflows.interpreter import ExecutionInfo, TaskRequest
-from workflows.lambda_workers import FunctionPool, LambdaWorkerResolver
-from workflows.template import FunctionSpec, load_template
+from workflows.asl.errors import ASLError
+from workflows.engine.interpreter import ExecutionInfo, TaskRequest
+from workflows.local.lambda_workers import FunctionPool, LambdaWorkerResolver
+from workflows.local.template import FunctionSpec, load_template
 
 ROOT = Path(__file__).resolve().parent.parent
 ARN = "arn:aws:lambda:us-east-1:123456789012:function:"

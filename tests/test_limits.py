@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from workflows.clock import FakeClock
-from workflows.interpreter import MAX_HISTORY_EVENTS
-from workflows.runner import run_definition
+from workflows.engine.clock import FakeClock
+from workflows.engine.interpreter import MAX_HISTORY_EVENTS
+from workflows.engine.runner import run_definition
 
 
 def test_an_endless_loop_fails_when_its_history_reaches_the_quota() -> None:
@@ -38,9 +38,9 @@ def test_a_static_result_over_256_kib_fails_the_state() -> None:
 def test_wait_for_task_token_passes_its_token_through_parameters_and_resumes_on_success() -> None:
     import asyncio
 
-    from workflows.definition import load_definition
-    from workflows.interpreter import CallbackRegistry, Interpreter
-    from workflows.runner import execution_info
+    from workflows.asl.definition import load_definition
+    from workflows.engine.interpreter import CallbackRegistry, Interpreter
+    from workflows.engine.runner import execution_info
 
     definition = load_definition(
         {
@@ -78,7 +78,7 @@ def test_wait_for_task_token_passes_its_token_through_parameters_and_resumes_on_
 
 def test_a_fault_inside_the_engine_still_ends_the_execution() -> None:
     """A task resolver that breaks (not an ASL error) fails the execution instead of leaving it RUNNING."""
-    from workflows.resolvers import ChainResolver
+    from workflows.engine.resolvers import ChainResolver
 
     class Broken:
         def handles(self, request):  # type: ignore[no-untyped-def]

@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from workflows.integrations import AwsEndpoints
-from workflows.local_aws import (
+from workflows.local.integrations import AwsEndpoints
+from workflows.local.local_aws import (
     LocalAws,
     S3EventBridgeBridge,
     event_matches,
@@ -20,7 +20,7 @@ from workflows.local_aws import (
     provision,
     start_input,
 )
-from workflows.template import Stack, load_template
+from workflows.local.template import Stack, load_template
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -7,12 +7,12 @@ import json
 from pathlib import Path
 from typing import Any
 
-from workflows.clock import FakeClock
-from workflows.definition import load_definition
-from workflows.errors import ASLError
-from workflows.interpreter import TaskRequest
-from workflows.runner import execution_info, run_async
-from workflows.template import load_template
+from workflows.asl.definition import load_definition
+from workflows.asl.errors import ASLError
+from workflows.engine.clock import FakeClock
+from workflows.engine.interpreter import TaskRequest
+from workflows.engine.runner import execution_info, run_async
+from workflows.local.template import load_template
 
 ROOT = Path(__file__).resolve().parents[1]
 

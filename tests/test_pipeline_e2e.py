@@ -37,9 +37,9 @@ import pytest
 from PIL import Image, ImageDraw, ImageFilter, ImageStat
 
 from tasks.starter.starter.naming import execution_name, object_id
-from workflows.dev import TERMINAL, DevOptions, DevWorld, start_world, stop_world
-from workflows.lambda_workers import LambdaWorkerResolver
-from workflows.local_aws import S3EventBridgeBridge, free_port
+from workflows.local.dev import TERMINAL, DevOptions, DevWorld, start_world, stop_world
+from workflows.local.lambda_workers import LambdaWorkerResolver
+from workflows.local.local_aws import S3EventBridgeBridge, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 T = TypeVar("T")

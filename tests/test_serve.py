@@ -11,7 +11,7 @@ from pathlib import Path
 import boto3
 
 from tests.api_replay import client
-from workflows.local_aws import free_port
+from workflows.local.local_aws import free_port
 
 
 def test_serve_runs_aws_sdk_tasks_against_the_endpoint_it_is_given(tmp_path: Path) -> None:

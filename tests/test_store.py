@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from workflows.history import HistoryEvent
-from workflows.store import EventWriter, Store
+from workflows.engine.history import HistoryEvent
+from workflows.service.store import EventWriter, Store
 
 
 def test_a_failed_commit_keeps_its_events_for_the_next(

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from workflows.template import TemplateError, load_template, load_yaml
+from workflows.local.template import TemplateError, load_template, load_yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = ROOT / "template.yaml"

@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 
-from workflows.clock import FakeClock
-from workflows.errors import ASLError, ServiceError
-from workflows.interpreter import ExecutionRun, TaskRequest
-from workflows.teststate import test_state as run_test_state
+from workflows.asl.errors import ASLError, ServiceError
+from workflows.engine.clock import FakeClock
+from workflows.engine.interpreter import ExecutionRun, TaskRequest
+from workflows.service.teststate import test_state as run_test_state
 
 
 class RecordingResolver:

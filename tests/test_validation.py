@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from workflows.errors import Diagnostic
-from workflows.validation import invalid_definition_message, main_validate, validate_definition
+from workflows.asl.errors import Diagnostic
+from workflows.asl.validation import invalid_definition_message, main_validate, validate_definition
 
 CONFORMANCE = Path(__file__).resolve().parents[2] / "shared" / "conformance"
 if not CONFORMANCE.is_dir():
@@ -585,7 +585,7 @@ def test_each_jsonata_expression_is_reported_once_at_its_pointer() -> None:
 
 
 def test_dollar_keys_with_bad_intrinsics() -> None:
-    pytest.importorskip("workflows.intrinsics")
+    pytest.importorskip("workflows.asl.intrinsics")
     bad = machine(
         A={"Type": "Pass", "End": True, "Parameters": {"a.$": "States.Format(", "b.$": "States.Nope(1)"}}
     )

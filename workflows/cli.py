@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .errors import DefinitionError
+from workflows.asl.errors import DefinitionError
 
 
 def _read_json_arg(value: str | None) -> Any:
@@ -20,10 +20,10 @@ def _read_json_arg(value: str | None) -> Any:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from .clock import FakeClock, SystemClock
-    from .definition import load_definition
-    from .resolvers import CallableResolver, ChainResolver, MockConfigResolver
-    from .runner import result_document, run_definition
+    from workflows.asl.definition import load_definition
+    from workflows.engine.clock import FakeClock, SystemClock
+    from workflows.engine.resolvers import CallableResolver, ChainResolver, MockConfigResolver
+    from workflows.engine.runner import result_document, run_definition
 
     try:
         document = json.loads(Path(args.definition).read_text())
@@ -90,7 +90,7 @@ def _function_binding(spec: str) -> tuple[str, Any]:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from .validation import main_validate
+    from workflows.asl.validation import main_validate
 
     return main_validate(args.files)
 
@@ -129,7 +129,7 @@ _EXTRA_COMMANDS: list[Any] = []
 
 def _register_extras() -> None:
     """Commands that live beside the engine (server, local AWS) add themselves if present."""
-    for module in ("workflows.dev", "workflows.client"):
+    for module in ("workflows.local.dev", "workflows.client"):
         try:
             mod = __import__(module, fromlist=["add_commands"])
         except ImportError:

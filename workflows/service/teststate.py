@@ -23,11 +23,11 @@ from datetime import UTC, datetime
 from functools import cache
 from typing import Any
 
-from . import errors
-from .definition import JSONATA, Definition, State, StateMachine, load_definition
-from .errors import ASLError, FailStateError, ServiceError, StateError
-from .history import dumps
-from .interpreter import (
+from workflows.asl import errors
+from workflows.asl.definition import JSONATA, Definition, State, StateMachine, load_definition
+from workflows.asl.errors import ASLError, FailStateError, ServiceError, StateError
+from workflows.asl.payload import dumps
+from workflows.engine.interpreter import (
     _HANDLERS,
     CallbackRegistry,
     ExecutionInfo,
@@ -204,7 +204,7 @@ def _parse_json(text: Any, name: str) -> Any:
 
 
 def _load(text: str, state_name: str | None) -> tuple[Definition, State]:
-    from .validation import invalid_definition_message, validate_definition
+    from workflows.asl.validation import invalid_definition_message, validate_definition
 
     try:
         document = json.loads(text)
@@ -335,7 +335,7 @@ def _output_shape(resource: str) -> tuple[str, Any] | None:
     import botocore.session
 
     if service.startswith("aws-sdk:"):
-        from .integrations import boto3_service
+        from workflows.service.sdk_names import boto3_service
 
         try:
             name = boto3_service(service.split(":", 1)[1])

@@ -36,7 +36,7 @@ import jsonata
 import jsonpath
 from jsonschema import Draft202012Validator
 
-from workflows.errors import Diagnostic
+from workflows.asl.errors import Diagnostic
 
 __all__ = ["invalid_definition_message", "main_validate", "validate_definition"]
 
@@ -516,7 +516,7 @@ class _Validator:
         if not text.startswith("States."):
             return False
         try:
-            from workflows.intrinsics import IntrinsicSyntaxError, compile_intrinsic
+            from workflows.asl.intrinsics import IntrinsicSyntaxError, compile_intrinsic
         except ImportError:
             return True  # the intrinsics module is not there yet: do not judge
         try:

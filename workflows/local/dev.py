@@ -11,7 +11,6 @@ import json
 import logging
 import os
 import signal
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,7 +18,7 @@ from typing import Any
 
 from rich.console import Console
 
-log = logging.getLogger("workflows.dev")
+log = logging.getLogger("workflows.local.dev")
 console = Console(stderr=True)
 
 TERMINAL = ("SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")
@@ -81,7 +80,7 @@ async def _register_state_machines(world: DevWorld, role_arn: str) -> None:
     """Create (or update to a new revision) every state machine of the template, from its definition
     file as written, placeholders included: the engine fills `${...}` from DefinitionSubstitutions
     when it runs, so the console can save edits back to the file unchanged."""
-    from .errors import ServiceError
+    from workflows.asl.errors import ServiceError
 
     service = world.service
     existing = {
@@ -222,15 +221,15 @@ async def start_world(options: DevOptions) -> DevWorld:
     """Start local AWS, provision it, and serve the engine, API and console; return the running world."""
     import uvicorn
 
-    from .api import create_app
-    from .integrations import AwsEndpoints, ServiceIntegrationResolver
-    from .lambda_workers import LambdaWorkerResolver
-    from .local_aws import LocalAws, S3EventBridgeBridge, provision
-    from .nested import NestedExecutionResolver
-    from .resolvers import ChainResolver
-    from .service import StepFunctionsService
-    from .store import Store
-    from .template import load_template
+    from workflows.engine.nested import NestedExecutionResolver
+    from workflows.engine.resolvers import ChainResolver
+    from workflows.local.integrations import AwsEndpoints, ServiceIntegrationResolver
+    from workflows.local.lambda_workers import LambdaWorkerResolver
+    from workflows.local.local_aws import LocalAws, S3EventBridgeBridge, provision
+    from workflows.local.template import load_template
+    from workflows.service.api import create_app
+    from workflows.service.service import StepFunctionsService
+    from workflows.service.store import Store
 
     data_dir = Path(options.data_dir)
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -239,7 +238,7 @@ async def start_world(options: DevOptions) -> DevWorld:
         options.template, stack_name=options.stack_name, parameters=options.parameters or None
     )
 
-    from .server import is_loopback
+    from workflows.service.server import is_loopback
 
     if not is_loopback(options.host):
         # dev's API takes unsigned requests and serves the console: it stays on this machine.
@@ -301,7 +300,7 @@ async def start_world(options: DevOptions) -> DevWorld:
     role = f"arn:aws:iam::{stack.account}:role/{stack.stack_name}-StateMachineRole"
     await _register_state_machines(world, role)
     try:
-        from .console import create_console
+        from workflows.service.console import create_console
     except ImportError:  # pragma: no cover - the API works without the console
         pass
     else:
@@ -347,7 +346,7 @@ def _require_free(host: str, port: int, option: str) -> None:
 
 
 def _rule_matches(rule: Any, event: dict[str, Any]) -> bool:
-    from .local_aws import event_matches
+    from workflows.local.local_aws import event_matches
 
     return bool(event_matches(rule.pattern, event))
 
@@ -419,19 +418,19 @@ def cmd_dev(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from .server import serve
+    from workflows.service.server import serve
 
     credentials = None
     if args.access_key_id:
         credentials = {args.access_key_id: os.environ.get("WORKFLOWS_SECRET_ACCESS_KEY", "")}
     integrations: list[Any] = []
     if args.aws_endpoint:
-        from .integrations import AwsEndpoints, ServiceIntegrationResolver
+        from workflows.local.integrations import AwsEndpoints, ServiceIntegrationResolver
 
         endpoints = AwsEndpoints(None if args.aws_endpoint == "aws" else args.aws_endpoint)
         if args.template:
-            from .lambda_workers import LambdaWorkerResolver
-            from .template import load_template
+            from workflows.local.lambda_workers import LambdaWorkerResolver
+            from workflows.local.template import load_template
 
             integrations.append(LambdaWorkerResolver.from_stack(load_template(args.template), endpoints))
         integrations.append(ServiceIntegrationResolver(endpoints))
@@ -528,9 +527,3 @@ def add_commands(sub: Any) -> None:
     upload.add_argument("--endpoint-url", help="S3 endpoint (default: from endpoints.json; real AWS if none)")
     upload.add_argument("--data-dir", default=".workflows")
     upload.set_defaults(func=cmd_upload)
-
-
-if __name__ == "__main__":  # pragma: no cover
-    from .cli import main
-
-    sys.exit(main(["dev", *sys.argv[1:]]))

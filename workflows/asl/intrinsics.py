@@ -29,8 +29,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, NoReturn, TypeAlias
 
-from workflows import errors
-from workflows.errors import ASLError
+from workflows.asl import errors
+from workflows.asl.errors import ASLError
 
 __all__ = ["INTRINSIC_ERROR", "Intrinsic", "IntrinsicSyntaxError", "compile_intrinsic", "is_intrinsic"]
 

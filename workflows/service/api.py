@@ -22,8 +22,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from workflows.errors import ServiceError
-from workflows.service import StepFunctionsService
+from workflows.asl.errors import ServiceError
+from workflows.service.service import StepFunctionsService
 
 __all__ = ["create_app"]
 
@@ -140,7 +140,7 @@ def create_app(
     routes: Sequence[BaseRoute] = (),
 ) -> Starlette:
     """The ASGI app. `manage_service` starts the service (resuming executions) and closes it with the app.
-    `routes` are served beside the API (the console: `workflows.console.create_console`)."""
+    `routes` are served beside the API (the console: `workflows.service.console.create_console`)."""
 
     async def handle(request: Request) -> Response:
         target = request.headers.get("x-amz-target", "")

@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+from workflows.asl.payload import dumps
+
 # Detail fields that AWS gives as JSON text; the engine keeps the value and serialises on demand.
 _JSON_FIELDS = frozenset({"input", "output", "parameters"})
-
-
-def dumps(value: Any) -> str:
-    """JSON text the way Step Functions writes payloads: compact, non-ASCII kept."""
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
 class HistoryEvent:

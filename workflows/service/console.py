@@ -13,7 +13,7 @@ textContent, so no user value is ever parsed as HTML.
 
 The execution view is worked out here, not in the browser: `execution_runs` turns a history into
 one record per state run (its thread — Map iteration or Parallel branch —, status, attempts,
-payload stages), re-applying the state's JSONPath fields with workflows.jsonpath where the history
+payload stages), re-applying the state's JSONPath fields with workflows.asl.jsonpath where the history
 does not record a stage.
 """
 
@@ -38,8 +38,8 @@ from starlette.responses import FileResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from workflows.errors import ServiceError
-from workflows.service import StepFunctionsService
+from workflows.asl.errors import ServiceError
+from workflows.service.service import StepFunctionsService
 
 __all__ = ["Uploads", "create_console", "execution_runs", "pointer_position"]
 
@@ -495,8 +495,8 @@ def _stages(
 ) -> list[dict[str, Any]]:
     """The payload at each processing step, from the history where it records it, else by re-applying
     the state's fields to the recorded input."""
-    from workflows.definition import compile_payload
-    from workflows.jsonpath import PathError, compile_path, compile_reference, set_path
+    from workflows.asl.definition import compile_payload
+    from workflows.asl.jsonpath import PathError, compile_path, compile_reference, set_path
 
     jsonata = (spec.get("QueryLanguage") or execution.get("_queryLanguage")) == "JSONata"
     scheduled = next((e for e in run.events if e["type"] in _SCHEDULED_EVENTS), None)
@@ -819,7 +819,7 @@ def create_console(
         return _json(await service.call("SendTaskFailure", params))
 
     async def validate(request: Request) -> Response:
-        from workflows.validation import validate_definition
+        from workflows.asl.validation import validate_definition
 
         body = await _body(request)
         text = body.get("definition", "")

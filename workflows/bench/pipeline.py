@@ -1,6 +1,6 @@
 """Benchmark: the upload pipeline end to end in the local world, and the analyse task's peak memory.
 
-* Latency and throughput: `workflows.dev.start_world` (moto on 127.0.0.1, provisioning from
+* Latency and throughput: `workflows.local.dev.start_world` (moto on 127.0.0.1, provisioning from
   template.yaml, the engine, the S3 -> EventBridge -> starter bridge and the Lambda workers), a 12 MP
   photo-like JPEG uploaded with boto3 under the rule's prefix, timed from `put_object` returning to the
   pipeline's SNS message reaching the tap queue (its SQS `SentTimestamp`; the moment the long poll
@@ -30,7 +30,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 TARGET_P50_MS = 150.0
 TARGET_PEAK_MIB = 150.0
 LOG_PATH = Path(tempfile.gettempdir()) / "workflows-bench-pipeline.log"  # the world's stderr while it runs
@@ -323,8 +323,8 @@ async def run_pipeline_async(
 ) -> PipelineResult:
     import logging
 
-    from .bench_http import free_port
-    from .dev import DevOptions, start_world, stop_world
+    from workflows.bench.http import free_port
+    from workflows.local.dev import DevOptions, start_world, stop_world
 
     def say(text: str) -> None:
         if progress:
@@ -432,7 +432,7 @@ def analyse_peak_memory(side: int = 10_000, cache_dir: str | None = None) -> dic
     S3 server of its own process, so only the handler's memory is counted."""
     import boto3
 
-    from .local_aws import LocalAws
+    from workflows.local.local_aws import LocalAws
 
     directory = Path(cache_dir or tempfile.gettempdir())
     path = huge_jpeg(directory / f"workflows-bench-{side}x{side}.jpg", side)

@@ -1,6 +1,6 @@
 """Benchmark: the Step Functions API over HTTP, this engine's server beside moto's, in one run.
 
-Both servers run in their own process on a free 127.0.0.1 port: ours is `workflows.server.build(data_dir)`
+Both servers run in their own process on a free 127.0.0.1 port: ours is `workflows.service.server.build(data_dir)`
 under uvicorn with its SQLite store (durable history) in a temporary directory; moto's is
 `moto.server.ThreadedMotoServer` with `execute_state_machine` switched on. One load generator drives
 both with the same raw AWS JSON 1.0 requests (`X-Amz-Target: AWSStepFunctions.<Op>`) from concurrent
@@ -172,7 +172,7 @@ class Pool:
 
 _OURS = """
 import sys, uvicorn
-from workflows.server import build
+from workflows.service.server import build
 app, _service = build(sys.argv[1])
 uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[2]), log_level="warning", lifespan="on",
             timeout_graceful_shutdown=5)
@@ -180,7 +180,7 @@ uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[2]), log_level="warning", l
 
 _OURS_PROFILED = """
 import cProfile, pstats, signal, sys, uvicorn
-from workflows.server import build
+from workflows.service.server import build
 app, _service = build(sys.argv[1])
 profile = cProfile.Profile()
 config = uvicorn.Config(app, host="127.0.0.1", port=int(sys.argv[2]), log_level="warning", lifespan="on",
@@ -254,7 +254,7 @@ def _process(args: list[str], cwd: str | None = None) -> Iterator[subprocess.Pop
 @contextlib.asynccontextmanager
 async def our_server(data_dir: str, profile_path: str | None = None) -> Any:
     port = free_port()
-    root = str(Path(__file__).resolve().parents[1])
+    root = str(Path(__file__).resolve().parents[2])
     if profile_path:
         args = [sys.executable, "-c", _OURS_PROFILED, data_dir, str(port), profile_path]
     else:

@@ -15,7 +15,7 @@ import sqlite3
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from workflows.history import HistoryEvent
+from workflows.engine.history import HistoryEvent
 
 __all__ = ["EventWriter", "Store"]
 

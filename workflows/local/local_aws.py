@@ -32,8 +32,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from .integrations import AwsEndpoints
-from .template import RuleSpec, Stack
+from workflows.local.integrations import AwsEndpoints
+from workflows.local.template import RuleSpec, Stack
 
 __all__ = [
     "LocalAws",

@@ -8,9 +8,9 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
-from .clock import Clock, SystemClock
-from .definition import Definition, load_definition
-from .interpreter import ExecutionInfo, ExecutionRun, Interpreter, TaskResolver
+from workflows.asl.definition import Definition, load_definition
+from workflows.engine.clock import Clock, SystemClock
+from workflows.engine.interpreter import ExecutionInfo, ExecutionRun, Interpreter, TaskResolver
 
 ACCOUNT = "123456789012"
 REGION = "us-east-1"

@@ -9,8 +9,8 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from .errors import ASLError, ServiceError
-from .interpreter import TaskRequest, resource_kind
+from workflows.asl.errors import ASLError, ServiceError
+from workflows.engine.interpreter import TaskRequest, resource_kind
 
 TERMINAL = ("SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")
 

@@ -9,11 +9,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from . import errors
-from .errors import DefinitionError, Diagnostic, StateError
-from .history import dumps
-from .jsonata_eval import UNDEFINED, evaluate_field, expression_text
-from .jsonpath import Path, PathError, Reference, compile_path, compile_reference
+from workflows.asl import errors
+from workflows.asl.errors import DefinitionError, Diagnostic, StateError
+from workflows.asl.jsonata_eval import UNDEFINED, evaluate_field, expression_text
+from workflows.asl.jsonpath import Path, PathError, Reference, compile_path, compile_reference
+from workflows.asl.payload import dumps
 
 JSONPATH = "JSONPath"
 MAX_PAYLOAD_BYTES = 256 * 1024
@@ -40,7 +40,7 @@ def _missing_path_error(text: str, field_name: str, value: Any) -> StateError:
 
 
 def compile_dynamic(text: str, field_name: str) -> Template:
-    from .intrinsics import compile_intrinsic, is_intrinsic
+    from workflows.asl.intrinsics import compile_intrinsic, is_intrinsic
 
     if is_intrinsic(text):
         intrinsic = compile_intrinsic(text)
@@ -610,7 +610,7 @@ def load_definition(
         document = substitute(document, substitutions)
     if validate:
         try:
-            from .validation import validate_definition
+            from workflows.asl.validation import validate_definition
         except ImportError:  # pragma: no cover - during bootstrap
             validate_definition = None  # type: ignore[assignment]
         if validate_definition is not None:

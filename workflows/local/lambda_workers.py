@@ -31,10 +31,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import ASLError
-from .interpreter import TaskRequest, resource_kind
-from .resolvers import _invoke_payload, function_name, invoke_response
-from .template import FunctionSpec
+from workflows.asl.errors import ASLError
+from workflows.engine.interpreter import TaskRequest, resource_kind
+from workflows.engine.resolvers import _invoke_payload, function_name, invoke_response
+from workflows.local.template import FunctionSpec
 
 __all__ = ["FunctionPool", "LambdaWorkerResolver", "WorkerFailure"]
 

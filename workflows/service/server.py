@@ -8,10 +8,10 @@ from typing import Any
 
 import uvicorn
 
-from workflows.api import create_app
-from workflows.console import create_console
-from workflows.service import StepFunctionsService
-from workflows.store import Store
+from workflows.service.api import create_app
+from workflows.service.console import create_console
+from workflows.service.service import StepFunctionsService
+from workflows.service.store import Store
 
 __all__ = ["build", "is_loopback", "serve"]
 
@@ -41,7 +41,7 @@ def build(
     sources: dict[str, Any] | None = None,
 ) -> tuple[Any, StepFunctionsService]:
     """The ASGI app and its service. Off loopback, requests must be SigV4-signed with `credentials`.
-    The web console is served at /console (`uploads`, `sources`: see `workflows.console.create_console`),
+    The web console is served at /console (`uploads`, `sources`: see `workflows.service.console.create_console`),
     on loopback only: it cannot sign requests, and its CSRF check is no authentication."""
     store = Store(data_dir)
     service = StepFunctionsService(
@@ -73,7 +73,7 @@ def serve(
         data_dir, account=account, region=region, resolver=resolver, host=host, credentials=credentials
     )
     if integrations:
-        from .resolvers import ChainResolver
+        from workflows.engine.resolvers import ChainResolver
 
         service.resolver = ChainResolver(service.resolver, *integrations)
     config = uvicorn.Config(

@@ -24,10 +24,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from workflows.api_model import service_model, validate_request
-from workflows.errors import ASLError, DefinitionError, ServiceError
-from workflows.history import HistoryEvent, dumps
-from workflows.store import EventWriter, Store
+from workflows.asl.errors import ASLError, DefinitionError, ServiceError
+from workflows.engine.history import HistoryEvent, dumps
+from workflows.service.api_model import service_model, validate_request
+from workflows.service.store import EventWriter, Store
 
 __all__ = ["MAX_HISTORY_EVENTS", "MAX_PAYLOAD", "ActivityResolver", "StepFunctionsService"]
 
@@ -167,7 +167,7 @@ class ActivityResolver:
 
     @staticmethod
     def handles(request: Any) -> bool:
-        from workflows.interpreter import resource_kind
+        from workflows.engine.interpreter import resource_kind
 
         return resource_kind(request.resource)[0] == "activity"
 
@@ -242,7 +242,7 @@ class StepFunctionsService:
         clock: Any = None,
         substitutions: dict[str, Any] | None = None,
     ) -> None:
-        from workflows.clock import SystemClock
+        from workflows.engine.clock import SystemClock
 
         self.store = store
         self.account = account
@@ -295,14 +295,14 @@ class StepFunctionsService:
         await self.writer.stop()
 
     def _default_resolver(self) -> Any:
-        from workflows.nested import NestedExecutionResolver
-        from workflows.resolvers import ChainResolver
+        from workflows.engine.nested import NestedExecutionResolver
+        from workflows.engine.resolvers import ChainResolver
 
         return ChainResolver(self.activities, NestedExecutionResolver(self))
 
     def _make_callbacks(self) -> Any:
         try:
-            from workflows.interpreter import CallbackRegistry
+            from workflows.engine.interpreter import CallbackRegistry
         except ImportError:
             return None
         # One secret per data directory: task tokens derived from it stay valid across restarts.
@@ -362,7 +362,7 @@ class StepFunctionsService:
     # -- definitions -------------------------------------------------------------------------------
 
     def _validate_definition(self, definition: str, sm_type: str) -> None:
-        from workflows.validation import invalid_definition_message, validate_definition
+        from workflows.asl.validation import invalid_definition_message, validate_definition
 
         diagnostics = [
             d for d in validate_definition(definition, state_machine_type=sm_type) if d.severity == "ERROR"
@@ -1002,8 +1002,8 @@ class StepFunctionsService:
         return cached
 
     async def _run(self, record: dict[str, Any], value: Any, history: list[HistoryEvent] | None) -> Any:
-        from workflows.definition import load_definition
-        from workflows.interpreter import ExecutionInfo, Interpreter
+        from workflows.asl.definition import load_definition
+        from workflows.engine.interpreter import ExecutionInfo, Interpreter
 
         arn = record["executionArn"]
         machine = record["machine"]
@@ -1555,7 +1555,7 @@ class StepFunctionsService:
         severity: str | None = None,
         maxResults: int | None = None,
     ) -> dict[str, Any]:
-        from workflows.validation import validate_definition
+        from workflows.asl.validation import validate_definition
 
         limit = maxResults or 100
         found = validate_definition(definition, state_machine_type=type, max_results=10_000)
@@ -1569,7 +1569,7 @@ class StepFunctionsService:
         }
 
     async def test_state(self, **request: Any) -> dict[str, Any]:
-        from workflows.teststate import test_state
+        from workflows.service.teststate import test_state
 
         return await test_state(self, **request)
 

@@ -12,10 +12,10 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from . import errors
-from .errors import ASLError
-from .history import dumps
-from .interpreter import TaskRequest, resource_kind
+from workflows.asl import errors
+from workflows.asl.errors import ASLError
+from workflows.asl.payload import dumps
+from workflows.engine.interpreter import TaskRequest, resource_kind
 
 LambdaHandler = Callable[..., Any]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .errors import ServiceError
+from workflows.asl.errors import ServiceError
 
 # AWS lists some enums in its own order in validation messages, not the model's.
 _ENUM_ORDER = {

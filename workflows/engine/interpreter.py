@@ -19,9 +19,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from . import errors
-from .clock import Clock, SystemClock
-from .definition import (
+from workflows.asl import errors
+from workflows.asl.definition import (
     JSONATA,
     MAX_PAYLOAD_BYTES,
     Catcher,
@@ -32,10 +31,11 @@ from .definition import (
     jsonata_or_value,
     parse_timestamp,
 )
-from .errors import ASLError, FailStateError, StateError
-from .history import EventLog, HistoryEvent, dumps
-from .jsonata_eval import evaluate_field, expression_text
-from .jsonpath import Path, PathError, Reference, compile_reference, set_path
+from workflows.asl.errors import ASLError, FailStateError, StateError
+from workflows.asl.jsonata_eval import evaluate_field, expression_text
+from workflows.asl.jsonpath import Path, PathError, Reference, compile_reference, set_path
+from workflows.engine.clock import Clock, SystemClock
+from workflows.engine.history import EventLog, HistoryEvent, dumps
 
 DEFAULT_TASK_TIMEOUT = 99999999
 MAX_HISTORY_EVENTS = 25_000
@@ -286,7 +286,7 @@ _ASSIGN_TEMPLATES: dict[int, tuple[Any, Callable[[Any, Any], Any]]] = {}
 def _assign_template(assign: Any) -> Callable[[Any, Any], Any]:
     entry = _ASSIGN_TEMPLATES.get(id(assign))
     if entry is None or entry[0] is not assign:
-        from .definition import compile_payload
+        from workflows.asl.definition import compile_payload
 
         if len(_ASSIGN_TEMPLATES) > 4096:
             _ASSIGN_TEMPLATES.clear()
@@ -1415,7 +1415,7 @@ def _fail_field(run: ExecutionRun, spec: Any, name: str, value: Any, frame: Fram
     path_text = spec.get(name + "Path")
     if path_text is None:
         return None
-    from .definition import compile_dynamic
+    from workflows.asl.definition import compile_dynamic
 
     return compile_dynamic(path_text, name + "Path")(value, frame)
 

@@ -4,9 +4,9 @@
 * asl: the shared pure-ASL definitions on this engine and on moto's, each result checked against
   `<name>.expected.json` (options --bench-dir, --only, --budget, --moto-runs);
 * http: StartExecution/s and completed 5-state executions/s through our server and moto's
-  (`workflows.bench_http`; --http-starts, --http-completed, --concurrency, --profile FILE);
+  (`workflows.bench.http`; --http-starts, --http-completed, --concurrency, --profile FILE);
 * pipeline: upload -> SNS latency and throughput of a 12 MP JPEG in the local world, and the analyse
-  task's peak memory on a 100 MP one (`workflows.bench_pipeline`; --uploads).
+  task's peak memory on a 100 MP one (`workflows.bench.pipeline`; --uploads).
 Ratios (ours / moto), not absolute rates, are the figures that mean something on a shared, noisy machine.
 """
 
@@ -49,7 +49,7 @@ def bench_dir(cli_value: str | None = None) -> Path:
         return Path(cli_value)
     if os.environ.get("WORKFLOWS_SHARED"):
         return Path(os.environ["WORKFLOWS_SHARED"]) / "bench"
-    repo = Path(__file__).resolve().parents[1]
+    repo = Path(__file__).resolve().parents[2]
     sibling = repo.parent / "shared" / "bench"
     return sibling if sibling.is_dir() else repo / "tests" / "data" / "shared" / "bench"
 
@@ -193,9 +193,9 @@ def _repeat(
 
 
 def bench_ours(case: Case, budget: float, min_runs: int, max_runs: int) -> Result:
-    from .clock import FakeClock
-    from .definition import load_definition
-    from .runner import execution_info, run_async
+    from workflows.asl.definition import load_definition
+    from workflows.engine.clock import FakeClock
+    from workflows.engine.runner import execution_info, run_async
 
     definition = load_definition(case.definition)
     loop = asyncio.new_event_loop()
@@ -448,7 +448,7 @@ def _main_asl(args: argparse.Namespace, console: Any) -> tuple[bool, dict[str, A
 def _main_http(args: argparse.Namespace, console: Any) -> tuple[bool, dict[str, Any]]:
     from dataclasses import replace
 
-    from . import bench_http
+    from workflows.bench import http as bench_http
 
     settings = bench_http.QUICK_HTTP if args.quick else bench_http.HttpSettings()
     changes: dict[str, Any] = {"moto": not (args.no_moto or args.quick), "profile": args.profile}
@@ -472,7 +472,7 @@ def _main_http(args: argparse.Namespace, console: Any) -> tuple[bool, dict[str, 
 def _main_pipeline(args: argparse.Namespace, console: Any) -> tuple[bool, dict[str, Any]]:
     from dataclasses import replace
 
-    from . import bench_pipeline
+    from workflows.bench import pipeline as bench_pipeline
 
     settings = bench_pipeline.QUICK_PIPELINE if args.quick else bench_pipeline.PipelineSettings()
     if args.uploads:

@@ -14,8 +14,8 @@ import jsonata
 from jsonata.jexception import JException
 from jsonata.utils import Utils
 
-from . import errors
-from .errors import StateError
+from workflows.asl import errors
+from workflows.asl.errors import StateError
 
 _EXPR = re.compile(r"^\{%(.*)%\}$", re.DOTALL)
 NULL = Utils.NULL_VALUE
