@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from workflows.engine.clock import Clock
-from workflows.engine.interpreter import TaskRequest
 from workflows.engine.resolvers import CallableResolver
+from workflows.engine.tasks import TaskRequest
 
 ROOT = Path(__file__).resolve().parent
 

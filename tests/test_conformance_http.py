@@ -14,8 +14,8 @@ import pytest
 from tests.api_replay import client, live_server
 from tests.conformance import ACCOUNT, CaseResolver, compare, expected_failures, selected_cases
 from workflows.engine.clock import FakeClock
-from workflows.engine.interpreter import TaskRequest
 from workflows.engine.resolvers import ChainResolver
+from workflows.engine.tasks import TaskRequest
 
 CASES = selected_cases()
 XFAIL = expected_failures()

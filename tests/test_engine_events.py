@@ -200,7 +200,7 @@ def test_a_parallel_resumed_after_a_crash_runs_each_branch_state_once() -> None:
 def test_a_task_token_survives_a_restart() -> None:
     """The waiting attempt is invoked again after a restart, with the token it had: a worker holding
     that token can still answer."""
-    from workflows.engine.interpreter import CallbackRegistry, TaskRequest
+    from workflows.engine.tasks import CallbackRegistry, TaskRequest
 
     definition = load_definition(
         {

@@ -9,8 +9,9 @@ from typing import Any
 from workflows.asl.definition import load_definition
 from workflows.asl.errors import ASLError
 from workflows.engine.clock import FakeClock
-from workflows.engine.interpreter import CallbackRegistry, Interpreter, TaskRequest
+from workflows.engine.interpreter import Interpreter
 from workflows.engine.runner import execution_info
+from workflows.engine.tasks import CallbackRegistry, TaskRequest
 
 
 class Flaky:

@@ -16,9 +16,10 @@ import pytest
 from tests.conformance import ACCOUNT, all_cases, compare
 from workflows.asl.definition import load_definition
 from workflows.asl.errors import ASLError
-from workflows.engine.interpreter import ExecutionInfo, TaskRequest
+from workflows.engine.interpreter import ExecutionInfo
 from workflows.engine.resolvers import ChainResolver
 from workflows.engine.runner import execution_info, run_async
+from workflows.engine.tasks import TaskRequest
 from workflows.local.integrations import (
     AwsEndpoints,
     ServiceIntegrationResolver,

@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 
 from workflows.asl.errors import ASLError
-from workflows.engine.interpreter import ExecutionInfo, TaskRequest
+from workflows.engine.interpreter import ExecutionInfo
+from workflows.engine.tasks import TaskRequest
 from workflows.local.lambda_workers import FunctionPool, LambdaWorkerResolver
 from workflows.local.template import FunctionSpec, load_template
 

@@ -39,8 +39,9 @@ def test_wait_for_task_token_passes_its_token_through_parameters_and_resumes_on_
     import asyncio
 
     from workflows.asl.definition import load_definition
-    from workflows.engine.interpreter import CallbackRegistry, Interpreter
+    from workflows.engine.interpreter import Interpreter
     from workflows.engine.runner import execution_info
+    from workflows.engine.tasks import CallbackRegistry
 
     definition = load_definition(
         {

@@ -10,8 +10,8 @@ from typing import Any
 from workflows.asl.definition import load_definition
 from workflows.asl.errors import ASLError
 from workflows.engine.clock import FakeClock
-from workflows.engine.interpreter import TaskRequest
 from workflows.engine.runner import execution_info, run_async
+from workflows.engine.tasks import TaskRequest
 from workflows.local.template import load_template
 
 ROOT = Path(__file__).resolve().parents[1]

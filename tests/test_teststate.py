@@ -12,7 +12,8 @@ import pytest
 
 from workflows.asl.errors import ASLError, ServiceError
 from workflows.engine.clock import FakeClock
-from workflows.engine.interpreter import ExecutionRun, TaskRequest
+from workflows.engine.interpreter import ExecutionRun
+from workflows.engine.tasks import TaskRequest
 from workflows.service.teststate import test_state as run_test_state
 
 

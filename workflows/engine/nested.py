@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from workflows.asl.errors import ASLError, ServiceError
-from workflows.engine.interpreter import TaskRequest, resource_kind
+from workflows.engine.tasks import TaskRequest, resource_kind
 
 TERMINAL = ("SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")
 

@@ -15,7 +15,7 @@ from typing import Any
 from workflows.asl import errors
 from workflows.asl.errors import ASLError
 from workflows.asl.payload import dumps
-from workflows.engine.interpreter import TaskRequest, resource_kind
+from workflows.engine.tasks import TaskRequest, resource_kind
 
 LambdaHandler = Callable[..., Any]
 

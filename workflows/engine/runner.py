@@ -10,7 +10,8 @@ from typing import Any
 
 from workflows.asl.definition import Definition, load_definition
 from workflows.engine.clock import Clock, SystemClock
-from workflows.engine.interpreter import ExecutionInfo, ExecutionRun, Interpreter, TaskResolver
+from workflows.engine.interpreter import ExecutionInfo, ExecutionRun, Interpreter
+from workflows.engine.tasks import TaskResolver
 
 ACCOUNT = "123456789012"
 REGION = "us-east-1"

@@ -36,7 +36,7 @@ import botocore.session
 from botocore.model import ListShape, MapShape, OperationModel, Shape, StructureShape
 
 from workflows.asl.errors import ASLError
-from workflows.engine.interpreter import TaskRequest, resource_kind
+from workflows.engine.tasks import TaskRequest, resource_kind
 from workflows.service.sdk_names import (
     _modeled_errors,
     _pascal,

@@ -32,8 +32,8 @@ from pathlib import Path
 from typing import Any
 
 from workflows.asl.errors import ASLError
-from workflows.engine.interpreter import TaskRequest, resource_kind
 from workflows.engine.resolvers import _invoke_payload, function_name, invoke_response
+from workflows.engine.tasks import TaskRequest, resource_kind
 from workflows.local.template import FunctionSpec
 
 __all__ = ["FunctionPool", "LambdaWorkerResolver", "WorkerFailure"]

@@ -51,7 +51,7 @@ class ActivityResolver:
 
     @staticmethod
     def handles(request: Any) -> bool:
-        from workflows.engine.interpreter import resource_kind
+        from workflows.engine.tasks import resource_kind
 
         return resource_kind(request.resource)[0] == "activity"
 

@@ -119,7 +119,7 @@ class StepFunctionsService(StateMachines, Versions, Executions, Activities, MapR
 
     def _make_callbacks(self) -> Any:
         try:
-            from workflows.engine.interpreter import CallbackRegistry
+            from workflows.engine.tasks import CallbackRegistry
         except ImportError:
             return None
         # One secret per data directory: task tokens derived from it stay valid across restarts.

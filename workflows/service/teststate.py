@@ -27,21 +27,11 @@ from workflows.asl import errors
 from workflows.asl.definition import JSONATA, Definition, State, StateMachine, load_definition
 from workflows.asl.errors import ASLError, FailStateError, ServiceError, StateError
 from workflows.asl.payload import dumps
-from workflows.engine.interpreter import (
-    _HANDLERS,
-    CallbackRegistry,
-    ExecutionInfo,
-    ExecutionRun,
-    Frame,
-    Interpreter,
-    MemorySink,
-    TaskRequest,
-    TaskResolver,
-    _error_matches,
-    _map_number,
-    _Next,
-    resource_kind,
-)
+from workflows.engine.frame import Frame, _error_matches, _Next
+from workflows.engine.interpreter import ExecutionInfo, ExecutionRun, Interpreter, MemorySink
+from workflows.engine.map import _map_number
+from workflows.engine.states import _HANDLERS
+from workflows.engine.tasks import CallbackRegistry, TaskRequest, TaskResolver, resource_kind
 
 __all__ = ["test_state"]
 

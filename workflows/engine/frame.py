@@ -1,0 +1,220 @@
+"""What a running state carries and returns: its frame (context, variables, events), its outcome, and the timers it races."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from workflows.asl import errors
+from workflows.asl.definition import (
+    State,
+    StateMachine,
+)
+from workflows.asl.errors import ASLError
+from workflows.engine.clock import Clock
+from workflows.engine.history import EventLog, HistoryEvent
+
+
+class Frame:
+    """One thread of control: the execution, a Parallel branch or a Map iteration."""
+
+    __slots__ = ("context", "entered_at", "entered_id", "interleave", "log_events", "prev", "variables")
+
+    def __init__(
+        self, context: dict[str, Any], variables: dict[str, Any], prev: int, log_events: bool = True
+    ):
+        self.context = context
+        self.variables = variables
+        self.prev = prev
+        self.log_events = log_events
+        # Parallel branches take turns after each state entry, so their events interleave as AWS's
+        # do (every branch's first state is entered before any exits).
+        self.interleave = False
+        self.entered_at = 0.0  # when the current state was entered (a resumed Wait keeps its deadline)
+        self.entered_id = 0  # its StateEntered event (task tokens are derived from it)
+
+    def child(self, context: dict[str, Any], prev: int, log_events: bool | None = None) -> Frame:
+        return Frame(
+            context, dict(self.variables), prev, self.log_events if log_events is None else log_events
+        )
+
+
+class _Next:
+    """A state's outcome: its output and the next state (None: the machine ends)."""
+
+    __slots__ = ("assigned", "next", "output")
+
+    def __init__(self, output: Any, next: str | None, assigned: dict[str, Any] | None = None) -> None:
+        self.output = output
+        self.next = next
+        self.assigned = assigned
+
+
+def _iso(epoch: float) -> str:
+    # Every state entry stamps the context object; under a fake clock (and often a real one) time
+    # has not moved since the last state, so the last text is reused.
+    global _last_iso
+    last = _last_iso
+    if last[0] == epoch:
+        return last[1]
+    text = datetime.fromtimestamp(epoch, tz=UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    _last_iso = (epoch, text)
+    return text
+
+
+_last_iso: tuple[float, str] = (float("nan"), "")
+
+
+# Compiled Assign templates of the compiled states, by identity (the spec dicts live as long as
+# their definition, which the entry keeps alive).
+_ASSIGN_TEMPLATES: dict[int, tuple[Any, Callable[[Any, Any], Any]]] = {}
+
+
+def _assign_template(assign: Any) -> Callable[[Any, Any], Any]:
+    entry = _ASSIGN_TEMPLATES.get(id(assign))
+    if entry is None or entry[0] is not assign:
+        from workflows.asl.definition import compile_payload
+
+        if len(_ASSIGN_TEMPLATES) > 4096:
+            _ASSIGN_TEMPLATES.clear()
+        entry = _ASSIGN_TEMPLATES[id(assign)] = (assign, compile_payload(assign))
+    return entry[1]
+
+
+def _error_matches(equals: tuple[str, ...], error: str) -> bool:
+    for name in equals:
+        if name == error:
+            return True
+        if name == errors.ALL and error not in errors.NOT_CAUGHT_BY_ALL:
+            return True
+        if (
+            name == errors.TASK_FAILED
+            and error not in errors.NOT_CAUGHT_BY_ALL
+            and not error.startswith("States.")
+        ):
+            return True
+    return False
+
+
+def _closing(err: ASLError, event_type: str) -> ASLError:
+    """Mark an error with the event its state records if the error leaves it (not retried)."""
+    err.closing = event_type  # type: ignore[attr-defined]
+    return err
+
+
+class _ExecutionTimeout(Exception):
+    pass
+
+
+class _TaskTimeout(Exception):
+    def __init__(self, error: str) -> None:
+        super().__init__(error)
+        self.error = error
+
+
+class _Resumed(Exception):
+    def __init__(self, output: Any) -> None:
+        super().__init__("resumed")
+        self.output = output
+
+
+async def _race(work: Awaitable[Any], timer: Awaitable[Any], on_timeout: Callable[[], BaseException]) -> Any:
+    """Run `work`; if `timer` finishes first, cancel the work and raise `on_timeout()`."""
+    work_task = asyncio.ensure_future(work)
+    timer_task = asyncio.ensure_future(timer)
+    try:
+        done, _ = await asyncio.wait({work_task, timer_task}, return_when=asyncio.FIRST_COMPLETED)
+    except asyncio.CancelledError:
+        work_task.cancel()
+        timer_task.cancel()
+        with contextlib.suppress(BaseException):
+            await work_task
+        raise
+    if work_task in done:
+        timer_task.cancel()
+        return work_task.result()
+    work_task.cancel()
+    with contextlib.suppress(BaseException):
+        await work_task
+    raise on_timeout()
+
+
+def _next_of(state: State) -> str | None:
+    return None if state.end else state.next
+
+
+def _loads(text: Any) -> Any:
+    import json
+
+    return json.loads(text) if isinstance(text, str) else text
+
+
+async def _gather_fail_fast(tasks: Sequence[asyncio.Future[Any]]) -> list[Any]:
+    """Results in order; on the first failure cancel the rest and raise it."""
+    try:
+        pending = set(tasks)
+        while pending:
+            done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_EXCEPTION)
+            for t in done:
+                if t.exception() is not None:
+                    raise t.exception()  # type: ignore[misc]
+        return [t.result() for t in tasks]
+    finally:
+        for t in tasks:
+            if not t.done():
+                t.cancel()
+        for t in tasks:
+            if not t.done():
+                with contextlib.suppress(BaseException):
+                    await t
+
+
+def _copy_context(context: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in context.items() if k != "Task"}
+
+
+class RunBase:
+    """What the parts of an ExecutionRun (run loop, data flow, tasks, resume) share.
+
+    ExecutionRun (interpreter.py) sets these attributes and composes the parts; each part reads them,
+    and calls the run loop's own steps declared here for the type checker.
+    """
+
+    inspect: dict[str, Any] | None = None
+    interpreter: Any
+    machine: StateMachine
+    info: Any
+    input: Any
+    sink: Any
+    clock: Clock
+    log: EventLog
+    prior: list[HistoryEvent]
+    _stop: tuple[str | None, str | None] | None
+    _resume_entry: tuple[int, int, float] | None
+    _tokens_issued: dict[int, int]
+    _shutting_down: bool
+    _map_resume: Any
+    _parallel_resume: Any
+
+    if TYPE_CHECKING:  # the run loop's steps (interpreter.py) that the parts call
+
+        async def _run_machine(
+            self,
+            machine: StateMachine,
+            value: Any,
+            frame: Frame,
+            start_at: str | None = None,
+            entry: tuple[int, int, float] | None = None,
+        ) -> Any: ...
+
+        def _emit(
+            self,
+            frame: Frame,
+            type: str,
+            details: dict[str, Any] | None = None,
+            advance: bool = True,
+            latest: bool = False,
+        ) -> int: ...

@@ -1,0 +1,280 @@
+"""The Map state, inline and distributed: items, ItemSelector, batching, concurrency, tolerated failures, Map Runs."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import TYPE_CHECKING, Any
+
+from workflows.asl import errors
+from workflows.asl.definition import (
+    JSONATA,
+    State,
+    compile_jsonata,
+    jsonata_or_value,
+)
+from workflows.asl.errors import ASLError, StateError
+from workflows.asl.jsonata_eval import expression_text
+from workflows.asl.jsonpath import compile_reference
+from workflows.engine.frame import Frame, _closing, _copy_context, _gather_fail_fast, _Next
+from workflows.engine.history import dumps
+
+if TYPE_CHECKING:
+    from workflows.engine.interpreter import ExecutionRun
+
+
+async def _map(run: ExecutionRun, state: State, value: Any, frame: Frame) -> _Next:
+    spec = state.spec
+    jsonata = state.query_language == JSONATA
+    if jsonata:
+        bindings = run._bindings(value, frame)
+        items_spec = spec.get("Items")
+        items = value if items_spec is None else compile_jsonata(items_spec, "Items")(bindings)
+        if not isinstance(items, list) and items_spec is None:
+            raise StateError(
+                errors.QUERY_EVALUATION_ERROR, f"Map state input must be an array but was: {dumps(items)}"
+            )
+        if not isinstance(items, list):
+            raise StateError(
+                errors.QUERY_EVALUATION_ERROR,
+                f"The JSONata expression '{expression_text(items_spec) or items_spec}' specified for the field "
+                f"'Items' returned an unexpected result type. Expected 'array', but was '{_json_type(items)}' "
+                f"for value: {dumps(items)}",
+                "Items",
+            )
+        effective = value
+    else:
+        effective = run._input_path(state, value, frame)
+        items = effective if state.items_path is None else run._read_path(state.items_path, effective, frame)
+        if not isinstance(items, list):
+            raise StateError(
+                errors.RUNTIME,
+                f"Invalid path '{spec.get('ItemsPath', '$')}': The path does not evaluate to an array",
+            )
+    processor = state.processor
+    assert processor is not None
+    distributed = processor.processor_mode == "DISTRIBUTED"
+    batcher = spec.get("ItemBatcher")
+    if batcher:
+        size = batcher.get("MaxItemsPerBatch") or len(items) or 1
+        batch_input = batcher.get("BatchInput", {})
+        items = [
+            {"Items": items[i : i + size], **({"BatchInput": batch_input} if batch_input else {})}
+            for i in range(0, len(items), size)
+        ]
+        state_selector = None
+    # MaxConcurrency is read before the Map starts, the failure tolerance after (as AWS records).
+    max_concurrency = _map_number(run, state, "MaxConcurrency", value, frame) or 0
+    progress = run._map_resume if run._map_resume is not None and run._map_resume.name == state.name else None
+    run._map_resume = None  # only the interrupted Map itself, the first to run after the restart
+    if progress is None or not progress.started:
+        run._emit(frame, "MapStateStarted", {"length": len(items)})
+    # AWS reads the concurrency and failure tolerance once the Map has started.
+    tolerated_count = _map_number(run, state, "ToleratedFailureCount", value, frame)
+    tolerated_pct = _map_number(run, state, "ToleratedFailurePercentage", value, frame)
+    if tolerated_count is not None and tolerated_count < 0:
+        raise StateError(errors.RUNTIME, "ToleratedFailureCount cannot be negative.")
+    if tolerated_pct is not None and not 0 <= tolerated_pct <= 100:
+        raise StateError(errors.RUNTIME, "ToleratedFailurePercentage must be between 0 and 100.")
+    semaphore = asyncio.Semaphore(int(max_concurrency)) if max_concurrency else None
+    failures = 0
+    total = len(items)
+    map_run: dict[str, Any] | None = None
+    if distributed:
+        arn = run.info.state_machine_arn.replace(":stateMachine:", ":mapRun:")
+        map_run = {
+            "mapRunArn": f"{arn}/{state.name}:{uuid.uuid4()}",
+            "executionArn": run.info.execution_arn,
+            "stateMachineArn": f"{run.info.state_machine_arn}/{state.name}",  # the Map Run's child machine
+            "status": "RUNNING",
+            "startDate": run.clock.now(),
+            "maxConcurrency": int(max_concurrency),
+            "toleratedFailurePercentage": float(tolerated_pct or 0),
+            "toleratedFailureCount": int(tolerated_count or 0),
+            "itemCounts": _map_run_counts(total, 0, 0),
+            "executionCounts": _map_run_counts(total, 0, 0),
+        }
+        if progress is not None and progress.map_run_arn:
+            map_run["mapRunArn"] = progress.map_run_arn
+        else:
+            run._emit(frame, "MapRunStarted", {"mapRunArn": map_run["mapRunArn"]})
+        run._map_run(map_run)
+
+    def tolerated() -> bool:
+        if tolerated_count is not None and failures <= tolerated_count and failures:
+            return True
+        return bool(
+            tolerated_pct is not None and total and failures * 100 / total <= tolerated_pct and failures
+        )
+
+    iteration_frames: list[Frame] = []
+    stopping = False
+    state_selector = state.item_selector
+
+    async def iterate(index: int, item: Any) -> Any:
+        nonlocal failures, stopping
+        context = _copy_context(frame.context)
+        context["Map"] = {"Item": {"Index": index, "Value": item}}
+        if semaphore is not None:
+            await semaphore.acquire()
+        try:
+            if stopping:
+                return None  # another iteration failed: start no more (the Map fails with its error)
+            if progress is not None and index in progress.done:
+                return progress.done[index]  # finished before the restart: not run again
+            child = frame.child(context, frame.prev, log_events=False if distributed else None)
+            iteration_frames.append(child)
+            resumed = progress.running.get(index) if progress is not None else None
+            if resumed is not None:
+                child.prev = resumed.last_id
+            elif not distributed:
+                run._emit(child, "MapIterationStarted", {"index": index, "name": state.name})
+            if jsonata:
+                selector = spec.get("ItemSelector")
+                if selector is not None:
+                    b = run._bindings(value, child)
+                    element = compile_jsonata(selector, "ItemSelector")(b)
+                else:
+                    element = item
+            elif state_selector is not None:
+                element = state_selector(effective, child)
+            else:
+                element = item
+            try:
+                if resumed is not None:
+                    result = await run._resume_thread(processor, element, child, resumed.events)
+                else:
+                    result = await run._run_machine(processor, element, child)
+            except ASLError as err:
+                failures += 1
+                if not distributed:
+                    run._emit(
+                        child, "MapIterationFailed", {"index": index, "name": state.name}, advance=False
+                    )
+                if tolerated():
+                    return _IterationFailed(err)
+                stopping = True
+                raise _MapFailure(err, child) from err
+            except asyncio.CancelledError:
+                if not distributed and not run._shutting_down:
+                    run._emit(child, "MapIterationAborted", {"index": index, "name": state.name})
+                raise
+            if not distributed:
+                run._emit(child, "MapIterationSucceeded", {"index": index, "name": state.name}, advance=False)
+                frame.prev = child.prev  # the next iteration links to this one's last event
+            return result
+        finally:
+            if semaphore is not None:
+                semaphore.release()
+
+    tasks = [asyncio.ensure_future(iterate(i, item)) for i, item in enumerate(items)]
+    try:
+        results = await _gather_fail_fast(tasks)
+    except _MapFailure as failure:
+        frame.prev = failure.frame.prev
+        if distributed:
+            run._emit(frame, "MapRunFailed")
+            run._map_run_ended(map_run, "FAILED", total, failures)
+            frame.prev = frame.prev
+        err = failure.error
+        if distributed or tolerated_count is not None or tolerated_pct is not None:
+            raise _closing(
+                ASLError(
+                    errors.EXCEED_TOLERATED_FAILURE_THRESHOLD,
+                    "The specified tolerated failure threshold was exceeded",
+                ),
+                "MapStateFailed",
+            ) from err
+        raise _closing(ASLError(err.error, err.cause), "MapStateFailed") from err
+    results = [r.as_output() if isinstance(r, _IterationFailed) else r for r in results]
+    if distributed:
+        # AWS (since late 2024) links the Map's exit to MapRunStarted: these two close without moving on.
+        run._emit(frame, "MapRunSucceeded", advance=False, latest=True)
+        run._map_run_ended(map_run, "SUCCEEDED", total, failures)
+        run._emit(frame, "MapStateSucceeded", advance=False, latest=True)
+    else:
+        frame.prev = run.log.last_id
+        run._emit(frame, "MapStateSucceeded", advance=False)
+    if jsonata:
+        return run._jsonata_result(state, value, results, frame, results)
+    return run._jsonpath_result(state, value, effective, results, frame)
+
+
+def _map_run_counts(total: int, succeeded: int, failed: int) -> dict[str, int]:
+    """A Map Run's item or child-execution counts, as DescribeMapRun gives them."""
+    pending = total - succeeded - failed
+    return {
+        "pending": 0,
+        "running": pending,
+        "succeeded": succeeded,
+        "failed": failed,
+        "timedOut": 0,
+        "aborted": 0,
+        "total": total,
+        "resultsWritten": 0,
+        "failuresNotRedrivable": 0,
+        "pendingRedrive": 0,
+    }
+
+
+def _json_type(value: Any) -> str:
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int | float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, dict):
+        return "object"
+    if value is None:
+        return "null"
+    return "array"
+
+
+def _map_number(run: ExecutionRun, state: State, name: str, value: Any, frame: Frame) -> Any:
+    spec = state.spec
+    if name in spec:
+        raw = spec[name]
+        if state.query_language == JSONATA:
+            raw = jsonata_or_value(raw, name, run._bindings(value, frame))
+        return raw
+    if name + "Path" in spec:
+        text = spec[name + "Path"]
+        raw = run._read_path(compile_reference(text), value, frame)
+        kind = "float" if name == "ToleratedFailurePercentage" else "integer"
+        if isinstance(raw, str):  # AWS parses numeric text
+            try:
+                raw = float(raw) if kind == "float" else int(raw)
+            except ValueError:
+                pass
+        ok = (
+            isinstance(raw, int | float)
+            and not isinstance(raw, bool)
+            and (kind == "float" or float(raw).is_integer())
+        )
+        if not ok:
+            shown = raw if isinstance(raw, str) else dumps(raw)
+            raise StateError(
+                errors.RUNTIME,
+                f'The {name}Path field refers to value "{shown}" which is not a valid {kind}: {text}',
+            )
+        return raw
+    return None
+
+
+class _MapFailure(Exception):
+    def __init__(self, error: ASLError, frame: Frame) -> None:
+        super().__init__(error.error)
+        self.error = error
+        self.frame = frame
+
+
+class _IterationFailed:
+    def __init__(self, error: ASLError) -> None:
+        self.error = error
+
+    def as_output(self) -> Any:
+        out: dict[str, Any] = {"Error": self.error.error}
+        if self.error.cause is not None:
+            out["Cause"] = self.error.cause
+        return out

@@ -1,0 +1,209 @@
+"""Resuming an interrupted execution from its history: where each thread stood, and what finished Map iterations and Parallel branches returned."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from workflows.asl.definition import (
+    State,
+    StateMachine,
+)
+from workflows.engine.frame import Frame, RunBase, _loads, _Resumed
+from workflows.engine.history import HistoryEvent
+
+
+@dataclass
+class _Iteration:
+    last_id: int
+    events: list[HistoryEvent]
+
+
+@dataclass
+class _MapProgress:
+    """How far an inline Map had got when the engine stopped: finished iterations with their outputs,
+    and the events of those still running."""
+
+    name: str
+    started: bool = False
+    done: dict[int, Any] = field(default_factory=dict)
+    running: dict[int, _Iteration] = field(default_factory=dict)
+    map_run_arn: str | None = None  # a Distributed Map's run, started before (its children run again)
+
+    @classmethod
+    def read(cls, name: str, events: list[HistoryEvent], entered_id: int) -> _MapProgress:
+        progress = cls(name)
+        by_id = {e.id: e for e in events}
+        threads: dict[int, set[int]] = {}  # iteration index -> ids of its events
+        chains: dict[int, list[HistoryEvent]] = {}
+        for event in events:
+            if event.id <= entered_id:
+                continue
+            details = event.details or {}
+            if event.type == "MapStateStarted" and event.previous_event_id == entered_id:
+                progress.started = True
+            elif event.type == "MapRunStarted" and progress.map_run_arn is None:
+                progress.map_run_arn = details.get("mapRunArn")
+            elif event.type == "MapIterationStarted" and details.get("name") == name:
+                threads[details["index"]] = {event.id}
+                chains[details["index"]] = []
+            elif event.type == "MapIterationSucceeded" and details.get("name") == name:
+                index = details["index"]
+                last = by_id.get(event.previous_event_id)
+                if last is not None and last.details is not None and "output" in last.details:
+                    progress.done[index] = last.details["output"]
+                threads.pop(index, None)
+            elif event.type in ("MapIterationFailed", "MapIterationAborted") and details.get("name") == name:
+                threads.pop(details["index"], None)  # run again: its error is not recorded
+            else:
+                for index, ids in threads.items():
+                    if event.previous_event_id in ids:  # each iteration's events link to its own
+                        ids.add(event.id)
+                        chains[index].append(event)
+                        break
+        for index, ids in threads.items():
+            progress.running[index] = _Iteration(max(ids), chains[index])
+        return progress
+
+
+@dataclass
+class _ParallelProgress:
+    """How far each branch of a Parallel had got when the engine stopped: the events of each."""
+
+    name: str
+    started: bool = False
+    branches: list[list[HistoryEvent]] = field(default_factory=list)
+
+    @classmethod
+    def read(cls, state: State, events: list[HistoryEvent], entered_id: int) -> _ParallelProgress:
+        progress = cls(state.name, branches=[[] for _ in state.branches])
+        owners = {name: i for i, branch in enumerate(state.branches) for name in branch.states}
+        threads: list[set[int]] = [set() for _ in state.branches]
+        for event in events:
+            if event.id <= entered_id:
+                continue
+            if event.type == "ParallelStateStarted" and event.previous_event_id == entered_id:
+                progress.started = True
+                continue
+            name = (event.details or {}).get("name")
+            if event.previous_event_id == 0 and event.type.endswith("StateEntered") and name in owners:
+                index = owners[name]  # a branch's first event (branches start new threads)
+            else:
+                index = next((i for i, ids in enumerate(threads) if event.previous_event_id in ids), -1)
+            if index >= 0:
+                threads[index].add(event.id)
+                progress.branches[index].append(event)
+        return progress
+
+
+def _top_level_events(events: list[HistoryEvent], machine: StateMachine) -> list[HistoryEvent]:
+    """Events of the top-level thread: ExecutionStarted and the top-level states' Entered/Exited."""
+    names = set(machine.states)
+    out: list[HistoryEvent] = []
+    depth = 0
+    for event in events:
+        t = event.type
+        if t in ("MapStateStarted", "ParallelStateStarted"):
+            depth += 1
+            continue
+        if t in (
+            "MapStateSucceeded",
+            "MapStateFailed",
+            "ParallelStateSucceeded",
+            "ParallelStateFailed",
+            "MapStateAborted",
+            "ParallelStateAborted",
+        ):
+            depth = max(0, depth - 1)  # a Map that failed before it started has no Started event
+            continue
+        if depth:
+            continue
+        if t == "ExecutionStarted" or (
+            (t.endswith("StateEntered") or t.endswith("StateExited"))
+            and event.details
+            and event.details.get("name") in names
+        ):
+            out.append(event)
+    return out
+
+
+class Resume(RunBase):
+    """Resuming an interrupted execution from its history: where each thread stood, and what finished Map iterations and Parallel branches returned."""
+
+    def _resume(self, frame: Frame) -> tuple[str | None, Any, Frame]:
+        """Continue after a restart: replay the recorded events, restart the last top-level state."""
+        for event in self.prior:
+            self.log.events.append(event)
+        self.log.last_id = self.prior[-1].id
+        top = _top_level_events(self.prior, self.machine)
+        variables: dict[str, Any] = {}
+        for event in top:
+            if event.type.endswith("StateExited") and event.details and "assignedVariables" in event.details:
+                for name, text in event.details["assignedVariables"].items():
+                    variables[name] = _loads(text)
+        frame.variables = variables
+        frame.prev = self.log.last_id
+        last = top[-1] if top else None
+        if last is None or last.type == "ExecutionStarted":
+            return self.machine.start_at, self.input, frame
+        assert last.details is not None
+        name = last.details["name"]
+        if last.type.endswith("StateEntered"):
+            redriven = any(e.type == "ExecutionRedriven" for e in self.prior if e.id > last.id)
+            if not redriven:  # a crash: the state was entered once and stays entered
+                self._resume_entry = (last.previous_event_id, last.id, last.timestamp)
+                if last.type == "MapStateEntered":
+                    self._map_resume = _MapProgress.read(name, self.prior, last.id)
+                elif last.type == "ParallelStateEntered":
+                    self._parallel_resume = _ParallelProgress.read(
+                        self.machine.states[name], self.prior, last.id
+                    )
+            return name, last.details["input"], frame
+        state = self.machine.states[name]
+        output = last.details["output"]
+        nxt = state.next
+        if state.type == "Choice":
+            nxt = self._choose_again(state, output, frame)
+        if state.end or state.type in ("Succeed",) or nxt is None:
+            raise _Resumed(output)
+        return nxt, output, frame
+
+    def _scheduled_since(self, entered_id: int) -> int:
+        """How many times the state entered at `entered_id` had scheduled its work before the restart."""
+        thread = {entered_id}
+        count = 0
+        for event in self.prior:
+            if event.id > entered_id and event.previous_event_id in thread:
+                thread.add(event.id)
+                count += event.type.endswith("Scheduled")
+        return count
+
+    async def _resume_thread(
+        self, machine: StateMachine, value: Any, frame: Frame, events: list[HistoryEvent]
+    ) -> Any:
+        """Finish a Map iteration a restart interrupted: from its last recorded state, as `_resume`
+        does for the execution (variables it assigned are restored; its current state is not entered again)."""
+        top = _top_level_events(events, machine)
+        for event in top:
+            if event.type.endswith("StateExited") and event.details and "assignedVariables" in event.details:
+                for key, text in event.details["assignedVariables"].items():
+                    frame.variables[key] = _loads(text)
+        last = top[-1] if top else None
+        if last is None or last.details is None:
+            return await self._run_machine(machine, value, frame)
+        name = last.details["name"]
+        if last.type.endswith("StateEntered"):
+            entry = (last.previous_event_id, last.id, last.timestamp)
+            return await self._run_machine(machine, last.details["input"], frame, name, entry)
+        state = machine.states[name]
+        output = last.details["output"]
+        nxt = self._choose_again(state, output, frame) if state.type == "Choice" else state.next
+        if state.end or state.type == "Succeed" or nxt is None:
+            return output
+        return await self._run_machine(machine, output, frame, nxt)
+
+    def _choose_again(self, state: State, output: Any, frame: Frame) -> str | None:
+        for rule in state.choices:
+            if rule.predicate is not None and rule.predicate(output, frame):
+                return rule.next
+        return state.default
