@@ -25,7 +25,8 @@ from playwright.sync_api import expect
 
 from workflows.engine.resolvers import CallableResolver, ChainResolver
 from workflows.service.api import create_app
-from workflows.service.console import create_console, execution_runs, pointer_position
+from workflows.service.console import create_console
+from workflows.service.console_data import execution_runs, pointer_position
 from workflows.service.service import StepFunctionsService
 from workflows.service.store import Store
 

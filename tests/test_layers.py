@@ -26,7 +26,7 @@ ALLOWED: dict[str, set[str]] = {
     "local": {"service", "engine", "asl"},
 }
 # Modules of `service` that serve the console: they reach executions only through the service object.
-CONSOLE_MODULES = ("workflows.service.console",)
+CONSOLE_MODULES = ("workflows.service.console", "workflows.service.console_data")
 CONSOLE_FORBIDDEN = ("workflows.service.store", "sqlite3")
 
 

@@ -1,0 +1,544 @@
+"""The console's page data: executions read from their history into rows, stages and positions.
+
+Pure functions over what the service returns (histories, definitions); console.py serves them.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from json.decoder import scanstring  # type: ignore[attr-defined]
+from types import SimpleNamespace
+from typing import Any
+
+_NUMBER = re.compile(r"-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][-+]?\d+)?")
+_WS = re.compile(r"[ \t\n\r]*")
+
+
+class _Node:
+    __slots__ = ("children", "start")
+
+    def __init__(self, start: int) -> None:
+        self.start = start
+        self.children: dict[str, tuple[int, _Node]] | list[_Node] | None = None
+
+
+def _scan(text: str, pos: int) -> tuple[_Node, int]:
+    """One JSON value at `pos` with the offsets of its members; raises ValueError on bad JSON."""
+    pos = _WS.match(text, pos).end()  # type: ignore[union-attr]
+    node = _Node(pos)
+    ch = text[pos : pos + 1]
+    if ch == "{":
+        members: dict[str, tuple[int, _Node]] = {}
+        pos = _WS.match(text, pos + 1).end()  # type: ignore[union-attr]
+        if text[pos : pos + 1] == "}":
+            node.children = members
+            return node, pos + 1
+        while True:
+            pos = _WS.match(text, pos).end()  # type: ignore[union-attr]
+            if text[pos : pos + 1] != '"':
+                raise ValueError("expected a key")
+            key_at = pos
+            key, pos = scanstring(text, pos + 1)
+            pos = _WS.match(text, pos).end()  # type: ignore[union-attr]
+            if text[pos : pos + 1] != ":":
+                raise ValueError("expected ':'")
+            child, pos = _scan(text, pos + 1)
+            members[key] = (key_at, child)
+            pos = _WS.match(text, pos).end()  # type: ignore[union-attr]
+            if text[pos : pos + 1] == ",":
+                pos += 1
+                continue
+            if text[pos : pos + 1] == "}":
+                node.children = members
+                return node, pos + 1
+            raise ValueError("expected ',' or '}'")
+    if ch == "[":
+        items: list[_Node] = []
+        pos = _WS.match(text, pos + 1).end()  # type: ignore[union-attr]
+        if text[pos : pos + 1] == "]":
+            node.children = items
+            return node, pos + 1
+        while True:
+            child, pos = _scan(text, pos)
+            items.append(child)
+            pos = _WS.match(text, pos).end()  # type: ignore[union-attr]
+            if text[pos : pos + 1] == ",":
+                pos += 1
+                continue
+            if text[pos : pos + 1] == "]":
+                node.children = items
+                return node, pos + 1
+            raise ValueError("expected ',' or ']'")
+    if ch == '"':
+        _, end = scanstring(text, pos + 1)
+        return node, end
+    for literal in ("true", "false", "null"):
+        if text.startswith(literal, pos):
+            return node, pos + len(literal)
+    match = _NUMBER.match(text, pos)
+    if match and match.end() > pos:
+        return node, match.end()
+    raise ValueError("expected a value")
+
+
+def _pointer_steps(pointer: str) -> list[str | int]:
+    """AWS's pointers put array indices in brackets (`/States/C/Choices[0]/Next`); RFC 6901's do not."""
+    steps: list[str | int] = []
+    for raw in pointer.split("/")[1:]:
+        part = raw.replace("~1", "/").replace("~0", "~")
+        indices = re.findall(r"\[(\d+)\]", part)
+        base = re.sub(r"(\[\d+\])+$", "", part)
+        if indices and base + "".join(f"[{i}]" for i in indices) == part:
+            if base:
+                steps.append(base)
+            steps.extend(int(i) for i in indices)
+        else:
+            steps.append(part)
+    return steps
+
+
+def _line_column(text: str, offset: int) -> tuple[int, int]:
+    line = text.count("\n", 0, offset) + 1
+    return line, offset - (text.rfind("\n", 0, offset) + 1) + 1
+
+
+def pointer_position(text: str, pointer: str | None) -> tuple[int, int] | None:
+    """(line, column), 1-based, of what a diagnostic's location names in the definition text: the
+    member's key for object members, the value for array items; the nearest existing ancestor when
+    the pointer names something missing. Jackson's `[Source: ...; line: L, column: C]` is read as is."""
+    if not pointer:
+        return (1, 1) if text else None
+    jackson = re.search(r"line: (\d+), column: (\d+)\]$", pointer)
+    if jackson:
+        return int(jackson[1]), int(jackson[2])
+    try:
+        node, _ = _scan(text, 0)
+    except (ValueError, IndexError):
+        return None
+    offset = node.start
+    for step in _pointer_steps(pointer):
+        children = node.children
+        if isinstance(children, dict):
+            key = str(step)
+            if key not in children:
+                break
+            offset, node = children[key]
+        elif isinstance(children, list):
+            index = step if isinstance(step, int) else int(step) if str(step).isdigit() else -1
+            if not 0 <= index < len(children):
+                break
+            node = children[index]
+            offset = node.start
+        else:
+            break
+    return _line_column(text, offset)
+
+
+# -- history → state runs ----------------------------------------------------------------------------
+
+_FAILURE_SUFFIXES = ("Failed", "TimedOut")
+_RESULT_EVENTS = ("TaskSucceeded", "LambdaFunctionSucceeded", "ActivitySucceeded")
+_SCHEDULED_EVENTS = ("TaskScheduled", "LambdaFunctionScheduled", "ActivityScheduled")
+
+
+def _details(event: dict[str, Any]) -> dict[str, Any]:
+    for key, value in event.items():
+        if key.endswith("EventDetails") and isinstance(value, dict):
+            return value
+    return {}
+
+
+def _load(text: Any) -> Any:
+    if not isinstance(text, str):
+        return text
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def _state_index(definition: Any) -> dict[str, dict[str, Any]]:
+    """Every state of the definition by name (names are unique across the whole definition), with
+    its type, its container (Map/Parallel) and branch."""
+    out: dict[str, dict[str, Any]] = {}
+
+    def walk(states: Any, parent: str | None, branch: int | None) -> None:
+        if not isinstance(states, dict):
+            return
+        for name, spec in states.items():
+            if not isinstance(spec, dict):
+                continue
+            out[name] = {"spec": spec, "type": spec.get("Type"), "parent": parent, "branch": branch}
+            processor = spec.get("ItemProcessor") or spec.get("Iterator")
+            if isinstance(processor, dict):
+                walk(processor.get("States"), name, None)
+            for i, sub in enumerate(spec.get("Branches") or []):
+                if isinstance(sub, dict):
+                    walk(sub.get("States"), name, i)
+
+    if isinstance(definition, dict):
+        walk(definition.get("States"), None, None)
+    return out
+
+
+class _Run:
+    def __init__(self, number: int, name: str, type_: str, scope: tuple[Any, ...], entered: dict[str, Any]):
+        self.number = number
+        self.name = name
+        self.type = type_
+        self.scope = scope
+        self.entered = entered
+        self.events: list[dict[str, Any]] = [entered]
+        self.exited: dict[str, Any] | None = None
+        self.done = False  # exited, or a container that has ended (a failed one has no exit event)
+
+
+def execution_runs(
+    definition: Any, events: list[dict[str, Any]], execution: dict[str, Any]
+) -> list[dict[str, Any]]:
+    """One record per state run, in the order the states were entered.
+
+    Each record: id, name, type, scope (a list of [container, branch-or-iteration] pairs from the
+    top level down), status (succeeded | running | failed | caught | cancelled), start/end
+    timestamps, input, output, attempts (each with error/cause), error, cause, assignedVariables
+    and `stages` (InputPath, Parameters/Arguments, Result, ResultSelector, ResultPath, OutputPath,
+    each `{"value", "source": "history" | "computed"}`)."""
+    index = _state_index(definition)
+    by_id: dict[int, dict[str, Any]] = {e["id"]: e for e in events}
+    run_of: dict[int, _Run] = {}
+    scope_of: dict[int, tuple[Any, ...]] = {}
+    owner: dict[tuple[Any, ...], _Run] = {}
+    runs: list[_Run] = []
+    open_runs: list[_Run] = []
+    ended: dict[int, str] = {}
+
+    def open_ancestor(run: _Run | None) -> _Run | None:
+        while run is not None and run.done:
+            run = owner.get(run.scope)
+        return run
+
+    for event in events:
+        kind = event["type"]
+        prev = by_id.get(event.get("previousEventId") or 0)
+        prev_run = run_of.get(prev["id"]) if prev else None
+        if kind in ("ExecutionFailed", "ExecutionTimedOut", "ExecutionAborted"):
+            # Every run still open ends here: the one that failed (and its containers) failed, the
+            # others were cancelled. A redrive later starts new runs for them.
+            culprit = prev_run
+            chain = set()
+            while culprit is not None and kind == "ExecutionFailed":
+                chain.add(culprit.number)
+                culprit = owner.get(culprit.scope)
+            for run in open_runs:
+                failed = run.number in chain or (kind == "ExecutionFailed" and _last_attempt_failed(run))
+                ended[run.number] = "failed" if failed else "cancelled"
+                run.done = True
+            open_runs.clear()
+            continue
+        if kind.endswith("StateEntered"):
+            details = _details(event)
+            name = details.get("name", "")
+            info = index.get(name, {})
+            if prev is not None and prev["type"] == "MapIterationStarted":
+                scope = scope_of[prev["id"]]
+            elif prev_run is not None and prev_run.exited is None and prev_run.type == "Parallel":
+                scope = (*prev_run.scope, (prev_run.name, info.get("branch") or 0))
+                owner[scope] = prev_run
+            elif prev_run is not None:
+                scope = prev_run.scope
+            else:
+                # A Parallel branch starts a new thread: its container is the open run of the Parallel.
+                container = info.get("parent")
+                parent_run = next((r for r in reversed(open_runs) if r.name == container), None)
+                if parent_run is not None and parent_run.type == "Parallel":
+                    scope = (*parent_run.scope, (parent_run.name, info.get("branch") or 0))
+                    owner[scope] = parent_run
+                else:
+                    scope = ()
+            run = _Run(len(runs), name, info.get("type") or kind[: -len("StateEntered")], scope, event)
+            runs.append(run)
+            open_runs.append(run)
+            run_of[event["id"]] = run
+            scope_of[event["id"]] = scope
+            continue
+        target = prev_run
+        if kind.endswith("StateExited"):
+            name = _details(event).get("name")
+            while target is not None and (target.exited is not None or target.name != name):
+                target = owner.get(target.scope)
+        elif kind.startswith(("MapIteration", "MapState", "ParallelState")):
+            # A container's own events follow the last event of one of its children: walk up to it.
+            need = "Parallel" if kind.startswith("Parallel") else "Map"
+            name = _details(event).get("name") if kind.startswith("MapIteration") else None
+            while target is not None and (
+                target.done or target.type != need or (name is not None and target.name != name)
+            ):
+                target = owner.get(target.scope)
+            if (
+                target is not None
+                and kind.endswith(("Succeeded", "Failed", "Aborted"))
+                and "Iteration" not in kind
+            ):
+                target.done = True
+        else:
+            target = open_ancestor(target)
+        if target is None:
+            continue
+        target.events.append(event)
+        run_of[event["id"]] = target
+        scope_of[event["id"]] = target.scope
+        if kind == "MapIterationStarted":
+            scope = (*target.scope, (target.name, _details(event).get("index", 0)))
+            owner[scope] = target
+            scope_of[event["id"]] = scope
+        if kind.endswith("StateExited"):
+            target.exited = event
+            target.done = True
+            if target in open_runs:
+                open_runs.remove(target)
+
+    status = execution.get("status", "RUNNING")
+    records = []
+    variables: dict[tuple[Any, ...], dict[str, Any]] = {}
+    for run in runs:
+        records.append(_record(run, index, status, ended, execution, variables, runs, owner))
+    return records
+
+
+def _last_attempt_failed(run: _Run) -> bool:
+    attempts = _attempts(run)
+    return bool(attempts) and bool(attempts[-1].get("failed"))
+
+
+def _attempts(run: _Run) -> list[dict[str, Any]]:
+    attempts: list[dict[str, Any]] = []
+    for event in run.events:
+        kind = event["type"]
+        if kind in _SCHEDULED_EVENTS or kind in ("MapStateStarted", "ParallelStateStarted"):
+            attempts.append({"scheduled": event["timestamp"], "eventId": event["id"]})
+        elif attempts and (kind.endswith(_FAILURE_SUFFIXES) and not kind.startswith("MapIteration")):
+            details = _details(event)
+            attempts[-1].update(
+                failed=True, error=details.get("error"), cause=details.get("cause"), end=event["timestamp"]
+            )
+        elif attempts and (kind in _RESULT_EVENTS or kind in ("MapStateSucceeded", "ParallelStateSucceeded")):
+            attempts[-1]["end"] = event["timestamp"]
+    return attempts
+
+
+def _record(
+    run: _Run,
+    index: dict[str, dict[str, Any]],
+    status: str,
+    ended: dict[int, str],
+    execution: dict[str, Any],
+    variables: dict[tuple[Any, ...], dict[str, Any]],
+    runs: list[_Run],
+    owner: dict[tuple[Any, ...], _Run],
+) -> dict[str, Any]:
+    spec = index.get(run.name, {}).get("spec") or {}
+    attempts = _attempts(run)
+    failure = next(
+        (
+            e
+            for e in reversed(run.events)
+            if e["type"].endswith(_FAILURE_SUFFIXES) and not e["type"].startswith("MapIteration")
+        ),
+        None,
+    )
+    last_attempt_failed = bool(attempts) and bool(attempts[-1].get("failed"))
+    exited = run.exited
+    if exited is not None:
+        state_status = "caught" if last_attempt_failed else "succeeded"
+    elif run.number in ended:
+        state_status = ended[run.number]
+    elif status == "RUNNING":
+        state_status = "running"
+    else:  # the history ends without an execution-closing event
+        state_status = "cancelled"
+    error = cause = None
+    if failure is not None and (last_attempt_failed or state_status == "failed"):
+        error, cause = _details(failure).get("error"), _details(failure).get("cause")
+    if run.type == "Fail" and state_status == "failed":
+        error = error or spec.get("Error")
+        cause = cause or spec.get("Cause")
+    input_value = _load(_details(run.entered).get("input"))
+    output_value = _load(_details(exited).get("output")) if exited else None
+    assigned_text = _details(exited).get("assignedVariables") if exited else None
+    assigned = {k: _load(v) for k, v in assigned_text.items()} if isinstance(assigned_text, dict) else None
+    scope_vars = variables.setdefault(run.scope, dict(variables.get(run.scope[:-1], {})))
+    stages = _stages(
+        run, spec, input_value, output_value, scope_vars, execution, runs, owner, last_attempt_failed
+    )
+    if assigned:
+        scope_vars.update(assigned)
+    end = (
+        exited["timestamp"]
+        if exited
+        else (failure["timestamp"] if failure and state_status == "failed" else None)
+    )
+    return {
+        "id": run.number,
+        "name": run.name,
+        "type": run.type,
+        "scope": [list(s) for s in run.scope],
+        "status": state_status,
+        "start": run.entered["timestamp"],
+        "end": end,
+        "enteredEventId": run.entered["id"],
+        "exitedEventId": exited["id"] if exited else None,
+        "eventIds": [e["id"] for e in run.events],
+        "input": input_value,
+        "output": output_value,
+        "hasOutput": exited is not None,
+        "attempts": attempts,
+        "retries": max(0, len(attempts) - 1),
+        "error": error,
+        "cause": cause,
+        "assignedVariables": assigned,
+        "stages": stages,
+    }
+
+
+class _NoResult(Exception):
+    """The state produced no result of its own (still running, or a Catch took over)."""
+
+
+def _stage(value: Any, source: str) -> dict[str, Any]:
+    return {"value": value, "source": source}
+
+
+def _child_outputs(run: _Run, runs: list[_Run], owner: dict[tuple[Any, ...], _Run]) -> list[Any] | None:
+    """A Map's or Parallel's result: the last output of each iteration or branch, in index order."""
+    last: dict[Any, _Run] = {}
+    for other in runs:
+        if other.scope and owner.get(other.scope) is run and other.exited is not None:
+            key = other.scope[-1][1]
+            if key not in last or other.exited["id"] > last[key].exited["id"]:  # type: ignore[index]
+                last[key] = other
+    if not last:
+        return None
+    return [_load(_details(last[k].exited).get("output")) for k in sorted(last)]  # type: ignore[arg-type]
+
+
+def _stages(
+    run: _Run,
+    spec: dict[str, Any],
+    input_value: Any,
+    output_value: Any,
+    variables: dict[str, Any],
+    execution: dict[str, Any],
+    runs: list[_Run],
+    owner: dict[tuple[Any, ...], _Run],
+    caught: bool = False,
+) -> list[dict[str, Any]]:
+    """The payload at each processing step, from the history where it records it, else by re-applying
+    the state's fields to the recorded input."""
+    from workflows.asl.definition import compile_payload
+    from workflows.asl.jsonpath import PathError, compile_path, compile_reference, set_path
+
+    jsonata = (spec.get("QueryLanguage") or execution.get("_queryLanguage")) == "JSONata"
+    scheduled = next((e for e in run.events if e["type"] in _SCHEDULED_EVENTS), None)
+    succeeded = next((e for e in reversed(run.events) if e["type"] in _RESULT_EVENTS), None)
+    raw_result: Any = None
+    has_result = False
+    if succeeded is not None:
+        raw_result, has_result = _load(_details(succeeded).get("output")), True
+    elif run.type in ("Map", "Parallel"):
+        children = _child_outputs(run, runs, owner)
+        if children is not None or run.exited is not None:
+            raw_result, has_result = children or [], True
+    sent: Any = None
+    has_sent = False
+    if scheduled is not None:
+        d = _details(scheduled)
+        sent = _load(d.get("parameters") if "parameters" in d else d.get("input"))
+        has_sent = True
+
+    env = SimpleNamespace(
+        context={
+            "Execution": {
+                "Id": execution.get("executionArn"),
+                "Name": execution.get("name"),
+                "Input": _load(execution.get("input")),
+                "StartTime": execution.get("startDate"),
+                "RoleArn": execution.get("roleArn"),
+            },
+            "State": {"Name": run.name, "EnteredTime": run.entered["timestamp"], "RetryCount": 0},
+            "StateMachine": {
+                "Id": execution.get("stateMachineArn"),
+                "Name": execution.get("stateMachineName"),
+            },
+        },
+        variables=variables,
+    )
+    stages: list[dict[str, Any]] = [{"name": "Input", **_stage(input_value, "history")}]
+    if jsonata:
+        if has_sent:
+            stages.append({"name": "Arguments", **_stage(sent, "history")})
+        if has_result:
+            stages.append({"name": "Result", **_stage(raw_result, "history")})
+        if run.exited is not None:
+            stages.append({"name": "Output", **_stage(output_value, "history")})
+        return stages
+
+    def read(path: str, value: Any) -> Any:
+        return compile_reference(path).get(value, env.context, variables)
+
+    try:
+        if "InputPath" in spec:
+            effective = {} if spec["InputPath"] is None else read(spec["InputPath"], input_value)
+        else:
+            effective = input_value
+        if "InputPath" in spec:
+            stages.append({"name": "InputPath", **_stage(effective, "computed")})
+        param_field = (
+            "Parameters" if "Parameters" in spec else "ItemSelector" if "ItemSelector" in spec else None
+        )
+        if has_sent and run.type == "Task":
+            stages.append({"name": "Parameters", **_stage(sent, "history")})
+        elif param_field and run.type in ("Pass", "Parallel", "Task"):
+            effective = compile_payload(spec[param_field])(effective, env)
+            stages.append({"name": param_field, **_stage(effective, "computed")})
+        if run.type == "Pass":
+            raw_result, has_result = (spec["Result"], True) if "Result" in spec else (effective, True)
+        elif run.type in ("Wait", "Choice", "Succeed"):
+            raw_result, has_result = effective, True
+        if caught:  # a Catch chose the output: the state's own result fields never ran
+            has_result = False
+        if has_result and run.type in ("Task", "Map", "Parallel"):
+            source = "history" if succeeded is not None else "computed"
+            stages.append({"name": "Result", **_stage(raw_result, source)})
+        if not has_result or run.exited is None:
+            raise _NoResult
+        selected = raw_result
+        if "ResultSelector" in spec:
+            selected = compile_payload(spec["ResultSelector"])(raw_result, env)
+            stages.append({"name": "ResultSelector", **_stage(selected, "computed")})
+        if run.type in ("Task", "Pass", "Map", "Parallel"):
+            if "ResultPath" in spec and spec["ResultPath"] is None:
+                combined = input_value
+            elif "ResultPath" in spec:
+                combined = set_path(input_value, compile_path(spec["ResultPath"]), selected)
+            else:
+                combined = selected
+            if "ResultPath" in spec:
+                stages.append({"name": "ResultPath", **_stage(combined, "computed")})
+        else:
+            combined = selected
+        if "OutputPath" in spec:
+            out = {} if spec["OutputPath"] is None else read(spec["OutputPath"], combined)
+            stages.append({"name": "OutputPath", **_stage(out, "computed")})
+    except _NoResult:
+        if run.exited is None:
+            return stages
+    except (PathError, Exception):  # a stage we cannot re-derive is left out; the history has the rest
+        pass
+    if run.exited is not None:
+        label = "Output (from the Catch's ResultPath)" if caught else "Output"
+        stages.append({"name": label, **_stage(output_value, "history")})
+    return stages
+
+
+# -- the app ------------------------------------------------------------------------------------------
