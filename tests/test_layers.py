@@ -6,7 +6,8 @@
     local    the local AWS world       imports service, engine and asl
     bench, cli, client, __main__       may import anything
 
-tasks/ (the Lambda handlers) never imports workflows, and the console reaches executions only through
+tasks/ (the Lambda handlers) never imports workflows; the layers below local never import tasks/
+(handlers are found through template.yaml); and the console reaches executions only through
 the service (it never opens the store or SQLite itself).
 """
 
@@ -66,6 +67,10 @@ def violations(root: Path) -> list[str]:
         layer = parts[1] if len(parts) > 1 else ""
         for target in sorted(imports_of(path, module)):
             tparts = target.split(".")
+            if tparts[0] == "tasks" and layer in ("asl", "engine", "service"):
+                broken.append(
+                    f"{module} ({layer}) imports {target}: handlers are found through template.yaml"
+                )
             if tparts[0] != "workflows" or len(tparts) < 2:
                 if module in CONSOLE_MODULES and target in CONSOLE_FORBIDDEN:
                     broken.append(f"{module} imports {target}: the console goes through the service")
@@ -109,6 +114,7 @@ def test_every_module_sits_in_a_layer() -> None:
             "the console goes through the service",
         ),
         ("tasks/a/b.py", "from workflows.asl import errors\n", "tasks/ deploys without workflows/"),
+        ("workflows/engine/x.py", "from tasks.analyse import app\n", "found through template.yaml"),
     ],
 )
 def test_a_broken_wall_is_reported(tmp_path: Path, where: str, text: str, expected: str) -> None:
