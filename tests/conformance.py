@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import linecache
-import os
 import re
 import types
 from collections.abc import Callable
@@ -12,6 +11,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from workflows.bench import corpus
 from workflows.engine.clock import Clock
 from workflows.engine.interpreter import TaskRequest
 from workflows.engine.resolvers import CallableResolver
@@ -19,16 +19,7 @@ from workflows.engine.resolvers import CallableResolver
 ROOT = Path(__file__).resolve().parent
 
 
-def shared_dir() -> Path:
-    """The shared corpus: $WORKFLOWS_SHARED, else the workspace's ../shared, else the copy in tests/data."""
-    if os.environ.get("WORKFLOWS_SHARED"):
-        return Path(os.environ["WORKFLOWS_SHARED"])
-    sibling = ROOT.parent.parent / "shared"
-    return sibling if (sibling / "conformance").is_dir() else ROOT / "data" / "shared"
-
-
-SHARED = shared_dir()
-CASES = SHARED / "conformance" / "cases"  # noqa: RUF100
+CASES = corpus.cases_dir()
 PURE_NEEDS = {"jsonata", "variables", "context_object", "wait", "distributed_map"}
 LAMBDAS = ROOT / "lambdas"
 ACCOUNT = "111111111111"
