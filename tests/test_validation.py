@@ -584,7 +584,6 @@ def test_each_jsonata_expression_is_reported_once_at_its_pointer() -> None:
 
 
 def test_dollar_keys_with_bad_intrinsics() -> None:
-    pytest.importorskip("workflows.asl.intrinsics")
     bad = machine(
         A={"Type": "Pass", "End": True, "Parameters": {"a.$": "States.Format(", "b.$": "States.Nope(1)"}}
     )
