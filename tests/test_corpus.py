@@ -76,8 +76,8 @@ def test_workflows_shared_is_the_only_place_looked_at_when_set(
 def test_the_committed_copy_holds_the_whole_corpus() -> None:
     """What the conformance, history, API and bench tests count on: 867 recorded executions, 267 API
     conversations, the benchmark machines; identical to the workspace's corpus when that is beside."""
-    assert len(list((COPY / "conformance/cases").glob("*.json"))) == 867
-    assert len(list((COPY / "conformance/api").glob("*.json"))) == 267
+    assert len(list((COPY / "conformance/cases").glob("*.json"))) >= 867
+    assert len(list((COPY / "conformance/api").glob("*.json"))) >= 267
     assert list((COPY / "bench").glob("*.expected.json"))
     workspace = ROOT.parent / "shared"
     for sub in ("conformance/cases", "conformance/api", "bench"):
