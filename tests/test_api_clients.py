@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -19,6 +18,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 from starlette.testclient import TestClient
 
+from tests import tools
 from tests.api_replay import client, live_server
 from tests.api_replay import wait_for_end as _wait
 from workflows.service.server import build
@@ -142,8 +142,8 @@ def test_validation_errors_follow_the_service_model(sfn: Any) -> None:
     assert err.value.response["Error"]["Code"] == "ValidationException"
 
 
-@pytest.mark.skipif(shutil.which("aws") is None, reason="the AWS CLI (pip awscli) is not installed")
 def test_aws_cli(server: str) -> None:
+    cli = tools.aws_cli()
     env = {
         **os.environ,
         "AWS_ACCESS_KEY_ID": "AKIDTEST",
@@ -154,7 +154,7 @@ def test_aws_cli(server: str) -> None:
 
     def aws(*args: str) -> Any:
         out = subprocess.run(
-            ["aws", "stepfunctions", *args, "--endpoint-url", server, "--output", "json"],
+            [cli, "stepfunctions", *args, "--endpoint-url", server, "--output", "json"],
             env=env,
             capture_output=True,
             text=True,
@@ -179,7 +179,8 @@ def test_aws_cli(server: str) -> None:
 
 
 def test_stepfunctions_sdk(sfn: Any) -> None:
-    workflow_module = pytest.importorskip("stepfunctions.workflow")
+    import stepfunctions.workflow as workflow_module
+
     arn = sfn.create_state_machine(name="sdk", definition=PASS, roleArn=ROLE)["stateMachineArn"]
     execution = sfn.start_execution(stateMachineArn=arn, name="one")["executionArn"]
     _wait(sfn, execution)

@@ -37,6 +37,7 @@ import pytest
 from PIL import Image, ImageDraw, ImageFilter, ImageStat
 
 from tasks.starter.starter.naming import execution_name, object_id
+from tests import tools
 from workflows.local.dev import TERMINAL, DevOptions, DevWorld, start_world, stop_world
 from workflows.local.lambda_workers import LambdaWorkerResolver
 from workflows.local.local_aws import S3EventBridgeBridge, free_port
@@ -924,7 +925,7 @@ def test_aws_cli_upload_starts_an_execution_and_one_outside_the_prefix_does_not(
     e2e: E2E, batch: dict[str, Upload], tmp_path: Path
 ) -> None:
     """`aws s3 cp --endpoint-url` as a user would type it; the rule's prefix decides what starts."""
-    aws = Path(sys.executable).with_name("aws")
+    aws = tools.aws_cli()
     path = tmp_path / "via aws cli.png"
     path.write_bytes(encode(skimage_photo("coffee"), "PNG"))
     env = {

@@ -19,6 +19,7 @@ os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 
 import boto3
 import pytest
+import skimage.data as skdata
 from moto import mock_aws
 from PIL import Image
 
@@ -32,7 +33,6 @@ from .test_tasks_validate import FakeLambdaContext
 EVENTS = Path(__file__).parent / "events"
 BUCKET, THUMBS = "pipeline-input", "pipeline-accepted"
 ROOT = Path(__file__).parents[1]
-skdata = pytest.importorskip("skimage.data")
 SKDATA = Path(skdata.__file__).parent
 
 
