@@ -11,6 +11,7 @@ import json
 import logging
 import os
 import signal
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -418,11 +419,23 @@ def cmd_dev(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from workflows.service.server import serve
+    from workflows.service.server import check_credentials, is_loopback, serve
 
     credentials = None
     if args.access_key_id:
         credentials = {args.access_key_id: os.environ.get("WORKFLOWS_SECRET_ACCESS_KEY", "")}
+    if not is_loopback(args.host):
+        try:
+            check_credentials(args.host, credentials)
+        except ValueError:
+            # One line, before anything listens: the check a signature would get is only as good as
+            # its secret, and an empty one is known to everybody.
+            print(
+                f"workflows serve: --host {args.host} is not loopback, so requests must be SigV4-signed: "
+                "give --access-key-id and set its secret in $WORKFLOWS_SECRET_ACCESS_KEY (now unset or empty)",
+                file=sys.stderr,
+            )
+            return 2
     integrations: list[Any] = []
     if args.aws_endpoint:
         from workflows.local.integrations import AwsEndpoints, ServiceIntegrationResolver
