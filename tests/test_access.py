@@ -3,18 +3,48 @@ error messages that never quote Python. Each test names the defect it pins down.
 
 from __future__ import annotations
 
+import asyncio
+import json
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
+from starlette.testclient import TestClient
 
-from tests.api_replay import free_port
+from tests.api_replay import free_port, live_server
 from workflows.service.server import build
 
 ROOT = Path(__file__).resolve().parents[1]
 KEY, SECRET = "AKIDGOOD", "s3cret"
+API_CAP = 1024 * 1024 + 64 * 1024
+UPLOAD_CAP = 64 * 1024 * 1024
+CONSOLE_HEADERS = {"host": "localhost", "cookie": "wf_csrf=t", "x-csrf-token": "t"}
+
+
+def _signed_headers(
+    target: str = "ListActivities",
+    body: bytes = b"{}",
+    *,
+    host: str = "localhost",
+    service: str = "states",
+    region: str = "us-east-1",
+    sign_only_host_and_date: bool = False,
+) -> dict[str, str]:
+    """Headers of a request signed by botocore's own signer. `sign_only_host_and_date`: the
+    signature covers `host;x-amz-date` alone, and X-Amz-Target / Content-Type are added after."""
+    extra = {"X-Amz-Target": f"AWSStepFunctions.{target}", "Content-Type": "application/x-amz-json-1.0"}
+    request = AWSRequest(
+        method="POST", url=f"http://{host}/", data=body, headers={} if sign_only_host_and_date else extra
+    )
+    SigV4Auth(Credentials(KEY, SECRET), service, region).add_auth(request)
+    return {**dict(request.headers.items()), **extra, "Host": host}
 
 
 # -- 4. an empty secret ---------------------------------------------------------------------------
@@ -53,3 +83,171 @@ def test_build_refuses_an_empty_secret_off_loopback(tmp_path: Path) -> None:
         build(str(tmp_path), host="0.0.0.0", credentials={KEY: ""})
     with pytest.raises(ValueError):
         build(str(tmp_path), host="0.0.0.0", credentials=None)
+
+
+# -- 5. bodies read only up to a cap ----------------------------------------------------------------
+
+
+def _call_asgi(app: Any, path: str, headers: dict[str, str], chunks: int, size: int) -> tuple[int, Any, int]:
+    """(status, JSON body, chunks the app pulled): `chunks` body chunks of `size` bytes, streamed
+    without a Content-Length as a chunked upload arrives."""
+    pulled = 0
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        nonlocal pulled
+        if pulled >= chunks:
+            return {"type": "http.request", "body": b"", "more_body": False}
+        pulled += 1
+        return {"type": "http.request", "body": b" " * size, "more_body": True}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "PUT" if path.endswith("uploads") else "POST",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"name=big.bin",
+        "root_path": "",
+        "headers": [(k.lower().encode(), v.encode()) for k, v in headers.items()],
+        "client": ("127.0.0.1", 40000),
+        "server": ("127.0.0.1", 8083),
+    }
+    asyncio.run(app(scope, receive, send))
+    start = next(m for m in sent if m["type"] == "http.response.start")
+    body = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
+    return start["status"], json.loads(body), pulled
+
+
+class _Uploads:
+    bucket = "in"
+
+    def __init__(self) -> None:
+        self.sizes: list[int] = []
+
+    def put(self, name: str, data: bytes) -> str:
+        self.sizes.append(len(data))
+        return name
+
+
+def test_a_chunked_body_is_refused_at_the_cap_while_it_streams(tmp_path: Path) -> None:
+    """Bodies were read whole before any check: an unsigned 200 MB POST took 400 MB of memory."""
+    chunk = 64 * 1024
+    app, _service = build(str(tmp_path), uploads=_Uploads())
+    headers = {"host": "127.0.0.1:8083", "x-amz-target": "AWSStepFunctions.ListActivities"}
+    status, body, pulled = _call_asgi(app, "/", headers, chunks=200, size=chunk)
+    assert status == 413 and body["__type"] == "RequestEntityTooLargeException", body
+    assert pulled <= API_CAP // chunk + 1, f"read {pulled} chunks of 64 KiB past a {API_CAP}-byte cap"
+    # The console's JSON routes carry the same payloads and have the same cap...
+    status, body, pulled = _call_asgi(app, "/console/api/validate", CONSOLE_HEADERS, chunks=200, size=chunk)
+    assert status == 413 and pulled <= API_CAP // chunk + 1
+    # ...and the upload route, which carries files, has its own.
+    status, body, pulled = _call_asgi(
+        app, "/console/api/uploads", CONSOLE_HEADERS, chunks=UPLOAD_CAP // chunk + 100, size=chunk
+    )
+    assert status == 413 and body["error"] == "RequestEntityTooLargeException"
+    assert pulled <= UPLOAD_CAP // chunk + 1
+
+
+def _raw_response(port: int, head: str, timeout: float = 5) -> str:
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
+        sock.sendall(head.encode())
+        received = b""
+        try:
+            while chunk := sock.recv(65536):  # the refusal closes the connection: read to its end
+                received += chunk
+        except TimeoutError:
+            return received.decode("latin-1") or "(no answer: the server is waiting for the body)"
+        return received.decode("latin-1")
+
+
+def test_a_declared_length_over_the_cap_is_refused_before_the_body(tmp_path: Path) -> None:
+    with live_server(str(tmp_path), uploads=_Uploads()) as (endpoint, _service):
+        port = int(endpoint.rsplit(":", 1)[1])
+        api = _raw_response(
+            port,
+            f"POST / HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nX-Amz-Target: AWSStepFunctions.ListActivities\r\n"
+            "Content-Type: application/x-amz-json-1.0\r\nContent-Length: 209715200\r\n\r\n",
+        )
+        assert api.startswith("HTTP/1.1 413"), api
+        assert json.loads(api.split("\r\n\r\n", 1)[1])["__type"] == "RequestEntityTooLargeException"
+        upload = _raw_response(
+            port,
+            f"PUT /console/api/uploads?name=a.bin HTTP/1.1\r\nHost: localhost:{port}\r\n"
+            f"Content-Length: {UPLOAD_CAP + 1}\r\n\r\n",
+        )
+        assert upload.startswith("HTTP/1.1 413"), upload
+        # A file above the API's cap but under the upload cap goes through.
+        uploads = _Uploads()
+        app, _svc = build(str(tmp_path / "u"), uploads=uploads)
+        with TestClient(app, base_url="http://localhost") as http:
+            http.cookies.set("wf_csrf", "t")
+            response = http.put(
+                "/console/api/uploads?name=a.bin",
+                content=b"x" * (2 * 1024 * 1024),
+                headers={"x-csrf-token": "t"},
+            )
+        assert response.status_code == 200, response.text
+        assert uploads.sizes == [2 * 1024 * 1024]
+
+
+# -- 6. DNS rebinding: only loopback names and the configured host ---------------------------------
+
+
+def test_foreign_host_names_are_refused_on_every_route(tmp_path: Path) -> None:
+    """Any Host was accepted: through a rebinding name a web page got a CSRF token and started an
+    execution."""
+    app, _service = build(str(tmp_path))
+    with TestClient(app, base_url="http://rebind.attacker.example:8083") as http:
+        page = http.get("/console")
+        assert page.status_code == 403 and "wf_csrf" not in page.cookies
+        assert "rebind.attacker.example" in page.json()["message"]
+        assert http.get("/console/static/console.js").status_code == 403
+        assert http.get("/console/api/config").status_code == 403
+        http.cookies.set("wf_csrf", "t")
+        started = http.post(
+            "/console/api/start", json={"stateMachineArn": "x"}, headers={"x-csrf-token": "t"}
+        )
+        assert started.status_code == 403
+        api = http.post("/", content=b"{}", headers={"X-Amz-Target": "AWSStepFunctions.ListStateMachines"})
+        assert api.status_code == 403 and api.json()["__type"] == "InvalidHostHeader"
+
+
+@pytest.mark.parametrize(
+    "base", ["http://localhost", "http://localhost:8083", "http://127.0.0.1:9999", "http://[::1]:8083"]
+)
+def test_loopback_names_with_any_port_are_served(tmp_path: Path, base: str) -> None:
+    app, _service = build(str(tmp_path))
+    with TestClient(app, base_url=base) as http:
+        assert http.get("/console").status_code == 200
+        assert http.get("/console/static/console.js").status_code == 200
+        listed = http.post("/", content=b"{}", headers={"X-Amz-Target": "AWSStepFunctions.ListStateMachines"})
+        assert listed.status_code == 200, listed.text
+
+
+def test_the_configured_host_and_allowed_names_are_served(tmp_path: Path) -> None:
+    app, _service = build(
+        str(tmp_path), host="10.1.2.3", credentials={KEY: SECRET}, allowed_hosts=["sfn.internal"]
+    )
+    with TestClient(app) as http:
+        for host in ("10.1.2.3:8083", "sfn.internal:8083", "localhost"):
+            response = http.post("/", content=b"{}", headers=_signed_headers(host=host))
+            assert response.status_code == 200, (host, response.text)
+        other = http.post("/", content=b"{}", headers=_signed_headers(host="10.9.9.9:8083"))
+        assert other.status_code == 403 and other.json()["__type"] == "InvalidHostHeader"
+
+
+def test_create_app_alone_checks_the_host(tmp_path: Path) -> None:
+    """`workflows dev` assembles its app with create_app, not build: the check lives there."""
+    from workflows.service.api import create_app
+    from workflows.service.service import StepFunctionsService
+    from workflows.service.store import Store
+
+    app = create_app(StepFunctionsService(Store(str(tmp_path))), allowed_hosts=["127.0.0.1"])
+    with TestClient(app, base_url="http://evil.example") as http:
+        assert http.post("/", content=b"{}").status_code == 403

@@ -283,7 +283,7 @@ async def start_world(options: DevOptions) -> DevWorld:
     if aws is not None:
         world.closers.append(aws.stop)
 
-    app = create_app(service)
+    app = create_app(service, allowed_hosts=[options.host])
     config = uvicorn.Config(app, host=options.host, port=options.port, log_level="warning", lifespan="on")
     server = uvicorn.Server(config)
     server_task = asyncio.create_task(server.serve())
@@ -447,7 +447,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
             integrations.append(LambdaWorkerResolver.from_stack(load_template(args.template), endpoints))
         integrations.append(ServiceIntegrationResolver(endpoints))
-    serve(args.host, args.port, args.data_dir, credentials=credentials, integrations=integrations)
+    serve(
+        args.host,
+        args.port,
+        args.data_dir,
+        credentials=credentials,
+        integrations=integrations,
+        allowed_hosts=args.allow_host or (),
+    )
     return 0
 
 
@@ -523,6 +530,13 @@ def add_commands(sub: Any) -> None:
     serve.add_argument(
         "--access-key-id",
         help="off loopback, accept SigV4 requests signed with this key (secret in $WORKFLOWS_SECRET_ACCESS_KEY)",
+    )
+    serve.add_argument(
+        "--allow-host",
+        action="append",
+        metavar="NAME",
+        help="also answer requests whose Host is NAME (repeatable): the names clients use to reach a "
+        "wildcard --host such as 0.0.0.0; loopback names and --host itself are always answered",
     )
     serve.add_argument(
         "--aws-endpoint",

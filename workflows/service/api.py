@@ -13,16 +13,18 @@ import hmac
 import json
 import logging
 import re
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from workflows.asl.errors import ServiceError
+from workflows.service.access import AccessGuard
 from workflows.service.service import StepFunctionsService
 
 __all__ = ["create_app"]
@@ -138,9 +140,12 @@ def create_app(
     credentials: dict[str, str] | None = None,
     manage_service: bool = True,
     routes: Sequence[BaseRoute] = (),
+    allowed_hosts: Iterable[str] = (),
 ) -> Starlette:
     """The ASGI app. `manage_service` starts the service (resuming executions) and closes it with the app.
-    `routes` are served beside the API (the console: `workflows.service.console.create_console`)."""
+    `routes` are served beside the API (the console: `workflows.service.console.create_console`).
+    Every route answers only loopback Host names and `allowed_hosts`, and reads bodies only up to
+    its cap (`workflows.service.access`)."""
 
     async def handle(request: Request) -> Response:
         target = request.headers.get("x-amz-target", "")
@@ -180,4 +185,8 @@ def create_app(
             if manage_service:
                 await service.close()
 
-    return Starlette(routes=[Route("/", handle, methods=["POST"]), *routes], lifespan=lifespan)
+    return Starlette(
+        routes=[Route("/", handle, methods=["POST"]), *routes],
+        lifespan=lifespan,
+        middleware=[Middleware(AccessGuard, allowed_hosts=list(allowed_hosts))],
+    )
