@@ -9,19 +9,25 @@ import os
 import socket
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
+from botocore.config import Config
 from botocore.credentials import Credentials
+from botocore.exceptions import ClientError
 from starlette.testclient import TestClient
 
-from tests.api_replay import free_port, live_server
+from tests.api_replay import client, free_port, live_server
 from workflows.service.server import build
 
 ROOT = Path(__file__).resolve().parents[1]
+ROLE = "arn:aws:iam::123456789012:role/r"
+PASS = json.dumps({"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}})
 KEY, SECRET = "AKIDGOOD", "s3cret"
 API_CAP = 1024 * 1024 + 64 * 1024
 UPLOAD_CAP = 64 * 1024 * 1024
@@ -45,6 +51,14 @@ def _signed_headers(
     )
     SigV4Auth(Credentials(KEY, SECRET), service, region).add_auth(request)
     return {**dict(request.headers.items()), **extra, "Host": host}
+
+
+@pytest.fixture
+def off_loopback(tmp_path: Path) -> Iterator[TestClient]:
+    """The app as `workflows serve --host 0.0.0.0 --access-key-id AKIDGOOD` assembles it."""
+    app, _service = build(str(tmp_path), host="0.0.0.0", credentials={KEY: SECRET})
+    with TestClient(app, base_url="http://localhost") as http:
+        yield http
 
 
 # -- 4. an empty secret ---------------------------------------------------------------------------
@@ -154,6 +168,14 @@ def test_a_chunked_body_is_refused_at_the_cap_while_it_streams(tmp_path: Path) -
     assert pulled <= UPLOAD_CAP // chunk + 1
 
 
+def test_an_unsigned_body_is_not_read_at_all_off_loopback(tmp_path: Path) -> None:
+    app, _service = build(str(tmp_path), host="0.0.0.0", credentials={KEY: SECRET})
+    headers = {"host": "localhost", "x-amz-target": "AWSStepFunctions.ListActivities"}
+    status, body, pulled = _call_asgi(app, "/", headers, chunks=10, size=64 * 1024)
+    assert status == 403 and body["__type"] == "MissingAuthenticationTokenException"
+    assert pulled == 0
+
+
 def _raw_response(port: int, head: str, timeout: float = 5) -> str:
     with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
         sock.sendall(head.encode())
@@ -251,3 +273,107 @@ def test_create_app_alone_checks_the_host(tmp_path: Path) -> None:
     app = create_app(StepFunctionsService(Store(str(tmp_path))), allowed_hosts=["127.0.0.1"])
     with TestClient(app, base_url="http://evil.example") as http:
         assert http.post("/", content=b"{}").status_code == 403
+
+
+# -- 7. SigV4: the signature covers what the request says, for this service and region ---------------
+
+
+def test_a_signature_over_host_and_date_alone_is_refused(off_loopback: TestClient) -> None:
+    """A signature over `host;x-amz-date` was accepted, so the same signed request could be pointed
+    at another X-Amz-Target."""
+    headers = _signed_headers(sign_only_host_and_date=True)
+    response = off_loopback.post("/", content=b"{}", headers=headers)
+    assert response.status_code == 403
+    assert response.json() == {
+        "__type": "IncompleteSignatureException",
+        "message": "'Content-Type' must be a 'SignedHeader' in the AWS Authorization.",
+    }
+    retargeted = {**headers, "X-Amz-Target": "AWSStepFunctions.ListStateMachines"}
+    assert off_loopback.post("/", content=b"{}", headers=retargeted).status_code == 403
+    no_type = {k: v for k, v in headers.items() if k != "Content-Type"}
+    unsigned_target = off_loopback.post("/", content=b"{}", headers=no_type).json()
+    assert unsigned_target["message"] == "'X-Amz-Target' must be a 'SignedHeader' in the AWS Authorization."
+
+
+def test_a_fully_signed_request_cannot_be_retargeted(off_loopback: TestClient) -> None:
+    headers = _signed_headers("ListActivities")
+    assert off_loopback.post("/", content=b"{}", headers=headers).status_code == 200
+    retargeted = {**headers, "X-Amz-Target": "AWSStepFunctions.ListStateMachines"}
+    response = off_loopback.post("/", content=b"{}", headers=retargeted)
+    assert response.status_code == 403 and response.json()["__type"] == "InvalidSignatureException"
+
+
+def test_host_must_be_signed(off_loopback: TestClient) -> None:
+    headers = _signed_headers()
+    auth = headers["Authorization"].replace("SignedHeaders=content-type;host;", "SignedHeaders=content-type;")
+    response = off_loopback.post("/", content=b"{}", headers={**headers, "Authorization": auth})
+    assert response.status_code == 403
+    assert response.json()["message"] == "'Host' must be a 'SignedHeader' in the AWS Authorization."
+
+
+def test_the_scope_must_name_states_and_this_region(off_loopback: TestClient) -> None:
+    """A credential scope for s3, or for another region, was accepted."""
+    s3 = off_loopback.post("/", content=b"{}", headers=_signed_headers(service="s3"))
+    assert s3.status_code == 403
+    assert s3.json() == {
+        "__type": "InvalidSignatureException",
+        "message": "Credential should be scoped to correct service: 'states'. ",
+    }
+    elsewhere = off_loopback.post("/", content=b"{}", headers=_signed_headers(region="eu-west-1"))
+    assert elsewhere.status_code == 403
+    assert elsewhere.json() == {
+        "__type": "InvalidSignatureException",
+        "message": "Credential should be scoped to a valid region, not 'eu-west-1'. ",
+    }
+
+
+def test_the_scope_date_must_be_the_request_date(off_loopback: TestClient) -> None:
+    headers = _signed_headers()
+    stamp = headers["X-Amz-Date"]
+    other_day = "19990101" if stamp[:8] != "19990101" else "19990102"
+    auth = headers["Authorization"].replace(f"/{stamp[:8]}/", f"/{other_day}/")
+    response = off_loopback.post("/", content=b"{}", headers={**headers, "Authorization": auth})
+    assert response.status_code == 403 and response.json()["__type"] == "InvalidSignatureException"
+    assert response.json()["message"].startswith("Date in Credential scope does not match")
+
+
+def test_boto3_and_the_aws_cli_still_work_off_loopback(tmp_path: Path) -> None:
+    with live_server(str(tmp_path), host="0.0.0.0", credentials={"AKIDTEST": "secret"}) as (endpoint, _svc):
+        sfn = client(endpoint)
+        arn = sfn.create_state_machine(name="signed", definition=PASS, roleArn=ROLE)["stateMachineArn"]
+        assert sfn.describe_state_machine(stateMachineArn=arn)["name"] == "signed"
+        wrong_region = boto3.client(
+            "stepfunctions",
+            endpoint_url=endpoint,
+            region_name="eu-west-1",
+            aws_access_key_id="AKIDTEST",
+            aws_secret_access_key="secret",
+            config=Config(retries={"total_max_attempts": 1}),
+        )
+        with pytest.raises(ClientError) as err:
+            wrong_region.list_state_machines()
+        assert err.value.response["Error"]["Code"] == "InvalidSignatureException"
+        env = {
+            **os.environ,
+            "AWS_ACCESS_KEY_ID": "AKIDTEST",
+            "AWS_SECRET_ACCESS_KEY": "secret",
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "AWS_EC2_METADATA_DISABLED": "true",
+        }
+        out = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "awscli",
+                "stepfunctions",
+                "list-state-machines",
+                "--endpoint-url",
+                endpoint,
+            ],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert out.returncode == 0, out.stderr
+        assert [m["name"] for m in json.loads(out.stdout)["stateMachines"]] == ["signed"]
