@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+import httpx
 import pytest
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
@@ -377,3 +378,58 @@ def test_boto3_and_the_aws_cli_still_work_off_loopback(tmp_path: Path) -> None:
         )
         assert out.returncode == 0, out.stderr
         assert [m["name"] for m in json.loads(out.stdout)["stateMachines"]] == ["signed"]
+
+
+# -- 8. errors worded as AWS words them, never as Python does ---------------------------------------
+
+
+def test_an_unknown_member_is_refused_without_python_in_the_message(tmp_path: Path) -> None:
+    """An unknown member came back as "... got an unexpected keyword argument 'bogus'"."""
+    app, _service = build(str(tmp_path))
+    with TestClient(app, base_url="http://localhost") as http:
+
+        def call(target: str, body: dict[str, Any]) -> httpx.Response:
+            return http.post("/", json=body, headers={"X-Amz-Target": f"AWSStepFunctions.{target}"})
+
+        top = call("ListStateMachines", {"bogus": 1})
+        assert top.status_code == 400, top.text
+        assert top.json() == {
+            "__type": "SerializationException",
+            "message": "Unexpected field 'bogus': ListStateMachinesInput has no such member",
+        }
+        nested = call(
+            "CreateStateMachine",
+            {"name": "n", "definition": PASS, "roleArn": ROLE, "tracingConfiguration": {"on": True}},
+        )
+        assert nested.status_code == 400
+        assert nested.json()["message"] == (
+            "Unexpected field 'tracingConfiguration.on': TracingConfiguration has no such member"
+        )
+        deep = http.post(
+            "/", content=b"[" * 100_000, headers={"X-Amz-Target": "AWSStepFunctions.ListStateMachines"}
+        )
+        assert deep.status_code == 400 and deep.json()["__type"] == "SerializationException"
+        for response in (top, nested, deep):
+            assert "keyword" not in response.text and "Traceback" not in response.text
+
+
+def test_an_internal_type_error_is_not_quoted(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from workflows.service.service import StepFunctionsService
+
+    async def broken(self: Any, **params: Any) -> Any:
+        raise TypeError("unsupported operand type(s) for +: 'int' and 'str'")
+
+    monkeypatch.setattr(StepFunctionsService, "list_activities", broken)
+    app, _service = build(str(tmp_path))
+    with TestClient(app, base_url="http://localhost") as http:
+        response = http.post("/", content=b"{}", headers={"X-Amz-Target": "AWSStepFunctions.ListActivities"})
+    assert response.status_code == 500 and response.json()["__type"] == "InternalFailure"
+    assert "operand" not in response.text
+
+
+def test_the_console_does_not_quote_python_either(tmp_path: Path) -> None:
+    app, _service = build(str(tmp_path))
+    with TestClient(app, base_url="http://localhost") as http:
+        response = http.get("/console/api/executions?stateMachineArn=x&maxResults=lots")
+    assert response.status_code == 400 and response.json()["error"] == "ValidationException"
+    assert "invalid literal" not in response.text
