@@ -168,6 +168,8 @@ async def _refuse(scope: Scope, send: Send, status: int, code: str, message: str
             "headers": [
                 (b"content-type", media.encode()),
                 (b"content-length", str(len(payload)).encode()),
+                # The message may echo the refused Host: never let a browser read it as anything else.
+                (b"x-content-type-options", b"nosniff"),
                 # The body was not read to its end: the connection cannot carry another request.
                 (b"connection", b"close"),
             ],
