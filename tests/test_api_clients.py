@@ -205,7 +205,7 @@ def _send_signed(http: TestClient, key: str, secret: str) -> httpx.Response:
         raise _Captured
 
     sfn = session.client(
-        "stepfunctions", endpoint_url="http://testserver", config=Config(retries={"total_max_attempts": 1})
+        "stepfunctions", endpoint_url="http://localhost", config=Config(retries={"total_max_attempts": 1})
     )
     sfn.meta.events.register_first("before-send.*", send)
     with pytest.raises(_Captured):
@@ -216,7 +216,7 @@ def _send_signed(http: TestClient, key: str, secret: str) -> httpx.Response:
 
 def test_sigv4_required_off_loopback(tmp_path: Path) -> None:
     app, _service = build(str(tmp_path), host="0.0.0.0", credentials={"AKIDGOOD": "s3cret"})
-    with TestClient(app, base_url="http://testserver") as http:
+    with TestClient(app, base_url="http://localhost") as http:
 
         def signed(key: str, secret: str) -> httpx.Response:
             return _send_signed(http, key, secret)
@@ -290,7 +290,7 @@ def test_a_signature_older_than_fifteen_minutes_is_refused(
     import botocore.auth
 
     app, _service = build(str(tmp_path), host="0.0.0.0", credentials={"AKIDGOOD": "s3cret"})
-    with TestClient(app, base_url="http://testserver") as http:
+    with TestClient(app, base_url="http://localhost") as http:
 
         def signed_at(moment: dt.datetime) -> httpx.Response:
             monkeypatch.setattr(botocore.auth, "get_current_datetime", lambda: moment.replace(tzinfo=None))
