@@ -491,6 +491,13 @@ CASES: list[Case] = [
         "review",
         "blurry",
     ),
+    Case(  # heavily blurred: the unfiltered 1-px border used to score it 32, over MinSharpness
+        "astronaut-blurred",
+        "photos/astronaut-blurred.jpg",
+        lambda: encode(skimage_photo("astronaut").filter(ImageFilter.GaussianBlur(25)), "JPEG"),
+        "review",
+        "blurry",
+    ),
     Case(
         "hubble-dark",
         "photos/hubble.jpg",

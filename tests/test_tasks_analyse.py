@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import struct
 import subprocess
 import sys
@@ -20,12 +21,12 @@ os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 import boto3
 import pytest
 from moto import mock_aws
-from PIL import Image
+from PIL import Image, ImageFilter
 
 from tasks.analyse.analyse import app as analyse_app
 from tasks.analyse.analyse.documents import analyse_document
 from tasks.analyse.analyse.errors import CorruptImage, DecompressionBomb, ImageTooLarge
-from tasks.analyse.analyse.images import analyse_image
+from tasks.analyse.analyse.images import analyse_image, sharpness
 
 from .test_tasks_validate import FakeLambdaContext
 
@@ -88,6 +89,48 @@ def test_bundled_photographs(name):
     with open(SKDATA / name, "rb") as fp:
         report = analyse_image(fp)
     assert report["width"] > 100 and report["sharpness"] > 0
+
+
+def _template_default(parameter: str) -> str:
+    text = (ROOT / "template.yaml").read_text("utf-8")
+    found = re.search(rf"^  {parameter}:\n(?:    .*\n)*?    Default: \"?([^\"\n]+)\"?$", text, re.MULTILINE)
+    assert found, parameter
+    return found.group(1)
+
+
+BLUR_RADII = (0, 1, 2, 4, 8, 25)
+
+
+@pytest.mark.parametrize("name", ["astronaut", "camera", "coffee", "chelsea", "rocket"])
+@pytest.mark.parametrize("fmt", ["PNG", "JPEG"])
+def test_sharpness_falls_with_blur_and_the_threshold_separates_sharp_from_blurred(name, fmt):
+    """Real photographs blurred with Pillow's GaussianBlur: the score falls with every step of radius, the
+    originals pass MinSharpness (template default) and radius 4 and more fall below it."""
+    from skimage import data
+
+    photo = Image.fromarray(getattr(data, name)())
+    threshold = float(_template_default("MinSharpness"))
+    scores = []
+    for radius in BLUR_RADII:
+        blurred = photo.filter(ImageFilter.GaussianBlur(radius)) if radius else photo
+        scores.append(
+            analyse_image(io.BytesIO(encoded(blurred, fmt, **({"quality": 90} if fmt == "JPEG" else {}))))[
+                "sharpness"
+            ]
+        )
+    print(name, fmt, dict(zip(BLUR_RADII, scores, strict=True)))
+    assert scores == sorted(scores, reverse=True) and len(set(scores)) == len(scores), scores
+    assert scores[0] >= 10 * threshold  # sharp originals, with a wide margin
+    assert scores[1] >= threshold  # radius 1: softened, not blurry
+    assert all(score < threshold for score in scores[3:]), scores  # radius 4, 8, 25
+
+
+def test_sharpness_ignores_the_border_the_kernel_cannot_filter():
+    # Nothing is sharp in a flat dark field or a smooth gradient; their unfiltered borders (raw 30s, or
+    # 0..255, beside Laplacian values centred on 128) used to score 218 and 144.
+    assert sharpness(Image.new("L", (200, 150), 30)) == 0.0
+    assert sharpness(Image.linear_gradient("L").resize((300, 300))) < 1
+    assert sharpness(Image.new("L", (2, 2), 0)) == 0.0
 
 
 def test_perceptual_hash_survives_recompression():
@@ -190,7 +233,7 @@ def test_peak_memory_of_a_100_megapixel_jpeg_is_bounded(tmp_path):
     script = textwrap.dedent(
         f"""
         import json, tracemalloc
-        from tasks.analyse.analyse.images import analyse_image
+        from tasks.analyse.analyse.images import analyse_image, sharpness
 
         def hwm_kib():  # VmHWM is per address space: unlike ru_maxrss it does not inherit the parent's peak
             for line in open("/proc/self/status"):
