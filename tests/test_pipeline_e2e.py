@@ -456,6 +456,10 @@ CASES: list[Case] = [
     Case("json", "docs/data.json", lambda: json.dumps({"a": 1, "b": [1, 2]}).encode(), "accepted", "passed"),
     Case("csv", "docs/table.csv", lambda: b"id,name,score\n1,ann,3\n2,bob,4\n3,cy,5\n", "accepted", "passed"),
     Case("bad-json", "docs/broken.json", lambda: b'{"a": 1, "b": [1, 2', "rejected", "invalid-document"),
+    # nested 200,000 levels: json.loads would raise RecursionError and fail the execution
+    Case(
+        "deep-json", "docs/deep.json", lambda: b"[" * 200_000 + b"]" * 200_000, "rejected", "invalid-document"
+    ),
     # real photographs (scikit-image's bundled data), encoded with Pillow
     Case(
         "astronaut",
@@ -745,7 +749,11 @@ def test_hostile_upload_is_quarantined_with_reason_and_alert(
         "key": upload.key,
         "versionId": upload.version_id,
     }
-    assert message.body["cause"] == output["error"]["Cause"]
+    # the alert says the cause in one line (Lambda's errorMessage); the stack trace stays in the execution
+    assert "stackTrace" in output["error"]["Cause"]
+    line = json.loads(output["error"]["Cause"])["errorMessage"].splitlines()[0]
+    assert message.body["cause"] == (line if len(line) <= 256 else line[:255] + "…")
+    assert "stackTrace" not in json.dumps(message.raw) and "Traceback" not in json.dumps(message.raw)
     assert e2e.messages_for(upload, queue="review") == []
 
 

@@ -14,7 +14,7 @@ import pytest
 
 from tasks.starter.starter.naming import object_ref_from_eventbridge
 
-from .test_pipeline_definition import FakeTasks, run_pipeline
+from .test_pipeline_definition import ASLError, FakeTasks, lambda_error, run_pipeline
 
 EVENTS = Path(__file__).parent / "events"
 
@@ -73,3 +73,90 @@ def test_a_well_exposed_blurry_picture_is_reviewed_as_blurry() -> None:
     assert (outcome["outcome"], outcome["reason"]) == ("review", "blurry")
     outcome, _ = route(image_analysis())
     assert (outcome["outcome"], outcome["reason"]) == ("accepted", "passed")
+
+
+# ----- alerts: the error's name and one short line of cause, never a stack trace ---------------------------------
+
+TRACE_MARKS = ("stackTrace", "Traceback", "/var/task", "/var/lang", 'File \\"', ".py")
+
+
+def assert_no_trace(message: dict[str, Any]) -> None:
+    text = json.dumps(message)
+    assert not [mark for mark in TRACE_MARKS if mark in text], text
+
+
+def test_quarantine_alert_carries_the_error_message_not_the_stack_trace() -> None:
+    tasks = FakeTasks(
+        {"Validate": validation()},
+        {"Analyse": lambda_error("CorruptImage", "cannot decode JPEG: image file is truncated")},
+    )
+    outcome = run_pipeline(upload(), tasks)
+    assert outcome.status == "SUCCEEDED"
+    [published] = tasks.messages()
+    assert_no_trace(published)
+    message = json.loads(published["Message"])
+    assert (message["outcome"], message["reason"]) == ("quarantined", "CorruptImage")
+    assert message["cause"] == "cannot decode JPEG: image file is truncated"
+    assert message["source"]["key"] == "uploads/cat.jpg"
+    # the execution keeps the whole cause for whoever debugs it; only the alert is trimmed
+    assert "stackTrace" in outcome.output["error"]["Cause"]
+
+
+def test_failure_alert_of_an_unexpected_lambda_error_has_no_stack_trace() -> None:
+    error = lambda_error("RecursionError", "maximum recursion depth exceeded while decoding a JSON array")
+    tasks = FakeTasks({"Validate": validation("application/json", "document")}, {"Analyse": error})
+    outcome = run_pipeline(upload("uploads/deep.json"), tasks)
+    assert (outcome.status, outcome.error) == ("FAILED", "RecursionError")
+    [published] = tasks.messages()
+    assert_no_trace(published)
+    message = json.loads(published["Message"])
+    assert (message["outcome"], message["error"]) == ("failed", "RecursionError")
+    assert message["cause"] == "maximum recursion depth exceeded while decoding a JSON array"
+    assert message["source"]["key"] == "uploads/deep.json"
+
+
+def test_skipped_notice_has_no_stack_trace() -> None:
+    tasks = FakeTasks(
+        {}, {"Validate": lambda_error("ObjectNotFound", "s3://in/uploads/cat.jpg does not exist")}
+    )
+    assert run_pipeline(upload(), tasks).status == "SUCCEEDED"
+    [published] = tasks.messages()
+    assert_no_trace(published)
+    assert json.loads(published["Message"])["cause"] == "s3://in/uploads/cat.jpg does not exist"
+
+
+@pytest.mark.parametrize(
+    ("cause", "expected"),
+    [
+        # Lambda's JSON: the first line of errorMessage, JSON escapes decoded
+        (
+            json.dumps(
+                {"errorMessage": 'bad "q" é \\ /\nline two', "errorType": "X", "stackTrace": ["a.py"]}
+            ),
+            'bad "q" é \\ /',
+        ),
+        # Lambda runtime errors put errorType first
+        (
+            '{"errorType": "Sandbox.Timedout", "errorMessage": "Task timed out after 3.00 seconds"}',
+            "Task timed out after 3.00 seconds",
+        ),
+        # a traceback someone put in the message itself
+        (json.dumps({"errorMessage": 'Traceback (most recent call last):\n  File "/var/task/x.py"'}), None),
+        # JSON we cannot read (cut short): nothing rather than something unreadable
+        ('{"errorMessage": "cut sho', None),
+        # a service's plain-text cause: its first line
+        (
+            "Access Denied (Service: S3, Status Code: 403)\nmore",
+            "Access Denied (Service: S3, Status Code: 403)",
+        ),
+        ("", None),
+        (json.dumps({"errorMessage": "x" * 1000}), "x" * 255 + "…"),
+    ],
+    ids=["lambda", "runtime", "traceback-in-message", "cut-json", "plain-text", "empty", "long"],
+)
+def test_alert_cause_is_one_short_line(cause: str, expected: str | None) -> None:
+    tasks = FakeTasks({}, {"Validate": ASLError("CorruptImage", cause)})
+    run_pipeline(upload(), tasks)
+    [published] = tasks.messages()
+    assert_no_trace(published)
+    assert json.loads(published["Message"])["cause"] == expected

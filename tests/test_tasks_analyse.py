@@ -24,7 +24,7 @@ from moto import mock_aws
 from PIL import Image, ImageFilter
 
 from tasks.analyse.analyse import app as analyse_app
-from tasks.analyse.analyse.documents import analyse_document
+from tasks.analyse.analyse.documents import MAX_JSON_DEPTH, analyse_document, json_depth
 from tasks.analyse.analyse.errors import CorruptImage, DecompressionBomb, ImageTooLarge
 from tasks.analyse.analyse.images import analyse_image, sharpness
 
@@ -221,6 +221,42 @@ def test_non_jpeg_beyond_decode_budget_is_too_large():
 def test_documents_summarised_and_checked(content_type, body, valid, rows):
     report = analyse_document(io.BytesIO(body), content_type)
     assert (report["valid"], report["rows"]) == (valid, rows)
+
+
+DEEP = 200_000
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"[" * DEEP + b"]" * DEEP,
+        b'{"a":' * DEEP + b"1" + b"}" * DEEP,
+        b"[" * DEEP,  # and never closed
+        b'[{"x": ' * (DEEP // 2) + b"null" + b"}]" * (DEEP // 2),
+    ],
+    ids=["arrays", "objects", "unclosed", "mixed"],
+)
+def test_deeply_nested_json_is_an_invalid_document_not_a_crash(s3, context, body):
+    ev = event("uploads/deep.json", "application/json")
+    s3.put_object(Bucket=BUCKET, Key=ev["key"], Body=body)
+    result = analyse_app.handler(ev, context)
+    document = result["document"]
+    assert (result["kind"], document["format"], document["valid"]) == ("document", "json", False)
+    assert "deep" in document["error"] and len(document["error"]) <= 200
+    json.dumps(result)
+
+
+def test_json_depth_limit_is_exact_and_ignores_brackets_in_strings():
+    at_limit = b"[" * MAX_JSON_DEPTH + b"]" * MAX_JSON_DEPTH
+    assert analyse_document(io.BytesIO(at_limit), "application/json")["valid"] is True
+    over = b"[" + at_limit + b"]"
+    report = analyse_document(io.BytesIO(over), "application/json")
+    assert report["valid"] is False and str(MAX_JSON_DEPTH + 1) in report["error"]
+    brackets_in_strings = json.dumps({"a": "[[[{{{" * 1000, "b": ['\\"[' * 500]}).encode()
+    report = analyse_document(io.BytesIO(brackets_in_strings), "application/json")
+    assert (report["valid"], report["topLevel"], report["columns"]) == (True, "object", 2)
+    assert json_depth('[{"a": "]]]}}}", "b": [[1]]}]') == 4
+    assert json_depth("1") == 0
 
 
 @pytest.mark.slow
