@@ -380,6 +380,9 @@ def zip_bytes() -> bytes:
     return out.getvalue()
 
 
+HTML_TAIL = b"<!doctype html><html><body><script>alert(document.cookie)</script></body></html>\n"
+
+
 def camera_16bit_png() -> bytes:
     array = np.asarray(skimage_photo("camera"), dtype=np.uint16) * 257
     return encode(Image.fromarray(array), "PNG")
@@ -515,6 +518,21 @@ CASES: list[Case] = [
         lambda: encode(skimage_photo("coffee").resize((60, 40)), "JPEG"),
         "rejected",
         "too-small",
+    ),
+    # polyglots: a picture that is also another file goes to a person, however good the picture
+    Case(
+        "jpeg-then-html",
+        "photos/astronaut-html.jpg",
+        lambda: encode(skimage_photo("astronaut"), "JPEG", quality=90) + HTML_TAIL,
+        "review",
+        "trailing-data",
+    ),
+    Case(
+        "png-then-zip",
+        "photos/coffee-zip.png",
+        lambda: encode(skimage_photo("coffee"), "PNG") + zip_bytes(),
+        "review",
+        "trailing-data",
     ),
     # high bit depth: scaled, not clipped, to measure exposure (a real photo as 16-bit PNG, a float TIFF)
     Case("camera-16bit", "photos/camera16.png", lambda: camera_16bit_png(), "accepted", "passed"),

@@ -50,6 +50,7 @@ def image_analysis(**image: Any) -> dict[str, Any]:
         "sharpness": 500.0,
         "brightness": 0.5,
         "contrast": 0.4,
+        "trailingBytes": 0,
     } | image
     return {"kind": "image", "contentType": "image/jpeg", "image": report, "document": None}
 
@@ -73,6 +74,29 @@ def test_a_well_exposed_blurry_picture_is_reviewed_as_blurry() -> None:
     assert (outcome["outcome"], outcome["reason"]) == ("review", "blurry")
     outcome, _ = route(image_analysis())
     assert (outcome["outcome"], outcome["reason"]) == ("accepted", "passed")
+
+
+@pytest.mark.parametrize(
+    ("trailing", "expected"),
+    [
+        (84, ("review", "trailing-data")),
+        (1, ("review", "trailing-data")),
+        (0, ("accepted", "passed")),
+        (None, ("accepted", "passed")),
+    ],
+)
+def test_data_after_the_image_goes_to_review(trailing: int | None, expected: tuple[str, str]) -> None:
+    outcome, tasks = route(image_analysis(trailingBytes=trailing))
+    assert (outcome["outcome"], outcome["reason"]) == expected
+    [message] = tasks.messages()
+    assert message["MessageAttributes"]["reason"]["StringValue"] == expected[1]
+
+
+def test_trailing_data_is_the_first_review_reason() -> None:
+    outcome, _ = route(image_analysis(trailingBytes=500, gps=True, sharpness=1.0, brightness=0.01))
+    assert (outcome["outcome"], outcome["reason"]) == ("review", "trailing-data")
+    outcome, _ = route(image_analysis(trailingBytes=500, width=10))
+    assert (outcome["outcome"], outcome["reason"]) == ("rejected", "too-small")
 
 
 # ----- alerts: the error's name and one short line of cause, never a stack trace ---------------------------------

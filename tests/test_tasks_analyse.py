@@ -10,6 +10,7 @@ import struct
 import subprocess
 import sys
 import textwrap
+import zipfile
 import zlib
 from pathlib import Path
 
@@ -221,6 +222,67 @@ def test_non_jpeg_beyond_decode_budget_is_too_large():
 def test_documents_summarised_and_checked(content_type, body, valid, rows):
     report = analyse_document(io.BytesIO(body), content_type)
     assert (report["valid"], report["rows"]) == (valid, rows)
+
+
+HTML = b"<!doctype html><html><body><script>alert(document.cookie)</script></body></html>\n"
+
+
+def zip_archive() -> bytes:
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as archive:
+        archive.writestr("payload.html", HTML)
+    return out.getvalue()
+
+
+def test_jpeg_with_html_appended_reports_the_trailing_bytes(s3, context):
+    """A real photograph, then HTML: Pillow decodes the picture and stops; the HTML is still there."""
+    photo = encoded(Image.open(SKDATA / "chelsea.png"), "JPEG", quality=90)
+    ev = event("uploads/cat.jpg", "image/jpeg")
+    s3.put_object(Bucket=BUCKET, Key=ev["key"], Body=photo + HTML)
+    image = analyse_app.handler(ev, context)["image"]
+    assert (image["format"], image["trailingBytes"]) == ("JPEG", len(HTML))
+    s3.put_object(Bucket=BUCKET, Key=ev["key"], Body=photo)
+    assert analyse_app.handler(ev, context)["image"]["trailingBytes"] == 0
+
+
+def test_png_with_zip_appended_reports_the_trailing_bytes():
+    photo = (SKDATA / "astronaut.png").read_bytes()
+    archive = zip_archive()
+    polyglot = photo + archive
+    assert zipfile.ZipFile(io.BytesIO(polyglot)).namelist() == ["payload.html"]  # unzip sees the archive
+    assert analyse_image(io.BytesIO(polyglot))["trailingBytes"] == len(archive)
+    assert analyse_image(io.BytesIO(photo))["trailingBytes"] == 0
+
+
+@pytest.mark.parametrize(
+    ("fmt", "params"),
+    [
+        ("JPEG", {"quality": 90}),
+        ("JPEG", {"progressive": True}),
+        ("JPEG", {"restart_marker_blocks": 1}),  # RSTn markers inside the entropy-coded data
+        ("PNG", {}),
+        ("GIF", {}),
+        ("GIF", {"save_all": True, "append_images": "rotated"}),  # animated
+        ("WEBP", {}),
+        ("BMP", {}),
+        ("MPO", {"save_all": True, "append_images": "rotated"}),  # two JPEGs, as some cameras write
+    ],
+    ids=["jpeg", "progressive", "restart", "png", "gif", "animated-gif", "webp", "bmp", "mpo"],
+)
+def test_trailing_bytes_found_after_each_formats_end(fmt, params):
+    photo = Image.open(SKDATA / "coffee.png").convert("RGB")
+    if params.get("append_images") == "rotated":
+        params = params | {"append_images": [photo.rotate(90)]}
+    clean = encoded(photo.convert("P") if fmt == "GIF" else photo, fmt, **params)
+    assert analyse_image(io.BytesIO(clean))["trailingBytes"] == 0
+    for tail in (HTML, zip_archive(), b"\xff\xd9\x00IEND\x3b"):  # including bytes that look like an end
+        report = analyse_image(io.BytesIO(clean + tail))
+        assert (report["format"], report["trailingBytes"]) == (fmt, len(tail))
+
+
+def test_tiff_has_no_end_to_find():
+    report = analyse_image(io.BytesIO(encoded(Image.open(SKDATA / "camera.png"), "TIFF") + HTML))
+    assert report["trailingBytes"] is None
 
 
 DEEP = 200_000

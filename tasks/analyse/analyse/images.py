@@ -12,6 +12,7 @@ from PIL import Image, ImageFilter, ImageStat, UnidentifiedImageError
 
 from .errors import CorruptImage, DecompressionBomb, ImageTooLarge
 from .hashing import dhash, phash
+from .trailing import trailing_bytes
 
 # Stats and hashes need no more than this; decoding more only costs memory.
 WORK_SIZE = 512
@@ -65,6 +66,7 @@ class ImageReport(TypedDict):
     dominantColours: list[Colour]
     dhash: str
     phash: str
+    trailingBytes: int | None  # bytes after the image's end (a polyglot's other file); None: no end to find
 
 
 @contextmanager
@@ -113,7 +115,9 @@ def analyse_image(fp: IO[bytes], limits: ImageLimits | None = None) -> ImageRepo
         privacy = _privacy_tags(exif)
         fmt, mode, frames = image.format or "", image.mode, int(getattr(image, "n_frames", 1))
         decoded_w, decoded_h = image.size
+        mp_offsets = _mp_offsets(image)
         work = _working_copy(image, orientation)
+    trailing = trailing_bytes(fp, fmt, mp_offsets)
     grey = work.convert("L")
     stat = ImageStat.Stat(grey)
     return ImageReport(
@@ -134,7 +138,16 @@ def analyse_image(fp: IO[bytes], limits: ImageLimits | None = None) -> ImageRepo
         dominantColours=_dominant_colours(work),
         dhash=dhash(work),
         phash=phash(work),
+        trailingBytes=trailing,
     )
+
+
+def _mp_offsets(image: Image.Image) -> list[int]:
+    """An MPO's pictures as offsets from its MP header (empty for anything else, or an unreadable index)."""
+    try:
+        return [int(entry["DataOffset"]) for entry in image.mpinfo[0xB002]]  # type: ignore[attr-defined]
+    except (AttributeError, KeyError, TypeError, ValueError):
+        return []
 
 
 def sharpness(grey: Image.Image) -> float:
