@@ -81,6 +81,10 @@ class Upload:
     name: str  # the execution name the starter computes
     object_id: str
     execution: dict[str, Any] | None = None
+    stored: str = ""  # the key of its copies (outcome bucket, quarantine tail): `key` made safe
+
+    def __post_init__(self) -> None:
+        self.stored = self.stored or self.key
 
     @property
     def status(self) -> str | None:
@@ -409,6 +413,7 @@ class Case:
     outcome: str  # accepted | review | rejected | quarantined | skipped
     reason: str
     extra: dict[str, Any] = field(default_factory=dict)
+    stored: str | None = None  # the copies' key (after the prefix) when `key` is not safe as it is
 
 
 def _accepted_sharp() -> bytes:
@@ -578,8 +583,41 @@ CASES: list[Case] = [
         {"Metadata": {"uploader": "two words", "unexpected": "x"}},
     ),
     Case("unicode-empty", "hostile/ünï ☃ +.jpg", lambda: b"", "quarantined", "EmptyObject"),
-    # the key is an argument of States.Format in the quarantine key: braces, quotes, backslash stay as is
-    Case("format-chars-key", "hostile/{} {0} 'q' \\b $.x.jpg", lambda: b"", "quarantined", "EmptyObject"),
+    # the key is an argument of States.Format in the quarantine key: braces and quotes stay as they are;
+    # a backslash is a path separator to some tools, so it becomes "/"
+    Case(
+        "format-chars-key",
+        "hostile/{} {0} 'q' \\b $.x.jpg",
+        lambda: b"",
+        "quarantined",
+        "EmptyObject",
+        stored="hostile/{} {0} 'q' /b $.x.jpg",
+    ),
+    # keys that climb: no copy may leave its prefix (the bucket's root, or quarantine/<reason>/<id>/)
+    Case(
+        "dot-dot-key",
+        "hostile/../../etc/passwd.jpg",
+        lambda: encode(photo_like(seed=12), "JPEG"),
+        "accepted",
+        "passed",
+        stored="hostile/etc/passwd.jpg",
+    ),
+    Case(
+        "backslash-dot-dot-key",
+        "hostile\\..\\..\\.\\win.jpg",
+        lambda: encode(photo_like(seed=13), "JPEG"),
+        "accepted",
+        "passed",
+        stored="hostile/win.jpg",
+    ),
+    Case(
+        "dot-dot-empty",
+        "hostile/./../../../etc/empty.jpg",
+        lambda: b"",
+        "quarantined",
+        "EmptyObject",
+        stored="hostile/etc/empty.jpg",
+    ),
     # a text file named .png is not quarantined: its bytes are a supported document whose name lies
     Case(
         "text-as-png",
@@ -600,6 +638,8 @@ def batch(e2e: E2E) -> dict[str, Upload]:
     for case in CASES:
         key = f"{e2e.world.input_prefix}{case.key}"
         uploads[case.name] = e2e.upload(case.name, key, case.make(), **case.extra)
+        if case.stored is not None:
+            uploads[case.name].stored = f"{e2e.world.input_prefix}{case.stored}"
     e2e.wait(list(uploads.values()))
     e2e.wait_messages([u for u in uploads.values() if u.status in TERMINAL])
     return uploads
@@ -652,10 +692,10 @@ def test_processed_upload_lands_in_its_bucket(e2e: E2E, batch: dict[str, Upload]
     bucket = {"accepted": e2e.accepted, "review": e2e.review, "rejected": e2e.rejected}[case.outcome]
     assert output["outcome"]["bucket"] == bucket
     # the same key, the same bytes, only in the outcome bucket
-    assert e2e.get(bucket, upload.key) == upload.body
+    assert e2e.get(bucket, upload.stored) == upload.body
     for other in {e2e.accepted, e2e.review, e2e.rejected} - {bucket}:
-        assert e2e.head(other, upload.key) is None
-    assert e2e.tags(bucket, upload.key) == {
+        assert e2e.head(other, upload.stored) is None
+    assert e2e.tags(bucket, upload.stored) == {
         "outcome": case.outcome,
         "reason": case.reason,
         "object-id": upload.object_id,
@@ -703,7 +743,7 @@ def test_processed_upload_publishes_one_message(e2e: E2E, batch: dict[str, Uploa
         "outcome": case.outcome,
         "reason": case.reason,
         "bucket": bucket,
-        "key": upload.key,
+        "key": upload.stored,
         "source": {"bucket": e2e.input_bucket, "key": upload.key, "versionId": upload.version_id},
         "objectId": upload.object_id,
         "contentType": validation["contentType"],
@@ -722,7 +762,7 @@ def test_review_queue_filter_policy(e2e: E2E, batch: dict[str, Upload]) -> None:
             assert len(got) == 1, case.name
             assert got[0].attributes["outcome"] == "review"
             assert got[0].attributes["reason"] == case.reason
-            assert got[0].body["key"] == upload.key
+            assert got[0].body["key"] == upload.stored
         else:
             assert got == [], case.name
     assert {m.attributes["outcome"] for m in e2e.reviewed} == {"review"}
@@ -740,7 +780,7 @@ def test_hostile_upload_is_quarantined_with_reason_and_alert(
     output = upload.output
     assert output["error"]["Error"] == case.reason, output["error"]
     assert output["error"]["Cause"]
-    tail = upload.key if len(upload.key) <= 200 else upload.key[-200:]  # S3 keys stop at 1,024 bytes
+    tail = upload.stored if len(upload.stored) <= 200 else upload.stored[-200:]  # S3 keys stop at 1,024 bytes
     quarantine_key = f"quarantine/{case.reason}/{upload.object_id}/{tail}"
     assert len(quarantine_key.encode()) <= 1024
     head = e2e.head(e2e.rejected, quarantine_key)
@@ -754,7 +794,7 @@ def test_hostile_upload_is_quarantined_with_reason_and_alert(
     }
     # nothing in an outcome bucket under the upload's own key
     for bucket in (e2e.accepted, e2e.review, e2e.rejected):
-        assert e2e.head(bucket, upload.key) is None
+        assert e2e.head(bucket, upload.key) is None and e2e.head(bucket, upload.stored) is None
     messages = e2e.messages_for(upload)
     assert len(messages) == 1, [m.body for m in messages]
     message = messages[0]

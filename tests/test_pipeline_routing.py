@@ -7,6 +7,7 @@ the Lambda functions answering canned reports; S3 copies and SNS publishes are r
 from __future__ import annotations
 
 import json
+import posixpath
 from pathlib import Path
 from typing import Any
 
@@ -97,6 +98,76 @@ def test_trailing_data_is_the_first_review_reason() -> None:
     assert (outcome["outcome"], outcome["reason"]) == ("review", "trailing-data")
     outcome, _ = route(image_analysis(trailingBytes=500, width=10))
     assert (outcome["outcome"], outcome["reason"]) == ("rejected", "too-small")
+
+
+# ----- derived keys: none climbs out of its prefix ------------------------------------------------------------------
+
+HOSTILE_KEYS = [
+    "uploads/../../etc/passwd.jpg",
+    "uploads/./cat.jpg",
+    "/etc/passwd.jpg",
+    "//etc//passwd.jpg",
+    "uploads/..",
+    "..",
+    "/",
+    "..\\..\\windows\\win.ini",
+    "uploads\\..\\..\\x.jpg",
+    "uploads/. /.. /... /x.jpg",  # Windows drops trailing dots and spaces: ".. " is ".."
+    "uploads/x/" + "a" * 195 + "../../../y.jpg",
+    "uploads/xa../" + "y" * 197,  # a safe key whose last 200 characters start with "../"
+]
+
+
+def assert_contained(key: str, prefix: str = "") -> None:
+    assert key.startswith(prefix) and len(key) > len(prefix), key
+    rest = key[len(prefix) :]
+    segments = rest.split("/")
+    assert "\\" not in key and not rest.startswith("/"), key
+    assert all(segment.strip(". \t") for segment in segments), key  # no "", ".", "..", ".. " segment
+    assert posixpath.normpath(rest) == rest and not rest.startswith(".."), key
+
+
+@pytest.mark.parametrize("key", HOSTILE_KEYS)
+def test_outcome_copy_key_stays_inside_the_bucket(key: str) -> None:
+    outcome, tasks = route(image_analysis(), key=key)
+    assert outcome["outcome"] == "accepted"
+    [copy] = tasks.copies()
+    assert copy["CopySource"] == upload(key)["copySource"]  # the source is the upload, as it is
+    assert_contained(copy["Key"])
+    message = json.loads(tasks.messages()[0]["Message"])
+    assert message["key"] == copy["Key"] and message["source"]["key"] == key
+
+
+@pytest.mark.parametrize("key", HOSTILE_KEYS)
+def test_quarantine_key_stays_under_its_reason_and_object_id(key: str) -> None:
+    tasks = FakeTasks({}, {"Validate": lambda_error("EmptyObject", "no content")})
+    outcome = run_pipeline(upload(key), tasks)
+    assert outcome.status == "SUCCEEDED"
+    [copy] = tasks.copies()
+    object_id = upload(key)["objectId"]
+    assert_contained(copy["Key"], f"quarantine/EmptyObject/{object_id}/")
+    assert len(copy["Key"].encode()) <= 1024
+
+
+@pytest.mark.parametrize(
+    "key", ["uploads/cat photo+1 é.jpg", "uploads/a..b/c.d..jpg", "x/100% (1)&#?=.jpg", "uploads/.hidden"]
+)
+def test_ordinary_keys_are_copied_under_the_same_key(key: str) -> None:
+    _, tasks = route(image_analysis(), key=key)
+    assert [c["Key"] for c in tasks.copies()] == [key]
+    tasks = FakeTasks({}, {"Validate": lambda_error("EmptyObject", "no content")})
+    run_pipeline(upload(key), tasks)
+    assert [c["Key"] for c in tasks.copies()] == [f"quarantine/EmptyObject/{upload(key)['objectId']}/{key}"]
+
+
+def test_a_long_keys_tail_is_made_safe_after_the_cut() -> None:
+    key = "uploads/xa../" + "y" * 197  # nothing unsafe, until the cut to 200 characters leaves "../"
+    _, tasks = route(image_analysis(), key=key)
+    assert [c["Key"] for c in tasks.copies()] == [key]
+    tasks = FakeTasks({}, {"Validate": lambda_error("EmptyObject", "no content")})
+    run_pipeline(upload(key), tasks)
+    [copy] = tasks.copies()
+    assert copy["Key"] == f"quarantine/EmptyObject/{upload(key)['objectId']}/{'y' * 197}"
 
 
 # ----- alerts: the error's name and one short line of cause, never a stack trace ---------------------------------
