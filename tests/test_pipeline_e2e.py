@@ -618,11 +618,22 @@ CASES: list[Case] = [
         "EmptyObject",
         stored="hostile/etc/empty.jpg",
     ),
-    # a text file named .png is not quarantined: its bytes are a supported document whose name lies
+    # plain text is not an accepted document: a person looks at it, whatever its name says
+    Case(
+        "plain-text", "docs/notes.txt", lambda: b"just some text\nnothing to see\n", "review", "unknown-text"
+    ),
     Case(
         "text-as-png",
         "hostile/notes.png",
         lambda: b"just some text\nnothing to see\n",
+        "review",
+        "unknown-text",
+    ),
+    # an accepted document whose name lies
+    Case(
+        "json-named-csv",
+        "docs/really-json.csv",
+        lambda: json.dumps([{"a": 1}]).encode(),
         "review",
         "extension-mismatch",
     ),

@@ -100,6 +100,40 @@ def test_trailing_data_is_the_first_review_reason() -> None:
     assert (outcome["outcome"], outcome["reason"]) == ("rejected", "too-small")
 
 
+def document_analysis(fmt: str, content_type: str, valid: bool = True, rows: int = 3) -> dict[str, Any]:
+    document = {
+        "format": fmt,
+        "valid": valid,
+        "error": None,
+        "rows": rows,
+        "columns": 0,
+        "topLevel": None,
+        "header": [],
+    }
+    return {"kind": "document", "contentType": content_type, "image": None, "document": document}
+
+
+@pytest.mark.parametrize(
+    ("fmt", "content_type", "valid", "expected"),
+    [
+        ("text", "text/plain", True, ("review", "unknown-text")),
+        ("text", "text/plain", False, ("rejected", "invalid-document")),  # not UTF-8 after all
+        ("json", "application/json", True, ("accepted", "passed")),
+        ("csv", "text/csv", True, ("accepted", "passed")),
+        ("pdf", "application/pdf", True, ("accepted", "passed")),
+        ("xml", "application/xml", True, ("review", "unknown-text")),  # a format nobody decided on
+    ],
+)
+def test_accepted_document_types(fmt: str, content_type: str, valid: bool, expected: tuple[str, str]) -> None:
+    outcome, tasks = route(
+        document_analysis(fmt, content_type, valid),
+        validation(content_type, "document"),
+        key="uploads/notes.txt",
+    )
+    assert (outcome["outcome"], outcome["reason"]) == expected
+    assert tasks.messages()[0]["MessageAttributes"]["reason"]["StringValue"] == expected[1]
+
+
 # ----- derived keys: none climbs out of its prefix ------------------------------------------------------------------
 
 HOSTILE_KEYS = [
