@@ -1,16 +1,26 @@
-"""Under CI=true nothing skips: a skipped test there is reported as a failure, with the skip's reason.
+"""The suite's plugins, and under CI=true nothing skips.
+
+Plugins: pytester (for workflows.testing's own tests) and workflows.testing's `sfn` fixture, which an
+installed checkout registers through its pytest11 entry point (loading it twice is an error).
 
 A skip in CI means a green run that checked less than the README says (a missing tool, a missing
-corpus, a dependency that did not install). Expected failures (xfail) are not skips and are untouched.
+corpus, a dependency that did not install): under CI=true a skipped test is reported as a failure,
+with the skip's reason. Expected failures (xfail) are not skips and are untouched.
 """
 
 from __future__ import annotations
 
+from importlib.metadata import entry_points
 from typing import Any
 
 import pytest
 
 from tests.tools import in_ci
+
+PLUGIN = "workflows.testing.plugin"
+INSTALLED = any(ep.value == PLUGIN for ep in entry_points(group="pytest11"))
+
+pytest_plugins = ["pytester", *([] if INSTALLED else [PLUGIN])]
 
 
 def _reason(longrepr: Any) -> str:

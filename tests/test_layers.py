@@ -4,6 +4,7 @@
     engine   the interpreter           imports asl
     service  the durable service       imports engine and asl
     local    the local AWS world       imports service, engine and asl
+    testing  the pytest plugin         imports local, service, engine and asl (not bench or the CLI)
     bench, cli, client, __main__       may import anything
 
 tasks/ (the Lambda handlers) never imports workflows; the layers below local never import tasks/
@@ -25,7 +26,10 @@ ALLOWED: dict[str, set[str]] = {
     "engine": {"asl"},
     "service": {"engine", "asl"},
     "local": {"service", "engine", "asl"},
+    "testing": {"local", "service", "engine", "asl"},
 }
+# Packages above the layers: they may import anything (bench measures, testing is a layer of its own).
+TOP_PACKAGES = {"bench"}
 # Modules of `service` that serve the console: they reach executions only through the service object.
 CONSOLE_MODULES = ("workflows.service.console", "workflows.service.console_data")
 CONSOLE_FORBIDDEN = ("workflows.service.store", "sqlite3")
@@ -97,6 +101,8 @@ def test_the_walls_hold() -> None:
 def test_every_module_sits_in_a_layer() -> None:
     top = {p.name for p in (ROOT / "workflows").iterdir() if p.suffix == ".py"}
     assert top == {"__init__.py", "__main__.py", "cli.py", "client.py"}
+    packages = {p.name for p in (ROOT / "workflows").iterdir() if (p / "__init__.py").exists()}
+    assert packages == set(ALLOWED) | TOP_PACKAGES
 
 
 @pytest.mark.parametrize(
@@ -107,6 +113,13 @@ def test_every_module_sits_in_a_layer() -> None:
         ("workflows/engine/x.py", "from ..local import dev\n", "(engine) imports workflows.local"),
         ("workflows/service/x.py", "import workflows.local.dev\n", "(service) imports workflows.local.dev"),
         ("workflows/service/x.py", "from workflows.cli import main\n", "above every layer"),
+        (
+            "workflows/local/x.py",
+            "from workflows.testing import runner\n",
+            "(local) imports workflows.testing",
+        ),
+        ("workflows/testing/x.py", "from workflows.bench import suite\n", "above every layer"),
+        ("workflows/testing/x.py", "import workflows.cli\n", "above every layer"),
         ("workflows/service/console.py", "import sqlite3\n", "the console goes through the service"),
         (
             "workflows/service/console.py",
@@ -118,7 +131,7 @@ def test_every_module_sits_in_a_layer() -> None:
     ],
 )
 def test_a_broken_wall_is_reported(tmp_path: Path, where: str, text: str, expected: str) -> None:
-    for layer in ("asl", "engine", "service", "local"):
+    for layer in ("asl", "engine", "service", "local", "testing"):
         (tmp_path / "workflows" / layer).mkdir(parents=True)
     (tmp_path / "tasks").mkdir()
     assert violations(tmp_path) == []
