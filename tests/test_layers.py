@@ -7,7 +7,7 @@
     testing  the pytest plugin         imports local, service, engine and asl (not bench or the CLI)
     bench, cli, client, __main__       may import anything
 
-tasks/ (the Lambda handlers) never imports workflows; the layers below local never import tasks/
+tasks/ (the Lambda handlers) never imports workflows; the layers below local, and testing, never import tasks/
 (handlers are found through template.yaml); and the console reaches executions only through
 the service (it never opens the store or SQLite itself).
 """
@@ -71,7 +71,7 @@ def violations(root: Path) -> list[str]:
         layer = parts[1] if len(parts) > 1 else ""
         for target in sorted(imports_of(path, module)):
             tparts = target.split(".")
-            if tparts[0] == "tasks" and layer in ("asl", "engine", "service"):
+            if tparts[0] == "tasks" and layer in ("asl", "engine", "service", "testing"):
                 broken.append(
                     f"{module} ({layer}) imports {target}: handlers are found through template.yaml"
                 )
@@ -128,6 +128,7 @@ def test_every_module_sits_in_a_layer() -> None:
         ),
         ("tasks/a/b.py", "from workflows.asl import errors\n", "tasks/ deploys without workflows/"),
         ("workflows/engine/x.py", "from tasks.analyse import app\n", "found through template.yaml"),
+        ("workflows/testing/x.py", "import tasks.validate\n", "found through template.yaml"),
     ],
 )
 def test_a_broken_wall_is_reported(tmp_path: Path, where: str, text: str, expected: str) -> None:

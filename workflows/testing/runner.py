@@ -33,7 +33,7 @@ from workflows.asl.errors import ASLError
 from workflows.asl.payload import dumps
 from workflows.engine.clock import FakeClock
 from workflows.engine.history import HistoryEvent
-from workflows.engine.interpreter import ExecutionRun, TaskRequest, resource_kind
+from workflows.engine.interpreter import ExecutionRun
 from workflows.engine.resolvers import (
     LambdaContext,
     MockConfigResolver,
@@ -43,6 +43,7 @@ from workflows.engine.resolvers import (
     lambda_error,
 )
 from workflows.engine.runner import execution_info, run_async
+from workflows.engine.tasks import TaskRequest, resource_kind
 from workflows.local.template import FunctionSpec, Stack, load_template
 from workflows.testing.coverage import Coverage
 from workflows.testing.trace import Step, Trace, Transition, trace_history
