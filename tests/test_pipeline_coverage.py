@@ -53,12 +53,14 @@ VALIDATED = {
 
 
 def image(**report: Any) -> dict[str, Any]:
-    """What analyse answers for an ordinary, sharp, well exposed 640x480 photo without GPS; `report`
-    changes the fields a Choice rule reads (width, height, gps, sharpness, brightness)."""
+    """What analyse answers for an ordinary, sharp, well exposed 640x480 photo without GPS and with
+    nothing after its end; `report` changes the fields a Choice rule reads (width, height,
+    trailingBytes, gps, sharpness, brightness)."""
     base = {
         "format": "JPEG",
         "width": 640,
         "height": 480,
+        "trailingBytes": 0,
         "gps": False,
         "sharpness": 150.0,
         "brightness": 0.5,
@@ -67,7 +69,7 @@ def image(**report: Any) -> dict[str, Any]:
 
 
 def document(**report: Any) -> dict[str, Any]:
-    """What analyse answers for a valid 3-row CSV; `report` changes valid / rows."""
+    """What analyse answers for a valid 3-row CSV; `report` changes format / valid / rows."""
     base = {
         "format": "csv",
         "valid": True,
@@ -107,6 +109,18 @@ CASES = [
     Case("accepted image", ("Accept", "Thumbnail", "Done"), outcome=("accepted", "passed")),
     Case("too narrow", ("RejectTooSmall", "Done"), image(width=32), outcome=("rejected", "too-small")),
     Case("too short", ("RejectTooSmall",), image(height=10), outcome=("rejected", "too-small")),
+    Case(
+        "data after the image's end (a polyglot)",
+        ("ReviewTrailingData",),
+        image(trailingBytes=4096),
+        outcome=("review", "trailing-data"),
+    ),
+    Case(
+        "an image whose end cannot be found",
+        ("Accept",),
+        image(trailingBytes=None),
+        outcome=("accepted", "passed"),
+    ),
     Case("gps in the exif", ("ReviewPrivacy",), image(gps=True), outcome=("review", "gps-location")),
     Case(
         "gps allowed by ReviewOnGps=false",
@@ -132,6 +146,13 @@ CASES = [
         document(valid=False),
         DOC,
         outcome=("rejected", "invalid-document"),
+    ),
+    Case(
+        "plain text",
+        ("ReviewUnknownText",),
+        document(format="text"),
+        {"contentType": "text/plain", "kind": "document"},
+        outcome=("review", "unknown-text"),
     ),
     Case(
         "huge document",
