@@ -405,11 +405,24 @@ class _Uploads:
     def __init__(self, world: DevWorld) -> None:
         self.world = world
         self.bucket: str = world.input_bucket or ""
+        self.prefix: str = world.input_prefix
+        self.state_machine_arns: list[str] = _rule_targets(world)
 
     def put(self, name: str, data: bytes) -> str:
         key = f"{self.world.input_prefix}{Path(name).name}"
         self.world.endpoints.client("s3").put_object(Bucket=self.bucket, Key=key, Body=data)
         return key
+
+
+def _rule_targets(world: DevWorld) -> list[str]:
+    """The state machines an S3 rule starts: those whose ARN the rule's target function is given."""
+    arns = set(world.state_machine_arns.values())
+    found: set[str] = set()
+    for rule in world.stack.rules.values():
+        fn = world.stack.functions.get(rule.target_function) if rule.target_function else None
+        if fn is not None:
+            found.update(v for v in fn.environment.values() if v in arns)
+    return sorted(found)
 
 
 def cmd_dev(args: argparse.Namespace) -> int:
