@@ -11,6 +11,7 @@ import json
 import logging
 import os
 import signal
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -182,7 +183,31 @@ def _print_endpoints(info: dict[str, Any], path: Path) -> None:
     table.add_row("state machine", info["stateMachineArn"] or "-")
     table.add_row("upload to", info["input"] or "-")
     table.add_row("endpoints file", str(path))
-    console.print(table)
+    # At its natural width: a URL or ARN cut to fit 80 columns cannot be pasted.
+    wide = Console(stderr=True, width=10_000)
+    width = wide.measure(table).maximum
+    (Console(stderr=True, width=width) if width > console.width else console).print(table)
+    print_environment(info)
+
+
+def environment_lines(info: dict[str, Any]) -> list[str]:
+    """What to paste so the AWS CLI and SDKs talk to this local world: endpoints, placeholder
+    credentials (moto and dev's API check no signatures) and the region."""
+    lines = []
+    if info.get("aws"):
+        lines.append(f"export AWS_ENDPOINT_URL={info['aws']}")
+    # The service-specific variable wins over AWS_ENDPOINT_URL for Step Functions (service id SFN).
+    lines.append(f"export AWS_ENDPOINT_URL_SFN={info['stepfunctions']}")
+    if info.get("aws"):
+        lines += ["export AWS_ACCESS_KEY_ID=testing", "export AWS_SECRET_ACCESS_KEY=testing"]
+    lines.append(f"export AWS_DEFAULT_REGION={info.get('region') or 'us-east-1'}")
+    return lines
+
+
+def print_environment(info: dict[str, Any]) -> None:
+    console.print("For the AWS CLI and SDKs (aws s3 cp, aws stepfunctions ...), paste:")
+    for line in environment_lines(info):
+        console.print("  " + line, highlight=False, soft_wrap=True)
 
 
 def _print_sample(result: dict[str, Any]) -> None:
@@ -196,12 +221,11 @@ def _print_sample(result: dict[str, Any]) -> None:
     output = result.get("output") or {}
     destination = output.get("destination") or output.get("outcome")
     if destination:
-        console.print(f"  routed to: {json.dumps(destination)}")
+        console.print(f"  routed to: {json.dumps(destination)}", soft_wrap=True)
     for message in result.get("sns", []):
         attributes = {k: v.get("Value") for k, v in message.get("MessageAttributes", {}).items()}
-        console.print(
-            f"  SNS message: subject={message.get('Subject')!r} attributes={json.dumps(attributes)}"
-        )
+        subject = f"subject={message['Subject']!r} " if message.get("Subject") else ""
+        console.print(f"  SNS message: {subject}attributes={json.dumps(attributes)}", soft_wrap=True)
 
 
 @dataclass
@@ -215,6 +239,7 @@ class DevOptions:
     parameters: dict[str, str] = field(default_factory=dict)
     data_dir: str = ".workflows"
     workers: int = 2
+    verbose: bool = False  # handler logs in the terminal, each line prefixed by its function
 
 
 async def start_world(options: DevOptions) -> DevWorld:
@@ -267,6 +292,7 @@ async def start_world(options: DevOptions) -> DevWorld:
     for spec in stack.state_machines.values():
         substitutions.update(spec.substitutions)
     workers = LambdaWorkerResolver.from_stack(stack, endpoints, pool_size=options.workers)
+    world_closers = _route_handler_logs(workers, data_dir, options.verbose)
     integrations = ServiceIntegrationResolver(endpoints)
     service = StepFunctionsService(
         Store(str(data_dir)), account=stack.account, region=stack.region, substitutions=substitutions
@@ -278,6 +304,7 @@ async def start_world(options: DevOptions) -> DevWorld:
     world.input_bucket, world.input_prefix, world.input_suffix = _input_from_rules(stack)
     world.workers = workers
     world.closers.append(integrations.close)
+    world.closers.extend(world_closers)
     world.async_closers.append(workers.close)
     if aws is not None:
         world.closers.append(aws.stop)
@@ -331,6 +358,31 @@ async def start_world(options: DevOptions) -> DevWorld:
     return world
 
 
+def _route_handler_logs(workers: Any, data_dir: Path, verbose: bool) -> list[Any]:
+    """Where the Lambda handlers' logs (powertools JSON, warnings) go: quiet by default, into
+    `lambda.log` in the data directory, so the terminal keeps to the summary; with --verbose, to the
+    terminal, each line prefixed by its function. Returns what closes them."""
+    import threading
+
+    if not verbose:
+        handle = (data_dir / "lambda.log").open("ab")
+        workers.stderr = handle
+        return [handle.close]
+    closers: list[Any] = []
+    for name in workers.functions:
+        read_fd, write_fd = os.pipe()
+        workers.pool(name).stderr = write_fd
+
+        def pump(fd: int = read_fd, prefix: str = name) -> None:
+            with open(fd, "rb", closefd=True) as stream:
+                for raw in stream:
+                    console.out(f"{prefix} | {raw.decode('utf-8', 'replace').rstrip()}", highlight=False)
+
+        threading.Thread(target=pump, name=f"logs-{name}", daemon=True).start()
+        closers.append(lambda fd=write_fd: os.close(fd))
+    return closers
+
+
 def _require_free(host: str, port: int, option: str) -> None:
     """Refuse a port something else holds, with the option that picks another, rather than hang on it."""
     import socket
@@ -372,6 +424,7 @@ async def dev_main(args: argparse.Namespace) -> int:
         parameters=dict(kv.split("=", 1) for kv in args.parameter or []),
         data_dir=args.data_dir,
         workers=args.workers,
+        verbose=args.verbose,
     )
     world = await start_world(options)
     info = world.describe()
@@ -452,8 +505,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_upload(args: argparse.Namespace) -> int:
-    """Upload files into the input bucket (from `.workflows/endpoints.json`), with a progress bar."""
+    """Upload files into the input bucket (from `.workflows/endpoints.json`) with a progress bar, then
+    follow each to the execution it started: one line per file, exit 1 if any execution FAILED."""
     import boto3
+    from botocore.exceptions import BotoCoreError, ClientError
     from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
 
     path = Path(args.data_dir) / "endpoints.json"
@@ -478,17 +533,100 @@ def cmd_upload(args: argparse.Namespace) -> int:
     if missing:
         console.print(f"[red]not a file: {', '.join(map(str, missing))}[/red]")
         return 2
-    with Progress(
-        "{task.description}", BarColumn(), DownloadColumn(), TransferSpeedColumn(), console=console
-    ) as bar:
-        for f in files:
-            task = bar.add_task(f.name, total=f.stat().st_size)
-            s3.upload_file(
-                str(f), bucket, f"{prefix}{f.name}", Callback=lambda n, task=task: bar.advance(task, n)
-            )
-    for f in files:
-        print(f"s3://{bucket}/{prefix}{f.name}")
-    return 0
+    started = time.time()
+    keys: list[str] = []
+    try:
+        with Progress(
+            "{task.description}", BarColumn(), DownloadColumn(), TransferSpeedColumn(), console=console
+        ) as bar:
+            for f in files:
+                task = bar.add_task(f.name, total=f.stat().st_size)
+                key = f"{prefix}{f.name}"
+                s3.upload_file(str(f), bucket, key, Callback=lambda n, task=task: bar.advance(task, n))
+                keys.append(key)
+    except (BotoCoreError, ClientError, boto3.exceptions.S3UploadFailedError) as exc:
+        print(f"workflows upload: {_upload_error(exc, bucket, endpoint)}", file=sys.stderr)
+        return 1
+    machine = args.state_machine or info.get("stateMachineArn")
+    if args.no_wait or not machine:
+        for key in keys:
+            print(f"s3://{bucket}/{key}")
+        return 0
+    from workflows.client import CommandError, print_table, resolve_endpoint, sfn_client
+
+    client = sfn_client(resolve_endpoint(args.endpoint, args.data_dir))
+    try:
+        rows = follow_uploads(client, machine, bucket, keys, started, args.timeout)
+    except (BotoCoreError, ClientError, CommandError) as exc:
+        print(f"workflows upload: uploaded, but cannot follow the executions: {exc}", file=sys.stderr)
+        return 1
+    headers = ["key", "execution", "status", "outcome", "reason", "bucket"]
+    print_table(headers, [[str(r.get(h) or "-") for h in headers] for r in rows])
+    return 1 if any(r["status"] in ("FAILED", "TIMED_OUT", "ABORTED", "NOT FOUND") for r in rows) else 0
+
+
+def _upload_error(exc: BaseException, bucket: str, endpoint: str | None) -> str:
+    text = str(exc)
+    where = f" at {endpoint}" if endpoint else ""
+    if "NoSuchBucket" in text:
+        return f"bucket {bucket} does not exist{where}"
+    if "Could not connect" in text:
+        return f"cannot reach S3{where}: is `workflows dev` running?"
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def follow_uploads(
+    client: Any, machine: str, bucket: str, keys: list[str], since: float, timeout: float
+) -> list[dict[str, Any]]:
+    """Each uploaded key's execution (the newest started on that bucket and key since the upload
+    began) followed to its end, with the columns the list shows: outcome and reason."""
+    from workflows.client import list_columns
+    from workflows.service.console_data import execution_columns
+
+    columns = list_columns(client, machine)
+    found: dict[str, dict[str, Any]] = {}  # key -> its newest execution, described
+    checked: set[str] = set()
+    deadline = time.time() + timeout
+    with console.status(f"following {len(keys)} upload(s) to their executions"):
+        while True:
+            for page in client.get_paginator("list_executions").paginate(stateMachineArn=machine):
+                fresh = [e for e in page["executions"] if e["startDate"].timestamp() >= since - 2]
+                for execution in fresh:
+                    if execution["executionArn"] in checked:
+                        continue
+                    checked.add(execution["executionArn"])
+                    described = client.describe_execution(executionArn=execution["executionArn"])
+                    cols = execution_columns(columns, described)
+                    key = str(cols.get("key"))
+                    ours = key in keys and cols.get("bucket") in (None, bucket)
+                    if ours and (key not in found or described["startDate"] > found[key]["startDate"]):
+                        found[key] = described
+                if len(fresh) < len(page["executions"]):
+                    break  # newest first: the rest started before these uploads
+            for key, described in list(found.items()):
+                if described["status"] == "RUNNING":
+                    found[key] = client.describe_execution(executionArn=described["executionArn"])
+            if all(k in found and found[k]["status"] != "RUNNING" for k in keys) or time.time() > deadline:
+                break
+            time.sleep(0.2)
+    rows: list[dict[str, Any]] = []
+    for key in keys:
+        described = found.get(key)
+        if described is None:
+            rows.append({"key": key, "execution": "-", "status": "NOT FOUND", "bucket": bucket})
+            continue
+        cols = execution_columns(columns, described)
+        rows.append(
+            {
+                "key": key,
+                "execution": described["name"],
+                "status": described["status"],
+                "outcome": cols.get("outcome"),
+                "reason": cols.get("reason"),
+                "bucket": cols.get("bucket") or bucket,
+            }
+        )
+    return rows
 
 
 def add_commands(sub: Any) -> None:
@@ -513,6 +651,12 @@ def add_commands(sub: Any) -> None:
     dev.add_argument("--sample-timeout", type=float, default=90.0)
     dev.add_argument(
         "--once", action="store_true", help="exit after the sample (status 0 if it went through)"
+    )
+    dev.add_argument(
+        "--verbose",
+        "-v",
+        action="store_true",
+        help="show the Lambda handlers' logs here, each line prefixed by its function (default: DATA_DIR/lambda.log)",
     )
     dev.set_defaults(func=cmd_dev)
 
@@ -539,4 +683,10 @@ def add_commands(sub: Any) -> None:
     upload.add_argument("--to", help="s3://bucket/prefix (default: the input from .workflows/endpoints.json)")
     upload.add_argument("--endpoint-url", help="S3 endpoint (default: from endpoints.json; real AWS if none)")
     upload.add_argument("--data-dir", default=".workflows")
+    upload.add_argument("--no-wait", action="store_true", help="print the S3 URLs; do not follow executions")
+    upload.add_argument(
+        "--state-machine", help="the state machine the uploads start (default: from endpoints.json)"
+    )
+    upload.add_argument("--endpoint", help="Step Functions endpoint (default: from endpoints.json)")
+    upload.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for the executions")
     upload.set_defaults(func=cmd_upload)
