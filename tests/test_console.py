@@ -814,18 +814,21 @@ def test_execution_columns_come_from_input_and_output(server: Server) -> None:
     with pytest.raises(ValueError, match="expected NAME"):
         parse_columns("key")
     # A state machine chooses its own columns with a tag.
-    arn = server.arns["quick"]
-    server.call(
-        server.service.tag_resource(
-            resourceArn=arn, tags=[{"key": COLUMNS_TAG, "value": "who=$.input.who|$.input.name[0]"}]
+    tagged = server.call(
+        server.service.create_state_machine(
+            name="tagged",
+            definition=json.dumps(QUICK),
+            roleArn=ROLE,
+            tags=[{"key": COLUMNS_TAG, "value": "who=$.input.who|$.input.name[0]"}],
         )
     )
-    server.start_execution("quick", "columns-tag", {"name": ["ada"]})
+    arn = server.arns["tagged"] = tagged["stateMachineArn"]
+    server.start_execution("tagged", "columns-tag", {"name": ["ada"]})
+    server.start_execution("tagged", "columns-other", {"name": ["bob"]})
     with httpx.Client(base_url=server.url) as client:
         data = client.get("/console/api/executions", params={"stateMachineArn": arn, "q": "ada"}).json()
     assert data["columns"] == ["who"]
     assert [e["columns"] for e in data["executions"]] == [{"who": "ada"}]
-    server.call(server.service.untag_resource(resourceArn=arn, tagKeys=[COLUMNS_TAG]))
 
 
 @pytest.mark.browser
@@ -1013,11 +1016,33 @@ def test_no_sideways_overflow_at_1024(server: Server, browser: Any) -> None:
 def test_definition_tab_and_the_upload_box_only_where_a_rule_starts_executions(
     server: Server, page: Any
 ) -> None:
-    page.goto(f"{server.url}/console/machine?arn={server.arns['slow']}")
+    page.goto(f"{server.url}/console/machine?arn={server.arns['approval']}")
     page.wait_for_selector("#executions")
     assert page.locator("#upload").count() == 0
     page.click("#tab-definition")
-    assert json.loads(page.locator("#definition-json").text_content()) == SLOW
+    assert json.loads(page.locator("#definition-json").text_content()) == APPROVAL
     expect(page.locator("#graph .node")).to_have_count(3)
     page.goto(f"{server.url}/console/machine?arn={server.arns['files']}")
     expect(page.locator("#upload")).to_contain_text("s3://console-test-input/uploads/")
+
+
+@pytest.mark.browser
+@browser_only
+def test_events_have_step_and_resource_and_the_table_a_timeline(server: Server, page: Any) -> None:
+    arn = server.start_execution("pipeline", "timeline", {"file": {"key": "t.png"}, "items": [0, 7]})
+    server.finished(arn)
+    open_execution(page, server, arn)
+    page.click("#tab-events")
+    scheduled = page.locator("#events details", has_text="LambdaFunctionScheduled").first
+    assert scheduled.locator(".step").text_content() == "Validate"
+    assert scheduled.locator(".resource").get_attribute("title").endswith("function:analyse")
+    failed = page.locator("#events details.failed")
+    assert "LambdaFunctionFailed" in failed.locator(".type").all_text_contents()
+    assert failed.first.evaluate("d => getComputedStyle(d).backgroundColor") != "rgba(0, 0, 0, 0)"
+    page.click("#tab-table")
+    bars = page.locator("#runs .timeline .bar")
+    assert bars.count() == page.locator("#runs tbody tr").count()
+    first, last = bars.first, bars.last
+    assert float(last.get_attribute("data-left")) > float(first.get_attribute("data-left"))
+    # Laid out by the stylesheet (the CSP refuses style attributes, so the CSSOM sets them).
+    assert last.bounding_box()["x"] > first.bounding_box()["x"]

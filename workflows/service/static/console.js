@@ -727,8 +727,21 @@
       const status = h("select", { id: "table-status" }, h("option", { value: "", text: "Any status" }), STATE_STATUSES.slice(1).map((st) => h("option", { value: st, text: STATE_LABEL[st] })));
       status.value = view.tableStatus;
       const tbody = h("tbody");
-      const cols = [["name", "Name"], ["type", "Type"], ["status", "Status"], ["scope", "Iteration / branch"], ["start", "Started"], ["duration", "Duration"]];
-      const value = (run, key) => key === "duration" ? (run.end ? new Date(run.end) - new Date(run.start) : Infinity) : key === "scope" ? scopeText(run) : key === "start" ? run.start : run[key];
+      const cols = [["name", "Name"], ["type", "Type"], ["status", "Status"], ["scope", "Iteration / branch"], ["start", "Started"], ["duration", "Duration"], ["timeline", "Timeline"]];
+      // The timeline: a bar per state run from entered to exited, on the execution's own time scale.
+      const t0 = new Date(data.execution.startDate).getTime();
+      const t1 = Math.max(data.execution.stopDate ? new Date(data.execution.stopDate).getTime() : Date.now(), t0 + 1);
+      const bar = (r) => {
+        const from = new Date(r.start).getTime(), to = r.end ? new Date(r.end).getTime() : t1;
+        const left = Math.max(0, Math.min(100, ((from - t0) / (t1 - t0)) * 100));
+        const width = Math.max(0.4, Math.min(100 - left, ((to - from) / (t1 - t0)) * 100));
+        const el = h("div", { class: "bar st-" + r.status, "data-left": left.toFixed(2), "data-width": width.toFixed(2) });
+        // Through the CSSOM: the page's CSP refuses style attributes.
+        el.style.left = left.toFixed(2) + "%";
+        el.style.width = width.toFixed(2) + "%";
+        return h("div", { class: "timeline", title: `${r.name}: +${from - t0} ms, ${fmtDuration(r.start, r.end)}` }, el);
+      };
+      const value = (run, key) => key === "timeline" ? run.start : key === "duration" ? (run.end ? new Date(run.end) - new Date(run.start) : Infinity) : key === "scope" ? scopeText(run) : key === "start" ? run.start : run[key];
       const fill = () => {
         const text = view.tableFilter.toLowerCase();
         let rows = data.runs.filter((r) => (!view.tableStatus || r.status === view.tableStatus) && (!text || [r.name, r.type, r.status, scopeText(r)].join(" ").toLowerCase().includes(text)));
@@ -736,7 +749,7 @@
         rows = rows.slice().sort((a, b) => { const x = value(a, key), y = value(b, key); return (x < y ? -1 : x > y ? 1 : a.id - b.id) * dir; });
         clear(tbody).append(...rows.map((r) => h("tr", { class: "clickable", "data-state": r.name, onclick: () => { view.selected = r.name; view.tab = "graph"; render(); } },
           h("td", { text: r.name }), h("td", { text: r.type }), h("td", {}, badge(r.status)), h("td", { class: "muted", text: scopeText(r) }),
-          h("td", { text: fmtTime(r.start) }), h("td", { text: fmtDuration(r.start, r.end) }))));
+          h("td", { class: "nowrap", text: fmtTime(r.start) }), h("td", { class: "nowrap", text: fmtDuration(r.start, r.end) }), h("td", { class: "timeline-cell" }, bar(r)))));
       };
       filter.addEventListener("input", () => { view.tableFilter = filter.value; fill(); });
       status.addEventListener("change", () => { view.tableStatus = status.value; fill(); });
@@ -745,19 +758,41 @@
         onclick: () => { view.sort = { key, dir: view.sort.key === key ? -view.sort.dir : 1 }; render(); },
       })));
       fill();
-      return h("div", {}, h("div", { class: "row toolbar" }, filter, status), h("table", { id: "runs" }, h("thead", {}, head), tbody));
+      return h("div", {}, h("div", { class: "row toolbar" }, filter, status), h("div", { class: "table-box" }, h("table", { id: "runs" }, h("thead", {}, head), tbody)));
+    }
+
+    // Which state each event belongs to and the resource its task called, as AWS's events view shows.
+    function eventContext() {
+      const step = {}, resource = {};
+      for (const r of data.runs) {
+        let called = null;
+        for (const id of r.eventIds) {
+          const ev = data.events[id - 1];
+          const d = ev && Object.entries(ev).find(([k]) => k.endsWith("EventDetails"));
+          if (d && d[1] && typeof d[1].resource === "string") called = d[1].resourceType ? `${d[1].resourceType}:${d[1].resource}` : d[1].resource;
+        }
+        for (const id of r.eventIds) { step[id] = r.name; if (called) resource[id] = called; }
+      }
+      return { step, resource };
     }
 
     function eventsView() {
       const search = h("input", { type: "search", id: "event-search", placeholder: "Search events", value: view.eventSearch, size: 40 });
       const list = h("div", { class: "events", id: "events" });
       const start = data.events.length ? new Date(data.events[0].timestamp) : null;
+      const { step, resource } = eventContext();
+      const failed = (type) => /(Failed|TimedOut|Aborted)$/.test(type);
       const fill = () => {
         const text = view.eventSearch.toLowerCase();
-        clear(list).append(...data.events.filter((ev) => !text || JSON.stringify(ev).toLowerCase().includes(text)).map((ev) => {
-          const det = h("details", { "data-event": ev.id, open: view.openEvents.has(ev.id) },
+        clear(list).append(
+          h("div", { class: "events-head" }, ["ID", "Type", "Step", "Resource", "Started after", "Date and time"].map((t) => h("span", { text: t }))),
+          ...data.events.filter((ev) => !text || JSON.stringify(ev).toLowerCase().includes(text) || (step[ev.id] || "").toLowerCase().includes(text)).map((ev) => {
+          const det = h("details", { "data-event": ev.id, class: failed(ev.type) ? "failed" : "", open: view.openEvents.has(ev.id) },
             h("summary", {}, h("span", { class: "id", text: ev.id }), h("span", { class: "type", text: ev.type }),
-              h("span", { class: "muted", text: fmtTime(ev.timestamp) }), h("span", { class: "muted", text: "+" + (new Date(ev.timestamp) - start) + " ms" })),
+              h("span", { class: "step", text: step[ev.id] || "" }),
+              h("span", { class: "resource mono", title: resource[ev.id] || "", text: resource[ev.id] ? short(resource[ev.id].split(":").slice(-2).join(":"), 40) : "" }),
+              h("span", { class: "muted", text: (new Date(ev.timestamp) - start) + " ms" }),
+              h("span", { class: "muted", text: fmtTime(ev.timestamp) })),
             h("pre", { text: JSON.stringify(Object.fromEntries(Object.entries(ev).map(([k, v]) => [k, v && typeof v === "object" ? Object.fromEntries(Object.entries(v).map(([dk, dv]) => [dk, typeof dv === "string" && /^[[{"]/.test(dv) ? (() => { try { return JSON.parse(dv); } catch { return dv; } })() : dv])) : v])), null, 2) }));
           det.addEventListener("toggle", () => { if (det.open) view.openEvents.add(ev.id); else view.openEvents.delete(ev.id); });
           return det;
