@@ -332,10 +332,15 @@
     g.setDefaultEdgeLabel(() => ({}));
     const info = {};
     let edgeCount = 0;
-    // Catch edges weigh less and may stretch, so the layout keeps the main path straight and lets the
-    // error paths bend around it.
+    // Catch edges weigh less, and only the first into each state takes part in the layout (it places
+    // the handler below the states that fail into it); the others are drawn over the finished layout.
+    // Every catch edge in the layout drags dummy nodes across the ranks between, and dagre then bends
+    // the main path around them: on the pipeline this halves the longest detour of a main edge.
+    const caught = new Set(), extra = [];
     const edge = (from, to, label, kind, title, names) => {
       const text = label ? short(label, LABEL_MAX) : "";
+      if (kind === "catch" && caught.has(to)) { extra.push({ from, to, kind, title, names }); return; }
+      if (kind === "catch") caught.add(to);
       g.setEdge(from, to, { label: text, title: title || label || "", kind: kind || "", names: names || [], width: text ? measure(text, 10) : 0, height: text ? 14 : 0, labelpos: "c", weight: kind === "catch" ? 1 : 3, minlen: 1 }, "e" + edgeCount++);
     };
     g.setNode("__start", { kind: "terminal", label: "Start", width: 64, height: 28 });
@@ -393,18 +398,20 @@
         (spec.Catch || []).forEach((c) => {
           if (!c || !to(c.Next)) return;
           const errors = (c.ErrorEquals || []).join(", ");
-          edge(from, to(c.Next), "Catch", "catch", "Catch " + errors, [name, c.Next]);
+          // No text on the edge: dashed and coloured says "catch", the hover names the errors, and a
+          // label would take room in the layout that the main path needs.
+          edge(from, to(c.Next), "", "catch", "Catch " + errors, [name, c.Next]);
         });
       }
     }
     scope(definition && definition.States, definition && definition.StartAt, null, "__start", "__end", null);
     dagre.layout(g);
-    return { g, info };
+    return { g, info, extra };
   }
 
   // `taken(from, to)` says whether the run went along an edge (state names; null is Start or End).
   function drawGraph(definition, statusOf, onSelect, selected, taken) {
-    const { g } = buildGraph(definition);
+    const { g, extra } = buildGraph(definition);
     const graph = g.graph();
     const width = Math.ceil(graph.width || 200), height = Math.ceil(graph.height || 100);
     const svgEl = s("svg", { class: "graph", id: "graph", width, height, viewBox: `0 0 ${width} ${height}`, role: "img", "aria-label": "state machine graph" });
@@ -433,6 +440,18 @@
         group.append(s("text", { x: d.x, y: d.y + 3, "text-anchor": "middle", text: d.label }));
       }
       (went ? onPath : edges).append(group);
+    }
+    for (const d of extra) {
+      // From the side of the failing state to the top of its handler, as a curve over the layout.
+      const a = g.node(d.from), b = g.node(d.to);
+      if (!a || !b) continue;
+      const side = b.x >= a.x ? 1 : -1;
+      const x1 = a.x + side * a.width / 2, y1 = a.y, x2 = b.x + side * Math.min(b.width / 2 - 8, 24), y2 = b.y - b.height / 2;
+      const bend = Math.max(40, Math.abs(y2 - y1) / 3);
+      const path = `M${x1},${y1} C${x1 + side * bend},${y1} ${x2},${y2 - bend} ${x2},${y2}`;
+      const went = !!(taken && taken(d.names[0], d.names[1], true));
+      (went ? onPath : edges).append(s("g", { class: "edge catch extra" + (went ? " taken" : ""), "data-from": d.names[0] ?? "", "data-to": d.names[1] ?? "" },
+        s("title", { text: d.title }), s("path", { d: path, "marker-end": went ? "url(#arrow-taken)" : "url(#arrow)" })));
     }
     for (const v of g.nodes()) {
       const n = g.node(v);
@@ -701,11 +720,14 @@
       return panel;
     }
 
+    // A run that ended with the execution (a Fail state, a cancelled branch) has no exit of its own.
+    function runEnd(run) { return run.end || (run.status !== "running" ? data.execution.stopDate : null); }
+
     function scopeText(run) { return run.scope.map(([c, k]) => ((definitionIndex[c] || {}).type === "Map" ? `${c}[${k}]` : `${c}/branch ${Number(k) + 1}`)).join(" › "); }
 
     function runDetails(run) {
       const box = h("div", { class: "run", "data-run": run.id });
-      box.append(h("div", { class: "row" }, badge(run.status), h("span", { class: "muted", text: fmtTime(run.start) }), h("span", { class: "muted", text: "· " + fmtDuration(run.start, run.end) }),
+      box.append(h("div", { class: "row" }, badge(run.status), h("span", { class: "muted", text: fmtTime(run.start) }), h("span", { class: "muted", text: "· " + fmtDuration(run.start, runEnd(run)) }),
         run.retries ? h("span", { class: "badge caught", text: run.retries + (run.retries === 1 ? " retry" : " retries") }) : null));
       if (run.scope.length) box.append(h("div", { class: "muted", text: scopeText(run) }));
       if (run.error || run.cause) box.append(h("div", { class: "banner state-error" }, h("div", {}, h("span", { text: "Error: " }), h("span", { class: "error-name", text: run.error || "" })), run.cause ? h("pre", { text: pretty(run.cause) }) : null));
@@ -732,7 +754,7 @@
       const t0 = new Date(data.execution.startDate).getTime();
       const t1 = Math.max(data.execution.stopDate ? new Date(data.execution.stopDate).getTime() : Date.now(), t0 + 1);
       const bar = (r) => {
-        const from = new Date(r.start).getTime(), to = r.end ? new Date(r.end).getTime() : t1;
+        const from = new Date(r.start).getTime(), to = runEnd(r) ? new Date(runEnd(r)).getTime() : t1;
         const left = Math.max(0, Math.min(100, ((from - t0) / (t1 - t0)) * 100));
         const width = Math.max(0.4, Math.min(100 - left, ((to - from) / (t1 - t0)) * 100));
         const el = h("div", { class: "bar st-" + r.status, "data-left": left.toFixed(2), "data-width": width.toFixed(2) });
@@ -741,7 +763,7 @@
         el.style.width = width.toFixed(2) + "%";
         return h("div", { class: "timeline", title: `${r.name}: +${from - t0} ms, ${fmtDuration(r.start, r.end)}` }, el);
       };
-      const value = (run, key) => key === "timeline" ? run.start : key === "duration" ? (run.end ? new Date(run.end) - new Date(run.start) : Infinity) : key === "scope" ? scopeText(run) : key === "start" ? run.start : run[key];
+      const value = (run, key) => key === "timeline" ? run.start : key === "duration" ? (runEnd(run) ? new Date(runEnd(run)) - new Date(run.start) : Infinity) : key === "scope" ? scopeText(run) : key === "start" ? run.start : run[key];
       const fill = () => {
         const text = view.tableFilter.toLowerCase();
         let rows = data.runs.filter((r) => (!view.tableStatus || r.status === view.tableStatus) && (!text || [r.name, r.type, r.status, scopeText(r)].join(" ").toLowerCase().includes(text)));
@@ -749,7 +771,7 @@
         rows = rows.slice().sort((a, b) => { const x = value(a, key), y = value(b, key); return (x < y ? -1 : x > y ? 1 : a.id - b.id) * dir; });
         clear(tbody).append(...rows.map((r) => h("tr", { class: "clickable", "data-state": r.name, onclick: () => { view.selected = r.name; view.tab = "graph"; render(); } },
           h("td", { text: r.name }), h("td", { text: r.type }), h("td", {}, badge(r.status)), h("td", { class: "muted", text: scopeText(r) }),
-          h("td", { class: "nowrap", text: fmtTime(r.start) }), h("td", { class: "nowrap", text: fmtDuration(r.start, r.end) }), h("td", { class: "timeline-cell" }, bar(r)))));
+          h("td", { class: "nowrap", text: fmtTime(r.start) }), h("td", { class: "nowrap", text: fmtDuration(r.start, runEnd(r)) }), h("td", { class: "timeline-cell" }, bar(r)))));
       };
       filter.addEventListener("input", () => { view.tableFilter = filter.value; fill(); });
       status.addEventListener("change", () => { view.tableStatus = status.value; fill(); });
