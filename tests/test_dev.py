@@ -179,3 +179,34 @@ def test_upload_follows_each_file_to_its_outcome_and_dev_says_how_to_reach_it(tm
     assert "subject=None" not in terminal
     assert "No application metrics" not in terminal and '"level"' not in terminal
     assert (data_dir / "lambda.log").stat().st_size > 0
+
+
+def test_make_dev_installs_the_runtime_once_and_test_adds_the_dev_tools(tmp_path: Path) -> None:
+    """pip runs when pyproject.toml changed, not on every `make dev`; dev never installs test tools."""
+    import shutil
+
+    if shutil.which("make") is None:
+        import pytest
+
+        pytest.skip("needs make")
+    root = Path(__file__).resolve().parent.parent
+    for name in ("Makefile", "pyproject.toml"):
+        shutil.copy(root / name, tmp_path / name)
+    fake = tmp_path / ".venv" / "bin" / "python"
+    fake.parent.mkdir(parents=True)
+    fake.write_text('#!/bin/sh\necho "python $*"\n')
+    fake.chmod(0o755)
+
+    def make(target: str) -> list[str]:
+        result = subprocess.run(
+            ["make", "-s", target], capture_output=True, text=True, cwd=tmp_path, timeout=30
+        )
+        assert result.returncode == 0, result.stderr
+        return [line for line in result.stdout.splitlines() if "pip install" in line]
+
+    assert make("dev") == ["python -m pip install -q -e ."]
+    assert make("dev") == []  # nothing changed: straight to `workflows dev`
+    assert make("test") == ["python -m pip install -q -e .[dev]"]
+    assert make("test") == [] and make("dev") == []
+    (tmp_path / "pyproject.toml").touch()
+    assert make("dev") == ["python -m pip install -q -e ."]
