@@ -934,9 +934,10 @@ def failed_upload(server: Server, name: str) -> str:
 
 @pytest.mark.browser
 @browser_only
-def test_failed_state_is_in_view_at_1280_by_800(server: Server, browser: Any) -> None:
-    arn = failed_upload(server, "crash-in-view.jpg")
-    context = browser.new_context(viewport={"width": 1280, "height": 800})
+@pytest.mark.parametrize("width,height", [(1280, 800), (1024, 768)])
+def test_failed_state_is_in_view(server: Server, browser: Any, width: int, height: int) -> None:
+    arn = failed_upload(server, f"crash-in-view-{width}.jpg")
+    context = browser.new_context(viewport={"width": width, "height": height})
     page = context.new_page()
     try:
         page.goto(f"{server.url}/console/execution?arn={arn}")
@@ -950,7 +951,7 @@ def test_failed_state_is_in_view_at_1280_by_800(server: Server, browser: Any) ->
         # Inside the graph's panel and inside the window, without scrolling either.
         assert box["x"] <= node["x"] and node["x"] + node["width"] <= box["x"] + box["width"], (box, node)
         assert box["y"] <= node["y"] and node["y"] + node["height"] <= box["y"] + box["height"], (box, node)
-        assert node["y"] + node["height"] <= 800
+        assert node["y"] + node["height"] <= height
         assert page.locator("#graph-box").evaluate("b => b.scrollWidth <= b.clientWidth")
         # The run's path is drawn over the rest, along the catch it took.
         taken = page.locator("#graph .edge.taken")
@@ -981,7 +982,7 @@ def test_failed_state_is_in_view_at_1280_by_800(server: Server, browser: Any) ->
         assert int(page.locator("#zoom-level").text_content().rstrip("%")) < 75
         page.click("#graph-focus")
         assert page.locator("#zoom-level").text_content() == "75%"
-        shot(page, "failed-1280")
+        shot(page, f"failed-{width}")
     finally:
         context.close()
 

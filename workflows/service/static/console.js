@@ -504,11 +504,15 @@
       view.y = (height - bh / view.k) / 2;
       apply();
     };
+    // Centred in the part of the panel the window shows, so the state is on screen without scrolling.
     const centreOn = (x, y, k) => {
       const { w, h: bh } = size();
+      const top = box.getBoundingClientRect().top;
+      const shown = Math.min(bh, window.innerHeight - top);
+      const middle = shown > 120 ? Math.max(0, -top) / 2 + shown / 2 : bh / 2;
       view.k = k;
       view.x = x - w / k / 2;
-      view.y = y - bh / k / 2;
+      view.y = y - middle / k;
       apply();
     };
     const open = () => {
