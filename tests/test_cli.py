@@ -215,11 +215,15 @@ def api(tmp_path_factory: pytest.TempPathFactory) -> Any:
         "States": {
             "Decide": {
                 "Type": "Choice",
-                "Choices": [{"Variable": "$.key", "StringMatches": "*.bad", "Next": "Reject"}],
+                "Choices": [
+                    {"Variable": "$.key", "StringMatches": "*.bad", "Next": "Reject"},
+                    {"Variable": "$.key", "StringMatches": "*.crash", "Next": "Crash"},
+                ],
                 "Default": "Accept",
             },
             "Accept": {"Type": "Pass", "Result": {"outcome": "accepted", "reason": "passed"}, "End": True},
             "Reject": {"Type": "Pass", "Result": {"outcome": "rejected", "reason": "bad"}, "End": True},
+            "Crash": {"Type": "Fail", "Error": "Crashed", "Cause": "the handler crashed"},
         },
     }
     machine = client.create_state_machine(name="files", definition=json.dumps(definition), roleArn=ROLE)
@@ -345,3 +349,65 @@ def test_commands_whose_dependencies_are_missing_say_what_is_missing(tmp_path: P
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=ROOT
     )
     one_line_error(result, "workflows dev: needs the Python package 'rich'", "pip install -e .")
+
+
+def test_upload_follows_each_file_and_exits_1_when_an_execution_failed(api: Any, tmp_path: Path) -> None:
+    """The S3 rule played by a thread: each new object starts an execution with its bucket and key."""
+    import threading
+
+    import boto3
+    from moto.server import ThreadedMotoServer
+
+    from workflows.local.local_aws import free_port
+
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    s3_endpoint = f"http://127.0.0.1:{port}"
+    keys = dict(region_name="us-east-1", aws_access_key_id="testing", aws_secret_access_key="testing")
+    s3 = boto3.client("s3", endpoint_url=s3_endpoint, **keys)
+    sfn = boto3.client("stepfunctions", endpoint_url=api["endpoint"], **keys)
+    s3.create_bucket(Bucket="drop")
+    stop = threading.Event()
+
+    def rule() -> None:
+        started: set[str] = set()
+        while not stop.is_set():
+            for obj in s3.list_objects_v2(Bucket="drop").get("Contents", []):
+                if obj["Key"] not in started:
+                    started.add(obj["Key"])
+                    body = json.dumps({"bucket": "drop", "key": obj["Key"]})
+                    sfn.start_execution(stateMachineArn=api["arn"], input=body, name=f"up-{len(started)}")
+            stop.wait(0.05)
+
+    thread = threading.Thread(target=rule, daemon=True)
+    thread.start()
+    try:
+        for name in ("kept.jpg", "worse.bad", "boom.crash"):
+            (tmp_path / name).write_bytes(b"data")
+        args = ["--to", "s3://drop/in/", "--endpoint-url", s3_endpoint, "--state-machine", api["arn"]]
+        result = run_in(
+            tmp_path, "upload", "kept.jpg", "worse.bad", "boom.crash", *args, "--endpoint", api["endpoint"]
+        )
+        assert "Traceback" not in result.stderr
+        assert result.returncode == 1, result.stdout + result.stderr
+        rows = {line.split()[0]: line.split() for line in result.stdout.splitlines()[1:]}
+        assert result.stdout.splitlines()[0].split() == [
+            "key",
+            "execution",
+            "status",
+            "outcome",
+            "reason",
+            "bucket",
+        ]
+        assert rows["in/kept.jpg"][2:] == ["SUCCEEDED", "accepted", "passed", "drop"]
+        assert rows["in/worse.bad"][2:] == ["SUCCEEDED", "rejected", "bad", "drop"]
+        assert rows["in/boom.crash"][2:] == ["FAILED", "-", "Crashed", "drop"]
+        assert all(row[1].startswith("up-") for row in rows.values())
+        # Without waiting: the S3 URLs only, and success.
+        quick = run_in(tmp_path, "upload", "kept.jpg", *args, "--no-wait")
+        assert quick.returncode == 0 and quick.stdout.strip() == "s3://drop/in/kept.jpg"
+    finally:
+        stop.set()
+        thread.join(5)
+        server.stop()

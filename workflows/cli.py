@@ -170,8 +170,8 @@ def build_parser() -> argparse.ArgumentParser:
 _EXTRA_COMMANDS: list[Any] = []
 # Commands of the modules beside the engine, so a missing dependency can be named when one is asked for.
 _EXTRA_NAMES = {
-    "workflows.local.dev": ("dev", "serve", "upload"),
-    "workflows.client": ("executions", "history", "graph"),
+    "workflows.local.dev": ("dev", "serve"),
+    "workflows.client": ("upload", "executions", "history", "graph"),
 }
 
 

@@ -1,4 +1,4 @@
-"""`workflows serve`, `workflows dev` and `workflows upload`: the engine with its API and console, and
+"""`workflows serve` and `workflows dev`: the engine with its API and console, and
 the local AWS world (moto on 127.0.0.1) that template.yaml describes, wired as AWS wires it."""
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ import json
 import logging
 import os
 import signal
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -504,131 +503,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_upload(args: argparse.Namespace) -> int:
-    """Upload files into the input bucket (from `.workflows/endpoints.json`) with a progress bar, then
-    follow each to the execution it started: one line per file, exit 1 if any execution FAILED."""
-    import boto3
-    from botocore.exceptions import BotoCoreError, ClientError
-    from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
-
-    path = Path(args.data_dir) / "endpoints.json"
-    if not path.exists() and not args.to:
-        console.print(f"[red]no {path}: start `workflows dev` first, or give --to s3://bucket/prefix[/red]")
-        return 2
-    info = json.loads(path.read_text()) if path.exists() else {}
-    target = args.to or info.get("input")
-    if not target or not target.startswith("s3://"):
-        console.print("[red]no input bucket known; give --to s3://bucket/prefix[/red]")
-        return 2
-    bucket, _, prefix = target[5:].partition("/")
-    endpoint = args.endpoint_url or info.get("aws")
-    s3 = boto3.client(
-        "s3",
-        endpoint_url=endpoint,
-        region_name=info.get("region", "us-east-1"),
-        **({"aws_access_key_id": "local", "aws_secret_access_key": "local"} if endpoint else {}),
-    )
-    files = [Path(f) for f in args.files]
-    missing = [f for f in files if not f.is_file()]
-    if missing:
-        console.print(f"[red]not a file: {', '.join(map(str, missing))}[/red]")
-        return 2
-    started = time.time()
-    keys: list[str] = []
-    try:
-        with Progress(
-            "{task.description}", BarColumn(), DownloadColumn(), TransferSpeedColumn(), console=console
-        ) as bar:
-            for f in files:
-                task = bar.add_task(f.name, total=f.stat().st_size)
-                key = f"{prefix}{f.name}"
-                s3.upload_file(str(f), bucket, key, Callback=lambda n, task=task: bar.advance(task, n))
-                keys.append(key)
-    except (BotoCoreError, ClientError, boto3.exceptions.S3UploadFailedError) as exc:
-        print(f"workflows upload: {_upload_error(exc, bucket, endpoint)}", file=sys.stderr)
-        return 1
-    machine = args.state_machine or info.get("stateMachineArn")
-    if args.no_wait or not machine:
-        for key in keys:
-            print(f"s3://{bucket}/{key}")
-        return 0
-    from workflows.client import CommandError, print_table, resolve_endpoint, sfn_client
-
-    client = sfn_client(resolve_endpoint(args.endpoint, args.data_dir))
-    try:
-        rows = follow_uploads(client, machine, bucket, keys, started, args.timeout)
-    except (BotoCoreError, ClientError, CommandError) as exc:
-        print(f"workflows upload: uploaded, but cannot follow the executions: {exc}", file=sys.stderr)
-        return 1
-    headers = ["key", "execution", "status", "outcome", "reason", "bucket"]
-    print_table(headers, [[str(r.get(h) or "-") for h in headers] for r in rows])
-    return 1 if any(r["status"] in ("FAILED", "TIMED_OUT", "ABORTED", "NOT FOUND") for r in rows) else 0
-
-
-def _upload_error(exc: BaseException, bucket: str, endpoint: str | None) -> str:
-    text = str(exc)
-    where = f" at {endpoint}" if endpoint else ""
-    if "NoSuchBucket" in text:
-        return f"bucket {bucket} does not exist{where}"
-    if "Could not connect" in text:
-        return f"cannot reach S3{where}: is `workflows dev` running?"
-    return text.splitlines()[0] if text else type(exc).__name__
-
-
-def follow_uploads(
-    client: Any, machine: str, bucket: str, keys: list[str], since: float, timeout: float
-) -> list[dict[str, Any]]:
-    """Each uploaded key's execution (the newest started on that bucket and key since the upload
-    began) followed to its end, with the columns the list shows: outcome and reason."""
-    from workflows.client import list_columns
-    from workflows.service.console_data import execution_columns
-
-    columns = list_columns(client, machine)
-    found: dict[str, dict[str, Any]] = {}  # key -> its newest execution, described
-    checked: set[str] = set()
-    deadline = time.time() + timeout
-    with console.status(f"following {len(keys)} upload(s) to their executions"):
-        while True:
-            for page in client.get_paginator("list_executions").paginate(stateMachineArn=machine):
-                fresh = [e for e in page["executions"] if e["startDate"].timestamp() >= since - 2]
-                for execution in fresh:
-                    if execution["executionArn"] in checked:
-                        continue
-                    checked.add(execution["executionArn"])
-                    described = client.describe_execution(executionArn=execution["executionArn"])
-                    cols = execution_columns(columns, described)
-                    key = str(cols.get("key"))
-                    ours = key in keys and cols.get("bucket") in (None, bucket)
-                    if ours and (key not in found or described["startDate"] > found[key]["startDate"]):
-                        found[key] = described
-                if len(fresh) < len(page["executions"]):
-                    break  # newest first: the rest started before these uploads
-            for key, described in list(found.items()):
-                if described["status"] == "RUNNING":
-                    found[key] = client.describe_execution(executionArn=described["executionArn"])
-            if all(k in found and found[k]["status"] != "RUNNING" for k in keys) or time.time() > deadline:
-                break
-            time.sleep(0.2)
-    rows: list[dict[str, Any]] = []
-    for key in keys:
-        described = found.get(key)
-        if described is None:
-            rows.append({"key": key, "execution": "-", "status": "NOT FOUND", "bucket": bucket})
-            continue
-        cols = execution_columns(columns, described)
-        rows.append(
-            {
-                "key": key,
-                "execution": described["name"],
-                "status": described["status"],
-                "outcome": cols.get("outcome"),
-                "reason": cols.get("reason"),
-                "bucket": cols.get("bucket") or bucket,
-            }
-        )
-    return rows
-
-
 def add_commands(sub: Any) -> None:
     dev = sub.add_parser(
         "dev",
@@ -677,16 +551,3 @@ def add_commands(sub: Any) -> None:
         "--template", help="with --aws-endpoint: back Lambda ARNs with template.yaml's functions"
     )
     serve.set_defaults(func=cmd_serve)
-
-    upload = sub.add_parser("upload", help="upload files to the input bucket to start executions")
-    upload.add_argument("files", nargs="+")
-    upload.add_argument("--to", help="s3://bucket/prefix (default: the input from .workflows/endpoints.json)")
-    upload.add_argument("--endpoint-url", help="S3 endpoint (default: from endpoints.json; real AWS if none)")
-    upload.add_argument("--data-dir", default=".workflows")
-    upload.add_argument("--no-wait", action="store_true", help="print the S3 URLs; do not follow executions")
-    upload.add_argument(
-        "--state-machine", help="the state machine the uploads start (default: from endpoints.json)"
-    )
-    upload.add_argument("--endpoint", help="Step Functions endpoint (default: from endpoints.json)")
-    upload.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for the executions")
-    upload.set_defaults(func=cmd_upload)
