@@ -210,3 +210,42 @@ def test_make_dev_installs_the_runtime_once_and_test_adds_the_dev_tools(tmp_path
     assert make("test") == [] and make("dev") == []
     (tmp_path / "pyproject.toml").touch()
     assert make("dev") == ["python -m pip install -q -e ."]
+
+
+def test_verbose_handler_logs_are_prefixed_by_their_function(tmp_path: Path, capsys: object) -> None:
+    import os
+    import time
+
+    from workflows.local import dev
+
+    class Pool:
+        stderr: object = None
+
+    class Workers:
+        functions = {"starter": object(), "validate": object()}
+        stderr: object = None
+
+        def __init__(self) -> None:
+            self.pools = {name: Pool() for name in self.functions}
+
+        def pool(self, name: str) -> Pool:
+            return self.pools[name]
+
+    workers = Workers()
+    closers = dev._route_handler_logs(workers, tmp_path, verbose=True)
+    os.write(workers.pools["validate"].stderr, b'{"level":"INFO","message":"checked"}\n')  # type: ignore[arg-type]
+    os.write(workers.pools["starter"].stderr, b"No application metrics to publish\n")  # type: ignore[arg-type]
+    for close in closers:
+        close()
+    deadline = time.monotonic() + 5
+    seen = ""
+    while time.monotonic() < deadline and seen.count("\n") < 2:
+        seen += capsys.readouterr().err  # type: ignore[attr-defined]
+        time.sleep(0.02)
+    assert 'validate | {"level":"INFO","message":"checked"}' in seen
+    assert "starter | No application metrics to publish" in seen
+
+    quiet = Workers()
+    for close in dev._route_handler_logs(quiet, tmp_path, verbose=False):
+        close()
+    assert getattr(quiet.stderr, "name", "") == str(tmp_path / "lambda.log")

@@ -11,6 +11,7 @@ import json
 import logging
 import os
 import signal
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -428,7 +429,8 @@ async def dev_main(args: argparse.Namespace) -> int:
     world = await start_world(options)
     info = world.describe()
     _print_endpoints(info, Path(options.data_dir) / "endpoints.json")
-    print(json.dumps(info), flush=True)
+    if not sys.stdout.isatty():  # for scripts reading stdout; a person has the table above
+        print(json.dumps(info), flush=True)
     status = 0
     try:
         if not args.no_sample and world.input_bucket:
