@@ -27,7 +27,14 @@ from tests import tools
 from workflows.engine.resolvers import CallableResolver, ChainResolver
 from workflows.service.api import create_app
 from workflows.service.console import create_console
-from workflows.service.console_data import execution_runs, pointer_position
+from workflows.service.console_data import (
+    COLUMNS_TAG,
+    DEFAULT_COLUMNS,
+    execution_columns,
+    execution_runs,
+    parse_columns,
+    pointer_position,
+)
 from workflows.service.service import StepFunctionsService
 from workflows.service.store import Store
 
@@ -61,6 +68,80 @@ def analyse(event: Any, context: Any) -> Any:
 
 def reject(event: Any, context: Any) -> Any:
     raise Rejected("unsupported media type")
+
+
+class CorruptImage(Exception):
+    pass
+
+
+def file_kind(key: str) -> str:
+    """What the fake pipeline functions make of a key: its words choose the outcome."""
+    for word in ("crash", "broken", "blurry", "tiny", "dark", "notes"):
+        if word in key:
+            return word
+    return "fine"
+
+
+def pipeline_validate(event: Any, context: Any) -> Any:
+    kind = file_kind(event["key"])
+    if kind == "crash":
+        raise RuntimeError("validator crashed")
+    if kind == "broken":
+        raise CorruptImage("cannot decode the image")
+    return {
+        "contentType": "image/jpeg",
+        "kind": "image",
+        "sizeClass": "small",
+        "size": 100,
+        "extensionMatches": True,
+    }
+
+
+def pipeline_analyse(event: Any, context: Any) -> Any:
+    kind = file_kind(event["key"])
+    if kind == "notes":
+        return {"kind": "other"}
+    image = {"width": 640, "height": 480, "sharpness": 80.0, "brightness": 0.5, "gps": False}
+    if kind == "blurry":
+        image["sharpness"] = 3.0
+    elif kind == "tiny":
+        image.update(width=8, height=8)
+    elif kind == "dark":
+        image["brightness"] = 0.01
+    return {"kind": "image", "image": image}
+
+
+def pipeline_thumbnail(event: Any, context: Any) -> Any:
+    return {"key": "thumbnails/" + event["key"]}
+
+
+class Integrations:
+    """S3 and SNS as the pipeline calls them: each call succeeds and returns nothing of note."""
+
+    def handles(self, request: Any) -> bool:
+        return request.resource.startswith("arn:aws:states:::") and not request.resource.endswith(
+            ".waitForTaskToken"
+        )
+
+    async def invoke(self, request: Any) -> Any:
+        return {}
+
+
+def pipeline_definition() -> str:
+    """definitions/pipeline.asl.json with the template's substitutions and these fake functions."""
+    from workflows.local.template import load_template
+
+    text = (ROOT / "definitions" / "pipeline.asl.json").read_text()
+    stack = load_template(str(ROOT / "template.yaml"), stack_name="console-test")
+    values = dict(next(iter(stack.state_machines.values())).substitutions)
+    values.update(
+        ValidateFunctionArn=FN + "pvalidate",
+        AnalyseFunctionArn=FN + "panalyse",
+        ThumbnailFunctionArn=FN + "pthumbnail",
+    )
+    for name, value in values.items():
+        text = text.replace("${" + name + "}", str(value))
+    return text
 
 
 class Callbacks:
@@ -165,32 +246,63 @@ HOSTILE_INPUT = {"a": "<script>window.pwned=1</script><img src=x onerror=window.
 
 
 class FakeUploads:
-    """The input bucket as the console sees it: a put starts an execution, as the S3 rule would."""
+    """The input bucket as the console sees it: a put starts the pipeline, as the S3 rule would, with
+    the input and name the starter gives it."""
 
     bucket = "console-test-input"
+    prefix = "uploads/"
 
     def __init__(self) -> None:
         self.files: dict[str, bytes] = {}
         self.server: Server | None = None
+        self.state_machine_arns: list[str] = []
+        self.count = 0
 
-    def put(self, name: str, data: bytes) -> None:
-        self.files[name] = data
+    def put(self, name: str, data: bytes) -> str:
+        from tasks.starter.starter.naming import copy_source, execution_name, object_id
+
         assert self.server is not None
-        payload = json.dumps({"bucket": self.bucket, "key": name, "size": len(data)})
+        key = self.prefix + name
+        self.files[key] = data
+        self.count += 1
+        sequencer = f"{self.count:016X}"
+        ref = {
+            "bucket": self.bucket,
+            "key": key,
+            "versionId": None,
+            "size": len(data),
+            "etag": None,
+            "sequencer": sequencer,
+            "eventTime": None,
+            "objectId": object_id(self.bucket, key, None, sequencer),
+            "copySource": copy_source(self.bucket, key),
+        }
         self.server.call(
             self.server.service.start_execution(
-                stateMachineArn=self.server.arns["slow"],
-                name="upload-" + name.replace(".", "-"),
-                input=payload,
+                stateMachineArn=self.server.arns["files"],
+                name=execution_name(self.bucket, key, None, sequencer),
+                input=json.dumps(ref),
             )
         )
+        return key
 
 
 class Server:
     def __init__(self, tmp: Path) -> None:
         self.tmp = tmp
         resolver = ChainResolver(
-            CallableResolver({"analyse": analyse, "reject": reject, "flaky": FLAKY}), Callbacks()
+            CallableResolver(
+                {
+                    "analyse": analyse,
+                    "reject": reject,
+                    "flaky": FLAKY,
+                    "pvalidate": pipeline_validate,
+                    "panalyse": pipeline_analyse,
+                    "pthumbnail": pipeline_thumbnail,
+                }
+            ),
+            Callbacks(),
+            Integrations(),
         )
         self.service = StepFunctionsService(Store(str(tmp / "data")), resolver=resolver)
         self.uploads = FakeUploads()
@@ -229,6 +341,11 @@ class Server:
                 self.service.create_state_machine(name=name, definition=json.dumps(definition), roleArn=ROLE)
             )
             self.arns[name] = out["stateMachineArn"]
+        out = self.call(
+            self.service.create_state_machine(name="files", definition=pipeline_definition(), roleArn=ROLE)
+        )
+        self.arns["files"] = out["stateMachineArn"]
+        self.uploads.state_machine_arns = [self.arns["files"]]
         assert self.arns["slow"] == arn
 
     def _serve(self) -> None:
@@ -590,18 +707,118 @@ def test_task_token_success_and_failure(server: Server, page: Any) -> None:
     assert described["status"] == "FAILED" and described["error"] == "Declined"
 
 
-@pytest.mark.browser
-def test_upload_starts_an_execution(server: Server, page: Any, tmp_path: Path) -> None:
-    file = tmp_path / "photo.png"
-    file.write_bytes(b"\x89PNG fake")
-    page.goto(f"{server.url}/console/machine?arn={server.arns['slow']}")
-    page.set_input_files("#upload-file", str(file))
+# Ten mixed uploads, and what the pipeline makes of each: (file name, outcome, reason).
+UPLOADS = [
+    ("photo-dark.jpg", "review", "exposure"),
+    ("holiday.jpg", "accepted", "passed"),
+    ("blurry-cat.jpg", "review", "blurry"),
+    ("broken.png", "quarantined", "CorruptImage"),
+    ("tiny-icon.png", "rejected", "too-small"),
+    ("crash-report.jpg", None, "RuntimeError"),
+    ("notes.txt", "review", "unknown-kind"),
+    ("sunset.jpg", "accepted", "passed"),
+    ("broken-scan.jpg", "quarantined", "CorruptImage"),
+    ("dark-night.jpg", "review", "exposure"),
+]
+
+
+def upload_through_the_box(page: Any, server: Server, files: list[Path]) -> None:
+    page.goto(f"{server.url}/console/machine?arn={server.arns['files']}")
+    page.set_input_files("#upload-file", [str(f) for f in files])
     page.click("#upload-submit")
-    expect(page.locator("#upload-result")).to_contain_text("s3://")
-    assert "s3://console-test-input/photo.png" in page.locator("#upload-result").text_content()
-    assert server.uploads.files["photo.png"] == b"\x89PNG fake"
-    page.wait_for_selector("#executions .exec-link >> text=upload-photo-png")
-    shot(page, "upload")
+    expect(page.locator("#upload-result .uploaded-key")).to_have_count(len(files))
+
+
+@pytest.mark.browser
+def test_ten_uploads_are_each_found_by_key_with_their_outcome(
+    server: Server, page: Any, tmp_path: Path
+) -> None:
+    files = []
+    for name, _, _ in UPLOADS:
+        files.append(tmp_path / f"ten-{name}")
+        files[-1].write_bytes(b"fake " + name.encode())
+    upload_through_the_box(page, server, files)
+    # The box says where each file really went: under the rule's prefix.
+    shown = page.locator("#upload-result .uploaded-key").all_text_contents()
+    assert shown == [f"s3://console-test-input/uploads/ten-{name}" for name, _, _ in UPLOADS]
+    for name, outcome, reason in UPLOADS:
+        key = f"uploads/ten-{name}"
+        page.fill("#name-search", f"ten-{name}")  # part of the key is enough
+        row = page.locator(f'#executions tr[data-key="{key}"]')
+        expect(row).to_have_count(1)
+        expect(page.locator("#executions tbody tr")).to_have_count(1)
+        status = "FAILED" if outcome is None else "SUCCEEDED"
+        expect(row.locator("td .badge").first).to_have_text(status, timeout=15_000)
+        if outcome is not None:
+            expect(row.locator('td[data-column="outcome"] .badge')).to_have_text(outcome)
+        expect(row.locator('td[data-column="reason"]')).to_have_text(reason)
+    # The outcome filter sets the quarantined apart, although each of them SUCCEEDED.
+    page.fill("#name-search", "ten-")
+    page.select_option("#outcome-filter", "quarantined")
+    expect(page.locator("#executions tbody tr")).to_have_count(2)
+    assert set(page.locator("#executions tbody tr").evaluate_all("rows => rows.map(r => r.dataset.key)")) == {
+        "uploads/ten-broken.png",
+        "uploads/ten-broken-scan.jpg",
+    }
+    badge = page.locator('#executions td[data-column="outcome"] .badge').first
+    assert "tone-alert" in (badge.get_attribute("class") or "")
+    shot(page, "uploads-by-key")
+
+
+def test_upload_names_are_the_file_name_and_the_key_is_reported(server: Server) -> None:
+    with httpx.Client(base_url=server.url) as client:
+        client.get("/console")
+        headers = {"X-CSRF-Token": client.cookies["wf_csrf"]}
+        out = client.put(
+            "/console/api/uploads", params={"name": "a/b/deep-c.jpg"}, content=b"x", headers=headers
+        )
+        assert out.status_code == 200 and out.json()["key"] == "uploads/deep-c.jpg"
+        assert server.uploads.files["uploads/deep-c.jpg"] == b"x"
+        for bad in (".", "./", "..", "a/..", "", "dir/"):
+            refused = client.put("/console/api/uploads", params={"name": bad}, content=b"x", headers=headers)
+            assert refused.status_code == 400, bad
+            assert refused.json()["error"] == "InvalidName"
+        config = client.get("/console/api/config").json()["uploads"]
+        assert config == {
+            "bucket": "console-test-input",
+            "prefix": "uploads/",
+            "stateMachineArns": [server.arns["files"]],
+        }
+
+
+def test_execution_columns_come_from_input_and_output(server: Server) -> None:
+    columns = parse_columns(DEFAULT_COLUMNS)
+    described = {
+        "input": json.dumps({"bucket": "in", "key": "uploads/a.jpg"}),
+        "output": json.dumps({"outcome": {"outcome": "accepted", "reason": "passed", "bucket": "ok"}}),
+        "status": "SUCCEEDED",
+    }
+    assert execution_columns(columns, described) == {
+        "key": "uploads/a.jpg",
+        "outcome": "accepted",
+        "reason": "passed",
+        "bucket": "in",
+    }
+    failed = {"input": '{"key": "b"}', "status": "FAILED", "error": "Boom"}
+    assert execution_columns(columns, failed)["reason"] == "Boom"
+    with pytest.raises(ValueError, match="expected NAME"):
+        parse_columns("key")
+    # A state machine chooses its own columns with a tag.
+    tagged = server.call(
+        server.service.create_state_machine(
+            name="tagged",
+            definition=json.dumps(QUICK),
+            roleArn=ROLE,
+            tags=[{"key": COLUMNS_TAG, "value": "who=$.input.who|$.input.name[0]"}],
+        )
+    )
+    arn = server.arns["tagged"] = tagged["stateMachineArn"]
+    server.start_execution("tagged", "columns-tag", {"name": ["ada"]})
+    server.start_execution("tagged", "columns-other", {"name": ["bob"]})
+    with httpx.Client(base_url=server.url) as client:
+        data = client.get("/console/api/executions", params={"stateMachineArn": arn, "q": "ada"}).json()
+    assert data["columns"] == ["who"]
+    assert [e["columns"] for e in data["executions"]] == [{"who": "ada"}]
 
 
 @pytest.mark.browser
@@ -688,3 +905,128 @@ def test_paging_and_live_refresh(server: Server, page: Any) -> None:
     page.click("#prev")
     expect(page.locator("#executions .exec-link")).to_have_count(25)
     expect(page.locator("#counts button[data-status='SUCCEEDED'] b")).to_have_text("27")
+
+
+def failed_upload(server: Server, name: str) -> str:
+    """The pipeline's failed execution: its validator crashes, the alert goes out, the run fails."""
+    key = server.uploads.put(name, b"crash")
+    for execution in server.call(server.service.list_executions(stateMachineArn=server.arns["files"]))[
+        "executions"
+    ]:
+        described = server.describe(execution["executionArn"])
+        if json.loads(described["input"])["key"] == key:
+            return str(server.finished(execution["executionArn"])["executionArn"])
+    raise AssertionError(f"no execution for {key}")
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("width,height", [(1280, 800), (1024, 768)])
+def test_failed_state_is_in_view(server: Server, browser: Any, width: int, height: int) -> None:
+    arn = failed_upload(server, f"crash-in-view-{width}.jpg")
+    context = browser.new_context(viewport={"width": width, "height": height})
+    page = context.new_page()
+    try:
+        page.goto(f"{server.url}/console/execution?arn={arn}")
+        failed = page.locator('#graph .node[data-status="failed"]')
+        expect(failed).to_have_count(1)
+        assert failed.get_attribute("data-state") == "PipelineFailed"
+        page.wait_for_function("document.getElementById('zoom-level').textContent !== ''")
+        box = page.locator("#graph-box").bounding_box()
+        node = failed.bounding_box()
+        assert page.evaluate("window.scrollY") == 0
+        # Inside the graph's panel and inside the window, without scrolling either.
+        assert box["x"] <= node["x"] and node["x"] + node["width"] <= box["x"] + box["width"], (box, node)
+        assert box["y"] <= node["y"] and node["y"] + node["height"] <= box["y"] + box["height"], (box, node)
+        assert node["y"] + node["height"] <= height
+        assert page.locator("#graph-box").evaluate("b => b.scrollWidth <= b.clientWidth")
+        # The run's path is drawn over the rest, along the catch it took.
+        taken = page.locator("#graph .edge.taken")
+        assert {(e.get_attribute("data-from"), e.get_attribute("data-to")) for e in taken.all()} >= {
+            ("Validate", "PrepareFailureNotice"),
+            ("NotifyFailure", "PipelineFailed"),
+        }
+        assert "catch" in (
+            page.locator('#graph .edge.taken[data-from="Validate"]').get_attribute("class") or ""
+        )
+        # Choice edges say their condition, short on the edge and whole on hover.
+        rule = page.locator('#graph .edge.choice[data-from="RouteImage"][data-to="RejectTooSmall"]')
+        assert rule.locator("text").text_content().startswith("($.analysis.image.width <")
+        assert len(rule.locator("text").text_content()) <= 26
+        assert "$.criteria.minHeight" in rule.locator("title").text_content()
+        # Zoom (wheel and buttons), pan (drag) and fit move the view, not the page.
+        before = page.locator("#graph").get_attribute("viewBox")
+        level = page.locator("#zoom-level").text_content()
+        page.click("#graph-zoom-in")
+        assert page.locator("#zoom-level").text_content() != level
+        page.mouse.move(box["x"] + 40, box["y"] + 40)
+        page.mouse.wheel(0, 300)
+        page.mouse.down()
+        page.mouse.move(box["x"] + 140, box["y"] + 90, steps=4)
+        page.mouse.up()
+        assert page.locator("#graph").get_attribute("viewBox") != before
+        page.click("#graph-fit")
+        assert int(page.locator("#zoom-level").text_content().rstrip("%")) < 75
+        page.click("#graph-focus")
+        assert page.locator("#zoom-level").text_content() == "75%"
+        shot(page, f"failed-{width}")
+    finally:
+        context.close()
+
+
+@pytest.mark.browser
+def test_no_sideways_overflow_at_1024(server: Server, browser: Any) -> None:
+    arn = failed_upload(server, "crash-narrow.jpg")
+    context = browser.new_context(viewport={"width": 1024, "height": 768})
+    page = context.new_page()
+    wide = "document.documentElement.scrollWidth - document.documentElement.clientWidth"
+    try:
+        machine = server.arns["files"]
+        for path, ready in (
+            ("/console", "#machines"),
+            (f"/console/machine?arn={machine}", "#executions td"),
+            (f"/console/machine?arn={machine}&tab=definition", "#graph .node"),
+            (f"/console/execution?arn={arn}", "#graph .node"),
+        ):
+            page.goto(server.url + path)
+            page.wait_for_selector(ready)
+            assert page.evaluate(wide) <= 0, path
+        for tab in ("table", "events"):
+            page.click(f"#tab-{tab}")
+            assert page.evaluate(wide) <= 0, tab
+    finally:
+        context.close()
+
+
+@pytest.mark.browser
+def test_definition_tab_and_the_upload_box_only_where_a_rule_starts_executions(
+    server: Server, page: Any
+) -> None:
+    page.goto(f"{server.url}/console/machine?arn={server.arns['approval']}")
+    page.wait_for_selector("#executions")
+    assert page.locator("#upload").count() == 0
+    page.click("#tab-definition")
+    assert json.loads(page.locator("#definition-json").text_content()) == APPROVAL
+    expect(page.locator("#graph .node")).to_have_count(3)
+    page.goto(f"{server.url}/console/machine?arn={server.arns['files']}")
+    expect(page.locator("#upload")).to_contain_text("s3://console-test-input/uploads/")
+
+
+@pytest.mark.browser
+def test_events_have_step_and_resource_and_the_table_a_timeline(server: Server, page: Any) -> None:
+    arn = server.start_execution("pipeline", "timeline", {"file": {"key": "t.png"}, "items": [0, 7]})
+    server.finished(arn)
+    open_execution(page, server, arn)
+    page.click("#tab-events")
+    scheduled = page.locator("#events details", has_text="LambdaFunctionScheduled").first
+    assert scheduled.locator(".step").text_content() == "Validate"
+    assert scheduled.locator(".resource").get_attribute("title").endswith("function:analyse")
+    failed = page.locator("#events details.failed")
+    assert "LambdaFunctionFailed" in failed.locator(".type").all_text_contents()
+    assert failed.first.evaluate("d => getComputedStyle(d).backgroundColor") != "rgba(0, 0, 0, 0)"
+    page.click("#tab-table")
+    bars = page.locator("#runs .timeline .bar")
+    assert bars.count() == page.locator("#runs tbody tr").count()
+    first, last = bars.first, bars.last
+    assert float(last.get_attribute("data-left")) > float(first.get_attribute("data-left"))
+    # Laid out by the stylesheet (the CSP refuses style attributes, so the CSSOM sets them).
+    assert last.bounding_box()["x"] > first.bounding_box()["x"]

@@ -100,3 +100,152 @@ def test_dev_stays_on_loopback(tmp_path: Path) -> None:
     result = dev_once("--host", "0.0.0.0", "--data-dir", str(tmp_path), timeout=60)
     assert result.returncode != 0
     assert "loopback only" in result.stderr and "workflows serve" in result.stderr
+
+
+def test_upload_follows_each_file_to_its_outcome_and_dev_says_how_to_reach_it(tmp_path: Path) -> None:
+    """A running `workflows dev`: the environment lines it prints work for the AWS CLI, the terminal
+    keeps to the summary (handler logs go to lambda.log), and `workflows upload` reports each file's
+    execution and outcome."""
+    import os
+    import time
+
+    from workflows.local.dev import sample_image
+
+    data_dir = tmp_path / ".workflows"
+    port, aws_port = free_port(), free_port()
+    log = (tmp_path / "dev.err").open("w")
+    root = Path(__file__).resolve().parent.parent
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    process = subprocess.Popen(
+        [
+            *(sys.executable, "-m", "workflows", "dev", "--no-sample", "--port", str(port)),
+            *("--aws-port", str(aws_port), "--data-dir", str(data_dir)),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=log,
+        cwd=root,
+        env=env,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while "Serving." not in (tmp_path / "dev.err").read_text():
+            assert process.poll() is None, (tmp_path / "dev.err").read_text()
+            assert time.monotonic() < deadline, "workflows dev did not start"
+            time.sleep(0.2)
+        printed = (tmp_path / "dev.err").read_text()
+        exports = dict(
+            line.strip()[len("export ") :].split("=", 1)
+            for line in printed.splitlines()
+            if line.strip().startswith("export ")
+        )
+        assert exports["AWS_ACCESS_KEY_ID"] == "testing" and exports["AWS_DEFAULT_REGION"] == "us-east-1"
+        assert exports["AWS_ENDPOINT_URL_SFN"] == f"http://127.0.0.1:{port}"
+        aws = [str(Path(sys.executable).with_name("aws"))]
+        listed = subprocess.run(
+            [*aws, "stepfunctions", "list-state-machines"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env={**env, **exports},
+            cwd=tmp_path,
+        )
+        assert listed.returncode == 0, listed.stderr
+        assert "workflows-local-PipelineStateMachine" in listed.stdout
+
+        (tmp_path / "good.jpg").write_bytes(sample_image())
+        (tmp_path / "broken.jpg").write_bytes(b"\xff\xd8\xff not really a JPEG")
+        upload = subprocess.run(
+            [
+                *(sys.executable, "-m", "workflows", "upload", "good.jpg", "broken.jpg"),
+                *("--data-dir", str(data_dir), "--timeout", "90"),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            cwd=tmp_path,
+            env=env,
+        )
+        assert upload.returncode == 0, upload.stderr
+        lines = {line.split()[0]: line.split() for line in upload.stdout.splitlines()[1:]}
+        good, broken = lines["uploads/good.jpg"], lines["uploads/broken.jpg"]
+        assert good[2:5] == ["SUCCEEDED", "accepted", "passed"]
+        assert broken[2:5] == ["SUCCEEDED", "quarantined", "CorruptImage"]
+        assert good[1].startswith("s3-") and good[5] == "workflows-local-inputbucket"
+    finally:
+        process.terminate()
+        process.wait(30)
+        log.close()
+    terminal = (tmp_path / "dev.err").read_text()
+    assert "subject=None" not in terminal
+    assert "No application metrics" not in terminal and '"level"' not in terminal
+    assert (data_dir / "lambda.log").stat().st_size > 0
+
+
+def test_make_dev_installs_the_runtime_once_and_test_adds_the_dev_tools(tmp_path: Path) -> None:
+    """pip runs when pyproject.toml changed, not on every `make dev`; dev never installs test tools."""
+    import shutil
+
+    if shutil.which("make") is None:
+        import pytest
+
+        pytest.skip("needs make")
+    root = Path(__file__).resolve().parent.parent
+    for name in ("Makefile", "pyproject.toml"):
+        shutil.copy(root / name, tmp_path / name)
+    fake = tmp_path / ".venv" / "bin" / "python"
+    fake.parent.mkdir(parents=True)
+    fake.write_text('#!/bin/sh\necho "python $*"\n')
+    fake.chmod(0o755)
+
+    def make(target: str) -> list[str]:
+        result = subprocess.run(
+            ["make", "-s", target], capture_output=True, text=True, cwd=tmp_path, timeout=30
+        )
+        assert result.returncode == 0, result.stderr
+        return [line for line in result.stdout.splitlines() if "pip install" in line]
+
+    assert make("dev") == ["python -m pip install -q -e ."]
+    assert make("dev") == []  # nothing changed: straight to `workflows dev`
+    assert make("test") == ["python -m pip install -q -e .[dev]"]
+    assert make("test") == [] and make("dev") == []
+    (tmp_path / "pyproject.toml").touch()
+    assert make("dev") == ["python -m pip install -q -e ."]
+
+
+def test_verbose_handler_logs_are_prefixed_by_their_function(tmp_path: Path, capsys: object) -> None:
+    import os
+    import time
+
+    from workflows.local import dev
+
+    class Pool:
+        stderr: object = None
+
+    class Workers:
+        functions = {"starter": object(), "validate": object()}
+        stderr: object = None
+
+        def __init__(self) -> None:
+            self.pools = {name: Pool() for name in self.functions}
+
+        def pool(self, name: str) -> Pool:
+            return self.pools[name]
+
+    workers = Workers()
+    closers = dev._route_handler_logs(workers, tmp_path, verbose=True)
+    os.write(workers.pools["validate"].stderr, b'{"level":"INFO","message":"checked"}\n')  # type: ignore[arg-type]
+    os.write(workers.pools["starter"].stderr, b"No application metrics to publish\n")  # type: ignore[arg-type]
+    for close in closers:
+        close()
+    deadline = time.monotonic() + 5
+    seen = ""
+    while time.monotonic() < deadline and seen.count("\n") < 2:
+        seen += capsys.readouterr().err  # type: ignore[attr-defined]
+        time.sleep(0.02)
+    assert 'validate | {"level":"INFO","message":"checked"}' in seen
+    assert "starter | No application metrics to publish" in seen
+
+    quiet = Workers()
+    for close in dev._route_handler_logs(quiet, tmp_path, verbose=False):
+        close()
+    assert getattr(quiet.stderr, "name", "") == str(tmp_path / "lambda.log")

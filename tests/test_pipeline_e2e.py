@@ -973,7 +973,9 @@ def test_workflows_upload_command_starts_an_execution(
     )
     assert done.returncode == 0, done.stderr
     key = f"{e2e.world.input_prefix}{path.name}"
-    assert done.stdout.strip().splitlines()[-1] == f"s3://{e2e.input_bucket}/{key}"
+    # One line per file: key, execution, status, outcome, reason, bucket (the key has a space).
+    line = done.stdout.strip().splitlines()[-1]
+    assert line.startswith(key) and line.split()[-4:] == ["SUCCEEDED", "accepted", "passed", e2e.input_bucket]
     version = e2e.s3.head_object(Bucket=e2e.input_bucket, Key=key)["VersionId"]
     upload = e2e.expect("cli", e2e.input_bucket, key, path.read_bytes(), version)
     e2e.wait([upload], timeout=20)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -40,7 +41,24 @@ def cmd_run(args: argparse.Namespace) -> int:
     except (OSError, ValueError) as exc:
         print(f"workflows run: invalid --input: {exc}", file=sys.stderr)
         return 2
-    substitutions = dict(kv.split("=", 1) for kv in args.substitution or [])
+    substitutions: dict[str, Any] = {}
+    if args.template:
+        try:
+            substitutions.update(_template_substitutions(args.template, args.definition))
+        except (OSError, ValueError) as exc:
+            print(f"workflows run: --template {args.template}: {exc}", file=sys.stderr)
+            return 2
+    substitutions.update(kv.split("=", 1) for kv in args.substitution or [])
+    left = sorted(set(_PLACEHOLDER.findall(json.dumps(document))) - set(substitutions))
+    if left:
+        # An unfilled ${...} would run as its literal text and fail far from the cause.
+        shown = ", ".join("${" + name + "}" for name in left[:6]) + (", ..." if len(left) > 6 else "")
+        print(
+            f"workflows run: {args.definition} has placeholders with no value: {shown}; "
+            "give --template template.yaml (its DefinitionSubstitutions) or -s NAME=VALUE",
+            file=sys.stderr,
+        )
+        return 2
     try:
         definition = load_definition(document, substitutions)
     except DefinitionError as exc:
@@ -71,6 +89,28 @@ def cmd_run(args: argparse.Namespace) -> int:
     json.dump(result_document(run), sys.stdout, ensure_ascii=False)
     sys.stdout.write("\n")
     return 0
+
+
+_PLACEHOLDER = re.compile(r"\$\{([A-Za-z0-9_:.-]+)\}")
+
+
+def _template_substitutions(template: str, definition: str) -> dict[str, Any]:
+    """The DefinitionSubstitutions of the template's state machine whose DefinitionUri is this file
+    (or of its only state machine)."""
+    from workflows.local.template import TemplateError, load_template
+
+    try:
+        stack = load_template(template)
+    except TemplateError as exc:
+        raise ValueError(str(exc)) from exc
+    machines = list(stack.state_machines.values())
+    target = Path(definition).resolve()
+    chosen = [m for m in machines if m.definition_uri and Path(m.definition_uri).resolve() == target]
+    if not chosen and len(machines) == 1:
+        chosen = machines
+    if not chosen:
+        raise ValueError(f"no state machine in it has DefinitionUri {definition}")
+    return dict(chosen[0].substitutions)
 
 
 def _function_binding(spec: str) -> tuple[str, Any]:
@@ -107,6 +147,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--state-machine", help="state machine name in the mock configuration")
     run.add_argument("--substitution", "-s", action="append", help="NAME=VALUE for ${NAME} placeholders")
     run.add_argument(
+        "--template", help="SAM template whose DefinitionSubstitutions fill the ${NAME} placeholders"
+    )
+    run.add_argument(
         "--function",
         "-f",
         action="append",
@@ -125,25 +168,58 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 _EXTRA_COMMANDS: list[Any] = []
+# Commands of the modules beside the engine, so a missing dependency can be named when one is asked for.
+_EXTRA_NAMES = {
+    "workflows.local.dev": ("dev", "serve"),
+    "workflows.client": ("upload", "executions", "history", "graph"),
+    "workflows.testing.stored": ("coverage",),
+}
 
 
 def _register_extras() -> None:
     """Commands that live beside the engine (server, local AWS) add themselves if present."""
     _EXTRA_COMMANDS.clear()  # main() may run more than once in a process (tests call it in process)
-    for module in ("workflows.local.dev", "workflows.client", "workflows.testing.stored"):
+    for module, names in _EXTRA_NAMES.items():
         try:
             mod = __import__(module, fromlist=["add_commands"])
-        except ImportError:
+        except ImportError as exc:
+            _EXTRA_COMMANDS.append(_missing(names, exc))
             continue
         add = getattr(mod, "add_commands", None)
         if add is not None:
             _EXTRA_COMMANDS.append(add)
 
 
+def _missing(names: tuple[str, ...], exc: ImportError) -> Any:
+    """Stand-ins for commands whose module cannot be imported: they say what is missing."""
+    missing = (exc.name or "").split(".")[0] or str(exc)  # the package to install, not its module
+
+    def add(sub: Any) -> None:
+        for name in names:
+            stub = sub.add_parser(name, help=f"(needs {missing}: pip install -e .)", add_help=False)
+            stub.add_argument("rest", nargs=argparse.REMAINDER)
+
+            def explain(args: argparse.Namespace, name: str = name) -> int:
+                print(
+                    f"workflows {name}: needs the Python package {missing!r}, which is not installed; "
+                    "run `make dev` or `pip install -e .`",
+                    file=sys.stderr,
+                )
+                return 2
+
+            stub.set_defaults(func=explain)
+
+    return add
+
+
 def main(argv: list[str] | None = None) -> int:
     _register_extras()
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:
+        # argparse would print the top-level usage; the subcommand's says which flags exist.
+        sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+        sub.choices[args.command].error(f"unrecognized arguments: {' '.join(unknown)}")
     return int(args.func(args) or 0)
 
 

@@ -1,4 +1,4 @@
-"""`workflows serve`, `workflows dev` and `workflows upload`: the engine with its API and console, and
+"""`workflows serve` and `workflows dev`: the engine with its API and console, and
 the local AWS world (moto on 127.0.0.1) that template.yaml describes, wired as AWS wires it."""
 
 from __future__ import annotations
@@ -183,7 +183,31 @@ def _print_endpoints(info: dict[str, Any], path: Path) -> None:
     table.add_row("state machine", info["stateMachineArn"] or "-")
     table.add_row("upload to", info["input"] or "-")
     table.add_row("endpoints file", str(path))
-    console.print(table)
+    # At its natural width: a URL or ARN cut to fit 80 columns cannot be pasted.
+    wide = Console(stderr=True, width=10_000)
+    width = wide.measure(table).maximum
+    (Console(stderr=True, width=width) if width > console.width else console).print(table)
+    print_environment(info)
+
+
+def environment_lines(info: dict[str, Any]) -> list[str]:
+    """What to paste so the AWS CLI and SDKs talk to this local world: endpoints, placeholder
+    credentials (moto and dev's API check no signatures) and the region."""
+    lines = []
+    if info.get("aws"):
+        lines.append(f"export AWS_ENDPOINT_URL={info['aws']}")
+    # The service-specific variable wins over AWS_ENDPOINT_URL for Step Functions (service id SFN).
+    lines.append(f"export AWS_ENDPOINT_URL_SFN={info['stepfunctions']}")
+    if info.get("aws"):
+        lines += ["export AWS_ACCESS_KEY_ID=testing", "export AWS_SECRET_ACCESS_KEY=testing"]
+    lines.append(f"export AWS_DEFAULT_REGION={info.get('region') or 'us-east-1'}")
+    return lines
+
+
+def print_environment(info: dict[str, Any]) -> None:
+    console.print("For the AWS CLI and SDKs (aws s3 cp, aws stepfunctions ...), paste:")
+    for line in environment_lines(info):
+        console.print("  " + line, highlight=False, soft_wrap=True)
 
 
 def _print_sample(result: dict[str, Any]) -> None:
@@ -197,12 +221,11 @@ def _print_sample(result: dict[str, Any]) -> None:
     output = result.get("output") or {}
     destination = output.get("destination") or output.get("outcome")
     if destination:
-        console.print(f"  routed to: {json.dumps(destination)}")
+        console.print(f"  routed to: {json.dumps(destination)}", soft_wrap=True)
     for message in result.get("sns", []):
         attributes = {k: v.get("Value") for k, v in message.get("MessageAttributes", {}).items()}
-        console.print(
-            f"  SNS message: subject={message.get('Subject')!r} attributes={json.dumps(attributes)}"
-        )
+        subject = f"subject={message['Subject']!r} " if message.get("Subject") else ""
+        console.print(f"  SNS message: {subject}attributes={json.dumps(attributes)}", soft_wrap=True)
 
 
 @dataclass
@@ -216,6 +239,7 @@ class DevOptions:
     parameters: dict[str, str] = field(default_factory=dict)
     data_dir: str = ".workflows"
     workers: int = 2
+    verbose: bool = False  # handler logs in the terminal, each line prefixed by its function
 
 
 async def start_world(options: DevOptions) -> DevWorld:
@@ -268,6 +292,7 @@ async def start_world(options: DevOptions) -> DevWorld:
     for spec in stack.state_machines.values():
         substitutions.update(spec.substitutions)
     workers = LambdaWorkerResolver.from_stack(stack, endpoints, pool_size=options.workers)
+    world_closers = _route_handler_logs(workers, data_dir, options.verbose)
     integrations = ServiceIntegrationResolver(endpoints)
     service = StepFunctionsService(
         Store(str(data_dir)), account=stack.account, region=stack.region, substitutions=substitutions
@@ -279,6 +304,7 @@ async def start_world(options: DevOptions) -> DevWorld:
     world.input_bucket, world.input_prefix, world.input_suffix = _input_from_rules(stack)
     world.workers = workers
     world.closers.append(integrations.close)
+    world.closers.extend(world_closers)
     world.async_closers.append(workers.close)
     if aws is not None:
         world.closers.append(aws.stop)
@@ -332,6 +358,31 @@ async def start_world(options: DevOptions) -> DevWorld:
     return world
 
 
+def _route_handler_logs(workers: Any, data_dir: Path, verbose: bool) -> list[Any]:
+    """Where the Lambda handlers' logs (powertools JSON, warnings) go: quiet by default, into
+    `lambda.log` in the data directory, so the terminal keeps to the summary; with --verbose, to the
+    terminal, each line prefixed by its function. Returns what closes them."""
+    import threading
+
+    if not verbose:
+        handle = (data_dir / "lambda.log").open("ab")
+        workers.stderr = handle
+        return [handle.close]
+    closers: list[Any] = []
+    for name in workers.functions:
+        read_fd, write_fd = os.pipe()
+        workers.pool(name).stderr = write_fd
+
+        def pump(fd: int = read_fd, prefix: str = name) -> None:
+            with open(fd, "rb", closefd=True) as stream:
+                for raw in stream:
+                    console.out(f"{prefix} | {raw.decode('utf-8', 'replace').rstrip()}", highlight=False)
+
+        threading.Thread(target=pump, name=f"logs-{name}", daemon=True).start()
+        closers.append(lambda fd=write_fd: os.close(fd))
+    return closers
+
+
 def _require_free(host: str, port: int, option: str) -> None:
     """Refuse a port something else holds, with the option that picks another, rather than hang on it."""
     import socket
@@ -373,11 +424,13 @@ async def dev_main(args: argparse.Namespace) -> int:
         parameters=dict(kv.split("=", 1) for kv in args.parameter or []),
         data_dir=args.data_dir,
         workers=args.workers,
+        verbose=args.verbose,
     )
     world = await start_world(options)
     info = world.describe()
     _print_endpoints(info, Path(options.data_dir) / "endpoints.json")
-    print(json.dumps(info), flush=True)
+    if not sys.stdout.isatty():  # for scripts reading stdout; a person has the table above
+        print(json.dumps(info), flush=True)
     status = 0
     try:
         if not args.no_sample and world.input_bucket:
@@ -406,11 +459,24 @@ class _Uploads:
     def __init__(self, world: DevWorld) -> None:
         self.world = world
         self.bucket: str = world.input_bucket or ""
+        self.prefix: str = world.input_prefix
+        self.state_machine_arns: list[str] = _rule_targets(world)
 
     def put(self, name: str, data: bytes) -> str:
         key = f"{self.world.input_prefix}{Path(name).name}"
         self.world.endpoints.client("s3").put_object(Bucket=self.bucket, Key=key, Body=data)
         return key
+
+
+def _rule_targets(world: DevWorld) -> list[str]:
+    """The state machines an S3 rule starts: those whose ARN the rule's target function is given."""
+    arns = set(world.state_machine_arns.values())
+    found: set[str] = set()
+    for rule in world.stack.rules.values():
+        fn = world.stack.functions.get(rule.target_function) if rule.target_function else None
+        if fn is not None:
+            found.update(v for v in fn.environment.values() if v in arns)
+    return sorted(found)
 
 
 def cmd_dev(args: argparse.Namespace) -> int:
@@ -458,46 +524,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_upload(args: argparse.Namespace) -> int:
-    """Upload files into the input bucket (from `.workflows/endpoints.json`), with a progress bar."""
-    import boto3
-    from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
-
-    path = Path(args.data_dir) / "endpoints.json"
-    if not path.exists() and not args.to:
-        console.print(f"[red]no {path}: start `workflows dev` first, or give --to s3://bucket/prefix[/red]")
-        return 2
-    info = json.loads(path.read_text()) if path.exists() else {}
-    target = args.to or info.get("input")
-    if not target or not target.startswith("s3://"):
-        console.print("[red]no input bucket known; give --to s3://bucket/prefix[/red]")
-        return 2
-    bucket, _, prefix = target[5:].partition("/")
-    endpoint = args.endpoint_url or info.get("aws")
-    s3 = boto3.client(
-        "s3",
-        endpoint_url=endpoint,
-        region_name=info.get("region", "us-east-1"),
-        **({"aws_access_key_id": "local", "aws_secret_access_key": "local"} if endpoint else {}),
-    )
-    files = [Path(f) for f in args.files]
-    missing = [f for f in files if not f.is_file()]
-    if missing:
-        console.print(f"[red]not a file: {', '.join(map(str, missing))}[/red]")
-        return 2
-    with Progress(
-        "{task.description}", BarColumn(), DownloadColumn(), TransferSpeedColumn(), console=console
-    ) as bar:
-        for f in files:
-            task = bar.add_task(f.name, total=f.stat().st_size)
-            s3.upload_file(
-                str(f), bucket, f"{prefix}{f.name}", Callback=lambda n, task=task: bar.advance(task, n)
-            )
-    for f in files:
-        print(f"s3://{bucket}/{prefix}{f.name}")
-    return 0
-
-
 def add_commands(sub: Any) -> None:
     dev = sub.add_parser(
         "dev",
@@ -520,6 +546,12 @@ def add_commands(sub: Any) -> None:
     dev.add_argument("--sample-timeout", type=float, default=90.0)
     dev.add_argument(
         "--once", action="store_true", help="exit after the sample (status 0 if it went through)"
+    )
+    dev.add_argument(
+        "--verbose",
+        "-v",
+        action="store_true",
+        help="show the Lambda handlers' logs here, each line prefixed by its function (default: DATA_DIR/lambda.log)",
     )
     dev.set_defaults(func=cmd_dev)
 
@@ -547,10 +579,3 @@ def add_commands(sub: Any) -> None:
         "--template", help="with --aws-endpoint: back Lambda ARNs with template.yaml's functions"
     )
     serve.set_defaults(func=cmd_serve)
-
-    upload = sub.add_parser("upload", help="upload files to the input bucket to start executions")
-    upload.add_argument("files", nargs="+")
-    upload.add_argument("--to", help="s3://bucket/prefix (default: the input from .workflows/endpoints.json)")
-    upload.add_argument("--endpoint-url", help="S3 endpoint (default: from endpoints.json; real AWS if none)")
-    upload.add_argument("--data-dir", default=".workflows")
-    upload.set_defaults(func=cmd_upload)

@@ -19,11 +19,13 @@ does not record a stage.
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import inspect
 import json
 import logging
 import secrets
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime
 from pathlib import Path
@@ -36,10 +38,17 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from workflows.asl.errors import ServiceError
-from workflows.service.console_data import execution_runs, pointer_position
+from workflows.service.console_data import (
+    COLUMNS_TAG,
+    DEFAULT_COLUMNS,
+    execution_columns,
+    execution_runs,
+    parse_columns,
+    pointer_position,
+)
 from workflows.service.service import StepFunctionsService
 
-__all__ = ["Uploads", "create_console", "execution_runs", "pointer_position"]
+__all__ = ["Uploads", "create_console", "execution_runs", "pointer_position", "upload_name"]
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +69,10 @@ MAX_UPLOAD = 64 * 1024 * 1024
 
 
 class Uploads(Protocol):
-    """Where the upload box puts files: `workflows dev` passes the pipeline's input bucket."""
+    """Where the upload box puts files: `workflows dev` passes the pipeline's input bucket.
+
+    `put` returns the key it wrote (None: the name itself). Optional attributes: `prefix` (what
+    keys start with) and `state_machine_arns` (what the bucket's S3 rule starts; None: any)."""
 
     bucket: str
 
@@ -95,6 +107,84 @@ async def _body(request: Request) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ServiceError("SerializationException", "Expected a JSON object")
     return data
+
+
+SCAN_LIMIT = 5000  # executions a key search or an outcome filter reads, newest first
+
+
+async def _list_columns(service: StepFunctionsService, arn: str) -> list[tuple[str, list[str]]]:
+    """The columns the state machine's `workflows:columns` tag chooses, else the pipeline's."""
+    try:
+        tags = (await service.list_tags_for_resource(resourceArn=arn))["tags"]
+    except ServiceError:
+        tags = []
+    spec = next((t["value"] for t in tags if t["key"] == COLUMNS_TAG), None)
+    if spec:
+        try:
+            return parse_columns(spec)
+        except ValueError as err:
+            log.warning("console: tag %s on %s: %s", COLUMNS_TAG, arn, err)
+    return parse_columns(DEFAULT_COLUMNS)
+
+
+def _matches(execution: dict[str, Any], text: str) -> bool:
+    values = [execution["name"], *(v for v in execution["columns"].values() if v is not None)]
+    return any(text in str(v).lower() for v in values)
+
+
+class _ColumnCache:
+    """Column values already read, per execution: a finished execution's input and output never
+    change, so the list's refresh every two seconds reads each one once."""
+
+    def __init__(self, size: int = 20_000) -> None:
+        self.size = size
+        self.values: OrderedDict[tuple[str, str], dict[str, Any]] = OrderedDict()
+
+    async def fill(
+        self, service: StepFunctionsService, columns: list[tuple[str, list[str]]], rows: list[dict[str, Any]]
+    ) -> None:
+        spec = json.dumps(columns)
+        for n, row in enumerate(rows):
+            if "columns" in row:
+                continue
+            key = (row["executionArn"], spec)
+            cached = self.values.get(key)
+            if cached is None:
+                try:
+                    described = await service.describe_execution(executionArn=row["executionArn"])
+                except ServiceError:  # gone between the list and this read
+                    described = {}
+                cached = execution_columns(columns, described)
+                if described.get("status") not in (None, "RUNNING", "PENDING_REDRIVE"):
+                    self.values[key] = cached
+                    if len(self.values) > self.size:
+                        self.values.popitem(last=False)
+                if n % 200 == 199:  # a first read of thousands leaves the loop to others between batches
+                    await asyncio.sleep(0)
+            row["columns"] = cached
+
+
+def upload_name(raw: str) -> str | None:
+    """The file name an upload is stored under: the last segment of what the browser sent (no folders,
+    no `.` or `..`), or None when nothing usable is left."""
+    # A name ending in "/" names a folder: refused rather than written as the prefix itself.
+    name = raw.replace("\\", "/").rsplit("/", 1)[-1].strip()
+    if name in ("", ".", "..") or len(name) > 255 or any(ord(c) < 32 for c in name):
+        return None
+    return name
+
+
+def _uploads_config(uploads: Uploads | None) -> dict[str, Any] | None:
+    """What the page needs to place the upload box: the bucket, the prefix keys get, and the state
+    machines an S3 rule starts for that bucket (the box shows on their pages only)."""
+    if uploads is None:
+        return None
+    arns = getattr(uploads, "state_machine_arns", None)
+    return {
+        "bucket": uploads.bucket,
+        "prefix": getattr(uploads, "prefix", "") or "",
+        "stateMachineArns": sorted(arns) if arns is not None else None,
+    }
 
 
 def create_console(
@@ -148,7 +238,7 @@ def create_console(
     async def config(request: Request) -> Response:
         return _json(
             {
-                "uploads": {"bucket": uploads.bucket} if uploads is not None else None,
+                "uploads": _uploads_config(uploads),
                 "region": service.region,
                 "account": service.account,
             }
@@ -184,33 +274,51 @@ def create_console(
                 out["sourceText"] = None
         return _json(out)
 
+    columns_cache = _ColumnCache()
+
     async def executions(request: Request) -> Response:
         q = request.query_params
         arn = q.get("stateMachineArn", "")
         status = q.get("status") or None
+        outcome = q.get("outcome") or None
         search = (q.get("q") or "").strip().lower()
         size = max(1, min(int(q.get("maxResults") or 25), 1000))
         everything = await all_pages(service.list_executions, "executions", stateMachineArn=arn)
         counts: dict[str, int] = {}
         for e in everything:
             counts[e["status"]] = counts.get(e["status"], 0) + 1
-        if search or status:
+        columns = await _list_columns(service, arn)
+        scanned = everything[:SCAN_LIMIT]
+        await columns_cache.fill(service, columns, scanned)
+        outcomes: dict[str, int] = {}
+        for e in scanned:
+            value = e["columns"].get("outcome")
+            if value is not None:
+                outcomes[str(value)] = outcomes.get(str(value), 0) + 1
+        if search or status or outcome:
             rows = [
                 e
-                for e in everything
-                if (not status or e["status"] == status) and (not search or search in e["name"].lower())
+                for e in scanned
+                if (not status or e["status"] == status)
+                and (not outcome or str(e["columns"].get("outcome")) == outcome)
+                and (not search or _matches(e, search))
             ]
         else:
             rows = everything
         start = int(q.get("offset") or 0)
+        page_rows = rows[start : start + size]
+        await columns_cache.fill(service, columns, page_rows)  # rows past the scan, paged to
         return _json(
             {
-                "executions": rows[start : start + size],
+                "executions": page_rows,
                 "offset": start,
                 "total": len(rows),
                 "next": start + size if start + size < len(rows) else None,
                 "counts": counts,
                 "all": len(everything),
+                "columns": [name for name, _ in columns],
+                "outcomes": outcomes,
+                "scanned": len(scanned),
             }
         )
 
@@ -321,17 +429,19 @@ def create_console(
     async def upload(request: Request) -> Response:
         if uploads is None:
             return _error("UploadsNotConfigured", "no input bucket is configured", 404)
-        name = (request.query_params.get("name") or "").strip()
-        if not name or name.startswith("/") or ".." in name.split("/") or len(name) > 1024:
-            return _error("InvalidName", "a file name is required")
+        name = upload_name(request.query_params.get("name") or "")
+        if name is None:
+            return _error("InvalidName", "a file name is required (the part after the last '/')")
         data = await request.body()
         if len(data) > MAX_UPLOAD:
             return _error("TooLarge", "file larger than the console accepts", 413)
         if inspect.iscoroutinefunction(uploads.put):
-            await uploads.put(name, data)
+            written = await uploads.put(name, data)
         else:  # boto3's put_object blocks: keep it off the event loop
-            await run_in_threadpool(uploads.put, name, data)
-        return _json({"bucket": uploads.bucket, "key": name, "size": len(data)})
+            written = await run_in_threadpool(uploads.put, name, data)
+        # The key the object really has (dev puts it under the rule's prefix), so it can be searched for.
+        key = written if isinstance(written, str) and written else name
+        return _json({"bucket": uploads.bucket, "key": key, "size": len(data)})
 
     api_routes = [
         Route("/api/config", api(config), methods=["GET"]),

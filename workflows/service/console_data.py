@@ -542,3 +542,91 @@ def _stages(
 
 
 # -- the app ------------------------------------------------------------------------------------------
+
+
+# -- executions list: columns read from each execution's input and output -----------------------------
+
+# The tag on a state machine that chooses its list's columns: `name=PATH|PATH,name=PATH`. A path reads
+# the execution seen as {"input", "output", "error", "cause", "name", "status"}; the first alternative
+# giving a value wins, so one column can read several output shapes.
+COLUMNS_TAG = "workflows:columns"
+# The pipeline's defaults: what was uploaded (bucket, key) and what became of it (outcome, reason).
+# The outcome sits at the top of the output, in the notification the pipeline sends, or under
+# `outcome` (routed uploads); a failed execution's reason is its error.
+DEFAULT_COLUMNS = (
+    "key=$.input.key|$.input.detail.object.key|$.input.Records[0].s3.object.key,"
+    "outcome=$.output.outcome|$.output.notification.outcome|$.output.outcome.outcome,"
+    "reason=$.output.reason|$.output.notification.reason|$.output.outcome.reason|$.error,"
+    "bucket=$.input.bucket|$.input.detail.bucket.name|$.input.Records[0].s3.bucket.name"
+)
+_STEP = re.compile(r"\.([A-Za-z0-9_$@-]+)|\[(\d+)\]|\['([^']*)'\]")
+MAX_CELL = 300  # characters of one value; a list shows keys and outcomes, not documents
+
+
+def parse_columns(spec: str | None) -> list[tuple[str, list[str]]]:
+    """`key=$.input.key|$.input.detail.object.key,outcome=$.output.outcome` → [(name, [paths])].
+    Raises ValueError naming the part it cannot read."""
+    columns: list[tuple[str, list[str]]] = []
+    for part in (spec or "").split(","):
+        if not part.strip():
+            continue
+        name, sep, paths = part.partition("=")
+        name = name.strip()
+        alternatives = [p.strip() for p in paths.split("|") if p.strip()]
+        if not sep or not name or not alternatives:
+            raise ValueError(f"expected NAME=$.path, got {part.strip()!r}")
+        for path in alternatives:
+            _path_steps(path)
+        columns.append((name, alternatives))
+    return columns
+
+
+def _path_steps(path: str) -> list[str | int]:
+    if not path.startswith("$"):
+        raise ValueError(f"a column path starts with $: {path!r}")
+    steps: list[str | int] = []
+    pos = 1
+    while pos < len(path):
+        match = _STEP.match(path, pos)
+        if match is None:
+            raise ValueError(f"cannot read {path!r} at {path[pos:]!r}")
+        name, index, quoted = match.groups()
+        steps.append(int(index) if index is not None else name if name is not None else quoted)
+        pos = match.end()
+    return steps
+
+
+def read_path(document: Any, path: str) -> Any:
+    """The value at a `$.a.b[0]` path, or None where the document has no such member."""
+    value = document
+    for step in _path_steps(path):
+        fits = (isinstance(step, int) and isinstance(value, list) and step < len(value)) or (
+            isinstance(step, str) and isinstance(value, dict) and step in value
+        )
+        if not fits:
+            return None
+        value = value[step]  # type: ignore[index]
+    return value
+
+
+def execution_columns(columns: list[tuple[str, list[str]]], execution: dict[str, Any]) -> dict[str, Any]:
+    """Each column's value for one described execution: the first scalar its paths find (a list
+    cell is text, never a document), else None."""
+    document = {
+        "input": _load(execution.get("input")),
+        "output": _load(execution.get("output")),
+        "error": execution.get("error"),
+        "cause": execution.get("cause"),
+        "name": execution.get("name"),
+        "status": execution.get("status"),
+    }
+    out: dict[str, Any] = {}
+    for name, paths in columns:
+        value = None
+        for path in paths:
+            found = read_path(document, path)
+            if found is not None and not isinstance(found, (dict, list)):
+                value = found if not isinstance(found, str) else found[:MAX_CELL]
+                break
+        out[name] = value
+    return out

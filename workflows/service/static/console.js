@@ -86,6 +86,12 @@
     const p = (n, w) => String(n).padStart(w || 2, "0");
     return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())} ${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}.${p(d.getMilliseconds(), 3)}`;
   }
+  // Today's executions by time of day; older ones with their date.
+  function fmtShortTime(iso) {
+    if (!iso) return "–";
+    const full = fmtTime(iso);
+    return new Date(iso).toDateString() === new Date().toDateString() ? full.slice(11) : full.slice(0, 16);
+  }
   function fmtDuration(startIso, endIso) {
     if (!startIso) return "–";
     const ms = (endIso ? new Date(endIso) : new Date()) - new Date(startIso);
@@ -99,6 +105,13 @@
     if (value === undefined) return "";
     if (typeof value === "string") { try { return JSON.stringify(JSON.parse(value), null, 2); } catch { return value; } }
     return JSON.stringify(value, null, 2);
+  }
+  // What a person reads first in a cause: a Lambda error's message, else its first line.
+  function firstLine(cause) {
+    let text = String(cause);
+    try { const parsed = JSON.parse(text); if (parsed && typeof parsed.errorMessage === "string") text = parsed.errorMessage; } catch { /* plain text */ }
+    const line = text.trim().split("\n")[0];
+    return line.length > 160 ? line.slice(0, 159) + "…" : line;
   }
   const badge = (status, label) => h("span", { class: "badge " + status, text: label || (STATE_LABEL[status] || status) });
 
@@ -154,47 +167,89 @@
   }
 
   // -- page: one state machine's executions ---------------------------------------------------------
+  // An outcome read from the output, as a badge: each of these executions SUCCEEDED, but a quarantined
+  // or rejected file is not an accepted one.
+  const OUTCOME_TONE = { accepted: "ok", passed: "ok", succeeded: "ok", done: "ok", review: "warn", skipped: "stop", rejected: "bad", quarantined: "alert", failed: "alert", error: "alert" };
+  const outcomeBadge = (value) => value === null || value === undefined || value === "" ? null
+    : h("span", { class: "badge outcome tone-" + (OUTCOME_TONE[String(value).toLowerCase()] || "other"), "data-outcome": String(value), text: String(value) });
+  const COLUMN_LABEL = { key: "Key", outcome: "Outcome", reason: "Reason", bucket: "Bucket" };
+  const columnLabel = (name) => COLUMN_LABEL[name] || name.charAt(0).toUpperCase() + name.slice(1);
+
   async function machinePage(arn) {
     const [machine, config] = await Promise.all([api("GET", "state-machine?" + q({ arn })), api("GET", "config")]);
     crumbs({ text: "State machines", href: "/console" }, { text: machine.name });
-    const state = { status: "", search: "", offset: 0, size: 25, live: true };
+    const params = new URLSearchParams(location.search);
+    const state = { status: "", outcome: params.get("outcome") || "", search: params.get("q") || "", offset: 0, size: 25, live: true, tab: params.get("tab") === "definition" ? "definition" : "executions" };
     const countsBox = h("div", { class: "counts", id: "counts" });
     const statusSelect = h("select", { id: "status-filter" }, h("option", { value: "", text: "Any status" }),
       STATUSES.map((st) => h("option", { value: st, text: st })));
-    const search = h("input", { type: "search", id: "name-search", placeholder: "Search by name", size: 30 });
+    const outcomeSelect = h("select", { id: "outcome-filter" }, h("option", { value: "", text: "Any outcome" }));
+    const search = h("input", { type: "search", id: "name-search", placeholder: "Search by key or name", size: 30, value: state.search });
     const live = h("input", { type: "checkbox", id: "live", checked: true });
+    const thead = h("thead");
     const tbody = h("tbody");
     const pager = h("span", { class: "muted", id: "pager" });
+    const note = h("span", { class: "muted", id: "scan-note" });
     const prev = h("button", { id: "prev", text: "‹ Previous" });
     const next = h("button", { id: "next", text: "Next ›" });
-    const upload = config.uploads ? uploadBox(config.uploads, () => load()) : null;
+    const uploads = config.uploads;
+    const targeted = uploads && (!uploads.stateMachineArns || uploads.stateMachineArns.includes(arn));
+    const upload = targeted ? uploadBox(uploads, (keys) => { if (keys.length === 1) { search.value = keys[0]; state.search = keys[0]; state.offset = 0; } load(); }) : null;
 
     async function load() {
-      const data = await api("GET", "executions?" + q({ stateMachineArn: arn, status: state.status, q: state.search, offset: state.offset, maxResults: state.size }));
+      const data = await api("GET", "executions?" + q({ stateMachineArn: arn, status: state.status, outcome: state.outcome, q: state.search, offset: state.offset, maxResults: state.size }));
       clear(countsBox).append(
         h("button", { class: state.status === "" ? "active" : "", "data-status": "", onclick: () => setStatus("") }, "All", h("b", { text: data.all })),
         ...STATUSES.filter((st) => data.counts[st] || st === "RUNNING" || st === "SUCCEEDED" || st === "FAILED").map((st) =>
           h("button", { class: state.status === st ? "active" : "", "data-status": st, onclick: () => setStatus(st) }, badge(st), h("b", { text: data.counts[st] || 0 }))));
-      clear(tbody).append(...data.executions.map((e) => h("tr", { class: "clickable", "data-arn": e.executionArn, onclick: () => { location.href = executionUrl(e.executionArn); } },
-        h("td", {}, h("a", { href: executionUrl(e.executionArn), class: "exec-link", text: e.name })),
-        h("td", {}, badge(e.status)),
-        h("td", { text: fmtTime(e.startDate) }),
-        h("td", { text: fmtTime(e.stopDate) }),
-        h("td", { text: fmtDuration(e.startDate, e.stopDate) }))));
-      if (!data.executions.length) tbody.append(h("tr", {}, h("td", { colspan: 5, class: "muted", text: "No executions match." })));
+      const outcomes = Object.keys(data.outcomes || {}).sort();
+      if (state.outcome && !outcomes.includes(state.outcome)) outcomes.push(state.outcome);
+      clear(outcomeSelect).append(h("option", { value: "", text: "Any outcome" }), ...outcomes.map((o) => h("option", { value: o, text: `${o} (${(data.outcomes || {})[o] || 0})` })));
+      outcomeSelect.value = state.outcome;
+      const columns = data.columns || [];
+      const extra = columns.filter((c) => c !== "outcome" && c !== "reason");
+      const headings = [...extra.map((c) => [c, columnLabel(c)]), ["status", "Status"], ...(columns.includes("outcome") ? [["outcome", "Outcome"]] : []), ...(columns.includes("reason") ? [["reason", "Reason"]] : []), ["name", "Name"], ["started", "Started"], ["duration", "Duration"]];
+      clear(thead).append(h("tr", {}, headings.map(([c, t]) => h("th", { class: "col-" + c, text: t }))));
+      clear(tbody).append(...data.executions.map((e) => {
+        const cols = e.columns || {};
+        return h("tr", { class: "clickable", "data-arn": e.executionArn, "data-key": cols.key ?? "", onclick: () => { location.href = executionUrl(e.executionArn); } },
+          ...extra.map((c) => h("td", { class: "col-" + c + (c === "key" ? " mono key" : ""), "data-column": c, title: cols[c] ?? "", text: cols[c] ?? "–" })),
+          h("td", {}, badge(e.status)),
+          columns.includes("outcome") ? h("td", { class: "col-outcome", "data-column": "outcome" }, outcomeBadge(cols.outcome) || h("span", { class: "muted", text: "–" })) : null,
+          columns.includes("reason") ? h("td", { class: "col-reason", "data-column": "reason", text: cols.reason ?? "" }) : null,
+          h("td", { class: "name" }, h("a", { href: executionUrl(e.executionArn), class: "exec-link", text: e.name })),
+          h("td", { class: "nowrap", title: fmtTime(e.startDate), text: fmtShortTime(e.startDate) }),
+          h("td", { class: "nowrap", text: fmtDuration(e.startDate, e.stopDate) }));
+      }));
+      if (!data.executions.length) tbody.append(h("tr", {}, h("td", { colspan: headings.length, class: "muted", text: "No executions match." })));
       pager.textContent = data.total ? `${data.offset + 1}–${data.offset + data.executions.length} of ${data.total}` : "0 of 0";
+      note.textContent = (state.search || state.outcome) && data.scanned < data.all ? `searched the newest ${data.scanned}` : "";
       prev.disabled = data.offset === 0;
       next.disabled = data.next === null;
     }
     function setStatus(st) { state.status = st; statusSelect.value = st; state.offset = 0; load(); }
     statusSelect.addEventListener("change", () => setStatus(statusSelect.value));
+    outcomeSelect.addEventListener("change", () => { state.outcome = outcomeSelect.value; state.offset = 0; load(); });
     let debounce;
     search.addEventListener("input", () => { clearTimeout(debounce); debounce = setTimeout(() => { state.search = search.value.trim(); state.offset = 0; load(); }, 250); });
     prev.addEventListener("click", () => { state.offset = Math.max(0, state.offset - state.size); load(); });
     next.addEventListener("click", () => { state.offset += state.size; load(); });
     live.addEventListener("change", () => { state.live = live.checked; });
-    every(2000, () => { if (state.live && !document.hidden) load().catch(() => {}); });
+    every(2000, () => { if (state.tab === "executions" && state.live && !document.hidden) load().catch(() => {}); });
 
+    const executionsPanel = h("div", { class: "panel", id: "executions-panel" },
+      h("div", { class: "row" }, h("h2", { text: "Executions" }), h("span", { class: "spacer" }),
+        h("label", {}, live, " Live refresh")),
+      countsBox,
+      h("div", { class: "row toolbar" }, statusSelect, outcomeSelect, search, note, h("span", { class: "spacer" }), pager, prev, next),
+      h("div", { class: "table-box" }, h("table", { id: "executions" }, thead, tbody)));
+    const body = h("div");
+    const tabs = h("div", { class: "tabs" });
+    function showTab() {
+      clear(tabs).append(...[["executions", "Executions"], ["definition", "Definition"]].map(([key, label]) =>
+        h("button", { class: state.tab === key ? "active" : "", id: "tab-" + key, text: label, onclick: () => { state.tab = key; showTab(); } })));
+      clear(body).append(state.tab === "executions" ? h("div", {}, ...(upload ? [upload] : []), executionsPanel) : definitionPanel(machine));
+    }
     clear(app).append(
       h("div", { class: "row" }, h("h1", { text: machine.name }), h("span", { class: "spacer" }),
         h("a", { class: "button", href: editorUrl(arn), id: "edit-definition", text: "Edit definition" }),
@@ -204,56 +259,94 @@
         h("div", {}, h("span", { text: "Type" }), h("b", { text: machine.type })),
         h("div", {}, h("span", { text: "Revision" }), h("b", { class: "mono", text: machine.revisionId || "initial" })),
         machine.source ? h("div", {}, h("span", { text: "Source file" }), h("b", { class: "mono", text: machine.source })) : null),
-      ...(upload ? [upload] : []),
-      h("div", { class: "panel" },
-        h("div", { class: "row" }, h("h2", { text: "Executions" }), h("span", { class: "spacer" }),
-          h("label", {}, live, " Live refresh")),
-        countsBox,
-        h("div", { class: "row toolbar" }, statusSelect, search, h("span", { class: "spacer" }), pager, prev, next),
-        h("table", { id: "executions" },
-          h("thead", {}, h("tr", {}, ["Name", "Status", "Started", "Ended", "Duration"].map((t) => h("th", { text: t })))),
-          tbody)));
+      tabs, body);
+    showTab();
     await load();
+  }
+
+  // The definition as it is deployed, read only: the graph beside the JSON.
+  function definitionPanel(machine) {
+    let definition = null;
+    try { definition = JSON.parse(machine.definition); } catch { definition = null; }
+    return h("div", { class: "panel", id: "definition" },
+      h("div", { class: "definition-layout" },
+        definition ? graphFrame(drawGraph(definition, null, null, null)) : h("p", { class: "muted", text: "The definition is not valid JSON." }),
+        h("pre", { id: "definition-json", class: "definition-json", text: definition ? JSON.stringify(definition, null, 2) : machine.definition })));
   }
 
   function uploadBox(uploads, after) {
     const file = h("input", { type: "file", id: "upload-file", multiple: true });
-    const result = h("span", { id: "upload-result", class: "muted" });
+    const result = h("div", { id: "upload-result", class: "muted" });
     const button = h("button", { id: "upload-submit", text: "Upload" });
     button.addEventListener("click", async () => {
       if (!file.files.length) { result.textContent = "Choose a file first."; return; }
       button.disabled = true;
+      const keys = [];
       try {
-        const done = [];
         for (const f of file.files) {
           const out = await api("PUT", "uploads?" + q({ name: f.name }), undefined, f);
-          done.push(`s3://${out.bucket}/${out.key}`);
+          keys.push(out.key);
+          clear(result).append("Uploaded ", ...keys.flatMap((k, i) => [i ? ", " : "", h("code", { class: "uploaded-key", text: `s3://${out.bucket}/${k}` })]));
         }
-        result.textContent = "Uploaded " + done.join(", ");
         file.value = "";
-        setTimeout(after, 500);
-      } catch (e) { result.textContent = e.message; }
+        setTimeout(() => after(keys), 500);
+      } catch (e) { result.append(h("div", { class: "err-text", text: e.message })); }
       button.disabled = false;
     });
     return h("div", { class: "panel", id: "upload" },
       h("h2", { text: "Upload to start executions" }),
-      h("div", { class: "row" }, h("span", { class: "muted" }, "Files go to ", h("code", { text: "s3://" + uploads.bucket + "/" })), file, button, result));
+      h("div", { class: "row" }, h("span", { class: "muted" }, "Files go to ", h("code", { text: "s3://" + uploads.bucket + "/" + (uploads.prefix || "") })), file, button),
+      result);
   }
 
   // -- the definition graph (dagre compound layout) -------------------------------------------------
   function measure(text, size) { return Math.max(40, text.length * size * 0.6); }
 
+  // A Choice rule as a condition a person reads on the edge: `$.outcome == "review"`.
+  const OPS = [["LessThanEquals", "<="], ["GreaterThanEquals", ">="], ["LessThan", "<"], ["GreaterThan", ">"], ["Equals", "=="], ["Matches", "matches"]];
+  function conditionText(rule) {
+    if (!rule || typeof rule !== "object") return "?";
+    if (typeof rule.Condition === "string") return rule.Condition.replace(/^\{%\s*|\s*%\}$/g, "");
+    if (Array.isArray(rule.And)) return rule.And.map((r) => "(" + conditionText(r) + ")").join(" && ");
+    if (Array.isArray(rule.Or)) return rule.Or.map((r) => "(" + conditionText(r) + ")").join(" || ");
+    if (rule.Not) return "!(" + conditionText(rule.Not) + ")";
+    const variable = rule.Variable || "$";
+    for (const [key, value] of Object.entries(rule)) {
+      if (key === "Variable" || key === "Next" || key === "Comment" || key === "Assign" || key === "Output") continue;
+      const isPath = key.endsWith("Path");
+      const base = isPath ? key.slice(0, -4) : key;
+      if (/^Is(Present|Null|String|Numeric|Boolean|Timestamp)$/.test(base)) return (value ? "" : "!") + base.slice(2).toLowerCase() + "(" + variable + ")";
+      const op = OPS.find(([suffix]) => base.endsWith(suffix));
+      if (!op) continue;
+      const shown = isPath ? String(value) : JSON.stringify(value);
+      return `${variable} ${op[1]} ${shown}`;
+    }
+    return "?";
+  }
+  const short = (text, n) => (text.length > n ? text.slice(0, n - 1) + "…" : text);
+  const LABEL_MAX = 26;
+
   function buildGraph(definition) {
     const g = new dagre.graphlib.Graph({ compound: true, multigraph: true });
-    g.setGraph({ rankdir: "TB", nodesep: 26, ranksep: 34, marginx: 16, marginy: 16 });
+    g.setGraph({ rankdir: "TB", nodesep: 22, ranksep: 30, edgesep: 8, marginx: 16, marginy: 16 });
     g.setDefaultEdgeLabel(() => ({}));
     const info = {};
     let edgeCount = 0;
-    const edge = (from, to, label, kind) => { g.setEdge(from, to, { label: label || "", kind: kind || "", width: label ? measure(label, 10) : 0, height: label ? 14 : 0, labelpos: "c" }, "e" + edgeCount++); };
+    // Catch edges weigh less, and only the first into each state takes part in the layout (it places
+    // the handler below the states that fail into it); the others are drawn over the finished layout.
+    // Every catch edge in the layout drags dummy nodes across the ranks between, and dagre then bends
+    // the main path around them: on the pipeline this halves the longest detour of a main edge.
+    const caught = new Set(), extra = [];
+    const edge = (from, to, label, kind, title, names) => {
+      const text = label ? short(label, LABEL_MAX) : "";
+      if (kind === "catch" && caught.has(to)) { extra.push({ from, to, kind, title, names }); return; }
+      if (kind === "catch") caught.add(to);
+      g.setEdge(from, to, { label: text, title: title || label || "", kind: kind || "", names: names || [], width: text ? measure(text, 10) : 0, height: text ? 14 : 0, labelpos: "c", weight: kind === "catch" ? 1 : 3, minlen: 1 }, "e" + edgeCount++);
+    };
     g.setNode("__start", { kind: "terminal", label: "Start", width: 64, height: 28 });
     g.setNode("__end", { kind: "terminal", label: "End", width: 64, height: 28 });
 
-    function scope(states, startAt, cluster, entry, exit) {
+    function scope(states, startAt, cluster, entry, exit, entryName) {
       if (!states || typeof states !== "object") return;
       for (const [name, spec] of Object.entries(states)) {
         if (!spec || typeof spec !== "object") continue;
@@ -274,13 +367,13 @@
           out = join;
           if (type === "Map") {
             const proc = spec.ItemProcessor || spec.Iterator || {};
-            scope(proc.States, proc.StartAt, c, id, join);
+            scope(proc.States, proc.StartAt, c, id, join, name);
           } else {
             (spec.Branches || []).forEach((branch, i) => {
               const b = "b:" + name + ":" + i;
               g.setNode(b, { kind: "cluster", label: "Branch " + (i + 1) });
               g.setParent(b, c);
-              scope(branch && branch.States, branch && branch.StartAt, b, id, join);
+              scope(branch && branch.States, branch && branch.StartAt, b, id, join, name);
             });
           }
         } else if (cluster) {
@@ -288,30 +381,44 @@
         }
         info[name].out = out;
       }
-      if (startAt && states[startAt]) edge(entry, "n:" + startAt);
+      if (startAt && states[startAt]) edge(entry, "n:" + startAt, "", "", "", [entryName, startAt]);
       for (const [name, spec] of Object.entries(states)) {
         if (!spec || typeof spec !== "object" || !info[name]) continue;
         const from = info[name].out;
         const to = (target) => (states[target] ? "n:" + target : null);
         if (spec.Type === "Choice") {
-          (spec.Choices || []).forEach((c, i) => { if (c && to(c.Next)) edge(from, to(c.Next), "Rule " + (i + 1)); });
-          if (to(spec.Default)) edge(from, to(spec.Default), "Default");
-        } else if (spec.Next && to(spec.Next)) edge(from, to(spec.Next));
-        if (spec.End === true || spec.Type === "Succeed" || spec.Type === "Fail") edge(from, exit);
-        (spec.Catch || []).forEach((c) => { if (c && to(c.Next)) edge(from, to(c.Next), "Catch", "catch"); });
+          (spec.Choices || []).forEach((c, i) => {
+            if (!c || !to(c.Next)) return;
+            const text = conditionText(c);
+            edge(from, to(c.Next), text, "choice", `Rule ${i + 1}: ${text}`, [name, c.Next]);
+          });
+          if (to(spec.Default)) edge(from, to(spec.Default), "Default", "choice", "Default", [name, spec.Default]);
+        } else if (spec.Next && to(spec.Next)) edge(from, to(spec.Next), "", "", "", [name, spec.Next]);
+        if (spec.End === true || spec.Type === "Succeed" || spec.Type === "Fail") edge(from, exit, "", "", "", [name, null]);
+        (spec.Catch || []).forEach((c) => {
+          if (!c || !to(c.Next)) return;
+          const errors = (c.ErrorEquals || []).join(", ");
+          // No text on the edge: dashed and coloured says "catch", the hover names the errors, and a
+          // label would take room in the layout that the main path needs.
+          edge(from, to(c.Next), "", "catch", "Catch " + errors, [name, c.Next]);
+        });
       }
     }
-    scope(definition && definition.States, definition && definition.StartAt, null, "__start", "__end");
+    scope(definition && definition.States, definition && definition.StartAt, null, "__start", "__end", null);
     dagre.layout(g);
-    return { g, info };
+    return { g, info, extra };
   }
 
-  function drawGraph(definition, statusOf, onSelect, selected) {
-    const { g } = buildGraph(definition);
+  // `taken(from, to)` says whether the run went along an edge (state names; null is Start or End).
+  function drawGraph(definition, statusOf, onSelect, selected, taken) {
+    const { g, extra } = buildGraph(definition);
     const graph = g.graph();
-    const svgEl = s("svg", { class: "graph", id: "graph", width: Math.ceil(graph.width || 200), height: Math.ceil(graph.height || 100), role: "img", "aria-label": "state machine graph" });
-    svgEl.append(s("defs", {}, s("marker", { id: "arrow", viewBox: "0 0 10 10", refX: 9, refY: 5, markerWidth: 7, markerHeight: 7, orient: "auto-start-reverse" }, s("path", { d: "M0,0 L10,5 L0,10 z", fill: "#7d8998" }))));
-    const clusters = s("g"), edges = s("g"), nodes = s("g");
+    const width = Math.ceil(graph.width || 200), height = Math.ceil(graph.height || 100);
+    const svgEl = s("svg", { class: "graph", id: "graph", width, height, viewBox: `0 0 ${width} ${height}`, role: "img", "aria-label": "state machine graph" });
+    svgEl.append(s("defs", {},
+      s("marker", { id: "arrow", viewBox: "0 0 10 10", refX: 9, refY: 5, markerWidth: 7, markerHeight: 7, orient: "auto-start-reverse" }, s("path", { d: "M0,0 L10,5 L0,10 z", fill: "#7d8998" })),
+      s("marker", { id: "arrow-taken", viewBox: "0 0 10 10", refX: 9, refY: 5, markerWidth: 7, markerHeight: 7, orient: "auto-start-reverse" }, s("path", { d: "M0,0 L10,5 L0,10 z", fill: "#0972d3" }))));
+    const clusters = s("g"), edges = s("g"), onPath = s("g"), nodes = s("g");
     for (const v of g.nodes()) {
       const n = g.node(v);
       if (!n || n.kind !== "cluster") continue;
@@ -324,9 +431,27 @@
       const pts = d.points || [];
       if (!pts.length) continue;
       const path = "M" + pts.map((p) => `${p.x},${p.y}`).join(" L");
-      const group = s("g", { class: "edge" + (d.kind ? " " + d.kind : "") }, s("path", { d: path, "marker-end": "url(#arrow)" }));
-      if (d.label) group.append(s("text", { x: d.x, y: d.y + 4, "text-anchor": "middle", text: d.label }));
-      edges.append(group);
+      const went = !!(taken && d.names.length && taken(d.names[0], d.names[1], d.kind === "catch"));
+      const group = s("g", { class: "edge" + (d.kind ? " " + d.kind : "") + (went ? " taken" : ""), "data-from": d.names[0] ?? "", "data-to": d.names[1] ?? "" },
+        d.title ? s("title", { text: d.title }) : null,
+        s("path", { d: path, "marker-end": went ? "url(#arrow-taken)" : "url(#arrow)" }));
+      if (d.label) {
+        group.append(s("rect", { class: "label-bg", x: d.x - d.width / 2, y: d.y - 8, width: d.width, height: 14, rx: 3 }));
+        group.append(s("text", { x: d.x, y: d.y + 3, "text-anchor": "middle", text: d.label }));
+      }
+      (went ? onPath : edges).append(group);
+    }
+    for (const d of extra) {
+      // From the side of the failing state to the top of its handler, as a curve over the layout.
+      const a = g.node(d.from), b = g.node(d.to);
+      if (!a || !b) continue;
+      const side = b.x >= a.x ? 1 : -1;
+      const x1 = a.x + side * a.width / 2, y1 = a.y, x2 = b.x + side * Math.min(b.width / 2 - 8, 24), y2 = b.y - b.height / 2;
+      const bend = Math.max(40, Math.abs(y2 - y1) / 3);
+      const path = `M${x1},${y1} C${x1 + side * bend},${y1} ${x2},${y2 - bend} ${x2},${y2}`;
+      const went = !!(taken && taken(d.names[0], d.names[1], true));
+      (went ? onPath : edges).append(s("g", { class: "edge catch extra" + (went ? " taken" : ""), "data-from": d.names[0] ?? "", "data-to": d.names[1] ?? "" },
+        s("title", { text: d.title }), s("path", { d: path, "marker-end": went ? "url(#arrow-taken)" : "url(#arrow)" })));
     }
     for (const v of g.nodes()) {
       const n = g.node(v);
@@ -338,7 +463,7 @@
         nodes.append(s("g", { class: "join" }, s("circle", { cx: n.x, cy: n.y, r: 4 })));
       } else {
         const status = statusOf ? statusOf(n.name) : "notrun";
-        const group = s("g", { class: `node st-${status}${selected === n.name ? " selected" : ""}`, "data-state": n.name, "data-status": status, tabindex: 0 },
+        const group = s("g", { class: `node st-${status}${selected === n.name ? " selected" : ""}`, "data-state": n.name, "data-status": status, "data-x": n.x, "data-y": n.y, tabindex: 0 },
           s("title", { text: `${n.name} (${n.type}) — ${STATE_LABEL[status]}` }),
           s("rect", { x: n.x - n.width / 2, y: n.y - n.height / 2, width: n.width, height: n.height, rx: 6 }),
           s("text", { x: n.x, y: n.y - 2, "text-anchor": "middle", text: n.name }),
@@ -350,8 +475,97 @@
         nodes.append(group);
       }
     }
-    svgEl.append(clusters, edges, nodes);
+    svgEl.append(clusters, edges, onPath, nodes);
     return svgEl;
+  }
+
+  // The graph in a panel of its own size: fitted on open, zoomed with the wheel or the buttons, panned
+  // by dragging. Zoom and pan move the SVG's viewBox, so the drawing stays crisp at any scale. With a
+  // `focus` state (the failed or current one), the view is centred on it at a readable scale.
+  // `memory` (an object) keeps the view across re-renders of the same page.
+  function graphFrame(svgEl, focus, memory) {
+    const width = Number(svgEl.getAttribute("width")), height = Number(svgEl.getAttribute("height"));
+    svgEl.setAttribute("width", "100%");
+    svgEl.setAttribute("height", "100%");
+    svgEl.setAttribute("preserveAspectRatio", "xMidYMid meet");
+    const box = h("div", { class: "graph-box", id: "graph-box" }, svgEl);
+    const view = { x: 0, y: 0, k: 1 };
+    const size = () => ({ w: box.clientWidth || 600, h: box.clientHeight || 400 });
+    const apply = () => {
+      const { w, h: bh } = size();
+      svgEl.setAttribute("viewBox", `${view.x} ${view.y} ${w / view.k} ${bh / view.k}`);
+      if (memory) memory.view = { ...view };
+      zoomLabel.textContent = Math.round(view.k * 100) + "%";
+    };
+    const fit = () => {
+      const { w, h: bh } = size();
+      view.k = Math.min(w / width, bh / height, 1.25);
+      view.x = (width - w / view.k) / 2;
+      view.y = (height - bh / view.k) / 2;
+      apply();
+    };
+    // Centred in the part of the panel the window shows, so the state is on screen without scrolling.
+    const centreOn = (x, y, k) => {
+      const { w, h: bh } = size();
+      const top = box.getBoundingClientRect().top;
+      const shown = Math.min(bh, window.innerHeight - top);
+      const middle = shown > 120 ? Math.max(0, -top) / 2 + shown / 2 : bh / 2;
+      view.k = k;
+      view.x = x - w / k / 2;
+      view.y = y - middle / k;
+      apply();
+    };
+    const open = () => {
+      if (memory && memory.view) { Object.assign(view, memory.view); apply(); return; }
+      fit();
+      const node = focus ? svgEl.querySelector(`.node[data-state="${CSS.escape(focus)}"]`) : null;
+      // Too small to read once fitted: come closer, around the state that matters.
+      if (node && view.k < 0.75) centreOn(Number(node.getAttribute("data-x")), Number(node.getAttribute("data-y")), 0.75);
+    };
+    const zoom = (factor, cx, cy) => {
+      const { w, h: bh } = size();
+      const px = cx ?? w / 2, py = cy ?? bh / 2;
+      const k = Math.min(4, Math.max(0.1, view.k * factor));
+      const gx = view.x + px / view.k, gy = view.y + py / view.k;
+      view.k = k;
+      view.x = gx - px / k;
+      view.y = gy - py / k;
+      apply();
+    };
+    box.addEventListener("wheel", (ev) => {
+      ev.preventDefault();
+      const r = box.getBoundingClientRect();
+      zoom(Math.exp(-ev.deltaY * 0.0015), ev.clientX - r.left, ev.clientY - r.top);
+    }, { passive: false });
+    let drag = null;
+    box.addEventListener("pointerdown", (ev) => {
+      if (ev.button !== 0 || ev.target.closest(".node")) return;
+      drag = { x: ev.clientX, y: ev.clientY, vx: view.x, vy: view.y };
+      box.setPointerCapture(ev.pointerId);
+      box.classList.add("dragging");
+    });
+    box.addEventListener("pointermove", (ev) => {
+      if (!drag) return;
+      view.x = drag.vx - (ev.clientX - drag.x) / view.k;
+      view.y = drag.vy - (ev.clientY - drag.y) / view.k;
+      apply();
+    });
+    const end = () => { drag = null; box.classList.remove("dragging"); };
+    box.addEventListener("pointerup", end);
+    box.addEventListener("pointercancel", end);
+    const zoomLabel = h("span", { class: "muted zoom-level", id: "zoom-level" });
+    const tools = h("div", { class: "graph-tools" },
+      h("button", { id: "graph-fit", title: "Fit the whole graph", text: "Fit", onclick: () => fit() }),
+      h("button", { id: "graph-zoom-in", title: "Zoom in", text: "+", onclick: () => zoom(1.25) }),
+      h("button", { id: "graph-zoom-out", title: "Zoom out", text: "−", onclick: () => zoom(0.8) }),
+      focus ? h("button", { id: "graph-focus", title: "Centre on " + focus, text: "Centre on " + short(focus, 24), onclick: () => { if (memory) memory.view = null; open(); } }) : null,
+      zoomLabel);
+    const frame = h("div", { class: "graph-frame" }, tools, box);
+    // Laid out only once in the page: fit then, and again if the panel changes size before any zoom.
+    let opened = false;
+    const observer = new ResizeObserver(() => { if (!box.isConnected) { observer.disconnect(); return; } if (!opened && box.clientWidth) { opened = true; open(); } else if (opened) apply(); });
+    observer.observe(box);
+    return frame;
   }
 
   function legend() {
@@ -363,7 +577,7 @@
   const worst = (statuses) => statuses.reduce((a, b) => (PRIORITY[b] > PRIORITY[a] ? b : a), "notrun");
 
   async function executionPage(arn) {
-    const view = { tab: "graph", selected: null, runIndex: null, pickers: {}, tableFilter: "", tableStatus: "", sort: { key: "id", dir: 1 }, eventSearch: "", tokenValues: {}, openEvents: new Set() };
+    const view = { graph: {}, tab: "graph", selected: null, runIndex: null, pickers: {}, tableFilter: "", tableStatus: "", sort: { key: "id", dir: 1 }, eventSearch: "", tokenValues: {}, openEvents: new Set() };
     let data = await api("GET", "execution?" + q({ arn }));
     let definition = {};
     try { definition = JSON.parse(data.stateMachine.definition); } catch { definition = {}; }
@@ -390,9 +604,13 @@
         e.redriveStatus === "REDRIVABLE" ? h("button", { id: "redrive", text: "Redrive", onclick: redrive }) : null,
         h("button", { id: "new-execution", text: "New execution", onclick: () => startDialog(smArn, pretty(e.input)) }),
         h("a", { class: "button", href: editorUrl(smArn), text: "Edit definition" }));
+      // The error and one line of its cause; the whole cause (a Lambda's stack trace) one click away,
+      // so the graph stays on the first screen.
+      const causeLine = e.cause ? firstLine(e.cause) : "";
       const banner = e.error || e.cause ? h("div", { class: "banner", id: "error-banner" },
-        h("div", {}, h("span", { text: "Error: " }), h("span", { class: "error-name", text: e.error || "(none)" })),
-        e.cause ? h("pre", { class: "cause", text: pretty(e.cause) }) : null) : null;
+        h("div", {}, h("span", { text: "Error: " }), h("span", { class: "error-name", text: e.error || "(none)" }), causeLine ? h("span", { class: "cause-line", text: " — " + causeLine }) : null),
+        e.cause ? h("details", { open: view.causeOpen || (String(e.cause).length <= 160 && !String(e.cause).includes("\n")), ontoggle: (ev) => { view.causeOpen = ev.target.open; } },
+          h("summary", { text: "Cause" }), h("pre", { class: "cause", text: pretty(e.cause) })) : null) : null;
       const summary = h("div", { class: "panel summary", id: "summary" },
         h("div", {}, h("span", { text: "Status" }), h("b", {}, badge(e.status))),
         h("div", {}, h("span", { text: "Started" }), h("b", { text: fmtTime(e.startDate) })),
@@ -400,7 +618,7 @@
         h("div", {}, h("span", { text: "Duration" }), h("b", { id: "duration", text: fmtDuration(e.startDate, e.stopDate) })),
         h("div", {}, h("span", { text: "State transitions" }), h("b", { id: "transitions", text: data.transitions })),
         h("div", {}, h("span", { text: "Redrives" }), h("b", { text: e.redriveCount || 0 })),
-        h("div", {}, h("span", { text: "Execution ARN" }), h("b", { class: "mono", text: e.executionArn })),
+        h("div", { class: "wide" }, h("span", { text: "Execution ARN" }), h("b", { class: "mono", text: e.executionArn })),
         h("div", {}, h("span", { text: "Revision" }), h("b", { class: "mono", text: data.stateMachine.revisionId || "initial" })));
       const io = h("div", { class: "io" },
         h("div", { class: "panel" }, h("h2", { text: "Input" }), h("pre", { id: "exec-input", text: pretty(e.input) })),
@@ -411,8 +629,9 @@
       const scrollY = window.scrollY;
       clear(app).append(
         h("div", { class: "row" }, h("h1", { id: "exec-name", text: e.name }), badge(e.status), h("span", { class: "spacer" }), actions),
-        ...[banner, summary, tokensPanel(), io].filter(Boolean),
-        h("div", { class: "panel" }, tabs, body));
+        ...[banner, summary, tokensPanel()].filter(Boolean),
+        h("div", { class: "panel" }, tabs, body),
+        io);
       window.scrollTo(0, scrollY);
     }
 
@@ -456,10 +675,35 @@
       }));
     }
 
+    // Transitions the run took, as "from\u0000to" (null: the scope's Start or End), from the order
+    // the states were entered in each thread.
+    function takenEdges() {
+      const pairs = new Set();
+      const last = {};
+      for (const r of data.runs) {
+        if (!visible(r)) continue;
+        const key = JSON.stringify(r.scope);
+        const from = key in last ? last[key].name : r.scope.length ? r.scope[r.scope.length - 1][0] : null;
+        // A state that ended in a Catch left along its catch edge, any other along its normal one.
+        const caught = key in last && last[key].status === "caught";
+        pairs.add((caught ? "c" : "n") + from + "\u0000" + r.name);
+        last[key] = r;
+      }
+      for (const r of Object.values(last)) if (r.status === "succeeded") pairs.add("n" + r.name + "\u0000" + null);
+      return (from, to, isCatch) => pairs.has((isCatch ? "c" : "n") + from + "\u0000" + to);
+    }
+    // The state to show first: the one that failed, else the one running now.
+    function focusState() {
+      const leaf = (r) => !(definitionIndex[r.name] && (definitionIndex[r.name].type === "Map" || definitionIndex[r.name].type === "Parallel"));
+      const pick = (st) => { const found = data.runs.filter((r) => r.status === st && visible(r)); return (found.filter(leaf).pop() || found.pop() || {}).name; };
+      return pick("failed") || pick("running") || null;
+    }
+
     function graphView() {
       const select = (name) => { view.selected = name; view.runIndex = null; render(); };
+      const focus = focusState();
       return h("div", {}, mapPickers(), h("div", { class: "graph-layout" },
-        h("div", {}, h("div", { class: "graph-box" }, drawGraph(definition, statusOf, select, view.selected)), legend()),
+        h("div", {}, graphFrame(drawGraph(definition, statusOf, select, view.selected, takenEdges()), focus, view.graph), legend()),
         detailsPanel()));
     }
 
@@ -480,11 +724,14 @@
       return panel;
     }
 
+    // A run that ended with the execution (a Fail state, a cancelled branch) has no exit of its own.
+    function runEnd(run) { return run.end || (run.status !== "running" ? data.execution.stopDate : null); }
+
     function scopeText(run) { return run.scope.map(([c, k]) => ((definitionIndex[c] || {}).type === "Map" ? `${c}[${k}]` : `${c}/branch ${Number(k) + 1}`)).join(" › "); }
 
     function runDetails(run) {
       const box = h("div", { class: "run", "data-run": run.id });
-      box.append(h("div", { class: "row" }, badge(run.status), h("span", { class: "muted", text: fmtTime(run.start) }), h("span", { class: "muted", text: "· " + fmtDuration(run.start, run.end) }),
+      box.append(h("div", { class: "row" }, badge(run.status), h("span", { class: "muted", text: fmtTime(run.start) }), h("span", { class: "muted", text: "· " + fmtDuration(run.start, runEnd(run)) }),
         run.retries ? h("span", { class: "badge caught", text: run.retries + (run.retries === 1 ? " retry" : " retries") }) : null));
       if (run.scope.length) box.append(h("div", { class: "muted", text: scopeText(run) }));
       if (run.error || run.cause) box.append(h("div", { class: "banner state-error" }, h("div", {}, h("span", { text: "Error: " }), h("span", { class: "error-name", text: run.error || "" })), run.cause ? h("pre", { text: pretty(run.cause) }) : null));
@@ -506,8 +753,21 @@
       const status = h("select", { id: "table-status" }, h("option", { value: "", text: "Any status" }), STATE_STATUSES.slice(1).map((st) => h("option", { value: st, text: STATE_LABEL[st] })));
       status.value = view.tableStatus;
       const tbody = h("tbody");
-      const cols = [["name", "Name"], ["type", "Type"], ["status", "Status"], ["scope", "Iteration / branch"], ["start", "Started"], ["duration", "Duration"]];
-      const value = (run, key) => key === "duration" ? (run.end ? new Date(run.end) - new Date(run.start) : Infinity) : key === "scope" ? scopeText(run) : key === "start" ? run.start : run[key];
+      const cols = [["name", "Name"], ["type", "Type"], ["status", "Status"], ["scope", "Iteration / branch"], ["start", "Started"], ["duration", "Duration"], ["timeline", "Timeline"]];
+      // The timeline: a bar per state run from entered to exited, on the execution's own time scale.
+      const t0 = new Date(data.execution.startDate).getTime();
+      const t1 = Math.max(data.execution.stopDate ? new Date(data.execution.stopDate).getTime() : Date.now(), t0 + 1);
+      const bar = (r) => {
+        const from = new Date(r.start).getTime(), to = runEnd(r) ? new Date(runEnd(r)).getTime() : t1;
+        const left = Math.max(0, Math.min(100, ((from - t0) / (t1 - t0)) * 100));
+        const width = Math.max(0.4, Math.min(100 - left, ((to - from) / (t1 - t0)) * 100));
+        const el = h("div", { class: "bar st-" + r.status, "data-left": left.toFixed(2), "data-width": width.toFixed(2) });
+        // Through the CSSOM: the page's CSP refuses style attributes.
+        el.style.left = left.toFixed(2) + "%";
+        el.style.width = width.toFixed(2) + "%";
+        return h("div", { class: "timeline", title: `${r.name}: +${from - t0} ms, ${fmtDuration(r.start, r.end)}` }, el);
+      };
+      const value = (run, key) => key === "timeline" ? run.start : key === "duration" ? (runEnd(run) ? new Date(runEnd(run)) - new Date(run.start) : Infinity) : key === "scope" ? scopeText(run) : key === "start" ? run.start : run[key];
       const fill = () => {
         const text = view.tableFilter.toLowerCase();
         let rows = data.runs.filter((r) => (!view.tableStatus || r.status === view.tableStatus) && (!text || [r.name, r.type, r.status, scopeText(r)].join(" ").toLowerCase().includes(text)));
@@ -515,7 +775,7 @@
         rows = rows.slice().sort((a, b) => { const x = value(a, key), y = value(b, key); return (x < y ? -1 : x > y ? 1 : a.id - b.id) * dir; });
         clear(tbody).append(...rows.map((r) => h("tr", { class: "clickable", "data-state": r.name, onclick: () => { view.selected = r.name; view.tab = "graph"; render(); } },
           h("td", { text: r.name }), h("td", { text: r.type }), h("td", {}, badge(r.status)), h("td", { class: "muted", text: scopeText(r) }),
-          h("td", { text: fmtTime(r.start) }), h("td", { text: fmtDuration(r.start, r.end) }))));
+          h("td", { class: "nowrap", text: fmtTime(r.start) }), h("td", { class: "nowrap", text: fmtDuration(r.start, runEnd(r)) }), h("td", { class: "timeline-cell" }, bar(r)))));
       };
       filter.addEventListener("input", () => { view.tableFilter = filter.value; fill(); });
       status.addEventListener("change", () => { view.tableStatus = status.value; fill(); });
@@ -524,19 +784,41 @@
         onclick: () => { view.sort = { key, dir: view.sort.key === key ? -view.sort.dir : 1 }; render(); },
       })));
       fill();
-      return h("div", {}, h("div", { class: "row toolbar" }, filter, status), h("table", { id: "runs" }, h("thead", {}, head), tbody));
+      return h("div", {}, h("div", { class: "row toolbar" }, filter, status), h("div", { class: "table-box" }, h("table", { id: "runs" }, h("thead", {}, head), tbody)));
+    }
+
+    // Which state each event belongs to and the resource its task called, as AWS's events view shows.
+    function eventContext() {
+      const step = {}, resource = {};
+      for (const r of data.runs) {
+        let called = null;
+        for (const id of r.eventIds) {
+          const ev = data.events[id - 1];
+          const d = ev && Object.entries(ev).find(([k]) => k.endsWith("EventDetails"));
+          if (d && d[1] && typeof d[1].resource === "string") called = d[1].resourceType ? `${d[1].resourceType}:${d[1].resource}` : d[1].resource;
+        }
+        for (const id of r.eventIds) { step[id] = r.name; if (called) resource[id] = called; }
+      }
+      return { step, resource };
     }
 
     function eventsView() {
       const search = h("input", { type: "search", id: "event-search", placeholder: "Search events", value: view.eventSearch, size: 40 });
       const list = h("div", { class: "events", id: "events" });
       const start = data.events.length ? new Date(data.events[0].timestamp) : null;
+      const { step, resource } = eventContext();
+      const failed = (type) => /(Failed|TimedOut|Aborted)$/.test(type);
       const fill = () => {
         const text = view.eventSearch.toLowerCase();
-        clear(list).append(...data.events.filter((ev) => !text || JSON.stringify(ev).toLowerCase().includes(text)).map((ev) => {
-          const det = h("details", { "data-event": ev.id, open: view.openEvents.has(ev.id) },
+        clear(list).append(
+          h("div", { class: "events-head" }, ["ID", "Type", "Step", "Resource", "Started after", "Date and time"].map((t) => h("span", { text: t }))),
+          ...data.events.filter((ev) => !text || JSON.stringify(ev).toLowerCase().includes(text) || (step[ev.id] || "").toLowerCase().includes(text)).map((ev) => {
+          const det = h("details", { "data-event": ev.id, class: failed(ev.type) ? "failed" : "", open: view.openEvents.has(ev.id) },
             h("summary", {}, h("span", { class: "id", text: ev.id }), h("span", { class: "type", text: ev.type }),
-              h("span", { class: "muted", text: fmtTime(ev.timestamp) }), h("span", { class: "muted", text: "+" + (new Date(ev.timestamp) - start) + " ms" })),
+              h("span", { class: "step", text: step[ev.id] || "" }),
+              h("span", { class: "resource mono", title: resource[ev.id] || "", text: resource[ev.id] ? short(resource[ev.id].split(":").slice(-2).join(":"), 40) : "" }),
+              h("span", { class: "muted", text: (new Date(ev.timestamp) - start) + " ms" }),
+              h("span", { class: "muted", text: fmtTime(ev.timestamp) })),
             h("pre", { text: JSON.stringify(Object.fromEntries(Object.entries(ev).map(([k, v]) => [k, v && typeof v === "object" ? Object.fromEntries(Object.entries(v).map(([dk, dv]) => [dk, typeof dv === "string" && /^[[{"]/.test(dv) ? (() => { try { return JSON.parse(dv); } catch { return dv; } })() : dv])) : v])), null, 2) }));
           det.addEventListener("toggle", () => { if (det.open) view.openEvents.add(ev.id); else view.openEvents.delete(ev.id); });
           return det;
