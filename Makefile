@@ -22,8 +22,9 @@ lint: $(DEVTOOLS)
 	$(PY) -m ruff format --check workflows tasks tests
 	$(PY) -m mypy
 # chromium, aws-sam-cli and checkov, as CI installs them (a quick no-op once there): see .ci/install-tools.
+INSTALL_TOOLS ?= bash .ci/install-tools
 tools:
-	bash .ci/install-tools
+	$(INSTALL_TOOLS)
 test: tools $(DEVTOOLS)
 	$(PY) -m pytest -n auto
 bench: $(RUNTIME)

@@ -101,7 +101,14 @@ def pipeline_analyse(event: Any, context: Any) -> Any:
     kind = file_kind(event["key"])
     if kind == "notes":
         return {"kind": "other"}
-    image = {"width": 640, "height": 480, "sharpness": 80.0, "brightness": 0.5, "gps": False}
+    image = {
+        "width": 640,
+        "height": 480,
+        "sharpness": 80.0,
+        "brightness": 0.5,
+        "gps": False,
+        "trailingBytes": 0,
+    }
     if kind == "blurry":
         image["sharpness"] = 3.0
     elif kind == "tiny":
