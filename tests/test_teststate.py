@@ -190,7 +190,12 @@ def test_task_mock_result_goes_through_result_selector_and_result_path() -> None
 
 def test_task_without_mock_asks_the_service_resolver() -> None:
     service = FakeService(resolver=RecordingResolver(result={"StatusCode": 200}))
-    response = call({**TASK, "Parameters": {"FunctionName": "f"}}, service, input={})
+    response = call(
+        {**TASK, "Parameters": {"FunctionName": "f"}},
+        service,
+        input={},
+        roleArn="arn:aws:iam::123456789012:role/r",
+    )
     assert json.loads(response["output"]) == {"StatusCode": 200}
     assert service.resolver.requests[0].parameters == {"FunctionName": "f"}
 

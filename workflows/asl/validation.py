@@ -15,7 +15,8 @@ wording is known from recordings, messages are AWS's own:
     INVALID_LABEL_NAME         a Map Label breaks AWS's naming rules
     INVALID_JSONATA_EXPRESSION a `{% ... %}` string does not parse
     TOO_DEEPLY_NESTED          Map/Parallel nested deeper than AWS allows
-    NO_DOLLAR, PASS_RESULT_IS_STATIC   warnings
+    DUPLICATE_LABEL_NAME       two Map states share a Label
+    NO_DOLLAR, NO_PATH, PASS_RESULT_IS_STATIC   warnings
 
 Per-type structure is a table (`_STATE_FIELDS`); the shape of each field's value is a small JSON schema
 (`_FIELD_SCHEMAS`) checked with jsonschema; the graph checks (targets, reachability, terminal states) and
@@ -264,6 +265,7 @@ class _Validator:
     top_language: str = JSONPATH
     diagnostics: list[Diagnostic] = field(default_factory=list)
     seen_names: set[str] = field(default_factory=set)
+    seen_labels: set[str] = field(default_factory=set)
 
     def report(self, code: str, message: str, location: str | None, severity: str = ERROR) -> None:
         self.diagnostics.append(Diagnostic(code, message, location or "", severity))
@@ -706,6 +708,16 @@ class _Validator:
             expected == "number" and isinstance(value, bool)
         ):
             self.schema_error(f"The value for the field '{name}' must be a {expected}", where)
+        elif expected == "string" and isinstance(value, str) and value.startswith("$."):
+            # The API Reference's NO_PATH warning: a value that looks like a path in a field whose
+            # name does not end with 'Path' (StringEquals where StringEqualsPath was meant).
+            self.report(
+                "NO_PATH",
+                f"The value of the field '{name}' looks like a JSONPath, but the field name does not end "
+                "with 'Path'",
+                where,
+                WARNING,
+            )
 
     def check_parallel(self, state: dict[str, Any], pointer: str, language: str, depth: int) -> None:
         branches = state.get("Branches")
@@ -723,6 +735,11 @@ class _Validator:
             self.report(
                 "INVALID_LABEL_NAME", f"Label '{label}' is not a valid label name", f"{pointer}/Label"
             )
+        elif isinstance(label, str):
+            # The API Reference's DUPLICATE_LABEL_NAME: a Map Label names one Map run in the whole definition.
+            if label in self.seen_labels:
+                self.report("DUPLICATE_LABEL_NAME", f"Duplicate label name: {label}", f"{pointer}/Label")
+            self.seen_labels.add(label)
         name = "ItemProcessor" if "ItemProcessor" in state else "Iterator"
         processor = state.get(name)
         if isinstance(processor, dict) and not self.too_deep(depth, pointer):

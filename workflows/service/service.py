@@ -135,5 +135,6 @@ class StepFunctionsService(StateMachines, Versions, Executions, Activities, MapR
         if op not in service_model().operation_names:
             raise ServiceError("UnknownOperationException", f"Unknown operation {op}")
         validate_request(op, params)
+        self.check_type_support(op, params)
         method = getattr(self, _snake(op))
         return await method(**params)

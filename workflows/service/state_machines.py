@@ -13,6 +13,13 @@ from workflows.service.core import ServiceCore, _drop_none, _dt, _now, _page, va
 _PATH_VAR = re.compile(r"(?<![$\w])\$([A-Za-z_][A-Za-z0-9_]*)")
 _JSONATA_VAR = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)(?!\s*\()")
 _NESTED = ("States", "ItemProcessor", "Iterator", "Branches")
+_EXECUTION_ARN_OPS = {
+    "DescribeExecution",
+    "GetExecutionHistory",
+    "StopExecution",
+    "RedriveExecution",
+    "DescribeStateMachineForExecution",
+}
 
 
 def variable_references(definition: dict[str, Any]) -> dict[str, list[str]]:
@@ -58,6 +65,33 @@ def variable_references(definition: dict[str, Any]) -> dict[str, list[str]]:
 
 class StateMachines(ServiceCore):
     """State machines: create, describe, update, delete, list, validate, TestState."""
+
+    def check_type_support(self, op: str, params: dict[str, Any]) -> None:
+        """Refuse, as AWS's API does, the operations an EXPRESS state machine does not support.
+
+        The API Reference says DescribeExecution, GetExecutionHistory, StopExecution, RedriveExecution,
+        DescribeStateMachineForExecution and ListExecutions are not supported by EXPRESS state machines
+        (StartSyncExecution, conversely, only by them). An express execution ARN is refused as an ARN of
+        the wrong resource type; ListExecutions names the state machine, so it answers
+        StateMachineTypeNotSupported. Enforced only for calls through the API (service.call), so the
+        console and in-process helpers can still read express executions.
+        """
+        if op in _EXECUTION_ARN_OPS:
+            parts = str(params.get("executionArn", "")).split(":")
+            # A Map Run's child executions are express ones that DescribeExecution does accept.
+            if len(parts) > 6 and parts[5] == "express" and "/" not in parts[6]:
+                raise ServiceError(
+                    "InvalidArn", "Invalid Arn: 'Resource type not valid in this context: express'"
+                )
+        elif op == "ListExecutions" and params.get("mapRunArn") is None and params.get("stateMachineArn"):
+            parts = str(params["stateMachineArn"]).split(":")
+            if len(parts) >= 7 and parts[5] == "stateMachine" and parts[0] == "arn":
+                sm = self.store.get_resource("sm", ":".join(parts[:7]))
+                if sm is not None and sm["type"] == "EXPRESS":
+                    raise ServiceError(
+                        "StateMachineTypeNotSupported",
+                        "This operation is not supported by this type of state machine",
+                    )
 
     def _validate_definition(self, definition: str, sm_type: str) -> None:
         from workflows.asl.validation import invalid_definition_message, validate_definition
@@ -239,7 +273,12 @@ class StateMachines(ServiceCore):
                 changed = True
         now = _now()
         if changed or sm["revisionId"] is None:
-            sm["revisionId"] = str(uuid.uuid4())
+            if not changed and sm.get("publishedRevision") == "initial":
+                # The first revision id names the unchanged revision version 1 was published from, so
+                # publishing it again returns that version (PublishStateMachineVersion is idempotent).
+                sm["revisionId"] = sm["publishedRevision"] = str(uuid.uuid4())
+            else:
+                sm["revisionId"] = str(uuid.uuid4())
             sm["updateDate"] = now
         out: dict[str, Any] = {"updateDate": _dt(sm["updateDate"]), "revisionId": sm["revisionId"]}
         with self.store.transaction():
@@ -313,7 +352,7 @@ class StateMachines(ServiceCore):
 
         limit = maxResults or 100
         found = validate_definition(definition, state_machine_type=type, max_results=10_000)
-        if severity == "ERROR":
+        if severity != "WARNING":  # the API Reference: the minimum severity returned defaults to ERROR
             found = [d for d in found if d.severity == "ERROR"]
         result = "FAIL" if any(d.severity == "ERROR" for d in found) else "OK"
         return {

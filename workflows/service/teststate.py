@@ -92,6 +92,12 @@ class _InspectingResolver:
 class _TestRun(ExecutionRun):
     """An ExecutionRun that records the state's InputPath step (its own method boundary)."""
 
+    given_token: str | None = None
+
+    def _task_token(self, frame: Frame) -> str:
+        # A task token given in the request's context object is the one the task passes on, as given.
+        return self.given_token if self.given_token is not None else super()._task_token(frame)
+
     def _input_path(self, state: State, value: Any, frame: Frame) -> Any:
         effective = super()._input_path(state, value, frame)
         if self.inspect is not None:
@@ -137,9 +143,13 @@ async def test_state(service: Any, **request: Any) -> dict[str, Any]:
             "TestState API does not support Activity tasks, .sync or .waitForTaskToken service integration "
             "patterns when a mock is not specified.",
         )
+    if mock is None and state.type == "Task" and not request.get("roleArn"):
+        # TestState's roleArn is optional, but a Task state without a mock calls the service as that role.
+        raise _invalid("RoleArn is required to test a Task state when a mock is not specified.")
     context = _parse_json(request["context"], "context") if "context" in request else None
     if context is not None:
         _check_context(context)
+        _check_token(context, state)
     if mock is not None:
         mock = _check_mock(mock, state)
     value = _parse_json(request["input"], "input") if "input" in request else {}
@@ -275,6 +285,25 @@ def _check_context(context: Any) -> None:
         number = (context.get(section) or {}).get(name)
         if number is not None and (not isinstance(number, int) or isinstance(number, bool)):
             raise _invalid(prefix + f"{section}.{name} must be an integer")
+
+
+def _given_token(context: Any) -> str | None:
+    task = context.get("Task") if isinstance(context, dict) else None
+    token = task.get("Token") if isinstance(task, dict) else None
+    return token if isinstance(token, str) else None
+
+
+def _check_token(context: Any, state: State) -> None:
+    """A task token exists only for the callback (.waitForTaskToken) and .sync integration patterns."""
+    if "Task" not in context:
+        return
+    resource = state.resource or "" if state.type == "Task" else ""
+    _kind, _service, action = resource_kind(resource)
+    if not action.endswith((".sync", ".sync:2", ".waitForTaskToken")):
+        raise _invalid(
+            "Invalid Context object provided: 'Task' field is only supported for Task states with the "
+            ".sync or .waitForTaskToken integration patterns"
+        )
 
 
 def _check_mock(mock: dict[str, Any], state: State) -> dict[str, Any]:
@@ -479,6 +508,7 @@ async def _run(
     resolver.callbacks = interpreter.callbacks
     run = _TestRun(interpreter, info, value, MemorySink(), None)
     run.inspect = inspect
+    run.given_token = _given_token(given_context)
     frame = Frame(context, dict(variables), 0, log_events=False)
     out: dict[str, Any] = {}
     error_details: dict[str, Any] = {}
@@ -580,6 +610,13 @@ async def _mocked_children(
         raise ASLError(failure.get("error") or "", failure.get("cause"))
     result = mock["parsed"]
     if state.type == "Map":
+        failures = config.get("mapIterationFailureCount") or 0
+        if isinstance(result, list) and failures > len(result):
+            # The mocked failures are iterations of this Map: there cannot be more than there are items.
+            raise _invalid(
+                f"mapIterationFailureCount ({failures}) must not be greater than the number of Map "
+                f"iterations ({len(result)})"
+            )
         _check_threshold(result, config.get("mapIterationFailureCount") or 0, inspect)
     if jsonata:
         return run._jsonata_result(state, value, result, frame, result)
