@@ -221,18 +221,45 @@ def parse_timestamp(value: Any) -> datetime | None:
     return parsed
 
 
-def _string_matches(value: str, pattern: str) -> bool:
-    regex = []
+def _glob_segments(pattern: str) -> list[str]:
+    """The literal runs between a StringMatches pattern's `*` wildcards (`\\` escapes the next character)."""
+    segments: list[str] = []
+    current: list[str] = []
     i = 0
     while i < len(pattern):
         ch = pattern[i]
         if ch == "\\" and i + 1 < len(pattern):
-            regex.append(re.escape(pattern[i + 1]))
+            current.append(pattern[i + 1])
             i += 2
             continue
-        regex.append(".*" if ch == "*" else re.escape(ch))
+        if ch == "*":
+            segments.append("".join(current))
+            current = []
+        else:
+            current.append(ch)
         i += 1
-    return re.fullmatch("".join(regex), value, re.DOTALL) is not None
+    segments.append("".join(current))
+    return segments
+
+
+def _string_matches(value: str, pattern: str) -> bool:
+    """StringMatches without backtracking: the first literal run is a prefix, the last a suffix, and each
+    one between is found at its leftmost place after the previous (leftmost is always safe, since a `*`
+    absorbs whatever lies between). Linear-time search, where a translated regex backtracks
+    polynomially (`*a*a*a*a*b` on a long run of `a`s grows as n^5)."""
+    segments = _glob_segments(pattern)
+    if len(segments) == 1:
+        return value == segments[0]
+    first, *middle, last = segments
+    if len(first) + len(last) > len(value) or not value.startswith(first) or not value.endswith(last):
+        return False
+    at, end = len(first), len(value) - len(last)
+    for segment in middle:
+        found = value.find(segment, at, end)
+        if found < 0:
+            return False
+        at = found + len(segment)
+    return True
 
 
 def _cmp(kind: Callable[[Any], bool], op: Callable[[Any, Any], bool]) -> Callable[[Any, Any], bool]:
