@@ -13,10 +13,9 @@ from workflows.asl import errors
 from workflows.asl.errors import DefinitionError, Diagnostic, StateError
 from workflows.asl.jsonata_eval import UNDEFINED, evaluate_field, expression_text
 from workflows.asl.jsonpath import Path, PathError, Reference, compile_path, compile_reference
-from workflows.asl.payload import dumps
+from workflows.asl.payload import dumps, exceeds_limit
 
 JSONPATH = "JSONPath"
-MAX_PAYLOAD_BYTES = 256 * 1024
 JSONATA = "JSONata"
 
 # The runtime environment a compiled template reads: the context object and workflow variables.
@@ -552,7 +551,7 @@ def _compile_state(name: str, spec: Mapping[str, Any], language: str) -> State:
     if "Result" in spec:
         kw["result"] = spec["Result"]
         kw["has_result"] = True
-        kw["result_too_large"] = len(dumps(spec["Result"]).encode()) > MAX_PAYLOAD_BYTES
+        kw["result_too_large"] = exceeds_limit(spec["Result"])
     if "Retry" in spec:
         kw["retry"] = _retriers(spec["Retry"])
     if "Catch" in spec:

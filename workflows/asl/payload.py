@@ -1,13 +1,65 @@
-"""Payloads as Step Functions writes them: compact JSON text."""
+"""Payloads as Step Functions writes them: compact JSON text, at most 256 KiB of it."""
 
 from __future__ import annotations
 
 import json
 from typing import Any
 
-__all__ = ["dumps"]
+from workflows.asl import errors
+from workflows.asl.errors import ASLError
+
+__all__ = ["MAX_PAYLOAD_BYTES", "check_size", "dumps", "exceeds_limit", "too_large"]
+
+# AWS's quota on a state's input, output, Parameters/Arguments, a task's result, an execution's
+# input and output: 256 KiB of UTF-8.
+MAX_PAYLOAD_BYTES = 256 * 1024
+
+
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+# json.dumps with these options builds a JSONEncoder and a C encoder on every call; payloads are
+# serialised on every state (the size check) and every history read, so build them once. (No
+# circular-reference markers: payloads are trees.)
+_encode: Any = (
+    json.encoder.c_make_encoder(  # type: ignore[attr-defined]
+        None, _ENCODER.default, json.encoder.encode_basestring, None, ":", ",", False, False, True
+    )
+    if getattr(json.encoder, "c_make_encoder", None) is not None
+    else None
+)
 
 
 def dumps(value: Any) -> str:
     """JSON text the way Step Functions writes payloads: compact, non-ASCII kept."""
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    if _encode is None:  # pragma: no cover - CPython always has the C encoder
+        return _ENCODER.encode(value)
+    return "".join(_encode(value, 0))
+
+
+def exceeds_limit(value: Any, limit: int = MAX_PAYLOAD_BYTES) -> bool:
+    """Whether `value` as payload text is over `limit` bytes of UTF-8, exactly at the boundary."""
+    if value is None or isinstance(value, bool | int | float):
+        return False
+    if isinstance(value, str) and len(value) * 6 + 2 <= limit:  # even if every char were escaped
+        return False
+    text = dumps(value)
+    if len(text) > limit:  # every character is at least one byte
+        return True
+    if text.isascii():  # O(1) in CPython: then characters are bytes
+        return False
+    return len(text.encode()) > limit
+
+
+def too_large(name: str) -> ASLError:
+    """The error AWS ends a state with when what it made is over the limit (`name`: the state or
+    the task's resource)."""
+    return ASLError(
+        errors.DATA_LIMIT_EXCEEDED,
+        f"The state/task '{name}' returned a result with a size exceeding the maximum number of bytes "
+        "service limit.",
+    )
+
+
+def check_size(value: Any, name: str) -> None:
+    """Raise States.DataLimitExceeded when `value` is over the payload limit."""
+    if exceeds_limit(value):
+        raise too_large(name)

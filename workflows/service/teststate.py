@@ -26,7 +26,7 @@ from typing import Any
 from workflows.asl import errors
 from workflows.asl.definition import JSONATA, Definition, State, StateMachine, load_definition
 from workflows.asl.errors import ASLError, FailStateError, ServiceError, StateError
-from workflows.asl.payload import dumps
+from workflows.asl.payload import check_size, dumps
 from workflows.engine.frame import Frame, _error_matches, _Next
 from workflows.engine.interpreter import ExecutionInfo, ExecutionRun, Interpreter, MemorySink
 from workflows.engine.map import _map_number
@@ -488,6 +488,8 @@ async def _run(
             step = await _mocked_children(run, state, value, frame, mock, config)
         else:
             step = await _HANDLERS[state.type](run, state, value, frame)
+        if step.output is not value:
+            check_size(step.output, state.name)  # over 256 KiB fails the state, as in an execution
         status = "SUCCEEDED"
     except ASLError as err:
         out["error"] = err.error
