@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
+
+import pytest
 
 from workflows.engine.clock import FakeClock
 from workflows.engine.interpreter import MAX_HISTORY_EVENTS
@@ -227,3 +230,55 @@ def test_test_state_fails_an_output_over_the_limit() -> None:
     response = call(definition, input={"s": "x" * (LIMIT // 2)})
     assert response["status"] == "FAILED"
     assert response["error"] == "States.DataLimitExceeded"
+
+
+# ----- deep nesting: refused where it is parsed, never a RecursionError ---------------------------------------
+
+
+def _post(http: Any, op: str, body: str) -> Any:
+    headers = {"Content-Type": "application/x-amz-json-1.0", "X-Amz-Target": f"AWSStepFunctions.{op}"}
+    return http.post("/", content=body.encode(), headers=headers)
+
+
+def test_nesting_too_deep_for_the_parser_gets_aws_errors_not_a_500(tmp_path: Any) -> None:
+    from starlette.testclient import TestClient
+
+    from workflows.service.server import build
+
+    app, _ = build(str(tmp_path))
+    deep = "[" * 100_000 + "]" * 100_000
+    with TestClient(app) as http:
+        response = _post(http, "ListStateMachines", '{"nextToken": ' + deep + "}")
+        assert response.status_code == 400
+        assert response.json()["__type"].endswith("SerializationException")
+        definition = {"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}}
+        created = _post(
+            http,
+            "CreateStateMachine",
+            json.dumps(
+                {"name": "p", "definition": json.dumps(definition), "roleArn": "arn:aws:iam::1:role/r"}
+            ),
+        ).json()
+        started = _post(
+            http,
+            "StartExecution",
+            json.dumps({"stateMachineArn": created["stateMachineArn"], "input": "[" * 5000 + "]" * 5000}),
+        )
+        assert started.status_code == 400
+        assert started.json()["__type"].endswith("InvalidExecutionInput")
+        assert "nesting depth" in started.json()["message"]
+        shallow = _post(
+            http,
+            "StartExecution",
+            json.dumps({"stateMachineArn": created["stateMachineArn"], "input": "[" * 900 + "]" * 900}),
+        )
+        assert shallow.status_code == 200
+
+
+def test_test_state_refuses_input_nested_too_deep() -> None:
+    from tests.test_teststate import call
+    from workflows.asl.errors import ServiceError
+
+    with pytest.raises(ServiceError) as caught:
+        call({"Type": "Pass", "End": True}, input="[" * 50_000 + "]" * 50_000)
+    assert caught.value.code == "InvalidExecutionInput"

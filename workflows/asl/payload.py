@@ -60,6 +60,13 @@ def too_large(name: str) -> ASLError:
 
 
 def check_size(value: Any, name: str) -> None:
-    """Raise States.DataLimitExceeded when `value` is over the payload limit."""
-    if exceeds_limit(value):
+    """Raise States.DataLimitExceeded when `value` is over the payload limit; States.Runtime when
+    it nests too deep to serialise (a state can wrap its input in itself thousands of times)."""
+    try:
+        over = exceeds_limit(value)
+    except RecursionError:
+        raise ASLError(
+            errors.RUNTIME, f"The state/task '{name}' returned a result nested too deeply to serialise."
+        ) from None
+    if over:
         raise too_large(name)

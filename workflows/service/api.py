@@ -22,6 +22,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from workflows.asl.budget import loads as loads_bounded
 from workflows.asl.errors import ServiceError
 from workflows.service.service import StepFunctionsService
 
@@ -153,7 +154,8 @@ def create_app(
             return error_response("UnknownOperationException", "")
         op = target[len(TARGET_PREFIX) :]
         try:
-            params = json.loads(body) if body.strip() else {}
+            # (a body nested past budget.MAX_DEPTH is refused before the parser recurses into it)
+            params = loads_bounded(body) if body.strip() else {}
         except ValueError:
             return error_response("SerializationException", "Malformed request body")
         try:

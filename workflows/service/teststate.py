@@ -24,6 +24,7 @@ from functools import cache
 from typing import Any
 
 from workflows.asl import errors
+from workflows.asl.budget import loads as loads_bounded
 from workflows.asl.definition import JSONATA, Definition, State, StateMachine, load_definition
 from workflows.asl.errors import ASLError, FailStateError, ServiceError, StateError
 from workflows.asl.payload import check_size, dumps
@@ -178,7 +179,7 @@ def _parse_json(text: Any, name: str) -> Any:
     if not isinstance(text, str):
         return text
     try:
-        return json.loads(text)
+        return loads_bounded(text)  # nesting past budget.MAX_DEPTH is a ValueError too
     except ValueError:
         if name == "input":
             raise ServiceError(
@@ -283,7 +284,7 @@ def _check_mock(mock: dict[str, Any], state: State) -> dict[str, Any]:
     if "errorOutput" in mock:
         return mock
     try:
-        result = json.loads(mock["result"])
+        result = loads_bounded(mock["result"])
     except (TypeError, ValueError):
         raise _invalid("Mocked result must be valid JSON")
     mock["parsed"] = result
