@@ -253,3 +253,9 @@ def test_sigterm_ends_the_server_within_five_seconds_whatever_runs(tmp_path: Pat
         server.send_signal(signal.SIGTERM)
         server.wait(30)
         assert time.monotonic() - started < 5
+
+
+def test_the_stress_script_keeps_the_server_live_bounded_and_loses_nothing() -> None:
+    figures = stress_serve.stress(4)
+    assert figures["executions"] >= len(stress_serve.CATEGORIES)
+    assert figures["failures"] == [], json.dumps(figures, indent=2)
