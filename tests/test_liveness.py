@@ -66,6 +66,15 @@ def test_a_jsonata_tail_recursion_fails_its_state_with_a_query_evaluation_error(
     assert f"time budget of {round(EVALUATION_SECONDS * 1000)} ms" in run.outcome.cause
 
 
+def test_test_state_on_the_same_state_fails_it_instead_of_hanging() -> None:
+    from tests.test_teststate import call
+
+    state = {"Type": "Pass", "QueryLanguage": "JSONata", "Output": TAIL_RECURSION, "End": True}
+    response = _within(30, lambda: call(state, input={}))
+    assert response["status"] == "FAILED"
+    assert response["error"] == "States.QueryEvaluationError"
+
+
 def test_a_jsonata_string_that_doubles_in_a_loop_fails_before_it_fills_memory() -> None:
     doubling = "{% ($f := function($s, $n){ $n = 0 ? $s : $f($s & $s, $n - 1) }; $f('a', 60)) %}"
     run = _within(30, lambda: run_definition(_pass(doubling), {}, clock=FakeClock()))
