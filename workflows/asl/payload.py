@@ -8,7 +8,7 @@ from typing import Any
 from workflows.asl import errors
 from workflows.asl.errors import ASLError
 
-__all__ = ["MAX_PAYLOAD_BYTES", "check_size", "dumps", "exceeds_limit", "too_large"]
+__all__ = ["MAX_PAYLOAD_BYTES", "SizeCheck", "check_size", "dumps", "exceeds_limit", "size", "too_large"]
 
 # AWS's quota on a state's input, output, Parameters/Arguments, a task's result, an execution's
 # input and output: 256 KiB of UTF-8.
@@ -35,6 +35,12 @@ def dumps(value: Any) -> str:
     return "".join(_encode(value, 0))
 
 
+def size(value: Any) -> int:
+    """The exact UTF-8 length of `value` as payload text."""
+    text = dumps(value)
+    return len(text) if text.isascii() else len(text.encode())
+
+
 def exceeds_limit(value: Any, limit: int = MAX_PAYLOAD_BYTES) -> bool:
     """Whether `value` as payload text is over `limit` bytes of UTF-8, exactly at the boundary."""
     if value is None or isinstance(value, bool | int | float):
@@ -57,6 +63,56 @@ def too_large(name: str) -> ASLError:
         f"The state/task '{name}' returned a result with a size exceeding the maximum number of bytes "
         "service limit.",
     )
+
+
+_MISSING = object()
+_SMALL = 16 * 1024
+
+
+class SizeCheck:
+    """Checks each state's output against the limit, serialising only what a state changed.
+
+    A state's output is mostly its input with a little changed (ResultPath places a result, the
+    rest is shared, never mutated). When the input was measured (an upper bound of its size is
+    kept) and both are objects, the output's bound is the input's plus the size of each member
+    that is not the input's own; only when that bound passes the limit is the output serialised
+    whole, exactly. A bound that only grows is reset by that exact measure."""
+
+    __slots__ = ("bound", "measured")
+
+    def __init__(self) -> None:
+        self.measured: Any = None  # the last output measured, and an upper bound of its size
+        self.bound = 0
+
+    def check(self, value: Any, output: Any, name: str) -> None:
+        if output is value:
+            return  # measured when it was made
+        if not isinstance(output, dict | list | str):
+            return  # a number, a boolean or null
+        if isinstance(output, str) and len(output) * 6 + 2 <= MAX_PAYLOAD_BYTES:
+            return  # short enough even if every character were escaped
+        # (a small input is cheaper to serialise whole than to compare member by member)
+        if self.measured is value and self.bound > _SMALL and type(output) is dict and type(value) is dict:
+            bound = self.bound
+            try:
+                for key, member in output.items():
+                    if value.get(key, _MISSING) is not member:
+                        bound += 6 * len(key) + 4 + size(member)  # (6 per char: any escape)
+            except RecursionError:
+                bound = MAX_PAYLOAD_BYTES + 1  # measured whole below, which says what went wrong
+            if bound <= MAX_PAYLOAD_BYTES:
+                self.measured, self.bound = output, bound
+                return
+        try:
+            exact = size(output)
+        except RecursionError:
+            raise ASLError(
+                errors.RUNTIME, f"The state/task '{name}' returned a result nested too deeply to serialise."
+            ) from None
+        if exact > MAX_PAYLOAD_BYTES:
+            raise too_large(name)
+        if exact > _SMALL and type(output) is dict:
+            self.measured, self.bound = output, exact
 
 
 def check_size(value: Any, name: str) -> None:

@@ -25,7 +25,7 @@ from workflows.asl.definition import (
     StateMachine,
 )
 from workflows.asl.errors import ASLError, FailStateError, StateError
-from workflows.asl.payload import check_size
+from workflows.asl.payload import SizeCheck
 from workflows.engine import offload
 from workflows.engine.clock import Clock, SystemClock
 from workflows.engine.frame import Frame, _error_matches, _ExecutionTimeout, _iso, _Next, _race, _Resumed
@@ -37,13 +37,6 @@ from workflows.engine.tasks import CallbackRegistry, TaskInvocation, TaskResolve
 
 MAX_HISTORY_EVENTS = 25_000
 _TURN_SECONDS = 0.01
-
-
-def _check_output(state: State, value: Any, step: _Next) -> None:
-    """A state's output over the payload limit fails the state (Retry and Catch see it), as on AWS.
-    An output that is the state's own input was checked when it was made."""
-    if step.output is not value:
-        check_size(step.output, state.name)
 
 
 class _Slow:
@@ -186,6 +179,8 @@ class ExecutionRun(TaskInvocation, Resume):
         self._stop: tuple[str | None, str | None] | None = None
         self._resume_entry: tuple[int, int, float] | None = None
         self._tokens_issued: dict[int, int] = {}  # StateEntered id -> task tokens issued for it
+        # Every state output over 256 KiB fails its state (Retry and Catch see it), as on AWS.
+        self._sizes = SizeCheck()
         self._shutting_down = False
         self._map_resume: _MapProgress | None = None  # an inline Map a restart interrupted
         self._parallel_resume: _ParallelProgress | None = None  # a Parallel a restart interrupted
@@ -401,7 +396,7 @@ class ExecutionRun(TaskInvocation, Resume):
         entered_prev, entered = self._enter(state, value, frame)
         try:
             step = in_slice(_SYNC_HANDLERS[state.type], self, state, value, frame)
-            _check_output(state, value, step)
+            self._sizes.check(value, step.output, state.name)
         except Overtime:
             return _Slow(entered_prev, entered)
         except ASLError as err:
@@ -412,7 +407,7 @@ class ExecutionRun(TaskInvocation, Resume):
     async def _finish_slow_state(self, state: State, value: Any, frame: Frame, slow: _Slow) -> _Next:
         try:
             step = await offload.evaluate(_SYNC_HANDLERS[state.type], self, state, value, frame)
-            _check_output(state, value, step)
+            self._sizes.check(value, step.output, state.name)
         except ASLError as err:
             step = self._sync_state_failed(state, err, value, frame, slow.entered, slow.entered_prev)
         self._exit(state, step, frame)
@@ -452,7 +447,7 @@ class ExecutionRun(TaskInvocation, Resume):
                         "State": {**frame.context["State"], "RetryCount": retry_count},
                     }
                 step = await handler(self, state, value, frame)
-                _check_output(state, value, step)
+                self._sizes.check(value, step.output, state.name)
                 break
             except ASLError as err:
                 err = self._state_failed(state, err, frame, entered, entered_prev)
