@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
+import pytest
+
 from workflows.engine.clock import FakeClock
 from workflows.engine.interpreter import MAX_HISTORY_EVENTS
 from workflows.engine.runner import run_definition
@@ -97,3 +102,183 @@ def test_a_fault_inside_the_engine_still_ends_the_execution() -> None:
     assert (run.outcome.status, run.outcome.error) == ("FAILED", "States.Runtime")
     assert "ZeroDivisionError" in (run.outcome.cause or "")
     assert run.events[-1].type == "ExecutionFailed"
+
+
+# ----- the 256 KiB payload limit, wherever AWS applies it ---------------------------------------------------
+
+LIMIT = 256 * 1024
+
+
+def _largest_payload(run: Any) -> int:
+    from workflows.asl.payload import dumps
+
+    sizes = [0]
+    for event in run.events:
+        for key in ("input", "output", "parameters"):
+            if event.details and key in event.details:
+                sizes.append(len(dumps(event.details[key]).encode()))
+    return max(sizes)
+
+
+def test_a_pass_chain_that_doubles_its_state_stops_at_the_limit() -> None:
+    double = {"Type": "Pass", "Parameters": {"a.$": "$", "b.$": "$"}}
+    states = {f"D{i}": {**double, "Next": f"D{i + 1}"} for i in range(30)}
+    states["D30"] = {"Type": "Succeed"}
+    run = run_definition({"StartAt": "D0", "States": states}, {"x": "x" * 100}, clock=FakeClock())
+    assert run.outcome is not None
+    assert (run.outcome.status, run.outcome.error) == ("FAILED", "States.DataLimitExceeded")
+    assert run.outcome.cause is not None and run.outcome.cause.startswith("The state/task 'D")
+    assert "exceeding the maximum number of bytes service limit" in run.outcome.cause
+    assert _largest_payload(run) <= LIMIT  # nothing over the limit was ever recorded
+    assert run.events[-2].type == "PassStateEntered"  # the state failed: no StateExited for it
+
+
+def _exactly(size: int, filler: str = "x") -> dict[str, Any]:
+    # {"v":"..."} is 8 bytes around the string
+    per = len(filler.encode())
+    return {"v": filler * ((size - 8) // per) + "x" * ((size - 8) % per)}
+
+
+def test_the_limit_is_exact_at_256_kib_of_utf8() -> None:
+    from workflows.asl.payload import exceeds_limit
+
+    for filler in ("x", "é", "€", "😀"):
+        assert not exceeds_limit(_exactly(LIMIT, filler))
+        assert exceeds_limit(_exactly(LIMIT + 1, filler))
+    # characters under the limit, bytes over it
+    assert exceeds_limit({"v": "€" * (LIMIT // 3)})
+
+
+def test_a_state_output_one_byte_over_fails_and_one_at_the_limit_passes() -> None:
+    definition = {
+        "StartAt": "P",
+        "States": {"P": {"Type": "Pass", "Parameters": {"v.$": "$.s"}, "End": True}},
+    }
+    ok = run_definition(definition, {"s": "é" * ((LIMIT - 8) // 2)}, clock=FakeClock())
+    over = run_definition(definition, {"s": "é" * ((LIMIT - 8) // 2) + "x"}, clock=FakeClock())
+    assert ok.outcome is not None and ok.outcome.status == "SUCCEEDED"
+    assert over.outcome is not None
+    assert (over.outcome.status, over.outcome.error) == ("FAILED", "States.DataLimitExceeded")
+
+
+def test_a_catcher_for_states_all_takes_an_output_over_the_limit() -> None:
+    branch = {
+        "StartAt": "Big",
+        "States": {"Big": {"Type": "Pass", "Parameters": {"a.$": "$.s", "b.$": "$.s"}, "End": True}},
+    }
+    definition = {
+        "StartAt": "Par",
+        "States": {
+            "Par": {
+                "Type": "Parallel",
+                "Branches": [branch],
+                "Catch": [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "Done"}],
+                "End": True,
+            },
+            "Done": {"Type": "Pass", "Parameters": {"error.$": "$.error.Error"}, "End": True},
+        },
+    }
+    run = run_definition(definition, {"s": "x" * (LIMIT // 2)}, clock=FakeClock())
+    assert run.outcome is not None and run.outcome.status == "SUCCEEDED"
+    assert run.outcome.output == {"error": "States.DataLimitExceeded"}
+
+
+def test_task_parameters_over_the_limit_fail_before_the_task_is_invoked() -> None:
+    from workflows.engine.resolvers import CallableResolver
+
+    calls: list[Any] = []
+    resolver = CallableResolver({"echo": lambda event, context: calls.append(event) or event})
+    definition = {
+        "StartAt": "T",
+        "States": {
+            "T": {
+                "Type": "Task",
+                "Resource": "arn:aws:lambda:us-east-1:123456789012:function:echo",
+                "Parameters": {"a.$": "$.s", "b.$": "$.s"},
+                "End": True,
+            }
+        },
+    }
+    run = run_definition(definition, {"s": "x" * (LIMIT // 2)}, resolver=resolver, clock=FakeClock())
+    assert run.outcome is not None
+    assert (run.outcome.status, run.outcome.error) == ("FAILED", "States.DataLimitExceeded")
+    assert calls == []
+
+
+def test_a_map_item_selector_over_the_limit_fails_the_map() -> None:
+    definition = {
+        "StartAt": "M",
+        "States": {
+            "M": {
+                "Type": "Map",
+                "ItemsPath": "$.items",
+                "ItemSelector": {"a.$": "$.s", "b.$": "$.s"},
+                "ItemProcessor": {"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}},
+                "End": True,
+            }
+        },
+    }
+    run = run_definition(definition, {"items": [1], "s": "x" * (LIMIT // 2)}, clock=FakeClock())
+    assert run.outcome is not None
+    assert (run.outcome.status, run.outcome.error) == ("FAILED", "States.DataLimitExceeded")
+
+
+def test_test_state_fails_an_output_over_the_limit() -> None:
+    from tests.test_teststate import call
+
+    definition = {"Type": "Pass", "Parameters": {"a.$": "$.s", "b.$": "$.s"}, "End": True}
+    response = call(definition, input={"s": "x" * (LIMIT // 2)})
+    assert response["status"] == "FAILED"
+    assert response["error"] == "States.DataLimitExceeded"
+
+
+# ----- deep nesting: refused where it is parsed, never a RecursionError ---------------------------------------
+
+
+def _post(http: Any, op: str, body: str) -> Any:
+    headers = {"Content-Type": "application/x-amz-json-1.0", "X-Amz-Target": f"AWSStepFunctions.{op}"}
+    return http.post("/", content=body.encode(), headers=headers)
+
+
+def test_nesting_too_deep_for_the_parser_gets_aws_errors_not_a_500(tmp_path: Any) -> None:
+    from starlette.testclient import TestClient
+
+    from workflows.service.server import build
+
+    app, _ = build(str(tmp_path))
+    deep = "[" * 100_000 + "]" * 100_000
+    with TestClient(app) as http:
+        response = _post(http, "ListStateMachines", '{"nextToken": ' + deep + "}")
+        assert response.status_code == 400
+        assert response.json()["__type"].endswith("SerializationException")
+        definition = {"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}}
+        created = _post(
+            http,
+            "CreateStateMachine",
+            json.dumps(
+                {"name": "p", "definition": json.dumps(definition), "roleArn": "arn:aws:iam::1:role/r"}
+            ),
+        ).json()
+        started = _post(
+            http,
+            "StartExecution",
+            json.dumps({"stateMachineArn": created["stateMachineArn"], "input": "[" * 5000 + "]" * 5000}),
+        )
+        assert started.status_code == 400
+        assert started.json()["__type"].endswith("InvalidExecutionInput")
+        assert "nesting depth" in started.json()["message"]
+        shallow = _post(
+            http,
+            "StartExecution",
+            json.dumps({"stateMachineArn": created["stateMachineArn"], "input": "[" * 900 + "]" * 900}),
+        )
+        assert shallow.status_code == 200
+
+
+def test_test_state_refuses_input_nested_too_deep() -> None:
+    from tests.test_teststate import call
+    from workflows.asl.errors import ServiceError
+
+    with pytest.raises(ServiceError) as caught:
+        call({"Type": "Pass", "End": True}, input="[" * 50_000 + "]" * 50_000)
+    assert caught.value.code == "InvalidExecutionInput"

@@ -13,10 +13,9 @@ from workflows.asl import errors
 from workflows.asl.errors import DefinitionError, Diagnostic, StateError
 from workflows.asl.jsonata_eval import UNDEFINED, evaluate_field, expression_text
 from workflows.asl.jsonpath import Path, PathError, Reference, compile_path, compile_reference
-from workflows.asl.payload import dumps
+from workflows.asl.payload import dumps, exceeds_limit
 
 JSONPATH = "JSONPath"
-MAX_PAYLOAD_BYTES = 256 * 1024
 JSONATA = "JSONata"
 
 # The runtime environment a compiled template reads: the context object and workflow variables.
@@ -221,18 +220,45 @@ def parse_timestamp(value: Any) -> datetime | None:
     return parsed
 
 
-def _string_matches(value: str, pattern: str) -> bool:
-    regex = []
+def _glob_segments(pattern: str) -> list[str]:
+    """The literal runs between a StringMatches pattern's `*` wildcards (`\\` escapes the next character)."""
+    segments: list[str] = []
+    current: list[str] = []
     i = 0
     while i < len(pattern):
         ch = pattern[i]
         if ch == "\\" and i + 1 < len(pattern):
-            regex.append(re.escape(pattern[i + 1]))
+            current.append(pattern[i + 1])
             i += 2
             continue
-        regex.append(".*" if ch == "*" else re.escape(ch))
+        if ch == "*":
+            segments.append("".join(current))
+            current = []
+        else:
+            current.append(ch)
         i += 1
-    return re.fullmatch("".join(regex), value, re.DOTALL) is not None
+    segments.append("".join(current))
+    return segments
+
+
+def _string_matches(value: str, pattern: str) -> bool:
+    """StringMatches without backtracking: the first literal run is a prefix, the last a suffix, and each
+    one between is found at its leftmost place after the previous (leftmost is always safe, since a `*`
+    absorbs whatever lies between). Linear-time search, where a translated regex backtracks
+    polynomially (`*a*a*a*a*b` on a long run of `a`s grows as n^5)."""
+    segments = _glob_segments(pattern)
+    if len(segments) == 1:
+        return value == segments[0]
+    first, *middle, last = segments
+    if len(first) + len(last) > len(value) or not value.startswith(first) or not value.endswith(last):
+        return False
+    at, end = len(first), len(value) - len(last)
+    for segment in middle:
+        found = value.find(segment, at, end)
+        if found < 0:
+            return False
+        at = found + len(segment)
+    return True
 
 
 def _cmp(kind: Callable[[Any], bool], op: Callable[[Any, Any], bool]) -> Callable[[Any, Any], bool]:
@@ -525,7 +551,7 @@ def _compile_state(name: str, spec: Mapping[str, Any], language: str) -> State:
     if "Result" in spec:
         kw["result"] = spec["Result"]
         kw["has_result"] = True
-        kw["result_too_large"] = len(dumps(spec["Result"]).encode()) > MAX_PAYLOAD_BYTES
+        kw["result_too_large"] = exceeds_limit(spec["Result"])
     if "Retry" in spec:
         kw["retry"] = _retriers(spec["Retry"])
     if "Catch" in spec:

@@ -30,6 +30,7 @@ from decimal import Decimal
 from typing import Any, NoReturn, TypeAlias
 
 from workflows.asl import errors
+from workflows.asl.budget import MAX_DEPTH, depth_exceeds
 from workflows.asl.errors import ASLError
 
 __all__ = ["INTRINSIC_ERROR", "Intrinsic", "IntrinsicSyntaxError", "compile_intrinsic", "is_intrinsic"]
@@ -97,7 +98,13 @@ class Intrinsic:
 
     def evaluate(self, lookup: Lookup) -> Any:
         """Evaluate, resolving path arguments with `lookup`; raises ASLError on runtime failure."""
-        return _eval_call(self._root, lookup)
+        # Every function is linear in its (payload-bounded) arguments and the nesting is the text's
+        # own, so no clock is needed; deep values are refused where they are parsed (StringToJson),
+        # and a recursion that still overflows is reported as the function's failure.
+        try:
+            return _eval_call(self._root, lookup)
+        except RecursionError:
+            raise _fail(self.function, f"the value is nested deeper than {MAX_DEPTH} levels") from None
 
 
 _INTRINSIC_START = re.compile(r"\s*States\.[A-Za-z0-9]+\s*\(")
@@ -458,6 +465,8 @@ def _format(template: str, *values: Any) -> str:
 def _string_to_json(text: str) -> Any:
     if not text.strip():
         return None
+    if depth_exceeds(text):
+        raise _fail("States.StringToJson", f"the string nests JSON deeper than {MAX_DEPTH} levels")
     try:
         return json.loads(text, parse_constant=_reject_constant)
     except ValueError as exc:

@@ -3,12 +3,115 @@
 from __future__ import annotations
 
 import re
+import threading
 from functools import lru_cache
 from typing import Any
 
 import jsonpath as _jp
+from jsonpath.filter import RegexLiteral
+from jsonpath.match import JSONPathMatch
+from jsonpath.token import TOKEN_RE_FLAGS
+
+from workflows.asl.budget import BudgetExceeded, Deadline, compile_regex
 
 _MISSING = object()
+
+
+class _Parser(_jp.Parser):
+    def parse_regex(self, stream: Any) -> Any:
+        # Filter regexes (`[?(@.name =~ /.../i)]`) on RE2, which cannot backtrack for ever.
+        pattern = stream.current().value
+        flags = ""
+        if stream.peek().kind == TOKEN_RE_FLAGS:
+            stream.next()
+            flags = stream.next().value
+        try:
+            return RegexLiteral(
+                value=compile_regex(pattern, ignore_case="i" in flags, multiline="m" in flags)
+            )
+        except ValueError as exc:
+            raise _jp.JSONPathSyntaxError(str(exc), token=stream.current()) from None
+
+
+class _Walk(threading.local):
+    """The budget of the query running on this thread (the event loop's, or a worker's)."""
+
+    deadline: Deadline | None = None
+    spent: BaseException | None = None
+    count = 0
+
+
+_WALK = _Walk()
+
+
+def _tick() -> None:
+    walk = _WALK
+    walk.count += 1
+    if walk.spent is None and (walk.count & 63) == 0 and walk.deadline is not None:
+        walk.spent = walk.deadline.overrun()
+    if walk.spent is not None:
+        raise walk.spent
+
+
+class _Environment(_jp.JSONPathEnvironment):
+    """python-jsonpath with RE2 regexes, and a budget ticked on every node made, item read and
+    comparison: together they cover wildcards, descents and filters (whose inner queries make
+    nodes of their own)."""
+
+    parser_class = _Parser
+    # Descent as deep as any payload may nest (budget.MAX_DEPTH is enforced where JSON is parsed).
+    max_recursion_depth = 1100
+
+    def setup_function_extensions(self) -> None:
+        super().setup_function_extensions()
+        # match() and search() compile with the backtracking `regex` module; Jayway has neither.
+        self.function_extensions.pop("match", None)
+        self.function_extensions.pop("search", None)
+
+    def getitem(self, obj: Any, key: Any) -> Any:
+        _tick()
+        return super().getitem(obj, key)
+
+    def compare(self, left: object, operator: str, right: object) -> bool:
+        _tick()
+        return super().compare(left, operator, right)
+
+
+_ENV = _Environment()
+
+
+class _BudgetedMatch(JSONPathMatch):
+    """A node of an indefinite path's walk. Every node visited (by a wildcard, a descent or a filter)
+    is made here, so a deadline checked here bounds the whole query (`$..[?(@..x)]` is quadratic)."""
+
+    __slots__ = ()
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        _tick()
+
+
+def _find(compiled: Any, root: Any) -> list[Any]:
+    if not isinstance(compiled, _jp.JSONPath):  # a compound path (`a | b`): no Jayway syntax, unbudgeted
+        return [m.obj for m in compiled.finditer(root)]
+    matches: Any = [_BudgetedMatch(filter_context={}, obj=root, parent=None, path="$", parts=(), root=root)]
+    for segment in compiled.segments:
+        matches = segment.resolve(matches)
+    walk = _WALK
+    saved = walk.deadline, walk.spent
+    walk.deadline, walk.spent = Deadline(), None
+    try:
+        return [m.obj for m in matches]
+    except Exception:
+        spent = walk.spent
+        if isinstance(spent, BudgetExceeded):
+            raise PathError(spent.message, "budget") from None
+        if spent is not None:
+            raise spent from None
+        raise
+    finally:
+        walk.deadline, walk.spent = saved
+
 
 # One step of a definite path: `.name`, `['name']`, `["name"]` or `[3]`.
 _STEP = re.compile(
@@ -37,7 +140,7 @@ class Path:
     def __init__(self, text: str, steps: tuple[str | int, ...] | None) -> None:
         self.text = text
         self.steps = steps
-        self._compiled = None if steps is not None else _jp.compile(text)
+        self._compiled = None if steps is not None else _ENV.compile(text)
         self._names_only = steps is not None and all(isinstance(step, str) for step in steps)
 
     def get(self, root: Any) -> Any:
@@ -56,7 +159,7 @@ class Path:
         if steps is None:
             assert self._compiled is not None
             try:
-                return [m.obj for m in self._compiled.finditer(root)]
+                return _find(self._compiled, root)
             except _jp.JSONPathError as exc:  # pragma: no cover - filter type errors
                 raise PathError(str(exc), "invalid") from exc
         value = root

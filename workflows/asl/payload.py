@@ -1,13 +1,128 @@
-"""Payloads as Step Functions writes them: compact JSON text."""
+"""Payloads as Step Functions writes them: compact JSON text, at most 256 KiB of it."""
 
 from __future__ import annotations
 
 import json
 from typing import Any
 
-__all__ = ["dumps"]
+from workflows.asl import errors
+from workflows.asl.errors import ASLError
+
+__all__ = ["MAX_PAYLOAD_BYTES", "SizeCheck", "check_size", "dumps", "exceeds_limit", "size", "too_large"]
+
+# AWS's quota on a state's input, output, Parameters/Arguments, a task's result, an execution's
+# input and output: 256 KiB of UTF-8.
+MAX_PAYLOAD_BYTES = 256 * 1024
+
+
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+# json.dumps with these options builds a JSONEncoder and a C encoder on every call; payloads are
+# serialised on every state (the size check) and every history read, so build them once. (No
+# circular-reference markers: payloads are trees.)
+_encode: Any = (
+    json.encoder.c_make_encoder(  # type: ignore[attr-defined]
+        None, _ENCODER.default, json.encoder.encode_basestring, None, ":", ",", False, False, True
+    )
+    if getattr(json.encoder, "c_make_encoder", None) is not None
+    else None
+)
 
 
 def dumps(value: Any) -> str:
     """JSON text the way Step Functions writes payloads: compact, non-ASCII kept."""
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    if _encode is None:  # pragma: no cover - CPython always has the C encoder
+        return _ENCODER.encode(value)
+    return "".join(_encode(value, 0))
+
+
+def size(value: Any) -> int:
+    """The exact UTF-8 length of `value` as payload text."""
+    text = dumps(value)
+    return len(text) if text.isascii() else len(text.encode())
+
+
+def exceeds_limit(value: Any, limit: int = MAX_PAYLOAD_BYTES) -> bool:
+    """Whether `value` as payload text is over `limit` bytes of UTF-8, exactly at the boundary."""
+    if value is None or isinstance(value, bool | int | float):
+        return False
+    if isinstance(value, str) and len(value) * 6 + 2 <= limit:  # even if every char were escaped
+        return False
+    text = dumps(value)
+    if len(text) > limit:  # every character is at least one byte
+        return True
+    if text.isascii():  # O(1) in CPython: then characters are bytes
+        return False
+    return len(text.encode()) > limit
+
+
+def too_large(name: str) -> ASLError:
+    """The error AWS ends a state with when what it made is over the limit (`name`: the state or
+    the task's resource)."""
+    return ASLError(
+        errors.DATA_LIMIT_EXCEEDED,
+        f"The state/task '{name}' returned a result with a size exceeding the maximum number of bytes "
+        "service limit.",
+    )
+
+
+_MISSING = object()
+_SMALL = 16 * 1024
+
+
+class SizeCheck:
+    """Checks each state's output against the limit, serialising only what a state changed.
+
+    A state's output is mostly its input with a little changed (ResultPath places a result, the
+    rest is shared, never mutated). When the input was measured (an upper bound of its size is
+    kept) and both are objects, the output's bound is the input's plus the size of each member
+    that is not the input's own; only when that bound passes the limit is the output serialised
+    whole, exactly. A bound that only grows is reset by that exact measure."""
+
+    __slots__ = ("bound", "measured")
+
+    def __init__(self) -> None:
+        self.measured: Any = None  # the last output measured, and an upper bound of its size
+        self.bound = 0
+
+    def check(self, value: Any, output: Any, name: str) -> None:
+        if output is value:
+            return  # measured when it was made
+        if not isinstance(output, dict | list | str):
+            return  # a number, a boolean or null
+        if isinstance(output, str) and len(output) * 6 + 2 <= MAX_PAYLOAD_BYTES:
+            return  # short enough even if every character were escaped
+        # (a small input is cheaper to serialise whole than to compare member by member)
+        if self.measured is value and self.bound > _SMALL and type(output) is dict and type(value) is dict:
+            bound = self.bound
+            try:
+                for key, member in output.items():
+                    if value.get(key, _MISSING) is not member:
+                        bound += 6 * len(key) + 4 + size(member)  # (6 per char: any escape)
+            except RecursionError:
+                bound = MAX_PAYLOAD_BYTES + 1  # measured whole below, which says what went wrong
+            if bound <= MAX_PAYLOAD_BYTES:
+                self.measured, self.bound = output, bound
+                return
+        try:
+            exact = size(output)
+        except RecursionError:
+            raise ASLError(
+                errors.RUNTIME, f"The state/task '{name}' returned a result nested too deeply to serialise."
+            ) from None
+        if exact > MAX_PAYLOAD_BYTES:
+            raise too_large(name)
+        if exact > _SMALL and type(output) is dict:
+            self.measured, self.bound = output, exact
+
+
+def check_size(value: Any, name: str) -> None:
+    """Raise States.DataLimitExceeded when `value` is over the payload limit; States.Runtime when
+    it nests too deep to serialise (a state can wrap its input in itself thousands of times)."""
+    try:
+        over = exceeds_limit(value)
+    except RecursionError:
+        raise ASLError(
+            errors.RUNTIME, f"The state/task '{name}' returned a result nested too deeply to serialise."
+        ) from None
+    if over:
+        raise too_large(name)

@@ -10,11 +10,13 @@ import asyncio
 import contextlib
 import logging
 import random
+import time
 from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from workflows.asl import errors
+from workflows.asl.budget import Overtime, in_slice
 from workflows.asl.definition import (
     JSONATA,
     Catcher,
@@ -23,6 +25,8 @@ from workflows.asl.definition import (
     StateMachine,
 )
 from workflows.asl.errors import ASLError, FailStateError, StateError
+from workflows.asl.payload import SizeCheck
+from workflows.engine import offload
 from workflows.engine.clock import Clock, SystemClock
 from workflows.engine.frame import Frame, _error_matches, _ExecutionTimeout, _iso, _Next, _race, _Resumed
 from workflows.engine.history import EventLog, HistoryEvent, dumps
@@ -32,6 +36,17 @@ from workflows.engine.states import _HANDLERS, _SYNC_HANDLERS
 from workflows.engine.tasks import CallbackRegistry, TaskInvocation, TaskResolver
 
 MAX_HISTORY_EVENTS = 25_000
+_TURN_SECONDS = 0.01
+
+
+class _Slow:
+    """A state entered whose evaluation moved off the event loop (see `_run_sync_state`)."""
+
+    __slots__ = ("entered", "entered_prev")
+
+    def __init__(self, entered_prev: int, entered: int) -> None:
+        self.entered_prev = entered_prev
+        self.entered = entered
 
 
 log = logging.getLogger(__name__)
@@ -164,6 +179,8 @@ class ExecutionRun(TaskInvocation, Resume):
         self._stop: tuple[str | None, str | None] | None = None
         self._resume_entry: tuple[int, int, float] | None = None
         self._tokens_issued: dict[int, int] = {}  # StateEntered id -> task tokens issued for it
+        # Every state output over 256 KiB fails its state (Retry and Catch see it), as on AWS.
+        self._sizes = SizeCheck()
         self._shutting_down = False
         self._map_resume: _MapProgress | None = None  # an inline Map a restart interrupted
         self._parallel_resume: _ParallelProgress | None = None  # a Parallel a restart interrupted
@@ -305,12 +322,23 @@ class ExecutionRun(TaskInvocation, Resume):
             if step.next is None:
                 return step.output
             value, name = step.output, step.next
+        # The top-level loop gives the event loop a turn every few milliseconds: a long run of states
+        # that never wait (a Pass/Choice loop up to the history quota) must not hold the API up. Map
+        # iterations and Parallel branches do not, so their events keep their recorded order.
+        yields = machine is self.machine
+        turn_ends = time.perf_counter() + _TURN_SECONDS
         while True:
+            if yields and time.perf_counter() > turn_ends:
+                await asyncio.sleep(0)
+                turn_ends = time.perf_counter() + _TURN_SECONDS
             state = states[name]
             # States that never wait run without a coroutine of their own; Retry is what Task,
             # Parallel and Map (the awaiting kinds) add, so a state with retriers takes the full path.
             if state.type in _SYNC_HANDLERS and not state.retry and not frame.interleave:
-                step = self._run_sync_state(state, value, frame)
+                ran = self._run_sync_state(state, value, frame)
+                step = (
+                    await self._finish_slow_state(state, value, frame, ran) if isinstance(ran, _Slow) else ran
+                )
             else:
                 step = await self._run_state(state, value, frame)
             value = step.output
@@ -361,19 +389,38 @@ class ExecutionRun(TaskInvocation, Resume):
         frame.entered_id = entered_id
         frame.context = {**frame.context, "State": {"Name": state.name, "EnteredTime": _iso(entered_at)}}
 
-    def _run_sync_state(self, state: State, value: Any, frame: Frame) -> _Next:
-        """`_run_state` for a state that never awaits and has no retriers."""
+    def _run_sync_state(self, state: State, value: Any, frame: Frame) -> _Next | _Slow:
+        """`_run_state` for a state that never awaits and has no retriers. When an evaluation in it
+        outgrows its slice of the event loop, the state is left entered and `_Slow` returned: the
+        run loop then finishes it off the loop (`_finish_slow_state`)."""
         entered_prev, entered = self._enter(state, value, frame)
         try:
-            step = _SYNC_HANDLERS[state.type](self, state, value, frame)
+            step = in_slice(_SYNC_HANDLERS[state.type], self, state, value, frame)
+            self._sizes.check(value, step.output, state.name)
+        except Overtime:
+            return _Slow(entered_prev, entered)
         except ASLError as err:
-            err = self._state_failed(state, err, frame, entered, entered_prev)
-            catcher = self._catcher(state, err)
-            if catcher is None:
-                raise err
-            step = self._caught(state, catcher, err, value, frame)
+            step = self._sync_state_failed(state, err, value, frame, entered, entered_prev)
         self._exit(state, step, frame)
         return step
+
+    async def _finish_slow_state(self, state: State, value: Any, frame: Frame, slow: _Slow) -> _Next:
+        try:
+            step = await offload.evaluate(_SYNC_HANDLERS[state.type], self, state, value, frame)
+            self._sizes.check(value, step.output, state.name)
+        except ASLError as err:
+            step = self._sync_state_failed(state, err, value, frame, slow.entered, slow.entered_prev)
+        self._exit(state, step, frame)
+        return step
+
+    def _sync_state_failed(
+        self, state: State, err: ASLError, value: Any, frame: Frame, entered: int, entered_prev: int
+    ) -> _Next:
+        err = self._state_failed(state, err, frame, entered, entered_prev)
+        catcher = self._catcher(state, err)
+        if catcher is None:
+            raise err
+        return self._caught(state, catcher, err, value, frame)
 
     async def _run_state(
         self, state: State, value: Any, frame: Frame, entry: tuple[int, int, float] | None = None
@@ -400,6 +447,7 @@ class ExecutionRun(TaskInvocation, Resume):
                         "State": {**frame.context["State"], "RetryCount": retry_count},
                     }
                 step = await handler(self, state, value, frame)
+                self._sizes.check(value, step.output, state.name)
                 break
             except ASLError as err:
                 err = self._state_failed(state, err, frame, entered, entered_prev)

@@ -15,6 +15,7 @@ from workflows.asl.definition import (
 from workflows.asl.errors import ASLError, FailStateError, StateError
 from workflows.asl.jsonata_eval import evaluate_field, expression_text
 from workflows.asl.jsonpath import PathError, compile_reference
+from workflows.engine import offload
 from workflows.engine.frame import Frame, _Next, _next_of
 from workflows.engine.history import dumps
 from workflows.engine.map import _map
@@ -221,7 +222,7 @@ _SYNC_HANDLERS: dict[str, _Handler] = {
 
 def _awaitable(handler: _Handler) -> Callable[[ExecutionRun, State, Any, Frame], Awaitable[_Next]]:
     async def run(run: ExecutionRun, state: State, value: Any, frame: Frame) -> _Next:
-        return handler(run, state, value, frame)
+        return await offload.evaluate(handler, run, state, value, frame)
 
     return run
 

@@ -14,12 +14,13 @@ from typing import TYPE_CHECKING, Any, Protocol
 from workflows.asl import errors
 from workflows.asl.definition import (
     JSONATA,
-    MAX_PAYLOAD_BYTES,
     State,
     jsonata_or_value,
 )
 from workflows.asl.errors import ASLError, StateError
 from workflows.asl.jsonpath import PathError, compile_reference
+from workflows.asl.payload import check_size, exceeds_limit
+from workflows.engine import offload
 from workflows.engine.dataflow import DataFlow
 from workflows.engine.frame import Frame, _Next, _race, _TaskTimeout
 from workflows.engine.history import dumps
@@ -228,7 +229,7 @@ class TaskInvocation(DataFlow):
         finally:
             if "Task" in frame.context:
                 frame.context = {k: v for k, v in frame.context.items() if k != "Task"}
-        if len(dumps(result)) > MAX_PAYLOAD_BYTES:
+        if exceeds_limit(result):
             # AWS names the resource here (the function ARN, or the integration's service) and
             # records the task as failed.
             too_large = ASLError(
@@ -311,12 +312,21 @@ class TaskInvocation(DataFlow):
         if state.resource is not None and state.resource.endswith(".waitForTaskToken"):
             # The token exists before Parameters/Arguments are evaluated: they pass `$$.Task.Token` on.
             frame.context = {**frame.context, "Task": {"Token": self._task_token(frame)}}
+        # Evaluations go through `offload`: one that outgrows its slice of the event loop finishes on a
+        # worker thread.
         if state.query_language == JSONATA:
             bindings = self._bindings(value, frame)
-            parameters = state.arguments(bindings) if state.arguments is not None else value
+            parameters = (
+                await offload.evaluate(state.arguments, bindings) if state.arguments is not None else value
+            )
+            check_size(parameters, state.name)
             result = await self._invoke(state, parameters, frame, value)
-            return self._jsonata_result(state, value, result, frame, result)
+            return await offload.evaluate(self._jsonata_result, state, value, result, frame, result)
         effective = self._input_path(state, value, frame)
-        parameters = state.parameters(effective, frame) if state.parameters is not None else effective
+        if state.parameters is not None:
+            parameters = await offload.evaluate(state.parameters, effective, frame)
+            check_size(parameters, state.name)
+        else:
+            parameters = effective
         result = await self._invoke(state, parameters, frame, value)
-        return self._jsonpath_result(state, value, effective, result, frame)
+        return await offload.evaluate(self._jsonpath_result, state, value, effective, result, frame)

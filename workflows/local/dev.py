@@ -253,6 +253,7 @@ async def start_world(options: DevOptions) -> DevWorld:
     from workflows.local.local_aws import LocalAws, S3EventBridgeBridge, provision
     from workflows.local.template import load_template
     from workflows.service.api import create_app
+    from workflows.service.server import ListeningServer
     from workflows.service.service import StepFunctionsService
     from workflows.service.store import Store
 
@@ -311,7 +312,7 @@ async def start_world(options: DevOptions) -> DevWorld:
 
     app = create_app(service, allowed_hosts=[options.host])
     config = uvicorn.Config(app, host=options.host, port=options.port, log_level="warning", lifespan="on")
-    server = uvicorn.Server(config)
+    server = ListeningServer(config, service)  # resumes RUNNING executions once the port is open
     server_task = asyncio.create_task(server.serve())
     while not server.started:
         if server_task.done():

@@ -10,6 +10,8 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from workflows.asl.budget import MAX_DEPTH, TooDeep
+from workflows.asl.budget import loads as loads_bounded
 from workflows.asl.errors import ASLError, ServiceError
 from workflows.engine.history import dumps
 
@@ -99,7 +101,12 @@ class Activities(ServiceCore):
 
     async def send_task_success(self, *, taskToken: str, output: str) -> dict[str, Any]:
         try:
-            value = json.loads(output)
+            value = loads_bounded(output)
+        except TooDeep:
+            raise ServiceError(
+                "InvalidOutput",
+                f"Invalid Output: 'Document nesting depth exceeds the maximum allowed ({MAX_DEPTH})'",
+            )
         except json.JSONDecodeError:
             raise ServiceError("InvalidOutput", f"Invalid Output: '{_jackson_message(output)}'")
         task = self._token_target(taskToken)

@@ -26,6 +26,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from workflows.asl.budget import loads as loads_bounded
 from workflows.asl.errors import ServiceError
 from workflows.service.access import AccessGuard
 from workflows.service.service import StepFunctionsService
@@ -233,8 +234,9 @@ def create_app(
             return error_response("UnknownOperationException", "")
         op = target[len(TARGET_PREFIX) :]
         try:
-            params = json.loads(body) if body.strip() else {}
-        except (ValueError, RecursionError):  # RecursionError: nesting deeper than the parser goes
+            # (a body nested past budget.MAX_DEPTH is refused before the parser recurses into it)
+            params = loads_bounded(body) if body.strip() else {}
+        except (ValueError, RecursionError):
             return error_response("SerializationException", "Malformed request body")
         try:
             result = await service.call(op, params)

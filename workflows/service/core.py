@@ -9,6 +9,8 @@ import time
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from workflows.asl.budget import MAX_DEPTH, TooDeep
+from workflows.asl.budget import loads as loads_bounded
 from workflows.asl.errors import ServiceError
 from workflows.engine.history import HistoryEvent
 
@@ -86,7 +88,13 @@ def _parse_input(text: str | None) -> Any:
             "InvalidExecutionInput", "Invalid State Machine Execution Input: 'Invalid execution input.'"
         )
     try:
-        return json.loads(text)
+        return loads_bounded(text)
+    except TooDeep:
+        # Jackson's nesting limit (AWS parses with it): refused, where Python's parser would recurse
+        raise ServiceError(
+            "InvalidExecutionInput",
+            f"Invalid State Machine Execution Input: 'Document nesting depth exceeds the maximum allowed ({MAX_DEPTH})'",
+        )
     except json.JSONDecodeError:
         raise ServiceError(
             "InvalidExecutionInput", f"Invalid State Machine Execution Input: '{_jackson_message(text)}'"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import sys
 from collections.abc import Iterable
 from typing import Any
 
@@ -14,7 +15,7 @@ from workflows.service.console import create_console
 from workflows.service.service import StepFunctionsService
 from workflows.service.store import Store
 
-__all__ = ["build", "check_credentials", "is_loopback", "serve"]
+__all__ = ["ListeningServer", "build", "check_credentials", "is_loopback", "serve"]
 
 log = logging.getLogger(__name__)
 
@@ -107,10 +108,30 @@ def serve(
         from workflows.engine.resolvers import ChainResolver
 
         service.resolver = ChainResolver(service.resolver, *integrations)
+    # A graceful stop waits this long for requests in flight (a GetActivityTask long poll can hold
+    # one for a minute): SIGTERM ends the process within a few seconds whatever runs.
     config = uvicorn.Config(
-        app, host=host, port=port, log_level=log_level, lifespan="on", timeout_graceful_shutdown=10
+        app, host=host, port=port, log_level=log_level, lifespan="on", timeout_graceful_shutdown=2
     )
-    uvicorn.Server(config).run()
+    ListeningServer(config, service).run()
+
+
+class ListeningServer(uvicorn.Server):
+    """uvicorn that resumes the service's RUNNING executions only once its port is open: a restart
+    answers the API first, whatever it resumes."""
+
+    def __init__(self, config: uvicorn.Config, service: StepFunctionsService) -> None:
+        super().__init__(config)
+        service.defer_resume = True
+        self.service = service
+
+    async def startup(self, sockets: Any = None) -> None:
+        # Evaluations that outgrow their slice of the event loop run on a worker thread
+        # (workflows.engine.offload); a shorter switch interval hands the GIL back to the loop sooner.
+        sys.setswitchinterval(0.001)
+        await super().startup(sockets)
+        if self.started:
+            self.service.resume_in_background()
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ Errors are raised as `ServiceError(code, message)` with AWS's codes and messages
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 from collections import deque
 from typing import Any
@@ -80,14 +81,40 @@ class StepFunctionsService(StateMachines, Versions, Executions, Activities, MapR
         self._pollers: dict[str, asyncio.Event] = {}
         self._done_events: dict[str, asyncio.Event] = {}
         self._records: dict[str, dict[str, Any]] = {}  # the records of executions being run
+        self.defer_resume = False
+        self._resuming: asyncio.Task[int] | None = None
+        self._to_resume: list[dict[str, Any]] = []
 
-    async def start(self) -> int:
-        """Start the writer and resume every RUNNING execution from its stored events."""
+    async def start(self) -> None:
+        """Start the writer; resume every RUNNING execution from its stored events in the background.
+
+        With `defer_resume` set, resumption waits for `resume_in_background()`: a server calls it
+        once its port is open, so a restart answers the API before it runs anything it resumes."""
         self.writer.start()
         if self.callbacks is None:
             self.callbacks = self._make_callbacks()
+        # What was RUNNING before this start; executions started from now on run already.
+        self._to_resume = self.store.running_executions()
+        if not self.defer_resume:
+            self.resume_in_background()
+
+    def resume_in_background(self) -> asyncio.Task[int]:
+        """Resume the RUNNING executions (once); the task's result is how many were resumed."""
+        if self._resuming is None:
+            self._resuming = asyncio.create_task(self._resume_running())
+        return self._resuming
+
+    async def _resume_running(self) -> int:
         resumed = 0
-        for record in self.store.running_executions():
+        records, self._to_resume = self._to_resume, []
+        await self.writer.flush()  # what the API did meanwhile is in the store
+        for record in records:
+            if record["executionArn"] in self._tasks:  # redriven meanwhile through the API
+                continue
+            current = self.store.get_execution(record["executionArn"])
+            if current is None or current["status"] != "RUNNING":  # stopped meanwhile
+                continue
+            record = current
             events = self.store.load_events(record["executionArn"])
             last = events[-1] if events else None
             if last is not None and last.type in TERMINAL_EVENTS:
@@ -95,11 +122,16 @@ class StepFunctionsService(StateMachines, Versions, Executions, Activities, MapR
                 continue
             self._launch(record, history=events)
             resumed += 1
+            await asyncio.sleep(0)  # the API gets a turn between executions
         await self.writer.flush()
         return resumed
 
     async def close(self) -> None:
         """Stop accepting work; persist what is queued. RUNNING executions resume on next start."""
+        if self._resuming is not None and not self._resuming.done():
+            self._resuming.cancel()
+            with contextlib.suppress(BaseException):
+                await self._resuming
         for run in list(self._runs.values()):
             run.shutdown()  # ends without recording: not a StopExecution
         for task in list(self._tasks.values()):

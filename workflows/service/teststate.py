@@ -24,9 +24,10 @@ from functools import cache
 from typing import Any
 
 from workflows.asl import errors
+from workflows.asl.budget import loads as loads_bounded
 from workflows.asl.definition import JSONATA, Definition, State, StateMachine, load_definition
 from workflows.asl.errors import ASLError, FailStateError, ServiceError, StateError
-from workflows.asl.payload import dumps
+from workflows.asl.payload import check_size, dumps
 from workflows.engine.frame import Frame, _error_matches, _Next
 from workflows.engine.interpreter import ExecutionInfo, ExecutionRun, Interpreter, MemorySink
 from workflows.engine.map import _map_number
@@ -188,7 +189,7 @@ def _parse_json(text: Any, name: str) -> Any:
     if not isinstance(text, str):
         return text
     try:
-        return json.loads(text)
+        return loads_bounded(text)  # nesting past budget.MAX_DEPTH is a ValueError too
     except ValueError:
         if name == "input":
             raise ServiceError(
@@ -312,7 +313,7 @@ def _check_mock(mock: dict[str, Any], state: State) -> dict[str, Any]:
     if "errorOutput" in mock:
         return mock
     try:
-        result = json.loads(mock["result"])
+        result = loads_bounded(mock["result"])
     except (TypeError, ValueError):
         raise _invalid("Mocked result must be valid JSON")
     mock["parsed"] = result
@@ -518,6 +519,8 @@ async def _run(
             step = await _mocked_children(run, state, value, frame, mock, config)
         else:
             step = await _HANDLERS[state.type](run, state, value, frame)
+        if step.output is not value:
+            check_size(step.output, state.name)  # over 256 KiB fails the state, as in an execution
         status = "SUCCEEDED"
     except ASLError as err:
         out["error"] = err.error
