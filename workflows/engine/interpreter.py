@@ -163,7 +163,12 @@ class ExecutionRun(TaskInvocation, Resume):
         self.outcome: Outcome | None = None
         self._stop: tuple[str | None, str | None] | None = None
         self._resume_entry: tuple[int, int, float] | None = None
-        self._tokens_issued: dict[int, int] = {}  # StateEntered id -> task tokens issued for it
+        # Frame.site of a Task -> the index of its latest attempt (task tokens and idempotency
+        # tokens are derived from both, so an attempt keeps them across a restart).
+        self._tokens_issued: dict[int | str, int] = {}
+        # StateEntered id -> whether its open attempt had started: a Task a restart interrupted
+        # goes on with that attempt instead of scheduling another.
+        self._reattach: dict[int, bool] = {}
         self._shutting_down = False
         self._map_resume: _MapProgress | None = None  # an inline Map a restart interrupted
         self._parallel_resume: _ParallelProgress | None = None  # a Parallel a restart interrupted
@@ -347,6 +352,8 @@ class ExecutionRun(TaskInvocation, Resume):
                 f"The execution reached the maximum number of history events ({MAX_HISTORY_EVENTS}).",
             )
         entered_prev = frame.prev
+        if not frame.log_events:
+            frame.steps += 1  # stands in for the entry's event id (see Frame.site)
         entered = self._emit(
             frame,
             state.type + "StateEntered",
@@ -383,10 +390,12 @@ class ExecutionRun(TaskInvocation, Resume):
         else:  # resumed after a restart: the state was entered before, at entry's time
             entered_prev, entered, entered_at = entry
             self._stamp(state, frame, entered_at, entered)
-            # The interrupted attempt is invoked again with the token it had, so a worker holding it
-            # can still answer.
-            # (the last attempt index issued was `scheduled - 1`; the next token reuses it)
-            self._tokens_issued[entered] = max(-1, self._scheduled_since(entered) - 2)
+            # An attempt that was scheduled and had not ended goes on under the same attempt index
+            # (so the same task token and idempotency token), without being scheduled again.
+            scheduled, open_attempt, started = self._attempts_before(entered)
+            self._tokens_issued[entered] = scheduled - 2 if open_attempt else scheduled - 1
+            if open_attempt:
+                self._reattach[entered] = started
         if frame.interleave:
             await asyncio.sleep(0)
         handler = _HANDLERS[state.type]

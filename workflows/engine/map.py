@@ -122,7 +122,9 @@ async def _map(run: ExecutionRun, state: State, value: Any, frame: Frame) -> _Ne
                 return None  # another iteration failed: start no more (the Map fails with its error)
             if progress is not None and index in progress.done:
                 return progress.done[index]  # finished before the restart: not run again
-            child = frame.child(context, frame.prev, log_events=False if distributed else None)
+            child = frame.child(
+                context, frame.prev, log_events=False if distributed else None, place=f"{state.name}[{index}]"
+            )
             iteration_frames.append(child)
             resumed = progress.running.get(index) if progress is not None else None
             if resumed is not None:

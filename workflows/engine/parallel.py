@@ -36,7 +36,10 @@ async def _parallel(run: ExecutionRun, state: State, value: Any, frame: Frame) -
     if progress is None or not progress.started:
         run._emit(frame, "ParallelStateStarted")
     # Each branch starts a new thread of events: its first event links to none (0), as on AWS.
-    branch_frames = [frame.child(_copy_context(frame.context), 0) for _ in state.branches]
+    branch_frames = [
+        frame.child(_copy_context(frame.context), 0, place=f"{state.name}[{i}]")
+        for i in range(len(state.branches))
+    ]
     for branch_frame in branch_frames:
         branch_frame.interleave = True
 

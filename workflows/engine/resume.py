@@ -168,15 +168,25 @@ class Resume(RunBase):
             raise _Resumed(output)
         return nxt, output, frame
 
-    def _scheduled_since(self, entered_id: int) -> int:
-        """How many times the state entered at `entered_id` had scheduled its work before the restart."""
+    def _attempts_before(self, entered_id: int) -> tuple[int, bool, bool]:
+        """The Task entered at `entered_id` before the restart: how many attempts it had scheduled,
+        whether the last had not ended (scheduled, then neither succeeded, failed nor timed out), and
+        whether that one had started."""
         thread = {entered_id}
         count = 0
+        open_attempt = started = False
         for event in self.prior:
             if event.id > entered_id and event.previous_event_id in thread:
                 thread.add(event.id)
-                count += event.type.endswith("Scheduled")
-        return count
+                kind = event.type
+                if kind.endswith("Scheduled"):
+                    count += 1
+                    open_attempt, started = True, False
+                elif kind.endswith("Started") and not kind.endswith("StateStarted"):
+                    started = True
+                elif kind.endswith(("Succeeded", "Failed", "TimedOut")):
+                    open_attempt = False
+        return count, open_attempt, started
 
     async def _resume_thread(
         self, machine: StateMachine, value: Any, frame: Frame, events: list[HistoryEvent]

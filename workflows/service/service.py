@@ -128,7 +128,9 @@ class StepFunctionsService(StateMachines, Versions, Executions, Activities, MapR
             secret = os.urandom(32).hex()
             with self.store.transaction():
                 self.store.set_meta("task_token_secret", secret)
-        return CallbackRegistry(secret=bytes.fromhex(secret))
+        callbacks = CallbackRegistry(secret=bytes.fromhex(secret))
+        callbacks.recorded = self.store.get_token  # answers recorded before a restart (activities.py)
+        return callbacks
 
     async def call(self, op: str, params: dict[str, Any]) -> dict[str, Any]:
         """Run an operation by its AWS name after validating the request against botocore's model."""

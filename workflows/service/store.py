@@ -252,6 +252,9 @@ class Store:
     def delete_token(self, token: str) -> None:
         self.db.execute("DELETE FROM task_tokens WHERE token=?", (token,))
 
+    def delete_tokens_of(self, execution_arns: Iterable[str]) -> None:
+        self.db.executemany("DELETE FROM task_tokens WHERE execution_arn=?", [(a,) for a in execution_arns])
+
     def pending_activity_tokens(self) -> list[dict[str, Any]]:
         rows = self.db.execute("SELECT data FROM task_tokens WHERE activity_arn IS NOT NULL ORDER BY rowid")
         return [json.loads(r[0]) for r in rows]
@@ -299,6 +302,7 @@ class EventWriter:
         self.interval = interval
         self._events: list[tuple[str, int, str]] = []
         self._executions: dict[str, dict[str, Any]] = {}
+        self._ended: set[str] = set()  # executions whose recorded task answers can go
         self._task: asyncio.Task[None] | None = None
         self._waiters: list[asyncio.Future[None]] = []
         self._flush_scheduled = False
@@ -308,6 +312,8 @@ class EventWriter:
 
     def update_execution(self, record: dict[str, Any]) -> None:
         self._executions[record["executionArn"]] = record
+        if record.get("status") != "RUNNING":
+            self._ended.add(record["executionArn"])
 
     @property
     def pending(self) -> bool:
@@ -319,17 +325,21 @@ class EventWriter:
             return
         events, self._events = self._events, []
         executions, self._executions = self._executions, {}
+        ended, self._ended = self._ended, set()
         try:
             with self.store.transaction():
                 self.store.write_events(events)
                 for record in executions.values():
                     self.store.update_execution(record)
+                if ended:
+                    self.store.delete_tokens_of(ended)
         except Exception:
             # Nothing was written (the transaction rolled back): queue it all again, ahead of
             # anything added meanwhile, so the next flush retries instead of losing it.
             self._events[:0] = events
             for arn, record in executions.items():
                 self._executions.setdefault(arn, record)
+            self._ended |= ended
             raise
 
     async def flush(self) -> None:
