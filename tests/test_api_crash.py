@@ -47,7 +47,7 @@ OTHERS = 200  # half parents starting a child each (`.sync:2`, no Name), half ha
 CHILD = {
     "StartAt": "Hold",
     "States": {
-        "Hold": {"Type": "Wait", "Seconds": 5, "Next": "Done"},
+        "Hold": {"Type": "Wait", "Seconds": 8, "Next": "Done"},
         "Done": {"Type": "Pass", "Result": "child done", "End": True},
     },
 }
@@ -100,7 +100,7 @@ class _Worker:
                 continue
             with self.lock:
                 self.handed_out += 1
-            time.sleep(0.5)  # the work: long enough for the kill to catch some tasks in hand
+            time.sleep(0.2)  # the work: long enough for the kill to catch some tasks in hand
             self._answer(token, task["input"])
 
     def _answer(self, token: str, output: str) -> None:
@@ -178,7 +178,6 @@ def test_sigkill_mid_run_then_restart_finishes_every_execution_once(tmp_path: Pa
         activity = sfn.create_activity(name="ask")["activityArn"]
         asking = _machine(sfn, "asking", _asking(activity))
         worker = _Worker(f"http://127.0.0.1:{port}", activity)
-        worker.start(4)
 
         def start_other(i: int) -> str:
             machine = parent if i % 2 else asking
@@ -197,6 +196,7 @@ def test_sigkill_mid_run_then_restart_finishes_every_execution_once(tmp_path: Pa
         arns = [a for (kind, _), a in zip(jobs, started, strict=True) if kind == "run"]
         others = [a for (kind, _), a in zip(jobs, started, strict=True) if kind == "other"]
         assert len(others) == OTHERS
+        worker.start(4)  # now, so that most tasks are still waiting for it at the kill
         time.sleep(0.5)  # executions are now spread over Wait1 and Echo1; children wait; tasks in hand
         for machine in (parent, asking):
             running = sfn.list_executions(stateMachineArn=machine, statusFilter="RUNNING", maxResults=1000)

@@ -45,9 +45,12 @@ class Frame:
         self.interleave = False
         self.entered_at = 0.0  # when the current state was entered (a resumed Wait keeps its deadline)
         self.entered_id = 0  # its StateEntered event (task tokens are derived from it)
-        # A frame that records no events (a Distributed Map's items) has no event ids to derive task
-        # tokens from: its place (Map item index, Parallel branch) and a count of the states it
-        # entered stand in for them, the same on every run of the item.
+        # Where this thread sits: "" the execution's own, then one step per Map iteration or
+        # Parallel branch (`<entered id>.<index>`, `<entered id>b<branch>`). Its events carry it
+        # (HistoryEvent.thread), so a restart finds each nested iteration's events. A frame that
+        # records no events (a Distributed Map's items) has no event ids to derive task tokens
+        # from: its place (`Map[index]`) and a count of the states it entered stand in for them,
+        # the same on every run of the item.
         self.path = ""
         self.steps = 0
 
@@ -57,8 +60,7 @@ class Frame:
         frame = Frame(
             context, dict(self.variables), prev, self.log_events if log_events is None else log_events
         )
-        if not frame.log_events:
-            frame.path = f"{self.path}/{place}"
+        frame.path = f"{self.path}/{place}" if place else self.path
         return frame
 
     @property
@@ -223,8 +225,8 @@ class RunBase:
     _tokens_issued: dict[int | str, int]
     _reattach: dict[int, bool]
     _shutting_down: bool
-    _map_resume: Any
-    _parallel_resume: Any
+    _progress: dict[int, Any]
+    _near: dict[str, list[HistoryEvent]] | None
 
     if TYPE_CHECKING:  # the run loop's steps (interpreter.py) that the parts call
 

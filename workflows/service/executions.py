@@ -45,6 +45,14 @@ class _Sink:
         """A Distributed Map's Map Run started or ended: kept for ListMapRuns / DescribeMapRun."""
         self.service.record_map_run(record)
 
+    def map_item(self, map_run_arn: str, index: int, output: Any) -> None:
+        """A Distributed Map's item finished: kept (group-committed), so a restart does not run it again."""
+        self.service.writer.add_map_item(self.record["executionArn"], map_run_arn, index, output)
+
+    def map_items(self, map_run_arn: str) -> dict[int, Any]:
+        self.service.writer.commit()
+        return self.service.store.map_items(map_run_arn)
+
 
 def _engine_fault(err: BaseException) -> str:
     return f"Internal error in the engine: {type(err).__name__}: {err}"

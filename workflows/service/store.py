@@ -60,6 +60,13 @@ CREATE TABLE IF NOT EXISTS task_tokens (
     activity_arn TEXT,
     data TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS map_items (
+    map_run_arn TEXT NOT NULL,
+    idx INTEGER NOT NULL,
+    execution_arn TEXT NOT NULL,
+    output TEXT NOT NULL,
+    PRIMARY KEY (map_run_arn, idx)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 
@@ -253,7 +260,22 @@ class Store:
         self.db.execute("DELETE FROM task_tokens WHERE token=?", (token,))
 
     def delete_tokens_of(self, execution_arns: Iterable[str]) -> None:
-        self.db.executemany("DELETE FROM task_tokens WHERE execution_arn=?", [(a,) for a in execution_arns])
+        """What an execution kept only to resume (task answers, Distributed Map items): it has ended."""
+        arns = [(a,) for a in execution_arns]
+        self.db.executemany("DELETE FROM task_tokens WHERE execution_arn=?", arns)
+        self.db.executemany("DELETE FROM map_items WHERE execution_arn=?", arns)
+
+    # -- Distributed Map items ---------------------------------------------------------------
+
+    def write_map_items(self, rows: list[tuple[str, int, str, str]]) -> None:
+        self.db.executemany(
+            "INSERT OR REPLACE INTO map_items (map_run_arn, idx, execution_arn, output) VALUES (?,?,?,?)",
+            rows,
+        )
+
+    def map_items(self, map_run_arn: str) -> dict[int, Any]:
+        rows = self.db.execute("SELECT idx, output FROM map_items WHERE map_run_arn=?", (map_run_arn,))
+        return {idx: json.loads(output) for idx, output in rows}
 
     def pending_activity_tokens(self) -> list[dict[str, Any]]:
         rows = self.db.execute("SELECT data FROM task_tokens WHERE activity_arn IS NOT NULL ORDER BY rowid")
@@ -303,6 +325,7 @@ class EventWriter:
         self._events: list[tuple[str, int, str]] = []
         self._executions: dict[str, dict[str, Any]] = {}
         self._ended: set[str] = set()  # executions whose recorded task answers can go
+        self._map_items: list[tuple[str, int, str, str]] = []
         self._task: asyncio.Task[None] | None = None
         self._waiters: list[asyncio.Future[None]] = []
         self._flush_scheduled = False
@@ -315,9 +338,12 @@ class EventWriter:
         if record.get("status") != "RUNNING":
             self._ended.add(record["executionArn"])
 
+    def add_map_item(self, execution_arn: str, map_run_arn: str, index: int, output: Any) -> None:
+        self._map_items.append((map_run_arn, index, execution_arn, json.dumps(output)))
+
     @property
     def pending(self) -> bool:
-        return bool(self._events or self._executions)
+        return bool(self._events or self._executions or self._map_items)
 
     def commit(self) -> None:
         """Write everything queued, synchronously."""
@@ -326,9 +352,12 @@ class EventWriter:
         events, self._events = self._events, []
         executions, self._executions = self._executions, {}
         ended, self._ended = self._ended, set()
+        items, self._map_items = self._map_items, []
         try:
             with self.store.transaction():
                 self.store.write_events(events)
+                if items:
+                    self.store.write_map_items(items)
                 for record in executions.values():
                     self.store.update_execution(record)
                 if ended:
@@ -340,6 +369,7 @@ class EventWriter:
             for arn, record in executions.items():
                 self._executions.setdefault(arn, record)
             self._ended |= ended
+            self._map_items[:0] = items
             raise
 
     async def flush(self) -> None:
