@@ -143,7 +143,13 @@ def main(argv: list[str] | None = None) -> int:
     _register_extras()
     parser = build_parser()
     args = parser.parse_args(argv)
-    return int(args.func(args) or 0)
+    from workflows.service.store import StoreError
+
+    try:
+        return int(args.func(args) or 0)
+    except StoreError as exc:  # the store refused (read-only, corrupt, empty): one line, no traceback
+        print(f"workflows: {exc.message}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

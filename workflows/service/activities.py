@@ -162,7 +162,7 @@ class Activities(ServiceCore):
             if task.execution_arn == executionArn and task.future is not None and not task.future.done():
                 found.append({"taskToken": task.token, "kind": "activity", "resource": task.activity_arn})
         if record["status"] == "RUNNING" and self.callbacks is not None:
-            self.writer.commit()
+            self.writer.commit(strict=False)
             events = self.store.load_events(executionArn)
             by_id = {e.id: e for e in events}
             for event in events:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sqlite3
 from collections import deque
 from typing import Any
 
@@ -30,7 +31,7 @@ from workflows.service.core import (
 from workflows.service.executions import Executions
 from workflows.service.map_runs import MapRuns
 from workflows.service.state_machines import StateMachines
-from workflows.service.store import EventWriter, Store
+from workflows.service.store import EventWriter, Store, store_error
 from workflows.service.tags import Tags
 from workflows.service.versions import Versions
 
@@ -138,4 +139,7 @@ class StepFunctionsService(StateMachines, Versions, Executions, Activities, MapR
             raise ServiceError("UnknownOperationException", f"Unknown operation {op}")
         validate_request(op, params)
         method = getattr(self, _snake(op))
-        return await method(**params)
+        try:
+            return await method(**params)  # type: ignore[no-any-return]
+        except sqlite3.Error as exc:  # a read or write outside a transaction: name the cause
+            raise store_error(exc, self.store.path) from exc
