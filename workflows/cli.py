@@ -220,7 +220,13 @@ def main(argv: list[str] | None = None) -> int:
         # argparse would print the top-level usage; the subcommand's says which flags exist.
         sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
         sub.choices[args.command].error(f"unrecognized arguments: {' '.join(unknown)}")
-    return int(args.func(args) or 0)
+    from workflows.service.store import StoreError
+
+    try:
+        return int(args.func(args) or 0)
+    except StoreError as exc:  # the store refused (read-only, corrupt, empty): one line, no traceback
+        print(f"workflows: {exc.message}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -21,7 +21,17 @@ from workflows.engine.history import EventLog, HistoryEvent
 class Frame:
     """One thread of control: the execution, a Parallel branch or a Map iteration."""
 
-    __slots__ = ("context", "entered_at", "entered_id", "interleave", "log_events", "prev", "variables")
+    __slots__ = (
+        "context",
+        "entered_at",
+        "entered_id",
+        "interleave",
+        "log_events",
+        "path",
+        "prev",
+        "steps",
+        "variables",
+    )
 
     def __init__(
         self, context: dict[str, Any], variables: dict[str, Any], prev: int, log_events: bool = True
@@ -35,11 +45,29 @@ class Frame:
         self.interleave = False
         self.entered_at = 0.0  # when the current state was entered (a resumed Wait keeps its deadline)
         self.entered_id = 0  # its StateEntered event (task tokens are derived from it)
+        # Where this thread sits: "" the execution's own, then one step per Map iteration or
+        # Parallel branch (`<entered id>.<index>`, `<entered id>b<branch>`). Its events carry it
+        # (HistoryEvent.thread), so a restart finds each nested iteration's events. A frame that
+        # records no events (a Distributed Map's items) has no event ids to derive task tokens
+        # from: its place (`Map[index]`) and a count of the states it entered stand in for them,
+        # the same on every run of the item.
+        self.path = ""
+        self.steps = 0
 
-    def child(self, context: dict[str, Any], prev: int, log_events: bool | None = None) -> Frame:
-        return Frame(
+    def child(
+        self, context: dict[str, Any], prev: int, log_events: bool | None = None, place: str = ""
+    ) -> Frame:
+        frame = Frame(
             context, dict(self.variables), prev, self.log_events if log_events is None else log_events
         )
+        frame.path = f"{self.path}/{place}" if place else self.path
+        return frame
+
+    @property
+    def site(self) -> int | str:
+        """Where the current state runs, the same after a restart: its StateEntered id, or for a frame
+        that records no events, its place and how many states it had entered."""
+        return self.entered_id if self.log_events else f"{self.path}#{self.steps}"
 
 
 class _Next:
@@ -194,10 +222,11 @@ class RunBase:
     prior: list[HistoryEvent]
     _stop: tuple[str | None, str | None] | None
     _resume_entry: tuple[int, int, float] | None
-    _tokens_issued: dict[int, int]
+    _tokens_issued: dict[int | str, int]
+    _reattach: dict[int, bool]
     _shutting_down: bool
-    _map_resume: Any
-    _parallel_resume: Any
+    _progress: dict[int, Any]
+    _near: dict[str, list[HistoryEvent]] | None
 
     if TYPE_CHECKING:  # the run loop's steps (interpreter.py) that the parts call
 

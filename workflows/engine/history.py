@@ -19,7 +19,7 @@ class HistoryEvent:
     Payload values are never mutated after they are recorded (the interpreter copies on write).
     """
 
-    __slots__ = ("details", "details_key", "id", "previous_event_id", "timestamp", "type")
+    __slots__ = ("details", "details_key", "id", "previous_event_id", "thread", "timestamp", "type")
 
     def __init__(
         self,
@@ -29,6 +29,7 @@ class HistoryEvent:
         timestamp: float,
         details_key: str | None = None,
         details: dict[str, Any] | None = None,
+        thread: str = "",
     ) -> None:
         self.id = id
         self.previous_event_id = previous_event_id
@@ -36,6 +37,10 @@ class HistoryEvent:
         self.timestamp = timestamp
         self.details_key = details_key
         self.details = details
+        # Which Map iteration or Parallel branch recorded it ("" the execution's own; see Frame.path).
+        # Kept in the store, never shown by the API: previousEventId alone cannot tell two
+        # iterations of the same nested Map apart, and a restart must, to resume each at any depth.
+        self.thread = thread
 
     def api_details(self, include_data: bool = True) -> dict[str, Any] | None:
         if self.details is None:
@@ -65,7 +70,7 @@ class HistoryEvent:
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-able record that round-trips through `from_json` (payloads stay JSON values)."""
-        return {
+        out = {
             "id": self.id,
             "previousEventId": self.previous_event_id,
             "type": self.type,
@@ -73,6 +78,9 @@ class HistoryEvent:
             "detailsKey": self.details_key,
             "details": self.details,
         }
+        if self.thread:
+            out["thread"] = self.thread
+        return out
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> HistoryEvent:
@@ -83,6 +91,7 @@ class HistoryEvent:
             data["timestamp"],
             data.get("detailsKey"),
             data.get("details"),
+            data.get("thread", ""),
         )
 
     def __repr__(self) -> str:
@@ -127,6 +136,7 @@ class EventLog:
         details: dict[str, Any] | None = None,
         previous: int | None = None,
         details_key: str | None = None,
+        thread: str = "",
     ) -> int:
         event_id = self.last_id + 1
         if details is not None and details_key is None:
@@ -138,6 +148,7 @@ class EventLog:
             self._clock(),
             details_key,
             details,
+            thread,
         )
         self.last_id = event_id
         self.events.append(event)

@@ -95,7 +95,10 @@ class Outcome:
 
 
 class EventSink(Protocol):
-    """Where history goes. A sink may also define `map_run(record)` to keep Distributed Map runs."""
+    """Where history goes. A sink may also define `map_run(record)` to keep Distributed Map runs, and
+    `map_item(map_run_arn, index, output)` / `map_items(map_run_arn) -> {index: output}` to keep the
+    outputs of a Distributed Map's finished items (they record no history), so that a restart does
+    not run them again."""
 
     def emit(self, event: HistoryEvent) -> None: ...
 
@@ -178,12 +181,18 @@ class ExecutionRun(TaskInvocation, Resume):
         self.outcome: Outcome | None = None
         self._stop: tuple[str | None, str | None] | None = None
         self._resume_entry: tuple[int, int, float] | None = None
-        self._tokens_issued: dict[int, int] = {}  # StateEntered id -> task tokens issued for it
+        # Frame.site of a Task -> the index of its latest attempt (task tokens and idempotency
+        # tokens are derived from both, so an attempt keeps them across a restart).
+        self._tokens_issued: dict[int | str, int] = {}
+        # StateEntered id -> whether its open attempt had started: a Task a restart interrupted
+        # goes on with that attempt instead of scheduling another.
+        self._reattach: dict[int, bool] = {}
         # Every state output over 256 KiB fails its state (Retry and Catch see it), as on AWS.
         self._sizes = SizeCheck()
         self._shutting_down = False
-        self._map_resume: _MapProgress | None = None  # an inline Map a restart interrupted
-        self._parallel_resume: _ParallelProgress | None = None  # a Parallel a restart interrupted
+        # StateEntered id -> how far a Map or Parallel a restart interrupted had got (at any depth)
+        self._progress: dict[int, Any] = {}  # _MapProgress or _ParallelProgress
+        self._near: dict[str, list[HistoryEvent]] | None = None  # recorded events by thread (resume)
 
     @property
     def events(self) -> list[HistoryEvent]:
@@ -361,7 +370,9 @@ class ExecutionRun(TaskInvocation, Resume):
         it), and a Map or Parallel that succeeded links to the very latest event without moving on."""
         if not frame.log_events:
             return frame.prev
-        event_id = self.log.add(type, details, previous=self.log.last_id if latest else frame.prev)
+        event_id = self.log.add(
+            type, details, previous=self.log.last_id if latest else frame.prev, thread=frame.path
+        )
         if advance:
             frame.prev = event_id
         return event_id
@@ -375,6 +386,8 @@ class ExecutionRun(TaskInvocation, Resume):
                 f"The execution reached the maximum number of history events ({MAX_HISTORY_EVENTS}).",
             )
         entered_prev = frame.prev
+        if not frame.log_events:
+            frame.steps += 1  # stands in for the entry's event id (see Frame.site)
         entered = self._emit(
             frame,
             state.type + "StateEntered",
@@ -430,10 +443,18 @@ class ExecutionRun(TaskInvocation, Resume):
         else:  # resumed after a restart: the state was entered before, at entry's time
             entered_prev, entered, entered_at = entry
             self._stamp(state, frame, entered_at, entered)
-            # The interrupted attempt is invoked again with the token it had, so a worker holding it
-            # can still answer.
-            # (the last attempt index issued was `scheduled - 1`; the next token reuses it)
-            self._tokens_issued[entered] = max(-1, self._scheduled_since(entered) - 2)
+            # An attempt that was scheduled and had not ended goes on under the same attempt index
+            # (so the same task token and idempotency token), without being scheduled again.
+            scheduled, open_attempt, started = self._attempts_before(entered)
+            self._tokens_issued[entered] = scheduled - 2 if open_attempt else scheduled - 1
+            if open_attempt:
+                self._reattach[entered] = started
+            if state.type == "Map":
+                near = self._events_near(frame.path)
+                self._progress[entered] = _MapProgress.read(state.name, near, entered, frame.path)
+            elif state.type == "Parallel":
+                near = self._events_near(frame.path)
+                self._progress[entered] = _ParallelProgress.read(state, near, entered, frame.path)
         if frame.interleave:
             await asyncio.sleep(0)
         handler = _HANDLERS[state.type]
@@ -515,6 +536,16 @@ class ExecutionRun(TaskInvocation, Resume):
         if report is not None:
             report(dict(record))
 
+    def _map_item_done(self, map_run_arn: str, index: int, output: Any) -> None:
+        keep = getattr(self.sink, "map_item", None)
+        if keep is not None:
+            keep(map_run_arn, index, output)
+
+    def _map_items_done(self, map_run_arn: str) -> dict[int, Any]:
+        """A Distributed Map's items that finished before a restart, with their outputs."""
+        kept = getattr(self.sink, "map_items", None)
+        return dict(kept(map_run_arn)) if kept is not None else {}
+
     def _map_run_ended(self, record: dict[str, Any] | None, status: str, total: int, failed: int) -> None:
         if record is None:
             return
@@ -537,7 +568,7 @@ class ExecutionRun(TaskInvocation, Resume):
         if err.location:
             details["location"] = err.location
         details["state"] = state.name
-        frame.prev = self.log.add("EvaluationFailed", details, previous=previous)
+        frame.prev = self.log.add("EvaluationFailed", details, previous=previous, thread=frame.path)
         if state.type == "Map":
             self._emit(frame, "MapStateFailed")
 

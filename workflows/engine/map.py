@@ -66,8 +66,8 @@ async def _map(run: ExecutionRun, state: State, value: Any, frame: Frame) -> _Ne
         state_selector = None
     # MaxConcurrency is read before the Map starts, the failure tolerance after (as AWS records).
     max_concurrency = _map_number(run, state, "MaxConcurrency", value, frame) or 0
-    progress = run._map_resume if run._map_resume is not None and run._map_resume.name == state.name else None
-    run._map_resume = None  # only the interrupted Map itself, the first to run after the restart
+    # How far this Map had got, if a restart interrupted it (at whatever depth it runs).
+    progress = run._progress.pop(frame.entered_id, None) if run._progress and frame.log_events else None
     if progress is None or not progress.started:
         run._emit(frame, "MapStateStarted", {"length": len(items)})
     # AWS reads the concurrency and failure tolerance once the Map has started.
@@ -97,6 +97,8 @@ async def _map(run: ExecutionRun, state: State, value: Any, frame: Frame) -> _Ne
         }
         if progress is not None and progress.map_run_arn:
             map_run["mapRunArn"] = progress.map_run_arn
+            # Its items record no history: the sink kept the outputs of those that finished.
+            progress.done.update(run._map_items_done(progress.map_run_arn))
         else:
             run._emit(frame, "MapRunStarted", {"mapRunArn": map_run["mapRunArn"]})
         run._map_run(map_run)
@@ -108,6 +110,7 @@ async def _map(run: ExecutionRun, state: State, value: Any, frame: Frame) -> _Ne
             tolerated_pct is not None and total and failures * 100 / total <= tolerated_pct and failures
         )
 
+    entered = frame.entered_id
     iteration_frames: list[Frame] = []
     stopping = False
     state_selector = state.item_selector
@@ -123,7 +126,13 @@ async def _map(run: ExecutionRun, state: State, value: Any, frame: Frame) -> _Ne
                 return None  # another iteration failed: start no more (the Map fails with its error)
             if progress is not None and index in progress.done:
                 return progress.done[index]  # finished before the restart: not run again
-            child = frame.child(context, frame.prev, log_events=False if distributed else None)
+            logged = frame.log_events and not distributed
+            child = frame.child(
+                context,
+                frame.prev,
+                log_events=None if logged else False,
+                place=f"{entered}.{index}" if logged else f"{state.name}[{index}]",
+            )
             iteration_frames.append(child)
             resumed = progress.running.get(index) if progress is not None else None
             if resumed is not None:
@@ -165,6 +174,8 @@ async def _map(run: ExecutionRun, state: State, value: Any, frame: Frame) -> _Ne
             if not distributed:
                 run._emit(child, "MapIterationSucceeded", {"index": index, "name": state.name}, advance=False)
                 frame.prev = child.prev  # the next iteration links to this one's last event
+            elif map_run is not None:
+                run._map_item_done(map_run["mapRunArn"], index, result)
             return result
         finally:
             if semaphore is not None:

@@ -74,12 +74,23 @@ class NestedExecutionResolver:
         params = request.parameters if isinstance(request.parameters, dict) else {}
         child_input = params.get("Input", {})
         text = child_input if isinstance(child_input, str) else json.dumps(child_input)
+        name = params.get("Name")
+        # Without a Name the child's is derived from this attempt (not random): an attempt that a
+        # restart interrupted starts the same child, which StartExecution finds already there.
+        derived = name is None and request.idempotency_token is not None
+        if derived:
+            name = request.idempotency_token
+        machine_arn = params.get("StateMachineArn", "")
         try:
-            started = await self.service.start_execution(
-                stateMachineArn=params.get("StateMachineArn", ""), name=params.get("Name"), input=text
-            )
+            started = await self.service.start_execution(stateMachineArn=machine_arn, name=name, input=text)
         except ServiceError as err:
-            raise _sdk_error(err) from err
+            # StartExecution is idempotent only while the child runs; one that has ended since is
+            # ours too if this attempt started it (a derived name, or the attempt a restart interrupted).
+            started = None
+            if err.code == "ExecutionAlreadyExists" and (derived or request.resumed):
+                started = await self._started_before(machine_arn, name, text)
+            if started is None:
+                raise _sdk_error(err) from err
         if not action.startswith("startExecution.sync"):
             request_id = str(uuid.uuid4())
             date = datetime.now(tz=UTC).strftime("%a, %d %b %Y %H:%M:%S GMT")
@@ -109,6 +120,20 @@ class NestedExecutionResolver:
             # The parent task fails with the child's description as its cause, as on AWS.
             raise ASLError("States.TaskFailed", json.dumps(described, separators=(",", ":")))
         return described
+
+    async def _started_before(self, machine_arn: str, name: Any, text: str) -> dict[str, Any] | None:
+        """The execution this attempt started before a restart: same machine, name and input."""
+        parts = machine_arn.split(":")
+        if len(parts) < 7 or not isinstance(name, str):
+            return None
+        arn = ":".join([*parts[:5], "execution", parts[6], name])
+        try:
+            existing = await self.service.describe_execution(executionArn=arn)
+        except ServiceError:
+            return None
+        if existing.get("input") != text:
+            return None
+        return {"executionArn": arn, "startDate": existing["startDate"]}
 
     async def _until_done(self, arn: str) -> dict[str, Any]:
         while True:

@@ -27,16 +27,19 @@ async def _parallel(run: ExecutionRun, state: State, value: Any, frame: Frame) -
         effective = run._input_path(state, value, frame)
         if state.parameters is not None:
             effective = state.parameters(effective, frame)
-    progress = (
-        run._parallel_resume
-        if run._parallel_resume is not None and run._parallel_resume.name == state.name
-        else None
-    )
-    run._parallel_resume = None  # only the interrupted Parallel itself, the first to run after the restart
+    # How far this Parallel had got, if a restart interrupted it (at whatever depth it runs).
+    progress = run._progress.pop(frame.entered_id, None) if run._progress and frame.log_events else None
     if progress is None or not progress.started:
         run._emit(frame, "ParallelStateStarted")
     # Each branch starts a new thread of events: its first event links to none (0), as on AWS.
-    branch_frames = [frame.child(_copy_context(frame.context), 0) for _ in state.branches]
+    branch_frames = [
+        frame.child(
+            _copy_context(frame.context),
+            0,
+            place=f"{frame.entered_id}b{i}" if frame.log_events else f"{state.name}[{i}]",
+        )
+        for i in range(len(state.branches))
+    ]
     for branch_frame in branch_frames:
         branch_frame.interleave = True
 

@@ -21,48 +21,46 @@ class _Iteration:
 
 @dataclass
 class _MapProgress:
-    """How far an inline Map had got when the engine stopped: finished iterations with their outputs,
-    and the events of those still running."""
+    """How far a Map had got when the engine stopped: finished iterations with their outputs, and the
+    events of those still running. Each iteration's events are those of its own thread (see
+    HistoryEvent.thread), so a Map nested in another's iterations is told apart from its siblings."""
 
     name: str
     started: bool = False
     done: dict[int, Any] = field(default_factory=dict)
     running: dict[int, _Iteration] = field(default_factory=dict)
-    map_run_arn: str | None = None  # a Distributed Map's run, started before (its children run again)
+    map_run_arn: str | None = None  # a Distributed Map's run, started before
 
     @classmethod
-    def read(cls, name: str, events: list[HistoryEvent], entered_id: int) -> _MapProgress:
+    def read(cls, name: str, events: list[HistoryEvent], entered_id: int, path: str = "") -> _MapProgress:
         progress = cls(name)
         by_id = {e.id: e for e in events}
-        threads: dict[int, set[int]] = {}  # iteration index -> ids of its events
+        prefix = f"{path}/{entered_id}."
         chains: dict[int, list[HistoryEvent]] = {}
         for event in events:
             if event.id <= entered_id:
                 continue
-            details = event.details or {}
-            if event.type == "MapStateStarted" and event.previous_event_id == entered_id:
-                progress.started = True
-            elif event.type == "MapRunStarted" and progress.map_run_arn is None:
-                progress.map_run_arn = details.get("mapRunArn")
-            elif event.type == "MapIterationStarted" and details.get("name") == name:
-                threads[details["index"]] = {event.id}
-                chains[details["index"]] = []
-            elif event.type == "MapIterationSucceeded" and details.get("name") == name:
-                index = details["index"]
+            thread = event.thread
+            if thread == path:
+                if event.type == "MapStateStarted" and event.previous_event_id == entered_id:
+                    progress.started = True
+                elif event.type == "MapRunStarted" and progress.map_run_arn is None:
+                    progress.map_run_arn = (event.details or {}).get("mapRunArn")
+                continue
+            index = _child_index(thread, prefix)
+            if index is None:
+                continue
+            if event.type == "MapIterationSucceeded":
                 last = by_id.get(event.previous_event_id)
                 if last is not None and last.details is not None and "output" in last.details:
                     progress.done[index] = last.details["output"]
-                threads.pop(index, None)
-            elif event.type in ("MapIterationFailed", "MapIterationAborted") and details.get("name") == name:
-                threads.pop(details["index"], None)  # run again: its error is not recorded
+                chains.pop(index, None)
+            elif event.type in ("MapIterationFailed", "MapIterationAborted"):
+                chains.pop(index, None)  # run again: its error is not recorded
             else:
-                for index, ids in threads.items():
-                    if event.previous_event_id in ids:  # each iteration's events link to its own
-                        ids.add(event.id)
-                        chains[index].append(event)
-                        break
-        for index, ids in threads.items():
-            progress.running[index] = _Iteration(max(ids), chains[index])
+                chains.setdefault(index, []).append(event)
+        for index, chain in chains.items():
+            progress.running[index] = _Iteration(chain[-1].id, chain)
         return progress
 
 
@@ -75,33 +73,44 @@ class _ParallelProgress:
     branches: list[list[HistoryEvent]] = field(default_factory=list)
 
     @classmethod
-    def read(cls, state: State, events: list[HistoryEvent], entered_id: int) -> _ParallelProgress:
+    def read(
+        cls, state: State, events: list[HistoryEvent], entered_id: int, path: str = ""
+    ) -> _ParallelProgress:
         progress = cls(state.name, branches=[[] for _ in state.branches])
-        owners = {name: i for i, branch in enumerate(state.branches) for name in branch.states}
-        threads: list[set[int]] = [set() for _ in state.branches]
+        prefix = f"{path}/{entered_id}b"
         for event in events:
             if event.id <= entered_id:
                 continue
-            if event.type == "ParallelStateStarted" and event.previous_event_id == entered_id:
-                progress.started = True
+            if event.thread == path:
+                if event.type == "ParallelStateStarted" and event.previous_event_id == entered_id:
+                    progress.started = True
                 continue
-            name = (event.details or {}).get("name")
-            if event.previous_event_id == 0 and event.type.endswith("StateEntered") and name in owners:
-                index = owners[name]  # a branch's first event (branches start new threads)
-            else:
-                index = next((i for i, ids in enumerate(threads) if event.previous_event_id in ids), -1)
-            if index >= 0:
-                threads[index].add(event.id)
+            index = _child_index(event.thread, prefix)
+            if index is not None and index < len(progress.branches):
                 progress.branches[index].append(event)
         return progress
 
 
-def _top_level_events(events: list[HistoryEvent], machine: StateMachine) -> list[HistoryEvent]:
-    """Events of the top-level thread: ExecutionStarted and the top-level states' Entered/Exited."""
+def _child_index(thread: str, prefix: str) -> int | None:
+    """The iteration or branch index of a thread directly under `prefix` (None: another thread,
+    or one nested deeper)."""
+    if not thread.startswith(prefix):
+        return None
+    rest = thread[len(prefix) :]
+    return int(rest) if rest.isdigit() else None
+
+
+def _top_level_events(
+    events: list[HistoryEvent], machine: StateMachine, path: str = ""
+) -> list[HistoryEvent]:
+    """Events of one thread (the execution's, or a Map iteration's or Parallel branch's at `path`):
+    ExecutionStarted and its states' Entered/Exited."""
     names = set(machine.states)
     out: list[HistoryEvent] = []
     depth = 0
     for event in events:
+        if event.thread != path:
+            continue
         t = event.type
         if t in ("MapStateStarted", "ParallelStateStarted"):
             depth += 1
@@ -152,12 +161,6 @@ class Resume(RunBase):
             redriven = any(e.type == "ExecutionRedriven" for e in self.prior if e.id > last.id)
             if not redriven:  # a crash: the state was entered once and stays entered
                 self._resume_entry = (last.previous_event_id, last.id, last.timestamp)
-                if last.type == "MapStateEntered":
-                    self._map_resume = _MapProgress.read(name, self.prior, last.id)
-                elif last.type == "ParallelStateEntered":
-                    self._parallel_resume = _ParallelProgress.read(
-                        self.machine.states[name], self.prior, last.id
-                    )
             return name, last.details["input"], frame
         state = self.machine.states[name]
         output = last.details["output"]
@@ -168,22 +171,44 @@ class Resume(RunBase):
             raise _Resumed(output)
         return nxt, output, frame
 
-    def _scheduled_since(self, entered_id: int) -> int:
-        """How many times the state entered at `entered_id` had scheduled its work before the restart."""
+    def _events_near(self, path: str) -> list[HistoryEvent]:
+        """The recorded events of the thread at `path` and of the threads directly under it (one
+        pass over the history for all of them, however many nested states resume)."""
+        if self._near is None:
+            self._near = {}
+            for event in self.prior:
+                thread = event.thread
+                self._near.setdefault(thread, []).append(event)
+                if thread:
+                    self._near.setdefault(thread.rsplit("/", 1)[0] + "/*", []).append(event)
+        return sorted(self._near.get(path, []) + self._near.get(path + "/*", []), key=lambda e: e.id)
+
+    def _attempts_before(self, entered_id: int) -> tuple[int, bool, bool]:
+        """The Task entered at `entered_id` before the restart: how many attempts it had scheduled,
+        whether the last had not ended (scheduled, then neither succeeded, failed nor timed out), and
+        whether that one had started."""
         thread = {entered_id}
         count = 0
+        open_attempt = started = False
         for event in self.prior:
             if event.id > entered_id and event.previous_event_id in thread:
                 thread.add(event.id)
-                count += event.type.endswith("Scheduled")
-        return count
+                kind = event.type
+                if kind.endswith("Scheduled"):
+                    count += 1
+                    open_attempt, started = True, False
+                elif kind.endswith("Started") and not kind.endswith("StateStarted"):
+                    started = True
+                elif kind.endswith(("Succeeded", "Failed", "TimedOut")):
+                    open_attempt = False
+        return count, open_attempt, started
 
     async def _resume_thread(
         self, machine: StateMachine, value: Any, frame: Frame, events: list[HistoryEvent]
     ) -> Any:
         """Finish a Map iteration a restart interrupted: from its last recorded state, as `_resume`
         does for the execution (variables it assigned are restored; its current state is not entered again)."""
-        top = _top_level_events(events, machine)
+        top = _top_level_events(events, machine, frame.path)
         for event in top:
             if event.type.endswith("StateExited") and event.details and "assignedVariables" in event.details:
                 for key, text in event.details["assignedVariables"].items():

@@ -47,6 +47,13 @@ class TaskRequest:
     heartbeat_seconds: float | None = None
     credentials: Any = None
     attempt: int = 0
+    # Derived from the execution, the state's entry and the attempt: the same for an attempt that a
+    # restart interrupted and goes on, different for a retry. Uuid-shaped, so it fits any API's
+    # idempotency member (ClientToken, ClientRequestToken...) and a StartExecution name.
+    idempotency_token: str | None = None
+    # This attempt was under way when the engine stopped, and is being invoked again after the
+    # restart: its work may already have been done.
+    resumed: bool = False
     # Resolvers whose work starts later than scheduling (activities) call this when it starts.
     mark_started: Callable[[dict[str, Any]], None] = field(default=lambda details: None)
     heartbeat: Callable[[], None] = field(default=lambda: None)
@@ -73,20 +80,29 @@ class CallbackRegistry:
     def __init__(self, secret: bytes | None = None) -> None:
         self._waiting: dict[str, asyncio.Future[Any]] = {}
         self._beats: dict[str, asyncio.Event] = {}
+        self._owners: dict[str, str] = {}
         self.on_register: Callable[[str], None] | None = None
+        # A durable answer to a token (the service records SendTaskSuccess/Failure before it replies):
+        # None, {"output": ...} or {"error": ..., "cause": ...}. An attempt resumed after a restart
+        # whose token was answered takes that answer instead of doing its work again.
+        self.recorded: Callable[[str], dict[str, Any] | None] | None = None
         # With a secret (kept by the store), tokens are derived, so they survive a restart; an HMAC
         # keeps them unguessable. Without one they are random.
         self.secret = secret
 
-    def token_for(self, execution_arn: str, entered_id: int, attempt: int) -> str:
+    def token_for(self, execution_arn: str, entered_id: int | str, attempt: int) -> str:
         if self.secret is None:
             return uuid.uuid4().hex + uuid.uuid4().hex
         digest = hmac.new(self.secret, f"{execution_arn}|{entered_id}|{attempt}".encode(), hashlib.sha256)
         return base64.urlsafe_b64encode(digest.digest()).decode().rstrip("=")
 
-    def register(self, token: str) -> asyncio.Future[Any]:
+    def answer(self, token: str) -> dict[str, Any] | None:
+        return self.recorded(token) if self.recorded is not None else None
+
+    def register(self, token: str, execution_arn: str = "") -> asyncio.Future[Any]:
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._waiting[token] = future
+        self._owners[token] = execution_arn
         self._beats[token] = asyncio.Event()
         if self.on_register is not None:
             self.on_register(token)
@@ -95,6 +111,11 @@ class CallbackRegistry:
     def forget(self, token: str) -> None:
         self._waiting.pop(token, None)
         self._beats.pop(token, None)
+        self._owners.pop(token, None)
+
+    def owner(self, token: str) -> str:
+        """The execution waiting on this token ("" if none)."""
+        return self._owners.get(token, "")
 
     def known(self, token: str) -> bool:
         return token in self._waiting
@@ -125,6 +146,19 @@ class CallbackRegistry:
         return self._beats.get(token)
 
 
+def recorded_outcome(answer: dict[str, Any]) -> Any:
+    """A recorded answer to a task token: its output, or its error raised."""
+    if "output" in answer:
+        return answer["output"]
+    raise ASLError(answer.get("error") or "", answer.get("cause"))
+
+
+def idempotency_token(execution_arn: str, site: int | str, attempt: int) -> str:
+    """A uuid-shaped token for one attempt of one Task of one execution (see TaskRequest)."""
+    digest = hashlib.sha256(f"{execution_arn}|{site}|{attempt}".encode()).digest()
+    return str(uuid.UUID(bytes=digest[:16], version=4))
+
+
 def _settle(future: asyncio.Future[Any], value: Any, exc: BaseException | None) -> None:
     if future.done():
         return
@@ -153,14 +187,19 @@ def resource_kind(resource: str) -> tuple[str, str, str]:
 class TaskInvocation(DataFlow):
     """Tasks at the interpreter's seam: the request a resolver gets, task tokens, and a Task state's invocation with its timeouts and heartbeats."""
 
-    def _task_token(self, frame: Frame) -> str:
+    def _next_attempt(self, frame: Frame) -> int:
+        """The index of this attempt of the current Task (0, then one more for each retry)."""
+        site = frame.site
+        attempt = self._tokens_issued.get(site, -1) + 1
+        self._tokens_issued[site] = attempt
+        return attempt
+
+    def _task_token(self, frame: Frame, attempt: int) -> str:
         """The token of this attempt of the current Task: derived from the execution, the state's entry
         and the attempt, so the same attempt has the same token after a restart."""
-        attempt = self._tokens_issued.get(frame.entered_id, -1) + 1
-        self._tokens_issued[frame.entered_id] = attempt
-        return self.interpreter.callbacks.token_for(self.info.execution_arn, frame.entered_id, attempt)
+        return self.interpreter.callbacks.token_for(self.info.execution_arn, frame.site, attempt)
 
-    async def _invoke(self, state: State, parameters: Any, frame: Frame, value: Any) -> Any:
+    async def _invoke(self, state: State, parameters: Any, frame: Frame, value: Any, attempt: int) -> Any:
         resolver = self.interpreter.resolver
         resource = state.resource or ""
         kind, service, action = resource_kind(resource)
@@ -187,8 +226,12 @@ class TaskInvocation(DataFlow):
             scheduled["timeoutInSeconds"] = int(timeout)
         if heartbeat is not None and kind != "lambda":  # a Lambda function has no heartbeat
             scheduled["heartbeatInSeconds"] = int(heartbeat)
-        self._emit(frame, prefix + "Scheduled", scheduled)
-        started = False
+        # An attempt a restart interrupted was scheduled (and perhaps started) before: it goes on
+        # without being recorded again.
+        reattach = self._reattach.pop(frame.entered_id, None) if self._reattach and frame.log_events else None
+        if reattach is None:
+            self._emit(frame, prefix + "Scheduled", scheduled)
+        started = bool(reattach)
 
         def mark_started(details: dict[str, Any]) -> None:
             nonlocal started
@@ -207,10 +250,13 @@ class TaskInvocation(DataFlow):
             execution=self.info,
             context=frame.context,
             task_token=token,
-            attempt_token=token or (self._task_token(frame) if kind == "activity" else None),
+            attempt_token=token or (self._task_token(frame, attempt) if kind == "activity" else None),
             timeout_seconds=timeout,
             heartbeat_seconds=heartbeat,
             credentials=spec.get("Credentials"),
+            attempt=attempt,
+            idempotency_token=idempotency_token(self.info.execution_arn, frame.site, attempt),
+            resumed=reattach is not None,
             mark_started=mark_started,
         )
         await self.sink.flush()
@@ -256,7 +302,11 @@ class TaskInvocation(DataFlow):
             if token is None:
                 return await resolver.invoke(request)
             callbacks = self.interpreter.callbacks
-            future = callbacks.register(token)
+            if request.resumed:
+                answer = callbacks.answer(token)
+                if answer is not None:  # answered before the restart: the work is not done again
+                    return recorded_outcome(answer)
+            future = callbacks.register(token, self.info.execution_arn)
             try:
                 await resolver.invoke(request)
                 if heartbeat is None:
@@ -309,9 +359,10 @@ class TaskInvocation(DataFlow):
         return None
 
     async def run_task(self, state: State, value: Any, frame: Frame) -> _Next:
+        attempt = self._next_attempt(frame)
         if state.resource is not None and state.resource.endswith(".waitForTaskToken"):
             # The token exists before Parameters/Arguments are evaluated: they pass `$$.Task.Token` on.
-            frame.context = {**frame.context, "Task": {"Token": self._task_token(frame)}}
+            frame.context = {**frame.context, "Task": {"Token": self._task_token(frame, attempt)}}
         # Evaluations go through `offload`: one that outgrows its slice of the event loop finishes on a
         # worker thread.
         if state.query_language == JSONATA:
@@ -320,7 +371,7 @@ class TaskInvocation(DataFlow):
                 await offload.evaluate(state.arguments, bindings) if state.arguments is not None else value
             )
             check_size(parameters, state.name)
-            result = await self._invoke(state, parameters, frame, value)
+            result = await self._invoke(state, parameters, frame, value, attempt)
             return await offload.evaluate(self._jsonata_result, state, value, result, frame, result)
         effective = self._input_path(state, value, frame)
         if state.parameters is not None:
@@ -328,5 +379,5 @@ class TaskInvocation(DataFlow):
             check_size(parameters, state.name)
         else:
             parameters = effective
-        result = await self._invoke(state, parameters, frame, value)
+        result = await self._invoke(state, parameters, frame, value, attempt)
         return await offload.evaluate(self._jsonpath_result, state, value, effective, result, frame)

@@ -247,7 +247,12 @@ class ServiceIntegrationResolver:
         loop = asyncio.get_running_loop()
         if service.startswith("aws-sdk:"):
             return await loop.run_in_executor(
-                self._pool, self._sdk_call, service[len("aws-sdk:") :], action, params
+                self._pool,
+                self._sdk_call,
+                service[len("aws-sdk:") :],
+                action,
+                params,
+                request.idempotency_token,
             )
         return await loop.run_in_executor(self._pool, self._optimized_call, service, action, params)
 
@@ -256,7 +261,9 @@ class ServiceIntegrationResolver:
 
     # ----- aws-sdk:* -----
 
-    def _sdk_call(self, sfn_service: str, action: str, params: dict[str, Any]) -> Any:
+    def _sdk_call(
+        self, sfn_service: str, action: str, params: dict[str, Any], idempotency_token: str | None = None
+    ) -> Any:
         service = boto3_service(sfn_service)
         client = self.endpoints.client(service)
         operation = _operation(client, action)
@@ -270,6 +277,8 @@ class ServiceIntegrationResolver:
                 kwargs["Body"] = json.dumps(params["Body"]).encode()
         prefix = sdk_service_name(service)
         members = operation.input_shape.members if operation.input_shape is not None else {}
+        if idempotency_token is not None:
+            kwargs = _with_idempotency_token(kwargs, members, idempotency_token)
         unknown = sorted(key for key in kwargs if key not in members)
         if unknown:
             # A state without Parameters passes its whole input: say which fields the API does not take.
@@ -325,6 +334,19 @@ def _operation(client: Any, action: str) -> OperationModel | None:
         if name.lower() == wanted:
             return model.operation_model(name)  # type: ignore[no-any-return]
     return None
+
+
+def _with_idempotency_token(
+    kwargs: dict[str, Any], members: Mapping[str, Shape], token: str
+) -> dict[str, Any]:
+    """Fill the API's idempotency-token member (ClientToken, ClientRequestToken...: botocore's model
+    marks it) when the state does not: derived from the attempt, so an attempt a restart interrupted
+    and invokes again is recognised by the service as the same request, not done twice. (botocore
+    would fill it with a random one.)"""
+    for name, shape in members.items():
+        if shape.metadata.get("idempotencyToken") and name not in kwargs:
+            return {**kwargs, name: token}
+    return kwargs
 
 
 def _s3_copy_source(kwargs: dict[str, Any]) -> dict[str, Any]:

@@ -63,6 +63,12 @@ class ActivityResolver:
         if svc.store.get_resource("activity", resource) is None:
             raise ASLError("States.Runtime", f"Activity does not exist: '{resource}'")
         token = getattr(request, "attempt_token", None) or uuid.uuid4().hex + uuid.uuid4().hex
+        if getattr(request, "resumed", False):
+            answer = svc.store.get_token(token)
+            if answer is not None:  # the worker answered before the restart: not handed out again
+                from workflows.engine.tasks import recorded_outcome
+
+                return recorded_outcome(answer)
         task = _ActivityTask(token, resource, dumps(request.parameters), request.execution.execution_arn)
         task.future = asyncio.get_running_loop().create_future()
         task.on_start = request.mark_started
@@ -99,6 +105,25 @@ class Activities(ServiceCore):
     def _token_target(self, token: str) -> _ActivityTask | None:
         return self._activity_tasks.get(token)
 
+    def _answer(self, token: str, answer: dict[str, Any]) -> tuple[_ActivityTask | None, str] | None:
+        """Record a worker's answer durably before it takes effect, and say whom it answers (None: no
+        task waits on this token, or it was answered already).
+
+        Recorded first, so a restart between the answer and the history that records its effect
+        does not hand the task out again (a second SendTaskSuccess would then be counted twice)."""
+        task = self._token_target(token)
+        if task is not None and task.future is not None and not task.future.done():
+            execution = task.execution_arn
+        elif self.callbacks is not None and self.callbacks.known(token):
+            execution = self.callbacks.owner(token)
+        else:
+            return None
+        if self.store.get_token(token) is not None:
+            return None  # answered already (the run has not taken the answer yet)
+        with self.store.transaction():
+            self.store.put_token(token, execution, answer)
+        return task, execution
+
     async def send_task_success(self, *, taskToken: str, output: str) -> dict[str, Any]:
         try:
             value = loads_bounded(output)
@@ -109,24 +134,28 @@ class Activities(ServiceCore):
             )
         except json.JSONDecodeError:
             raise ServiceError("InvalidOutput", f"Invalid Output: '{_jackson_message(output)}'")
-        task = self._token_target(taskToken)
+        answered = self._answer(taskToken, {"output": value})
+        if answered is None:
+            raise ServiceError("TaskDoesNotExist", "Task Does Not Exist")
+        task, _ = answered
         if task is not None and task.future is not None and not task.future.done():
             task.future.set_result(value)
-            return {}
-        if self.callbacks is not None and self.callbacks.complete(taskToken, value):
-            return {}
-        raise ServiceError("TaskDoesNotExist", "Task Does Not Exist")
+        elif self.callbacks is not None:
+            self.callbacks.complete(taskToken, value)
+        return {}
 
     async def send_task_failure(
         self, *, taskToken: str, error: str | None = None, cause: str | None = None
     ) -> dict[str, Any]:
-        task = self._token_target(taskToken)
+        answered = self._answer(taskToken, {"error": error, "cause": cause})
+        if answered is None:
+            raise ServiceError("TaskDoesNotExist", "Task Does Not Exist")
+        task, _ = answered
         if task is not None and task.future is not None and not task.future.done():
             task.future.set_exception(ASLError(error or "", cause))
-            return {}
-        if self.callbacks is not None and self.callbacks.fail(taskToken, error, cause):
-            return {}
-        raise ServiceError("TaskDoesNotExist", "Task Does Not Exist")
+        elif self.callbacks is not None:
+            self.callbacks.fail(taskToken, error, cause)
+        return {}
 
     async def pending_task_tokens(self, *, executionArn: str) -> dict[str, Any]:
         """Not an AWS operation (the console's read): the task tokens this execution is waiting on.
@@ -140,7 +169,7 @@ class Activities(ServiceCore):
             if task.execution_arn == executionArn and task.future is not None and not task.future.done():
                 found.append({"taskToken": task.token, "kind": "activity", "resource": task.activity_arn})
         if record["status"] == "RUNNING" and self.callbacks is not None:
-            self.writer.commit()
+            self.writer.commit(strict=False)
             events = self.store.load_events(executionArn)
             by_id = {e.id: e for e in events}
             for event in events:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import sqlite3
 from collections import deque
 from typing import Any
 
@@ -31,7 +32,7 @@ from workflows.service.core import (
 from workflows.service.executions import Executions
 from workflows.service.map_runs import MapRuns
 from workflows.service.state_machines import StateMachines
-from workflows.service.store import EventWriter, Store
+from workflows.service.store import EventWriter, Store, store_error
 from workflows.service.tags import Tags
 from workflows.service.versions import Versions
 
@@ -160,7 +161,9 @@ class StepFunctionsService(StateMachines, Versions, Executions, Activities, MapR
             secret = os.urandom(32).hex()
             with self.store.transaction():
                 self.store.set_meta("task_token_secret", secret)
-        return CallbackRegistry(secret=bytes.fromhex(secret))
+        callbacks = CallbackRegistry(secret=bytes.fromhex(secret))
+        callbacks.recorded = self.store.get_token  # answers recorded before a restart (activities.py)
+        return callbacks
 
     async def call(self, op: str, params: dict[str, Any]) -> dict[str, Any]:
         """Run an operation by its AWS name after validating the request against botocore's model."""
@@ -169,4 +172,7 @@ class StepFunctionsService(StateMachines, Versions, Executions, Activities, MapR
         validate_request(op, params)
         self.check_type_support(op, params)
         method = getattr(self, _snake(op))
-        return await method(**params)
+        try:
+            return await method(**params)  # type: ignore[no-any-return]
+        except sqlite3.Error as exc:  # a read or write outside a transaction: name the cause
+            raise store_error(exc, self.store.path) from exc

@@ -10,14 +10,57 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import os
 import sqlite3
+import time
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+from workflows.asl.errors import ServiceError
 from workflows.engine.history import HistoryEvent
 
-__all__ = ["EventWriter", "Store"]
+__all__ = ["EventWriter", "Store", "StoreError", "store_error"]
+
+log = logging.getLogger(__name__)
+
+
+class StoreError(ServiceError):
+    """The store cannot do what was asked (disk full, read-only, corrupt), said in one line: an
+    AWS-style error on the API (ServiceUnavailable 503 when it may pass, so clients retry;
+    InternalFailure 500 otherwise), and the one line `workflows serve` prints when it refuses to start.
+    """
+
+
+# SQLite's primary result codes (sqlite3.Error.sqlite_errorcode & 0xff)
+_BUSY, _LOCKED, _READONLY, _IOERR, _CORRUPT, _FULL, _CANTOPEN, _NOTADB = 5, 6, 8, 10, 11, 13, 14, 26
+
+
+def store_error(exc: BaseException, path: str) -> StoreError:
+    """A SQLite failure as a StoreError that names its cause."""
+    if isinstance(exc, StoreError):
+        return exc
+    code = getattr(exc, "sqlite_errorcode", None)
+    primary = code & 0xFF if isinstance(code, int) else None
+    text = str(exc)
+    if primary == _FULL or "disk is full" in text:
+        return StoreError(
+            "ServiceUnavailable",
+            f"The store {path} is out of space (disk full: {text}); executions go on once there is room",
+            503,
+        )
+    if primary == _READONLY or "readonly" in text:
+        return StoreError("InternalFailure", f"The store {path} is read-only ({text})", 500)
+    if primary in (_CORRUPT, _NOTADB) or "malformed" in text or "not a database" in text:
+        return StoreError("InternalFailure", f"The store {path} is corrupt ({text})", 500)
+    if primary in (_BUSY, _LOCKED):
+        return StoreError("ServiceUnavailable", f"The store {path} is busy ({text})", 503)
+    if primary == _CANTOPEN:
+        return StoreError("InternalFailure", f"The store {path} cannot be opened ({text})", 500)
+    if primary == _IOERR:
+        return StoreError("ServiceUnavailable", f"The store {path} had an I/O error ({text})", 503)
+    return StoreError("InternalFailure", f"The store {path} failed ({text})", 500)
+
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS resources (
@@ -60,6 +103,13 @@ CREATE TABLE IF NOT EXISTS task_tokens (
     activity_arn TEXT,
     data TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS map_items (
+    map_run_arn TEXT NOT NULL,
+    idx INTEGER NOT NULL,
+    execution_arn TEXT NOT NULL,
+    output TEXT NOT NULL,
+    PRIMARY KEY (map_run_arn, idx)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 
@@ -71,15 +121,44 @@ class Store:
     """One SQLite database in `data_dir`. All calls run on the event loop's thread (they are short)."""
 
     def __init__(self, data_dir: str | os.PathLike[str] = ".workflows", *, filename: str = "workflows.db"):
-        os.makedirs(data_dir, exist_ok=True)
+        """Open (or create) the store; StoreError, naming the cause, if it is not one to run on:
+        read-only, corrupt, not SQLite, or an empty file that was there before (a truncated store
+        must not silently become an empty one; only a file created here starts empty)."""
         self.path = os.path.join(os.fspath(data_dir), filename)
+        try:
+            os.makedirs(data_dir, exist_ok=True)
+            existed = os.path.exists(self.path)
+            if existed and os.path.getsize(self.path) == 0:
+                raise StoreError(
+                    "InternalFailure",
+                    f"The store {self.path} is an empty file (0 bytes), not a database: truncated, or "
+                    "not this engine's; move it away to start a new store",
+                    500,
+                )
+        except OSError as exc:
+            raise StoreError(
+                "InternalFailure", f"The store {self.path} cannot be opened ({exc})", 500
+            ) from exc
         self.db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        self.db.execute("PRAGMA journal_mode=WAL")
-        # NORMAL is durable against a process crash (SIGKILL) in WAL mode; FULL adds power-loss safety.
-        self.db.execute("PRAGMA synchronous=NORMAL")
-        self.db.execute("PRAGMA busy_timeout=5000")
-        self.db.executescript(_SCHEMA)
-        self._seq = self.db.execute("SELECT COALESCE(MAX(seq), 0) FROM executions").fetchone()[0]
+        try:
+            self.db.execute("PRAGMA journal_mode=WAL")
+            # NORMAL is durable against a process crash (SIGKILL) in WAL mode; FULL adds power-loss safety.
+            self.db.execute("PRAGMA synchronous=NORMAL")
+            self.db.execute("PRAGMA busy_timeout=5000")
+            self.db.executescript(_SCHEMA)
+            self._seq = self.db.execute("SELECT COALESCE(MAX(seq), 0) FROM executions").fetchone()[0]
+            # A write now, so a read-only store is refused at start rather than at its first execution.
+            with self.transaction():
+                self.set_meta("opened", str(time.time()))
+        except (sqlite3.Error, StoreError) as exc:
+            self.db.close()
+            if not os.access(data_dir, os.W_OK):  # SQLite says "unable to open" for this too
+                raise StoreError(
+                    "InternalFailure",
+                    f"The store {self.path} is read-only (its directory is not writable: {exc})",
+                    500,
+                ) from exc
+            raise store_error(exc, self.path) from exc
 
     def close(self) -> None:
         self.db.close()
@@ -87,7 +166,8 @@ class Store:
     # -- transactions -------------------------------------------------------------------------
 
     def transaction(self) -> _Tx:
-        return _Tx(self.db)
+        """`with store.transaction():` commits, or rolls back and raises StoreError naming the cause."""
+        return _Tx(self.db, self.path)
 
     # -- resources ----------------------------------------------------------------------------
 
@@ -252,6 +332,24 @@ class Store:
     def delete_token(self, token: str) -> None:
         self.db.execute("DELETE FROM task_tokens WHERE token=?", (token,))
 
+    def delete_tokens_of(self, execution_arns: Iterable[str]) -> None:
+        """What an execution kept only to resume (task answers, Distributed Map items): it has ended."""
+        arns = [(a,) for a in execution_arns]
+        self.db.executemany("DELETE FROM task_tokens WHERE execution_arn=?", arns)
+        self.db.executemany("DELETE FROM map_items WHERE execution_arn=?", arns)
+
+    # -- Distributed Map items ---------------------------------------------------------------
+
+    def write_map_items(self, rows: list[tuple[str, int, str, str]]) -> None:
+        self.db.executemany(
+            "INSERT OR REPLACE INTO map_items (map_run_arn, idx, execution_arn, output) VALUES (?,?,?,?)",
+            rows,
+        )
+
+    def map_items(self, map_run_arn: str) -> dict[int, Any]:
+        rows = self.db.execute("SELECT idx, output FROM map_items WHERE map_run_arn=?", (map_run_arn,))
+        return {idx: json.loads(output) for idx, output in rows}
+
     def pending_activity_tokens(self) -> list[dict[str, Any]]:
         rows = self.db.execute("SELECT data FROM task_tokens WHERE activity_arn IS NOT NULL ORDER BY rowid")
         return [json.loads(r[0]) for r in rows]
@@ -267,23 +365,34 @@ class Store:
 
 
 class _Tx:
-    def __init__(self, db: sqlite3.Connection) -> None:
+    def __init__(self, db: sqlite3.Connection, path: str) -> None:
         self.db = db
+        self.path = path
 
     def __enter__(self) -> sqlite3.Connection:
-        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            self.db.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            raise store_error(exc, self.path) from exc
         return self.db
 
-    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
-        if exc_type:
-            self.db.execute("ROLLBACK")
+    def __exit__(self, exc_type: object, exc: BaseException | None, tb: object) -> None:
+        if exc is not None:
+            self._rollback()  # SQLite may have rolled back already (SQLITE_FULL does)
+            if isinstance(exc, sqlite3.Error):
+                raise store_error(exc, self.path) from exc
             return
         try:
             self.db.execute("COMMIT")
-        except sqlite3.Error:
-            with contextlib.suppress(sqlite3.Error):  # leave no transaction open behind a failed commit
+        except sqlite3.Error as err:
+            self._rollback()  # leave no transaction open behind a failed commit
+            raise store_error(err, self.path) from err
+
+    def _rollback(self) -> None:
+        # Only if one is open: "cannot rollback - no transaction is active" would hide the real error.
+        if self.db.in_transaction:
+            with contextlib.suppress(sqlite3.Error):
                 self.db.execute("ROLLBACK")
-            raise
 
 
 class EventWriter:
@@ -299,38 +408,58 @@ class EventWriter:
         self.interval = interval
         self._events: list[tuple[str, int, str]] = []
         self._executions: dict[str, dict[str, Any]] = {}
+        self._ended: set[str] = set()  # executions whose recorded task answers can go
+        self._map_items: list[tuple[str, int, str, str]] = []
         self._task: asyncio.Task[None] | None = None
         self._waiters: list[asyncio.Future[None]] = []
         self._flush_scheduled = False
+        self._failing: StoreError | None = None  # the last commit's failure, until one succeeds
+        self._backoff = interval
 
     def add_event(self, execution_arn: str, event: HistoryEvent) -> None:
         self._events.append((execution_arn, event.id, json.dumps(event.to_json())))
 
     def update_execution(self, record: dict[str, Any]) -> None:
         self._executions[record["executionArn"]] = record
+        if record.get("status") != "RUNNING":
+            self._ended.add(record["executionArn"])
+
+    def add_map_item(self, execution_arn: str, map_run_arn: str, index: int, output: Any) -> None:
+        self._map_items.append((map_run_arn, index, execution_arn, json.dumps(output)))
 
     @property
     def pending(self) -> bool:
-        return bool(self._events or self._executions)
+        return bool(self._events or self._executions or self._map_items)
 
-    def commit(self) -> None:
-        """Write everything queued, synchronously."""
+    def commit(self, *, strict: bool = True) -> None:
+        """Write everything queued, synchronously. A failure keeps it all queued and raises
+        StoreError, or with `strict=False` (a read that would like to see it) is only logged."""
         if not self.pending:
             return
         events, self._events = self._events, []
         executions, self._executions = self._executions, {}
+        ended, self._ended = self._ended, set()
+        items, self._map_items = self._map_items, []
         try:
             with self.store.transaction():
                 self.store.write_events(events)
+                if items:
+                    self.store.write_map_items(items)
                 for record in executions.values():
                     self.store.update_execution(record)
+                if ended:
+                    self.store.delete_tokens_of(ended)
         except Exception:
             # Nothing was written (the transaction rolled back): queue it all again, ahead of
             # anything added meanwhile, so the next flush retries instead of losing it.
             self._events[:0] = events
             for arn, record in executions.items():
                 self._executions.setdefault(arn, record)
-            raise
+            self._ended |= ended
+            self._map_items[:0] = items
+            if strict:
+                raise
+            log.warning("the store did not take queued events yet", exc_info=True)
 
     async def flush(self) -> None:
         """Durable once this returns. Callers in the same loop turn share one commit."""
@@ -349,14 +478,36 @@ class EventWriter:
         waiters, self._waiters = self._waiters, []
         try:
             self.commit()
+        except StoreError as exc:
+            # Disk full, read-only for now, busy: nothing is lost (commit keeps it queued). The
+            # executions waiting here stay waiting, and go on by themselves once a retry succeeds.
+            self._waiters[:0] = waiters
+            self._retry_later(exc)
+            return
         except Exception as exc:  # surface the failure to every execution that waited on it
             for w in waiters:
                 if not w.done():
                     w.set_exception(exc)
             return
+        if self._failing is not None:
+            log.warning("the store takes writes again: %d executions go on", len(waiters))
+            self._failing, self._backoff = None, self.interval
         for w in waiters:
             if not w.done():
                 w.set_result(None)
+
+    def _retry_later(self, exc: StoreError) -> None:
+        if self._failing is None:
+            log.error("%s; events stay queued and are retried", exc.message)
+        self._failing = exc
+        self._flush_scheduled = True
+        asyncio.get_running_loop().call_later(self._backoff, self._flush_now)
+        self._backoff = min(self._backoff * 2, 1.0)
+
+    @property
+    def failing(self) -> StoreError | None:
+        """Why the store does not take writes at the moment (None: it does)."""
+        return self._failing
 
     def start(self) -> None:
         if self._task is None:
@@ -365,7 +516,7 @@ class EventWriter:
     async def _run(self) -> None:
         while True:
             await asyncio.sleep(self.interval)
-            if self.pending:
+            if self.pending and not self._flush_scheduled:
                 self._flush_now()
 
     async def stop(self) -> None:
@@ -376,7 +527,10 @@ class EventWriter:
             except asyncio.CancelledError:
                 pass
             self._task = None
-        self.commit()
+        try:
+            self.commit()
+        except StoreError as exc:  # what is lost resumes from the last committed event, as after a crash
+            log.error("%s; events not yet written are lost", exc.message)
 
     def iter_pending(self, execution_arn: str) -> Iterator[tuple[str, int, str]]:
         return (row for row in self._events if row[0] == execution_arn)

@@ -95,9 +95,9 @@ class _TestRun(ExecutionRun):
 
     given_token: str | None = None
 
-    def _task_token(self, frame: Frame) -> str:
+    def _task_token(self, frame: Frame, attempt: int) -> str:
         # A task token given in the request's context object is the one the task passes on, as given.
-        return self.given_token if self.given_token is not None else super()._task_token(frame)
+        return self.given_token if self.given_token is not None else super()._task_token(frame, attempt)
 
     def _input_path(self, state: State, value: Any, frame: Frame) -> Any:
         effective = super()._input_path(state, value, frame)
