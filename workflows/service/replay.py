@@ -19,6 +19,7 @@ state both entered alike, and the next state each took), or the first state whos
 from __future__ import annotations
 
 import asyncio
+import heapq
 import json
 import time
 from collections import deque
@@ -28,7 +29,7 @@ from typing import Any
 
 from workflows.asl.definition import Definition, load_definition
 from workflows.asl.errors import ASLError
-from workflows.engine.clock import FakeClock
+from workflows.engine.clock import _IDLE_ROUNDS, FakeClock
 from workflows.engine.interpreter import ExecutionInfo, Interpreter
 from workflows.engine.tasks import CallbackRegistry, TaskRequest, resource_kind
 
@@ -188,10 +189,42 @@ def _owner(
     return ""
 
 
+class _ReplayClock(FakeClock):
+    """A FakeClock that holds still while a local handler runs in real time: virtual time must not
+    jump to a task's timeout while the handler is still working."""
+
+    def __init__(self, start: float) -> None:
+        super().__init__(start)
+        self.busy = 0
+
+    async def _drive(self) -> None:
+        while self._sleepers:
+            while self.busy:
+                await asyncio.sleep(0.002)
+            for _ in range(_IDLE_ROUNDS):
+                await asyncio.sleep(0)
+            if self.busy:
+                continue
+            while self._sleepers and self._sleepers[0][2].done():
+                heapq.heappop(self._sleepers)
+            if not self._sleepers:
+                return
+            deadline, _, future = heapq.heappop(self._sleepers)
+            self._now = max(self._now, deadline)
+            future.set_result(None)
+
+
 class RecordedResolver:
     """Answers each Task call with the recorded result of its state's next call."""
 
-    def __init__(self, calls: Iterable[Call], callbacks: CallbackRegistry, fallback: Any = None) -> None:
+    def __init__(
+        self,
+        calls: Iterable[Call],
+        callbacks: CallbackRegistry,
+        fallback: Any = None,
+        clock: _ReplayClock | None = None,
+    ) -> None:
+        self.clock = clock
         self.queues: dict[str, deque[Call]] = {}
         for call in calls:
             self.queues.setdefault(call.state, deque()).append(call)
@@ -208,7 +241,13 @@ class RecordedResolver:
         queue = self.queues.get(request.state_name)
         if not queue:
             if self.fallback is not None and _is_lambda(request) and self.fallback.handles(request):
-                return await self.fallback.invoke(request)
+                if self.clock is not None:
+                    self.clock.busy += 1
+                try:
+                    return await self.fallback.invoke(request)
+                finally:
+                    if self.clock is not None:
+                        self.clock.busy -= 1
             self.unrecorded.append(request.state_name)
             raise ASLError(
                 NO_RECORDING,
@@ -304,9 +343,9 @@ async def replay_one(
 ) -> ReplayResult:
     """Run `recording`'s input through `definition` with its recorded task results; compare."""
     began = time.perf_counter()
-    clock = FakeClock(start=recording.start_time)
+    clock = _ReplayClock(recording.start_time)
     callbacks = CallbackRegistry()
-    resolver = RecordedResolver(recording.calls, callbacks, fallback)
+    resolver = RecordedResolver(recording.calls, callbacks, fallback, clock)
     interpreter = Interpreter(definition, resolver=resolver, clock=clock, callbacks=callbacks)
     arn = recording.execution_arn or "arn:aws:states:us-east-1:123456789012:execution:Replay:replay"
     parts = arn.split(":")
