@@ -278,6 +278,7 @@
         }
         diagnostics.append(item);
       }
+      if (!primary.length) diagnostics.append(h("li", { class: "none muted", text: "No problems found." }));
       view.dispatch(CM.setDiagnostics(view.state, marks));
       const errors = primary.filter((d) => d.severity === "ERROR").length;
       const cascaded = all.length - primary.length;
@@ -390,6 +391,7 @@
     const mockBox = h("textarea", { id: "test-mock", rows: 4, spellcheck: "false" });
     mockBox.value = "{}";
     const testRun = h("button", { class: "primary", id: "test-run", text: "Test state" });
+    const mockRow = h("div", { class: "mock-row" }, h("div", { class: "row" }, mode), h("h3", { text: "Mock (result JSON, or {\"error\", \"cause\"})" }), mockBox);
     const testOut = h("div", { id: "test-result" });
     let recorded = [];
     let inputSeq = 0;
@@ -417,16 +419,21 @@
         else if (mode.value === "error") { const e = JSON.parse(mockBox.value || "{}"); body.mock = { errorOutput: { error: e.error || "States.TaskFailed", cause: e.cause || "" } }; }
         const out = await api("POST", "test-state", body);
         const stages = out.inspectionData || {};
-        clear(testOut).append(
+        clear(testOut).append(h("div", {},
           h("p", {}, h("span", { class: "badge " + (out.status === "SUCCEEDED" ? "succeeded" : out.status === "CAUGHT_ERROR" ? "caught" : "failed"), id: "test-status", text: out.status }),
             out.nextState ? h("span", { text: " → next state " }) : null, out.nextState ? h("b", { id: "test-next", text: out.nextState }) : null),
           out.error ? h("p", { class: "err-text", text: `${out.error}: ${out.cause || ""}` }) : null,
           h("h3", { text: "Processing stages" }),
           h("dl", { class: "stages", id: "test-stages" }, Object.entries(stages).flatMap(([k, v]) => [h("dt", { text: k }), h("dd", {}, h("pre", { text: typeof v === "string" ? pretty(v) : JSON.stringify(v, null, 2) }))])),
-          out.output !== undefined ? h("div", {}, h("h3", { text: "Output" }), h("pre", { id: "test-output", text: pretty(out.output) })) : null);
+          out.output !== undefined ? h("div", {}, h("h3", { text: "Output" }), h("pre", { id: "test-output", text: pretty(out.output) })) : null));
       } catch (e) { clear(testOut).append(h("p", { class: "err-text", text: e.message })); }
     });
     function pretty(v) { try { return JSON.stringify(JSON.parse(v), null, 2); } catch { return String(v); } }
+    function showMockControls() {
+      const mockable = ["Task", "Map", "Parallel"].includes(names.types[testPick.value]);
+      mockRow.hidden = !mockable;
+    }
+    testPick.addEventListener("change", showMockControls);
     function refreshStateLists() {
       const current = testPick.value;
       const wanted = names.states;
@@ -435,6 +442,7 @@
         clear(testPick).append(...wanted.map((n) => h("option", { value: n, text: n })));
         if (wanted.includes(current)) testPick.value = current;
       }
+      showMockControls();
     }
 
     // -- Replay ---------------------------------------------------------------------------------------
@@ -446,7 +454,8 @@
       clear(replayOut).append(h("p", { class: "muted", text: "Replaying…" }));
       try {
         const out = await api("POST", "replay", { stateMachineArn: arn, definition: doc(), last: Number(replayLast.value) || 20, allowLocal: replayLocal.checked });
-        const rows = out.executions.map((r) => {
+        const rank = (r) => (r.pathChanged || r.statusChanged ? 0 : r.outputChanged ? 1 : 2);
+        const rows = [...out.executions].sort((a, b) => rank(a) - rank(b)).map((r) => {
           const d = r.divergesAt;
           const where = !d ? "–" : d.was !== undefined ? `${d.state || "start"}: ${d.was ?? "end"} → ${d.now ?? "end"}` : `${d.state} (output)`;
           const changes = [r.pathChanged && "path", r.outputChanged && "output", r.statusChanged && "status"].filter(Boolean);
@@ -470,7 +479,7 @@
       test: h("div", { class: "pane", id: "pane-test", hidden: true },
         h("label", {}, h("span", { text: "State " }), testPick), " ", pastInputs,
         h("h3", { text: "Input" }), testInput,
-        h("div", { class: "row" }, mode), h("h3", { text: "Mock (result JSON, or {\"error\", \"cause\"})" }), mockBox,
+        mockRow,
         h("div", { class: "row" }, testRun), testOut),
       replay: h("div", { class: "pane", id: "pane-replay", hidden: true },
         h("p", { class: "muted", text: "Run past executions against the text in the editor. Their recorded task results stand in for the tasks, so nothing is called; time is virtual." }),
@@ -490,7 +499,7 @@
       h("div", { class: "editor-meta" },
         h("span", {}, h("span", { class: "muted", text: "Validation " }), status),
         h("span", {}, h("span", { class: "muted", text: "Running revision " }), revision),
-        h("span", { class: "source" }, h("span", { class: "muted", text: "Source file " }), h("b", { class: "mono", title: machine.source || "", text: machine.source || "(none: saved with UpdateStateMachine only)" }))),
+        h("span", { class: "source" }, h("span", { class: "muted", text: "Source file " }), h("b", { class: "mono", title: machine.source || "", text: machine.source ? machine.source.split(/[\\/]/).slice(-2).join("/") : "(none: saved with UpdateStateMachine only)" }))),
       banner,
       conflict,
       h("div", { class: "editor-layout" },
