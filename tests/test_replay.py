@@ -228,3 +228,23 @@ def test_replaying_100_executions_is_fast(tmp_path: Path) -> None:
     elapsed = time.perf_counter() - began
     print(f"replayed {len(results)} executions in {elapsed:.2f}s")
     assert len(results) == 100 and elapsed <= 5.0
+
+
+def test_a_spinning_edit_costs_a_bounded_wait(recorded: Recorded) -> None:
+    spin = {
+        "StartAt": "A",
+        "States": {
+            "A": {"Type": "Pass", "Next": "B"},
+            "B": {
+                "Type": "Choice",
+                "Choices": [{"Variable": "$.never", "IsPresent": True, "Next": "Done"}],
+                "Default": "A",
+            },
+            "Done": {"Type": "Succeed"},
+        },
+    }
+    began = time.perf_counter()
+    results = asyncio.run(replay_many(spin, recorded.recordings()[:2], budget=30))
+    assert [r.status[1] for r in results] == ["FAILED", "FAILED"]  # the history limit ends each run
+    assert time.perf_counter() - began < 30
+    assert asyncio.run(replay_many(spin, recorded.recordings(), budget=0)) == []

@@ -484,6 +484,7 @@ def create_console(
         return _json(
             {
                 **summary(results),
+                "leftOut": len(recordings) - len(results),  # past the time budget
                 "seconds": round(time.perf_counter() - began, 3),
                 "executions": [r.to_json() for r in results],
             }

@@ -60,6 +60,7 @@ _CLOSING = {
 # A per-execution budget of wall time: a replayed definition is user text; one that loops forever on
 # recorded results must cost one replay, not the caller.
 REPLAY_TIMEOUT = 10.0
+REPLAY_BUDGET = 60.0
 
 
 def _details(event: Mapping[str, Any]) -> dict[str, Any]:
@@ -395,11 +396,23 @@ async def replay_many(
     *,
     substitutions: Mapping[str, Any] | None = None,
     fallback: Any = None,
+    budget: float = REPLAY_BUDGET,
 ) -> list[ReplayResult]:
-    """Replay each recording in turn (each on its own virtual clock) against one definition."""
+    """Replay each recording in turn (each on its own virtual clock) against one definition, within
+    `budget` seconds of wall time in all: a definition that spins on its recorded results costs the
+    caller a bounded wait, and the executions past the budget are left out."""
     if not isinstance(definition, Definition):
         definition = load_definition(definition, substitutions)
-    return [await replay_one(definition, r, fallback=fallback) for r in recordings]
+    deadline = time.monotonic() + budget
+    results = []
+    for recording in recordings:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            break
+        results.append(
+            await replay_one(definition, recording, fallback=fallback, timeout=min(REPLAY_TIMEOUT, left))
+        )
+    return results
 
 
 def summary(results: Sequence[ReplayResult]) -> dict[str, Any]:
