@@ -186,7 +186,11 @@
           CM.neutralTheme(false),
           CM.EditorView.theme({ "&": { height: "var(--editor-height, 620px)", fontSize: "12.5px" }, "&.cm-focused": { outline: "none" }, ".cm-scroller": { lineHeight: "18px" } }),
           CM.EditorView.updateListener.of((update) => {
-            if (update.docChanged) { clearTimeout(timer); timer = setTimeout(validate, 300); }
+            if (update.docChanged) {
+              clearTimeout(timer);
+              timer = setTimeout(validate, 300);
+              if (!formWriting) formFor = undefined; // the form shows the text's new values when next drawn
+            }
             if (update.docChanged || update.selectionSet) followCursor();
           }),
         ],
@@ -233,11 +237,12 @@
     function followCursor() {
       const now = stateAt(view.state, view.state.selection.main.head);
       cursorLabel.textContent = now ? "Cursor in state " + now : "";
-      if (now === cursorState) return;
+      if (now === cursorState) { renderForm(false); return; }
       cursorState = now;
       for (const node of preview.querySelectorAll(".node")) node.classList.toggle("selected", node.getAttribute("data-state") === now);
       revealNode(now);
-      if (now && testPick.querySelector(`option[value="${CSS.escape(now)}"]`) && !testPicked) testPick.value = now;
+      if (now && testPick.querySelector(`option[value="${CSS.escape(now)}"]`) && !testPicked) { testPick.value = now; showMockControls(); }
+      renderForm(false);
     }
 
     // -- validation ---------------------------------------------------------------------------------
@@ -473,6 +478,108 @@
       } catch (e) { clear(replayOut).append(h("p", { class: "err-text", text: e.message })); }
     });
 
+    // -- a form for the state under the cursor: Next/End, Retry, Catch, Choice rules ------------------
+    const formBox = h("div", { id: "state-form" });
+    let formFor = null;
+    let formWriting = false;
+    function findSpec(def, name) {
+      let found = null;
+      const walk = (scope) => {
+        if (found || !scope || typeof scope !== "object" || !scope.States || typeof scope.States !== "object") return;
+        if (Object.prototype.hasOwnProperty.call(scope.States, name)) { found = scope.States[name]; return; }
+        for (const spec of Object.values(scope.States)) {
+          if (!spec || typeof spec !== "object") continue;
+          walk(spec.ItemProcessor || spec.Iterator);
+          (spec.Branches || []).forEach(walk);
+        }
+      };
+      walk(def);
+      return found;
+    }
+    // Rewrite one state's object in the text, indented as it stood; the rest of the text is untouched.
+    function writeState(name, spec) {
+      const at = stateKeyPos(view.state, name);
+      if (at === null) return;
+      const prop = CM.syntaxTree(view.state).resolveInner(at + 1, 1).parent;
+      const value = prop && prop.lastChild;
+      if (!value || value.name !== "Object") return;
+      const line = view.state.doc.lineAt(at);
+      const indent = /^\s*/.exec(line.text)[0];
+      const insert = JSON.stringify(spec, null, 2).split("\n").join("\n" + indent);
+      // Keep the cursor inside the rewritten state, so the form stays on it.
+      const head = view.state.selection.main.head;
+      const inside = head >= value.from && head <= value.to;
+      const anchor = inside ? Math.min(head, value.from + insert.length - 1) : undefined;
+      formWriting = true;
+      try {
+        view.dispatch({ changes: { from: value.from, to: value.to, insert }, ...(inside ? { selection: { anchor } } : {}) });
+      } finally { formWriting = false; }
+    }
+    function renderForm(force) {
+      if (panes.form.hidden && !force) return;
+      const name = cursorState;
+      if (!force && name === formFor) return;
+      formFor = name;
+      clear(formBox);
+      let def;
+      try { def = JSON.parse(doc()); } catch { formBox.append(h("p", { class: "muted", text: "The text is not valid JSON: fix it to use the form." })); return; }
+      const spec = name && findSpec(def, name);
+      if (!spec || typeof spec !== "object") { formBox.append(h("p", { class: "muted", text: "Put the cursor in a state (or click one in the graph) to edit its common fields here." })); return; }
+      const apply = () => writeState(name, spec);
+      const targets = collectNames(def).states;
+      const pick = (value, onPick, extra, id) => {
+        const sel = h("select", { id }, (extra || []).map((o) => h("option", { value: o.value, text: o.text })), targets.map((t) => h("option", { value: t, text: t })));
+        sel.value = value ?? "";
+        sel.addEventListener("change", () => { onPick(sel.value); apply(); });
+        return sel;
+      };
+      const field = (value, onSet, attrs) => {
+        const input = h("input", { type: "text", ...attrs });
+        input.value = value ?? "";
+        input.addEventListener("change", () => { onSet(input.value); apply(); });
+        return input;
+      };
+      const num = (v) => (v === "" ? undefined : Number(v));
+      const errors = (v) => v.split(",").map((e) => e.trim()).filter(Boolean);
+      formBox.append(h("h3", { id: "form-state", text: `${name} (${spec.Type || "?"})` }),
+        h("label", { class: "form-line" }, h("span", { text: "Comment" }), field(spec.Comment, (v) => { if (v) spec.Comment = v; else delete spec.Comment; }, { id: "form-comment", size: 50 })));
+      if (["Pass", "Task", "Wait", "Parallel", "Map"].includes(spec.Type)) {
+        formBox.append(h("label", { class: "form-line" }, h("span", { text: "Next" }),
+          pick(spec.End === true ? "" : spec.Next, (v) => { if (v) { spec.Next = v; delete spec.End; } else { spec.End = true; delete spec.Next; } }, [{ value: "", text: "(End: last state)" }], "form-next")));
+      }
+      if (spec.Type === "Choice") {
+        const rules = Array.isArray(spec.Choices) ? spec.Choices : (spec.Choices = []);
+        formBox.append(h("h3", { text: "Choice rules (in order; the first that matches wins)" }));
+        rules.forEach((rule, i) => {
+          const { Next: _next, ...condition } = rule;
+          const cond = field(JSON.stringify(condition), (v) => { try { const c = JSON.parse(v); rules[i] = { ...c, Next: rule.Next }; cond.classList.remove("bad"); } catch { cond.classList.add("bad"); } }, { class: "mono wide", "data-rule": i });
+          formBox.append(h("div", { class: "form-rule" }, h("span", { class: "muted", text: `Rule ${i + 1}` }), cond, h("span", { text: "→" }),
+            pick(rule.Next, (v) => { rule.Next = v; }, [], `form-rule-${i}-next`)));
+        });
+        formBox.append(h("label", { class: "form-line" }, h("span", { text: "Default" }),
+          pick(spec.Default, (v) => { if (v) spec.Default = v; else delete spec.Default; }, [{ value: "", text: "(none: States.NoChoiceMatched)" }], "form-default")));
+      }
+      if (["Task", "Parallel", "Map"].includes(spec.Type)) {
+        const retry = Array.isArray(spec.Retry) ? spec.Retry : [];
+        const rows = retry.map((r, i) => h("tr", { "data-retry": i },
+          h("td", {}, field((r.ErrorEquals || []).join(", "), (v) => { r.ErrorEquals = errors(v); }, { class: "mono", size: 28 })),
+          ...["IntervalSeconds", "MaxAttempts", "BackoffRate", "MaxDelaySeconds"].map((k) => h("td", {}, field(r[k], (v) => { if (v === "") delete r[k]; else r[k] = num(v); }, { size: 4, name: k }))),
+          h("td", {}, h("button", { class: "small", text: "Remove", onclick: () => { retry.splice(i, 1); if (!retry.length) delete spec.Retry; apply(); renderForm(true); } }))));
+        formBox.append(h("h3", { text: "Retry" }), h("table", { class: "form-table", id: "form-retry" },
+          h("thead", {}, h("tr", {}, ["ErrorEquals", "Interval", "MaxAttempts", "Backoff", "MaxDelay", ""].map((t) => h("th", { text: t })))), h("tbody", {}, rows)),
+        h("button", { class: "small", id: "form-add-retry", text: "Add a retrier", onclick: () => { spec.Retry = [...retry, { ErrorEquals: ["States.ALL"], IntervalSeconds: 1, MaxAttempts: 3, BackoffRate: 2 }]; apply(); renderForm(true); } }));
+        const catchers = Array.isArray(spec.Catch) ? spec.Catch : [];
+        const crows = catchers.map((c, i) => h("tr", { "data-catch": i },
+          h("td", {}, field((c.ErrorEquals || []).join(", "), (v) => { c.ErrorEquals = errors(v); }, { class: "mono", size: 28 })),
+          h("td", {}, field(c.ResultPath, (v) => { if (v === "") delete c.ResultPath; else c.ResultPath = v; }, { class: "mono", size: 10 })),
+          h("td", {}, pick(c.Next, (v) => { c.Next = v; }, [], `form-catch-${i}-next`)),
+          h("td", {}, h("button", { class: "small", text: "Remove", onclick: () => { catchers.splice(i, 1); if (!catchers.length) delete spec.Catch; apply(); renderForm(true); } }))));
+        formBox.append(h("h3", { text: "Catch" }), h("table", { class: "form-table", id: "form-catch" },
+          h("thead", {}, h("tr", {}, ["ErrorEquals", "ResultPath", "Next", ""].map((t) => h("th", { text: t })))), h("tbody", {}, crows)),
+        h("button", { class: "small", id: "form-add-catch", text: "Add a catcher", onclick: () => { spec.Catch = [...catchers, { ErrorEquals: ["States.ALL"], ResultPath: "$.error", Next: targets.find((t) => t !== name) || name }]; apply(); renderForm(true); } }));
+      }
+    }
+
     // -- layout ---------------------------------------------------------------------------------------
     const panes = {
       graph: h("div", { class: "pane", id: "pane-graph" }, h("div", { class: "row" }, h("span", { class: "muted", text: "Click a state to find it in the text. " }), cursorLabel), preview),
@@ -486,12 +593,16 @@
         h("div", { class: "row" }, h("label", {}, h("span", { text: "Last " }), replayLast, h("span", { text: " executions" })),
           h("label", {}, replayLocal, h("span", { text: " run local handlers where nothing was recorded" })), replayRun),
         replayOut),
+      form: h("div", { class: "pane", id: "pane-form", hidden: true },
+        h("p", { class: "muted", text: "The common fields of the state under the cursor. A change rewrites that state's JSON in the text; Save as usual." }),
+        formBox),
     };
-    const tabs = h("div", { class: "tabs" }, Object.entries({ graph: "Graph", test: "Test state", replay: "Replay" }).map(([key, label]) =>
+    const tabs = h("div", { class: "tabs" }, Object.entries({ graph: "Graph", form: "Form", test: "Test state", replay: "Replay" }).map(([key, label]) =>
       h("button", { class: key === "graph" ? "active" : "", id: "tab-" + key, onclick: (ev) => {
         for (const [k, pane] of Object.entries(panes)) pane.hidden = k !== key;
         for (const b of tabs.querySelectorAll("button")) b.classList.toggle("active", b === ev.currentTarget);
         if (key === "test" && !recorded.length) loadInputs();
+        if (key === "form") renderForm(true);
       }, text: label })));
 
     clear(app).append(
