@@ -13,6 +13,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -218,6 +219,13 @@ def line_of(text: str, needle: str) -> int:
 # -- without a browser ---------------------------------------------------------------------------------
 
 
+def in_thread(coro: Any) -> Any:
+    """asyncio.run on a thread of its own: sync Playwright keeps a loop running on this one while a
+    browser fixture of this module is alive."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coro).result(60)
+
+
 def test_validate_route_places_the_exact_field_and_groups_cascades(server: Server) -> None:
     text = server.pipeline_file.read_text().replace('"Next": "Analyse"', '"Next": "Analyze"', 1)
     text = text.replace('"TimeoutSeconds": 60,', '"TimeoutSeconds": 60,\n      "Retries": 3,', 1)
@@ -273,7 +281,7 @@ def test_watcher_registers_a_valid_edit_and_reports_an_invalid_one(tmp_path: Pat
         assert "Nowhere" in " ".join(watcher.notices[arn]["problems"])
         assert any("is not valid; m keeps its revision" in s for s in said)
 
-    asyncio.run(scenario())
+    in_thread(scenario())
 
 
 def test_a_stale_save_is_refused_with_both_texts(server: Server) -> None:
@@ -574,3 +582,27 @@ def test_the_form_edits_the_state_under_the_cursor_in_place(server: Server, page
     )
     page.wait_for_selector("#validation-status[data-result='OK']")
     shot(page, "editor-form")
+
+
+def test_watcher_reloads_substitutions_when_the_template_changes(tmp_path: Path) -> None:
+    for name in ("definitions", "tasks"):
+        (tmp_path / name).symlink_to(ROOT / name)
+    template = tmp_path / "template.yaml"
+    template.write_text((ROOT / "template.yaml").read_text())
+
+    async def scenario() -> None:
+        service = StepFunctionsService(Store(str(tmp_path / "data")), substitutions={"MinImageWidth": "64"})
+        watcher = DefinitionsWatcher(service, {}, template=template, say=lambda m: None)
+        text = template.read_text()
+        assert 'MinImageWidth:\n    Type: String\n    Default: "64"' in text
+        template.write_text(
+            text.replace(
+                'MinImageWidth:\n    Type: String\n    Default: "64"',
+                'MinImageWidth:\n    Type: String\n    Default: "128"',
+            )
+        )
+        os.utime(template, ns=(time.time_ns(), time.time_ns() + 1_000_000))
+        await watcher.check()
+        assert service.substitutions["MinImageWidth"] == "128"
+
+    in_thread(scenario())

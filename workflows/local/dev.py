@@ -171,6 +171,9 @@ class DefinitionsWatcher:
         for spec in stack.state_machines.values():
             substitutions.update(spec.substitutions)
         self.service.substitutions = substitutions
+        # Compiled definitions are cached by their text, placeholders and all: drop them, so new
+        # executions fill the placeholders with the new values.
+        getattr(self.service, "_definitions", {}).clear()
         self.say(f"{self.template} changed: DefinitionSubstitutions reloaded")
 
     async def _register(self, arn: str, path: Path) -> None:
