@@ -356,8 +356,14 @@ def create_console(
         text = body.get("definition", "")
         if not isinstance(text, str):
             raise ServiceError("SerializationException", "definition must be a string")
-        diagnostics = validate_definition(text, state_machine_type=body.get("type") or "STANDARD")
-        found = place_diagnostics(text, [d.to_api() for d in diagnostics])
+        kind = body.get("type") or "STANDARD"
+
+        def check() -> list[dict[str, Any]]:
+            diagnostics = validate_definition(text, state_machine_type=kind)
+            return place_diagnostics(text, [d.to_api() for d in diagnostics])
+
+        # Off the event loop: the editor sends the whole text on every pause in typing.
+        found = await run_in_threadpool(check)
         result = "FAIL" if any(d["severity"] == "ERROR" for d in found) else "OK"
         return _json({"result": result, "diagnostics": found})
 

@@ -6,6 +6,7 @@ Pure functions over the definition text and validator output; console.py serves 
 
 from __future__ import annotations
 
+import bisect
 import difflib
 import json
 import re
@@ -24,12 +25,19 @@ _NAMED_FIELD = re.compile(r"^Field '([^']+)' is not supported")
 _JACKSON = re.compile(r"\s*at \[Source: .*; line: (\d+), column: (\d+)\]$", re.S)
 
 
-def _position(text: str, offset: int) -> tuple[int, int]:
-    """1-based line and column; the column counts UTF-16 units, as the browser's strings do."""
-    offset = max(0, min(offset, len(text)))
-    line = text.count("\n", 0, offset) + 1
-    start = text.rfind("\n", 0, offset) + 1
-    return line, len(text[start:offset].encode("utf-16-le")) // 2 + 1
+class _Lines:
+    """Offsets to (line, column) by bisecting the line starts, found once per text."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.starts = [0] + [m.end() for m in re.finditer("\n", text)]
+
+    def position(self, offset: int) -> tuple[int, int]:
+        """1-based line and column; the column counts UTF-16 units, as the browser's strings do."""
+        offset = max(0, min(offset, len(self.text)))
+        line = bisect.bisect_right(self.starts, offset)
+        start = self.starts[line - 1]
+        return line, len(self.text[start:offset].encode("utf-16-le")) // 2 + 1
 
 
 def _value_end(text: str, node: _Node) -> int:
@@ -42,17 +50,21 @@ def _key_end(text: str, key_at: int) -> int:
     return int(end)
 
 
-def field_span(text: str, pointer: str | None, message: str = "") -> tuple[int, int] | None:
+def field_span(
+    text: str, pointer: str | None, message: str = "", root: _Node | None = None
+) -> tuple[int, int] | None:
     """The character span a diagnostic is about: the value when it is a scalar (a bad `Next` target),
     the member's key when it is an object or array (an unreachable state, a missing field), the named
     member's key when the message names an unsupported field; for a pointer to something missing,
     the key of the nearest existing ancestor."""
     if not pointer:
         return None
-    try:
-        node, _ = _scan(text, 0)
-    except (ValueError, IndexError):
-        return None
+    if root is None:
+        try:
+            root, _ = _scan(text, 0)
+        except (ValueError, IndexError, RecursionError):
+            return None
+    node = root
     key_at: int | None = None
     complete = True
     for step in _pointer_steps(pointer):
@@ -87,6 +99,12 @@ def place_diagnostics(text: str, diagnostics: Sequence[Mapping[str, Any]]) -> li
     caused by a missing transition target of its scope gets `causedBy` (that diagnostic's index), and
     the cause lists its `cascades`. A JSON syntax error gets a one-line `summary`."""
     found: list[dict[str, Any]] = []
+    lines = _Lines(text)
+    root: _Node | None = None
+    try:  # once for all the diagnostics: a definition is scanned once, not once per finding
+        root, _ = _scan(text, 0)
+    except (ValueError, IndexError, RecursionError):
+        root = None
     for i, d in enumerate(diagnostics):
         item = {**d, "index": i, "line": None, "column": None, "endLine": None, "endColumn": None}
         location = d.get("location") or ""
@@ -97,10 +115,10 @@ def place_diagnostics(text: str, diagnostics: Sequence[Mapping[str, Any]]) -> li
             item.update(line=line, column=column, endLine=line, endColumn=column + 1)
             item["summary"] = f"JSON syntax error at {line}:{column}: {reason}"
         else:
-            span = field_span(text, location, d.get("message") or "")
+            span = field_span(text, location, d.get("message") or "", root) if root is not None else None
             if span is not None:
-                item["line"], item["column"] = _position(text, span[0])
-                item["endLine"], item["endColumn"] = _position(text, span[1])
+                item["line"], item["column"] = lines.position(span[0])
+                item["endLine"], item["endColumn"] = lines.position(span[1])
         found.append(item)
     _group(found)
     return found
