@@ -389,6 +389,12 @@ def test_autocomplete_offers_states_fields_and_template_names(server: Server, pa
     page.keyboard.type("Heart")
     expect(options.first).to_be_visible()
     assert "HeartbeatSeconds" in " ".join(options.all_text_contents())
+    for _ in range(5):
+        page.keyboard.press("Backspace")
+    page.keyboard.type("Out")
+    expect(options.first).to_be_visible()
+    # The machine is JSONPath: OutputPath, not JSONata's Output.
+    assert "OutputPath" in options.all_text_contents() and "Output" not in options.all_text_contents()
     page.keyboard.press("Escape")
     # A ${...} placeholder: the template's DefinitionSubstitutions.
     set_text(page, text)

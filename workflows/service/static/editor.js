@@ -157,6 +157,11 @@
         else if (isStateProp(state, owner)) {
           const type = fieldValue(state, obj, "Type");
           fields = type && schema.stateFields[type] ? schema.stateFields[type] : ["Type", "Comment"];
+          // Only the fields of the state's query language (its own, else the machine's).
+          const top = CM.syntaxTree(state).topNode.getChild("Object");
+          const language = fieldValue(state, obj, "QueryLanguage") || (top && fieldValue(state, top, "QueryLanguage")) || "JSONPath";
+          const other = new Set(language === "JSONata" ? schema.jsonpathOnly : schema.jsonataOnly);
+          fields = fields.filter((f) => !other.has(f));
         } else if (["ItemProcessor", "Iterator"].includes(propName(state, owner)) || (owner.parent && owner.parent.name === "Array" && propName(state, ownerProp(owner.parent)) === "Branches")) fields = ["StartAt", "States", "Comment", "ProcessorConfig"];
         else return null;
         const present = new Set(obj.getChildren("Property").map((p) => propName(state, p)));
