@@ -193,7 +193,12 @@ class DefinitionsWatcher:
             return
         current = await self.service.describe_state_machine(stateMachineArn=arn)
         if current["definition"].strip() == text.strip():
-            return  # the console saved it (it registers the revision itself), or only the mtime moved
+            # The console saved it (and registered the revision itself), only the mtime moved, or
+            # an invalid edit was undone.
+            if self.notices.get(arn, {}).get("status") == "invalid":
+                self._notice(arn, path, "current", [], current.get("revisionId"))
+                self.say(f"{path} is valid again and matches {name}'s running revision")
+            return
         from workflows.asl.errors import ServiceError
 
         try:
@@ -233,12 +238,11 @@ def _definition_errors(text: str, substitutions: dict[str, Any]) -> list[str]:
         document = json.loads(text)
     except json.JSONDecodeError as exc:
         return [f"JSON syntax error at {exc.lineno}:{exc.colno}: {exc.msg}"]
+    from workflows.service.editing import problem_lines
+
     filled = json.dumps(substitute(document, substitutions))
-    return [
-        f"{d.code} at {d.location or '/'}: {d.message}"
-        for d in validate_definition(filled)
-        if d.severity == "ERROR"
-    ]
+    # Placed in the file as written: the filled text only moves values, not keys or lines.
+    return problem_lines(text, [d.to_api() for d in validate_definition(filled)])
 
 
 def _sns_tap(world: DevWorld) -> None:

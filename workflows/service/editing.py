@@ -17,7 +17,7 @@ from typing import Any
 from workflows.asl import validation
 from workflows.service.console_data import _Node, _pointer_steps, _scan
 
-__all__ = ["editor_schema", "place_diagnostics", "state_inputs"]
+__all__ = ["editor_schema", "place_diagnostics", "problem_lines", "state_inputs"]
 
 _UNREACHABLE = re.compile(r'^State "(.*)" is not reachable\.$', re.S)
 _MISSING_TARGET = re.compile(r"^Missing '(?:Next|Default)' target: (.*)$", re.S)
@@ -184,3 +184,22 @@ def state_inputs(events: Sequence[Mapping[str, Any]], state: str) -> list[Any]:
             except ValueError:
                 out.append(raw)
     return out
+
+
+def problem_lines(
+    text: str, diagnostics: Sequence[Mapping[str, Any]], *, errors_only: bool = True
+) -> list[str]:
+    """One line per real problem for a terminal: where, what, and how many unreachable states it
+    causes, instead of a line per cascade."""
+    lines = []
+    for d in place_diagnostics(text, diagnostics):
+        if "causedBy" in d or (errors_only and d.get("severity") != "ERROR"):
+            continue
+        where = f"{d['line']}:{d['column']} " if d.get("line") else ""
+        line = d.get("summary") or f"{where}{d.get('code')} at {d.get('location') or '/'}: {d.get('message')}"
+        if d.get("suggestion"):
+            line += f' (did you mean "{d["suggestion"]}"?)'
+        if d.get("cascades"):
+            line += f"; {len(d['cascades'])} states unreachable because of it"
+        lines.append(line)
+    return lines

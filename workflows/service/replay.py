@@ -505,8 +505,10 @@ def main_replay(
     try:
         definition = load_definition(definition_text, substitutions)
     except DefinitionError as exc:
-        for diagnostic in exc.diagnostics:
-            print(f"workflows replay: {diagnostic}", file=sys.stderr)
+        from workflows.service.editing import problem_lines
+
+        for line in problem_lines(definition_text, [d.to_api() for d in exc.diagnostics]):
+            print(f"workflows replay: {line}", file=sys.stderr)
         return 2
     store = Store(data_dir)
     try:
