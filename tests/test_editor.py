@@ -322,12 +322,17 @@ def test_opens_fast_and_a_bad_next_gives_one_error_with_cascades_grouped(server:
     page.goto(f"{server.url}/console/editor?arn={server.arns['pipeline']}")
     page.wait_for_selector("#validation-status[data-result='OK']")
     page.wait_for_selector("#preview .node[data-state='RouteImage']")
-    # From navigation start to the text and its graph on screen.
-    opened_ms = page.evaluate("() => performance.getEntriesByName('editor-ready')[0].startTime")
+    # From navigation start to the text on screen, and to its graph.
+    mark = "() => performance.getEntriesByName('{}')[0].startTime"
+    opened_ms = page.evaluate(mark.format("editor-ready"))
+    graph_ms = page.evaluate(mark.format("editor-graph"))
     scripts_ms = page.evaluate(
         "() => performance.getEntriesByType('navigation')[0].domContentLoadedEventStart"
     )
-    print(f"editor opened the pipeline in {opened_ms:.0f} ms ({scripts_ms:.0f} ms of it loading the scripts)")
+    print(
+        f"editor showed the pipeline's text in {opened_ms:.0f} ms ({scripts_ms:.0f} ms of it loading the "
+        f"scripts), its graph in {graph_ms:.0f} ms"
+    )
     # The target is 1 s (the report gives the figures); this bound catches a pathological regression
     # without failing on a CI machine under heavy load.
     assert opened_ms - scripts_ms <= 10_000
