@@ -513,7 +513,11 @@ def test_replay_panel_reports_the_rerouted_executions(server: Server, page: Any)
     expect(page.locator("#replay-summary")).to_contain_text(f"{len(expected)} of 20 would take another path")
     rerouted = page.locator("#replay-result tr[data-path-changed='true']")
     assert {rerouted.nth(i).get_attribute("data-name") for i in range(rerouted.count())} == expected
-    assert "RouteImage: Accept → RejectTooSmall" in rerouted.first.locator(".where").text_content()
+    assert rerouted.first.locator(".where > span").text_content() == "RouteImage: Accept → RejectTooSmall"
+    rerouted.first.locator("details.paths summary").click()
+    expect(rerouted.first.locator("details.paths")).to_contain_text(
+        "now: … RouteImage → RejectTooSmall → CopyToOutcome"
+    )
     shot(page, "editor-replay")
 
 

@@ -473,7 +473,9 @@
             h("td", {}, h("a", { href: executionUrl(r.executionArn), text: r.name })),
             h("td", { text: r.status.was === r.status.now ? r.status.now : `${r.status.was} → ${r.status.now}` }),
             h("td", { class: "what", text: changes.length ? changes.join(", ") : "same" }),
-            h("td", { class: "mono where", text: where }),
+            h("td", { class: "mono where" }, h("span", { text: where }), r.pathChanged && d ? h("details", { class: "paths" }, h("summary", { text: "paths" }),
+              h("div", { text: "was: … " + r.path.was.slice(Math.max(0, d.step - 1)).join(" → ") }),
+              h("div", { text: "now: … " + r.path.now.slice(Math.max(0, d.step - 1)).join(" → ") })) : null),
             h("td", { class: "err-text", text: r.unrecorded.length ? "no recording: " + [...new Set(r.unrecorded)].join(", ") : "" }));
         });
         clear(replayOut).append(
