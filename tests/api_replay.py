@@ -30,15 +30,10 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError, ParamValidationError
 
+from workflows.bench import corpus
+
 ROOT = Path(__file__).resolve().parents[1]
-CASES = next(
-    (
-        p
-        for p in (ROOT.parent / "shared" / "conformance" / "api", Path("/work/shared/conformance/api"))
-        if p.is_dir()
-    ),
-    ROOT.parent / "shared" / "conformance" / "api",
-)
+CASES = corpus.api_dir()
 FAKE_ACCOUNT = "111111111111"
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -19,6 +18,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 from starlette.testclient import TestClient
 
+from tests import tools
 from tests.api_replay import client, live_server
 from tests.api_replay import wait_for_end as _wait
 from workflows.service.server import build
@@ -142,8 +142,8 @@ def test_validation_errors_follow_the_service_model(sfn: Any) -> None:
     assert err.value.response["Error"]["Code"] == "ValidationException"
 
 
-@pytest.mark.skipif(shutil.which("aws") is None, reason="the AWS CLI (pip awscli) is not installed")
 def test_aws_cli(server: str) -> None:
+    cli = tools.aws_cli()
     env = {
         **os.environ,
         "AWS_ACCESS_KEY_ID": "AKIDTEST",
@@ -154,7 +154,7 @@ def test_aws_cli(server: str) -> None:
 
     def aws(*args: str) -> Any:
         out = subprocess.run(
-            ["aws", "stepfunctions", *args, "--endpoint-url", server, "--output", "json"],
+            [cli, "stepfunctions", *args, "--endpoint-url", server, "--output", "json"],
             env=env,
             capture_output=True,
             text=True,
@@ -179,7 +179,8 @@ def test_aws_cli(server: str) -> None:
 
 
 def test_stepfunctions_sdk(sfn: Any) -> None:
-    workflow_module = pytest.importorskip("stepfunctions.workflow")
+    import stepfunctions.workflow as workflow_module
+
     arn = sfn.create_state_machine(name="sdk", definition=PASS, roleArn=ROLE)["stateMachineArn"]
     execution = sfn.start_execution(stateMachineArn=arn, name="one")["executionArn"]
     _wait(sfn, execution)
@@ -204,7 +205,7 @@ def _send_signed(http: TestClient, key: str, secret: str) -> httpx.Response:
         raise _Captured
 
     sfn = session.client(
-        "stepfunctions", endpoint_url="http://testserver", config=Config(retries={"total_max_attempts": 1})
+        "stepfunctions", endpoint_url="http://localhost", config=Config(retries={"total_max_attempts": 1})
     )
     sfn.meta.events.register_first("before-send.*", send)
     with pytest.raises(_Captured):
@@ -215,7 +216,7 @@ def _send_signed(http: TestClient, key: str, secret: str) -> httpx.Response:
 
 def test_sigv4_required_off_loopback(tmp_path: Path) -> None:
     app, _service = build(str(tmp_path), host="0.0.0.0", credentials={"AKIDGOOD": "s3cret"})
-    with TestClient(app, base_url="http://testserver") as http:
+    with TestClient(app, base_url="http://localhost") as http:
 
         def signed(key: str, secret: str) -> httpx.Response:
             return _send_signed(http, key, secret)
@@ -289,7 +290,7 @@ def test_a_signature_older_than_fifteen_minutes_is_refused(
     import botocore.auth
 
     app, _service = build(str(tmp_path), host="0.0.0.0", credentials={"AKIDGOOD": "s3cret"})
-    with TestClient(app, base_url="http://testserver") as http:
+    with TestClient(app, base_url="http://localhost") as http:
 
         def signed_at(moment: dt.datetime) -> httpx.Response:
             monkeypatch.setattr(botocore.auth, "get_current_datetime", lambda: moment.replace(tzinfo=None))

@@ -124,7 +124,7 @@ def test_console_not_served_unauthenticated_off_loopback(tmp_path: Path) -> None
     UpdateStateMachine) was mounted beside it with only a double-submit CSRF check, which any
     non-browser client passes by sending the same value as cookie and header."""
     app, _service = build(str(tmp_path), host="0.0.0.0", credentials={"AKIDGOOD": "s3cret"})
-    with TestClient(app, base_url="http://testserver") as http:
+    with TestClient(app, base_url="http://localhost") as http:
         http.cookies.set("wf_csrf", "x")
         listed = http.get("/console/api/state-machines")
         started = http.post(
@@ -149,7 +149,7 @@ def test_sigv4_binds_the_body_when_the_payload_hash_header_is_sent(tmp_path: Pat
     body = b"{}"
     request = AWSRequest(
         method="POST",
-        url="http://testserver/",
+        url="http://localhost/",
         data=body,
         headers={
             "X-Amz-Target": "AWSStepFunctions.ListActivities",
@@ -159,7 +159,7 @@ def test_sigv4_binds_the_body_when_the_payload_hash_header_is_sent(tmp_path: Pat
     )
     SigV4Auth(Credentials("AKIDGOOD", "s3cret"), "states", "us-east-1").add_auth(request)
     headers = dict(request.headers.items())
-    with TestClient(app, base_url="http://testserver") as http:
+    with TestClient(app, base_url="http://localhost") as http:
         assert http.post("/", content=body, headers=headers).status_code == 200
         forged = http.post("/", content=b'{"maxResults": 1}', headers=headers)
         assert forged.status_code == 403, forged.text

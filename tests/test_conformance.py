@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import copy
 from typing import Any
 
 import pytest
@@ -65,3 +66,22 @@ def test_pure_asl_pass_rate() -> None:
 def test_expected_failures_are_known_cases() -> None:
     ids = {c["id"] for c in CASES}
     assert ids >= XFAIL, sorted(XFAIL - ids)
+
+
+def test_a_placeholder_output_is_compared_with_the_recorded_results() -> None:
+    """The recording replaced test_parallel_state_lambda's output with a placeholder: its status alone
+    must not pass it. Its two Lambda results are in the recorded TaskSucceeded events."""
+    (case,) = [c for c in CASES if c["id"].endswith("::test_parallel_state_lambda")]
+    assert case["expected"]["output_unparsed"]
+    ours = run_case(case)
+    assert compare(case, ours) is None
+    wrong = copy.deepcopy(ours)
+    wrong["output"][1]["Payload"] = wrong["output"][0]["Payload"]  # both branches ran id_function
+    assert compare(case, wrong) is not None
+    assert compare(case, {**ours, "output": ours["output"][:1]}) is not None
+    assert compare(case, {**ours, "output": {"status": "SUCCEEDED"}}) is not None
+    # A placeholder output with nothing recorded to compare it with is a failure, not a pass.
+    bare = {**case, "history": []}
+    assert compare(bare, ours) == (
+        "the recorded output is a placeholder and the recording holds nothing to compare it with"
+    )

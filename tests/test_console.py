@@ -3,7 +3,7 @@
 The server runs in a thread (uvicorn on a free 127.0.0.1 port, temp data dir); executions are
 created through the service on the server's loop. Screenshots go to tests/artifacts/;
 `UPDATE_DOCS_SCREENSHOT=1` also refreshes docs/console.png (the README's picture of the execution
-page). Without /usr/bin/chromium the browser tests are skipped.
+page). They drive Debian's chromium (tests/tools.py finds it; under CI a missing one fails the run).
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ import pytest
 import uvicorn
 from playwright.sync_api import expect
 
+from tests import tools
 from workflows.engine.resolvers import CallableResolver, ChainResolver
 from workflows.service.api import create_app
 from workflows.service.console import create_console
@@ -30,14 +31,10 @@ from workflows.service.console_data import execution_runs, pointer_position
 from workflows.service.service import StepFunctionsService
 from workflows.service.store import Store
 
-CHROMIUM = Path("/usr/bin/chromium")
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "tests" / "artifacts"
 ROLE = "arn:aws:iam::123456789012:role/console-test"
 FN = "arn:aws:lambda:us-east-1:123456789012:function:"
-browser_only = pytest.mark.skipif(
-    not CHROMIUM.exists(), reason="needs Debian's chromium at /usr/bin/chromium (apt-get install chromium)"
-)
 
 
 class Rejected(Exception):
@@ -296,13 +293,12 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    if not CHROMIUM.exists():
-        pytest.skip("needs Debian's chromium at /usr/bin/chromium (apt-get install chromium)")
+    chromium = tools.chromium()
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
         b = p.chromium.launch(
-            executable_path=str(CHROMIUM),
+            executable_path=chromium,
             args=[
                 "--headless=new",
                 "--no-sandbox",
@@ -415,7 +411,6 @@ def test_runs_from_history(server: Server) -> None:
 
 
 @pytest.mark.browser
-@browser_only
 def test_lists_and_graph_statuses(server: Server, page: Any) -> None:
     ok = server.start_execution("pipeline", "all-small", {"file": {"key": "a.png"}, "items": [0, 1]})
     bad = server.start_execution("pipeline", "one-big", {"file": {"key": "b.png"}, "items": [0, 5, 1]})
@@ -502,7 +497,6 @@ def test_lists_and_graph_statuses(server: Server, page: Any) -> None:
 
 
 @pytest.mark.browser
-@browser_only
 def test_table_and_events_views(server: Server, page: Any) -> None:
     arn = server.start_execution("pipeline", "views", {"file": {"key": "c.png"}, "items": [0, 7]})
     server.finished(arn)
@@ -533,7 +527,6 @@ def test_table_and_events_views(server: Server, page: Any) -> None:
 
 
 @pytest.mark.browser
-@browser_only
 def test_start_and_stop(server: Server, page: Any) -> None:
     page.goto(f"{server.url}/console/machine?arn={server.arns['slow']}")
     page.click("#start-execution")
@@ -556,7 +549,6 @@ def test_start_and_stop(server: Server, page: Any) -> None:
 
 
 @pytest.mark.browser
-@browser_only
 def test_redrive(server: Server, page: Any) -> None:
     FLAKY.broken = True
     arn = server.start_execution("redrive", "redrive-me", {})
@@ -571,7 +563,6 @@ def test_redrive(server: Server, page: Any) -> None:
 
 
 @pytest.mark.browser
-@browser_only
 def test_task_token_success_and_failure(server: Server, page: Any) -> None:
     yes = server.start_execution("approval", "approve-me", {"doc": 1})
     no = server.start_execution("approval", "reject-me", {"doc": 2})
@@ -600,7 +591,6 @@ def test_task_token_success_and_failure(server: Server, page: Any) -> None:
 
 
 @pytest.mark.browser
-@browser_only
 def test_upload_starts_an_execution(server: Server, page: Any, tmp_path: Path) -> None:
     file = tmp_path / "photo.png"
     file.write_bytes(b"\x89PNG fake")
@@ -623,7 +613,6 @@ def set_editor_text(page: Any, text: str) -> None:
 
 
 @pytest.mark.browser
-@browser_only
 def test_editor_flags_and_saves(server: Server, page: Any) -> None:
     arn = server.arns["slow"]
     before = server.call(server.service.describe_state_machine(stateMachineArn=arn))
@@ -664,7 +653,6 @@ def test_editor_flags_and_saves(server: Server, page: Any) -> None:
 
 
 @pytest.mark.browser
-@browser_only
 def test_hostile_values_are_text(server: Server, page: Any) -> None:
     arn = server.start_execution("hostile", "hostile-input", HOSTILE_INPUT)
     server.finished(arn)
@@ -694,7 +682,6 @@ def test_hostile_values_are_text(server: Server, page: Any) -> None:
 
 
 @pytest.mark.browser
-@browser_only
 def test_paging_and_live_refresh(server: Server, page: Any) -> None:
     page.goto(f"{server.url}/console/machine?arn={server.arns['quick']}")
     expect(page.locator("#pager")).to_have_text("0 of 0")

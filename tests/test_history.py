@@ -167,7 +167,7 @@ def difference(case: dict[str, Any], ours: list[dict[str, Any]]) -> str | None:
             mine = got.get(key)
             if mine is None or set(details) != set(mine):
                 return f"{where}: {key} fields {sorted(mine or {})} != {sorted(details)}"
-            for field in ("input", "output", "error", "name", "index", "length"):
+            for field in ("input", "output", "error", "cause", "name", "index", "length"):
                 expected = _payload(details.get(field))
                 if (
                     exp["type"] == "ExecutionStarted"
@@ -197,3 +197,16 @@ def test_history_matches_aws(case: dict[str, Any]) -> None:
             pytest.fail("matches now: remove it from tests/history_known_differences.txt")
         pytest.xfail(problem)
     assert problem is None, problem
+
+
+def test_a_different_cause_is_a_difference() -> None:
+    """Causes are compared by value like errors (144 recorded events hold one), not only by field name."""
+    case = next(c for c in CASES if c["id"].endswith("test_assign_in_choice[CONDITION_FALSE]"))
+    ours = history_of(case)
+    assert difference(case, ours) is None
+    failed = next(e for e in ours if e["type"] == "ExecutionFailed")
+    failed["executionFailedEventDetails"]["cause"] = "something else"
+    assert difference(case, ours) == (
+        f"event {len(ours)} (ExecutionFailed): executionFailedEventDetails.cause something else"
+        " != Condition is false"
+    )

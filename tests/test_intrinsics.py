@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import re
 import uuid
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,8 +17,9 @@ from workflows.asl.intrinsics import (
     compile_intrinsic,
     is_intrinsic,
 )
+from workflows.bench import corpus
 
-CASES_DIR = Path("/work/shared/conformance/cases")
+CASES_DIR = corpus.cases_dir()
 PASS_FIELDS = {"Type", "Parameters", "End", "Next", "Comment"}
 NONDETERMINISTIC = ("States.UUID(", "States.MathRandom(")
 PLACEHOLDER = re.compile(r"<[A-Za-z0-9_:\-]+>")

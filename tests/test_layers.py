@@ -4,9 +4,11 @@
     engine   the interpreter           imports asl
     service  the durable service       imports engine and asl
     local    the local AWS world       imports service, engine and asl
+    testing  the pytest plugin         imports local, service, engine and asl (not bench or the CLI)
     bench, cli, client, __main__       may import anything
 
-tasks/ (the Lambda handlers) never imports workflows, and the console reaches executions only through
+tasks/ (the Lambda handlers) never imports workflows; the layers below local, and testing, never import tasks/
+(handlers are found through template.yaml); and the console reaches executions only through
 the service (it never opens the store or SQLite itself).
 """
 
@@ -24,7 +26,10 @@ ALLOWED: dict[str, set[str]] = {
     "engine": {"asl"},
     "service": {"engine", "asl"},
     "local": {"service", "engine", "asl"},
+    "testing": {"local", "service", "engine", "asl"},
 }
+# Packages above the layers: they may import anything (bench measures, testing is a layer of its own).
+TOP_PACKAGES = {"bench"}
 # Modules of `service` that serve the console: they reach executions only through the service object.
 CONSOLE_MODULES = ("workflows.service.console", "workflows.service.console_data")
 CONSOLE_FORBIDDEN = ("workflows.service.store", "sqlite3")
@@ -66,6 +71,10 @@ def violations(root: Path) -> list[str]:
         layer = parts[1] if len(parts) > 1 else ""
         for target in sorted(imports_of(path, module)):
             tparts = target.split(".")
+            if tparts[0] == "tasks" and layer in ("asl", "engine", "service", "testing"):
+                broken.append(
+                    f"{module} ({layer}) imports {target}: handlers are found through template.yaml"
+                )
             if tparts[0] != "workflows" or len(tparts) < 2:
                 if module in CONSOLE_MODULES and target in CONSOLE_FORBIDDEN:
                     broken.append(f"{module} imports {target}: the console goes through the service")
@@ -92,6 +101,8 @@ def test_the_walls_hold() -> None:
 def test_every_module_sits_in_a_layer() -> None:
     top = {p.name for p in (ROOT / "workflows").iterdir() if p.suffix == ".py"}
     assert top == {"__init__.py", "__main__.py", "cli.py", "client.py"}
+    packages = {p.name for p in (ROOT / "workflows").iterdir() if (p / "__init__.py").exists()}
+    assert packages == set(ALLOWED) | TOP_PACKAGES
 
 
 @pytest.mark.parametrize(
@@ -102,6 +113,13 @@ def test_every_module_sits_in_a_layer() -> None:
         ("workflows/engine/x.py", "from ..local import dev\n", "(engine) imports workflows.local"),
         ("workflows/service/x.py", "import workflows.local.dev\n", "(service) imports workflows.local.dev"),
         ("workflows/service/x.py", "from workflows.cli import main\n", "above every layer"),
+        (
+            "workflows/local/x.py",
+            "from workflows.testing import runner\n",
+            "(local) imports workflows.testing",
+        ),
+        ("workflows/testing/x.py", "from workflows.bench import suite\n", "above every layer"),
+        ("workflows/testing/x.py", "import workflows.cli\n", "above every layer"),
         ("workflows/service/console.py", "import sqlite3\n", "the console goes through the service"),
         (
             "workflows/service/console.py",
@@ -109,10 +127,12 @@ def test_every_module_sits_in_a_layer() -> None:
             "the console goes through the service",
         ),
         ("tasks/a/b.py", "from workflows.asl import errors\n", "tasks/ deploys without workflows/"),
+        ("workflows/engine/x.py", "from tasks.analyse import app\n", "found through template.yaml"),
+        ("workflows/testing/x.py", "import tasks.validate\n", "found through template.yaml"),
     ],
 )
 def test_a_broken_wall_is_reported(tmp_path: Path, where: str, text: str, expected: str) -> None:
-    for layer in ("asl", "engine", "service", "local"):
+    for layer in ("asl", "engine", "service", "local", "testing"):
         (tmp_path / "workflows" / layer).mkdir(parents=True)
     (tmp_path / "tasks").mkdir()
     assert violations(tmp_path) == []

@@ -119,7 +119,8 @@ def test_uploads_become_object_created_events_matched_by_the_rule(
     assert obj["size"] == 5 and obj["etag"] == "5d41402abc4b2a76b9719d911017c592"
     assert obj["version-id"]  # the input bucket is versioned
     name, execution_input = start_input(event)
-    assert name.startswith("s3-") and len(name) == 43
+    # the key's file name made safe, then 16 hex digits of the object id
+    assert name == f"s3-a_photo_1_jpg-{execution_input['objectId'][:16]}"
     assert execution_input["versionId"] == obj["version-id"]
     assert execution_input["copySource"].startswith(
         "workflows-local-inputbucket/uploads/a%20photo%2B1.jpg?versionId="

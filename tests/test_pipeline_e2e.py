@@ -37,6 +37,7 @@ import pytest
 from PIL import Image, ImageDraw, ImageFilter, ImageStat
 
 from tasks.starter.starter.naming import execution_name, object_id
+from tests import tools
 from workflows.local.dev import TERMINAL, DevOptions, DevWorld, start_world, stop_world
 from workflows.local.lambda_workers import LambdaWorkerResolver
 from workflows.local.local_aws import S3EventBridgeBridge, free_port
@@ -81,6 +82,10 @@ class Upload:
     name: str  # the execution name the starter computes
     object_id: str
     execution: dict[str, Any] | None = None
+    stored: str = ""  # the key of its copies (outcome bucket, quarantine tail): `key` made safe
+
+    def __post_init__(self) -> None:
+        self.stored = self.stored or self.key
 
     @property
     def status(self) -> str | None:
@@ -380,6 +385,9 @@ def zip_bytes() -> bytes:
     return out.getvalue()
 
 
+HTML_TAIL = b"<!doctype html><html><body><script>alert(document.cookie)</script></body></html>\n"
+
+
 def camera_16bit_png() -> bytes:
     array = np.asarray(skimage_photo("camera"), dtype=np.uint16) * 257
     return encode(Image.fromarray(array), "PNG")
@@ -406,6 +414,7 @@ class Case:
     outcome: str  # accepted | review | rejected | quarantined | skipped
     reason: str
     extra: dict[str, Any] = field(default_factory=dict)
+    stored: str | None = None  # the copies' key (after the prefix) when `key` is not safe as it is
 
 
 def _accepted_sharp() -> bytes:
@@ -456,6 +465,10 @@ CASES: list[Case] = [
     Case("json", "docs/data.json", lambda: json.dumps({"a": 1, "b": [1, 2]}).encode(), "accepted", "passed"),
     Case("csv", "docs/table.csv", lambda: b"id,name,score\n1,ann,3\n2,bob,4\n3,cy,5\n", "accepted", "passed"),
     Case("bad-json", "docs/broken.json", lambda: b'{"a": 1, "b": [1, 2', "rejected", "invalid-document"),
+    # nested 200,000 levels: json.loads would raise RecursionError and fail the execution
+    Case(
+        "deep-json", "docs/deep.json", lambda: b"[" * 200_000 + b"]" * 200_000, "rejected", "invalid-document"
+    ),
     # real photographs (scikit-image's bundled data), encoded with Pillow
     Case(
         "astronaut",
@@ -491,6 +504,13 @@ CASES: list[Case] = [
         "review",
         "blurry",
     ),
+    Case(  # heavily blurred: the unfiltered 1-px border used to score it 32, over MinSharpness
+        "astronaut-blurred",
+        "photos/astronaut-blurred.jpg",
+        lambda: encode(skimage_photo("astronaut").filter(ImageFilter.GaussianBlur(25)), "JPEG"),
+        "review",
+        "blurry",
+    ),
     Case(
         "hubble-dark",
         "photos/hubble.jpg",
@@ -504,6 +524,21 @@ CASES: list[Case] = [
         lambda: encode(skimage_photo("coffee").resize((60, 40)), "JPEG"),
         "rejected",
         "too-small",
+    ),
+    # polyglots: a picture that is also another file goes to a person, however good the picture
+    Case(
+        "jpeg-then-html",
+        "photos/astronaut-html.jpg",
+        lambda: encode(skimage_photo("astronaut"), "JPEG", quality=90) + HTML_TAIL,
+        "review",
+        "trailing-data",
+    ),
+    Case(
+        "png-then-zip",
+        "photos/coffee-zip.png",
+        lambda: encode(skimage_photo("coffee"), "PNG") + zip_bytes(),
+        "review",
+        "trailing-data",
     ),
     # high bit depth: scaled, not clipped, to measure exposure (a real photo as 16-bit PNG, a float TIFF)
     Case("camera-16bit", "photos/camera16.png", lambda: camera_16bit_png(), "accepted", "passed"),
@@ -549,13 +584,57 @@ CASES: list[Case] = [
         {"Metadata": {"uploader": "two words", "unexpected": "x"}},
     ),
     Case("unicode-empty", "hostile/ünï ☃ +.jpg", lambda: b"", "quarantined", "EmptyObject"),
-    # the key is an argument of States.Format in the quarantine key: braces, quotes, backslash stay as is
-    Case("format-chars-key", "hostile/{} {0} 'q' \\b $.x.jpg", lambda: b"", "quarantined", "EmptyObject"),
-    # a text file named .png is not quarantined: its bytes are a supported document whose name lies
+    # the key is an argument of States.Format in the quarantine key: braces and quotes stay as they are;
+    # a backslash is a path separator to some tools, so it becomes "/"
+    Case(
+        "format-chars-key",
+        "hostile/{} {0} 'q' \\b $.x.jpg",
+        lambda: b"",
+        "quarantined",
+        "EmptyObject",
+        stored="hostile/{} {0} 'q' /b $.x.jpg",
+    ),
+    # keys that climb: no copy may leave its prefix (the bucket's root, or quarantine/<reason>/<id>/)
+    Case(
+        "dot-dot-key",
+        "hostile/../../etc/passwd.jpg",
+        lambda: encode(photo_like(seed=12), "JPEG"),
+        "accepted",
+        "passed",
+        stored="hostile/etc/passwd.jpg",
+    ),
+    Case(
+        "backslash-dot-dot-key",
+        "hostile\\..\\..\\.\\win.jpg",
+        lambda: encode(photo_like(seed=13), "JPEG"),
+        "accepted",
+        "passed",
+        stored="hostile/win.jpg",
+    ),
+    Case(
+        "dot-dot-empty",
+        "hostile/./../../../etc/empty.jpg",
+        lambda: b"",
+        "quarantined",
+        "EmptyObject",
+        stored="hostile/etc/empty.jpg",
+    ),
+    # plain text is not an accepted document: a person looks at it, whatever its name says
+    Case(
+        "plain-text", "docs/notes.txt", lambda: b"just some text\nnothing to see\n", "review", "unknown-text"
+    ),
     Case(
         "text-as-png",
         "hostile/notes.png",
         lambda: b"just some text\nnothing to see\n",
+        "review",
+        "unknown-text",
+    ),
+    # an accepted document whose name lies
+    Case(
+        "json-named-csv",
+        "docs/really-json.csv",
+        lambda: json.dumps([{"a": 1}]).encode(),
         "review",
         "extension-mismatch",
     ),
@@ -571,6 +650,8 @@ def batch(e2e: E2E) -> dict[str, Upload]:
     for case in CASES:
         key = f"{e2e.world.input_prefix}{case.key}"
         uploads[case.name] = e2e.upload(case.name, key, case.make(), **case.extra)
+        if case.stored is not None:
+            uploads[case.name].stored = f"{e2e.world.input_prefix}{case.stored}"
     e2e.wait(list(uploads.values()))
     e2e.wait_messages([u for u in uploads.values() if u.status in TERMINAL])
     return uploads
@@ -623,10 +704,10 @@ def test_processed_upload_lands_in_its_bucket(e2e: E2E, batch: dict[str, Upload]
     bucket = {"accepted": e2e.accepted, "review": e2e.review, "rejected": e2e.rejected}[case.outcome]
     assert output["outcome"]["bucket"] == bucket
     # the same key, the same bytes, only in the outcome bucket
-    assert e2e.get(bucket, upload.key) == upload.body
+    assert e2e.get(bucket, upload.stored) == upload.body
     for other in {e2e.accepted, e2e.review, e2e.rejected} - {bucket}:
-        assert e2e.head(other, upload.key) is None
-    assert e2e.tags(bucket, upload.key) == {
+        assert e2e.head(other, upload.stored) is None
+    assert e2e.tags(bucket, upload.stored) == {
         "outcome": case.outcome,
         "reason": case.reason,
         "object-id": upload.object_id,
@@ -674,7 +755,7 @@ def test_processed_upload_publishes_one_message(e2e: E2E, batch: dict[str, Uploa
         "outcome": case.outcome,
         "reason": case.reason,
         "bucket": bucket,
-        "key": upload.key,
+        "key": upload.stored,
         "source": {"bucket": e2e.input_bucket, "key": upload.key, "versionId": upload.version_id},
         "objectId": upload.object_id,
         "contentType": validation["contentType"],
@@ -693,7 +774,7 @@ def test_review_queue_filter_policy(e2e: E2E, batch: dict[str, Upload]) -> None:
             assert len(got) == 1, case.name
             assert got[0].attributes["outcome"] == "review"
             assert got[0].attributes["reason"] == case.reason
-            assert got[0].body["key"] == upload.key
+            assert got[0].body["key"] == upload.stored
         else:
             assert got == [], case.name
     assert {m.attributes["outcome"] for m in e2e.reviewed} == {"review"}
@@ -711,7 +792,7 @@ def test_hostile_upload_is_quarantined_with_reason_and_alert(
     output = upload.output
     assert output["error"]["Error"] == case.reason, output["error"]
     assert output["error"]["Cause"]
-    tail = upload.key if len(upload.key) <= 200 else upload.key[-200:]  # S3 keys stop at 1,024 bytes
+    tail = upload.stored if len(upload.stored) <= 200 else upload.stored[-200:]  # S3 keys stop at 1,024 bytes
     quarantine_key = f"quarantine/{case.reason}/{upload.object_id}/{tail}"
     assert len(quarantine_key.encode()) <= 1024
     head = e2e.head(e2e.rejected, quarantine_key)
@@ -725,7 +806,7 @@ def test_hostile_upload_is_quarantined_with_reason_and_alert(
     }
     # nothing in an outcome bucket under the upload's own key
     for bucket in (e2e.accepted, e2e.review, e2e.rejected):
-        assert e2e.head(bucket, upload.key) is None
+        assert e2e.head(bucket, upload.key) is None and e2e.head(bucket, upload.stored) is None
     messages = e2e.messages_for(upload)
     assert len(messages) == 1, [m.body for m in messages]
     message = messages[0]
@@ -738,7 +819,11 @@ def test_hostile_upload_is_quarantined_with_reason_and_alert(
         "key": upload.key,
         "versionId": upload.version_id,
     }
-    assert message.body["cause"] == output["error"]["Cause"]
+    # the alert says the cause in one line (Lambda's errorMessage); the stack trace stays in the execution
+    assert "stackTrace" in output["error"]["Cause"]
+    line = json.loads(output["error"]["Cause"])["errorMessage"].splitlines()[0]
+    assert message.body["cause"] == (line if len(line) <= 256 else line[:255] + "…")
+    assert "stackTrace" not in json.dumps(message.raw) and "Traceback" not in json.dumps(message.raw)
     assert e2e.messages_for(upload, queue="review") == []
 
 
@@ -924,7 +1009,7 @@ def test_aws_cli_upload_starts_an_execution_and_one_outside_the_prefix_does_not(
     e2e: E2E, batch: dict[str, Upload], tmp_path: Path
 ) -> None:
     """`aws s3 cp --endpoint-url` as a user would type it; the rule's prefix decides what starts."""
-    aws = Path(sys.executable).with_name("aws")
+    aws = tools.aws_cli()
     path = tmp_path / "via aws cli.png"
     path.write_bytes(encode(skimage_photo("coffee"), "PNG"))
     env = {

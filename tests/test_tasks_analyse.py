@@ -5,10 +5,12 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import struct
 import subprocess
 import sys
 import textwrap
+import zipfile
 import zlib
 from pathlib import Path
 
@@ -19,20 +21,20 @@ os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 
 import boto3
 import pytest
+import skimage.data as skdata
 from moto import mock_aws
-from PIL import Image
+from PIL import Image, ImageFilter
 
 from tasks.analyse.analyse import app as analyse_app
-from tasks.analyse.analyse.documents import analyse_document
+from tasks.analyse.analyse.documents import MAX_JSON_DEPTH, analyse_document, json_depth
 from tasks.analyse.analyse.errors import CorruptImage, DecompressionBomb, ImageTooLarge
-from tasks.analyse.analyse.images import analyse_image
+from tasks.analyse.analyse.images import analyse_image, sharpness
 
 from .test_tasks_validate import FakeLambdaContext
 
 EVENTS = Path(__file__).parent / "events"
 BUCKET, THUMBS = "pipeline-input", "pipeline-accepted"
 ROOT = Path(__file__).parents[1]
-skdata = pytest.importorskip("skimage.data")
 SKDATA = Path(skdata.__file__).parent
 
 
@@ -88,6 +90,48 @@ def test_bundled_photographs(name):
     with open(SKDATA / name, "rb") as fp:
         report = analyse_image(fp)
     assert report["width"] > 100 and report["sharpness"] > 0
+
+
+def _template_default(parameter: str) -> str:
+    text = (ROOT / "template.yaml").read_text("utf-8")
+    found = re.search(rf"^  {parameter}:\n(?:    .*\n)*?    Default: \"?([^\"\n]+)\"?$", text, re.MULTILINE)
+    assert found, parameter
+    return found.group(1)
+
+
+BLUR_RADII = (0, 1, 2, 4, 8, 25)
+
+
+@pytest.mark.parametrize("name", ["astronaut", "camera", "coffee", "chelsea", "rocket"])
+@pytest.mark.parametrize("fmt", ["PNG", "JPEG"])
+def test_sharpness_falls_with_blur_and_the_threshold_separates_sharp_from_blurred(name, fmt):
+    """Real photographs blurred with Pillow's GaussianBlur: the score falls with every step of radius, the
+    originals pass MinSharpness (template default) and radius 4 and more fall below it."""
+    from skimage import data
+
+    photo = Image.fromarray(getattr(data, name)())
+    threshold = float(_template_default("MinSharpness"))
+    scores = []
+    for radius in BLUR_RADII:
+        blurred = photo.filter(ImageFilter.GaussianBlur(radius)) if radius else photo
+        scores.append(
+            analyse_image(io.BytesIO(encoded(blurred, fmt, **({"quality": 90} if fmt == "JPEG" else {}))))[
+                "sharpness"
+            ]
+        )
+    print(name, fmt, dict(zip(BLUR_RADII, scores, strict=True)))
+    assert scores == sorted(scores, reverse=True) and len(set(scores)) == len(scores), scores
+    assert scores[0] >= 10 * threshold  # sharp originals, with a wide margin
+    assert scores[1] >= threshold  # radius 1: softened, not blurry
+    assert all(score < threshold for score in scores[3:]), scores  # radius 4, 8, 25
+
+
+def test_sharpness_ignores_the_border_the_kernel_cannot_filter():
+    # Nothing is sharp in a flat dark field or a smooth gradient; their unfiltered borders (raw 30s, or
+    # 0..255, beside Laplacian values centred on 128) used to score 218 and 144.
+    assert sharpness(Image.new("L", (200, 150), 30)) == 0.0
+    assert sharpness(Image.linear_gradient("L").resize((300, 300))) < 1
+    assert sharpness(Image.new("L", (2, 2), 0)) == 0.0
 
 
 def test_perceptual_hash_survives_recompression():
@@ -180,6 +224,103 @@ def test_documents_summarised_and_checked(content_type, body, valid, rows):
     assert (report["valid"], report["rows"]) == (valid, rows)
 
 
+HTML = b"<!doctype html><html><body><script>alert(document.cookie)</script></body></html>\n"
+
+
+def zip_archive() -> bytes:
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as archive:
+        archive.writestr("payload.html", HTML)
+    return out.getvalue()
+
+
+def test_jpeg_with_html_appended_reports_the_trailing_bytes(s3, context):
+    """A real photograph, then HTML: Pillow decodes the picture and stops; the HTML is still there."""
+    photo = encoded(Image.open(SKDATA / "chelsea.png"), "JPEG", quality=90)
+    ev = event("uploads/cat.jpg", "image/jpeg")
+    s3.put_object(Bucket=BUCKET, Key=ev["key"], Body=photo + HTML)
+    image = analyse_app.handler(ev, context)["image"]
+    assert (image["format"], image["trailingBytes"]) == ("JPEG", len(HTML))
+    s3.put_object(Bucket=BUCKET, Key=ev["key"], Body=photo)
+    assert analyse_app.handler(ev, context)["image"]["trailingBytes"] == 0
+
+
+def test_png_with_zip_appended_reports_the_trailing_bytes():
+    photo = (SKDATA / "astronaut.png").read_bytes()
+    archive = zip_archive()
+    polyglot = photo + archive
+    assert zipfile.ZipFile(io.BytesIO(polyglot)).namelist() == ["payload.html"]  # unzip sees the archive
+    assert analyse_image(io.BytesIO(polyglot))["trailingBytes"] == len(archive)
+    assert analyse_image(io.BytesIO(photo))["trailingBytes"] == 0
+
+
+@pytest.mark.parametrize(
+    ("fmt", "params"),
+    [
+        ("JPEG", {"quality": 90}),
+        ("JPEG", {"progressive": True}),
+        ("JPEG", {"restart_marker_blocks": 1}),  # RSTn markers inside the entropy-coded data
+        ("PNG", {}),
+        ("GIF", {}),
+        ("GIF", {"save_all": True, "append_images": "rotated"}),  # animated
+        ("WEBP", {}),
+        ("BMP", {}),
+        ("MPO", {"save_all": True, "append_images": "rotated"}),  # two JPEGs, as some cameras write
+    ],
+    ids=["jpeg", "progressive", "restart", "png", "gif", "animated-gif", "webp", "bmp", "mpo"],
+)
+def test_trailing_bytes_found_after_each_formats_end(fmt, params):
+    photo = Image.open(SKDATA / "coffee.png").convert("RGB")
+    if params.get("append_images") == "rotated":
+        params = params | {"append_images": [photo.rotate(90)]}
+    clean = encoded(photo.convert("P") if fmt == "GIF" else photo, fmt, **params)
+    assert analyse_image(io.BytesIO(clean))["trailingBytes"] == 0
+    for tail in (HTML, zip_archive(), b"\xff\xd9\x00IEND\x3b"):  # including bytes that look like an end
+        report = analyse_image(io.BytesIO(clean + tail))
+        assert (report["format"], report["trailingBytes"]) == (fmt, len(tail))
+
+
+def test_tiff_has_no_end_to_find():
+    report = analyse_image(io.BytesIO(encoded(Image.open(SKDATA / "camera.png"), "TIFF") + HTML))
+    assert report["trailingBytes"] is None
+
+
+DEEP = 200_000
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"[" * DEEP + b"]" * DEEP,
+        b'{"a":' * DEEP + b"1" + b"}" * DEEP,
+        b"[" * DEEP,  # and never closed
+        b'[{"x": ' * (DEEP // 2) + b"null" + b"}]" * (DEEP // 2),
+    ],
+    ids=["arrays", "objects", "unclosed", "mixed"],
+)
+def test_deeply_nested_json_is_an_invalid_document_not_a_crash(s3, context, body):
+    ev = event("uploads/deep.json", "application/json")
+    s3.put_object(Bucket=BUCKET, Key=ev["key"], Body=body)
+    result = analyse_app.handler(ev, context)
+    document = result["document"]
+    assert (result["kind"], document["format"], document["valid"]) == ("document", "json", False)
+    assert "deep" in document["error"] and len(document["error"]) <= 200
+    json.dumps(result)
+
+
+def test_json_depth_limit_is_exact_and_ignores_brackets_in_strings():
+    at_limit = b"[" * MAX_JSON_DEPTH + b"]" * MAX_JSON_DEPTH
+    assert analyse_document(io.BytesIO(at_limit), "application/json")["valid"] is True
+    over = b"[" + at_limit + b"]"
+    report = analyse_document(io.BytesIO(over), "application/json")
+    assert report["valid"] is False and str(MAX_JSON_DEPTH + 1) in report["error"]
+    brackets_in_strings = json.dumps({"a": "[[[{{{" * 1000, "b": ['\\"[' * 500]}).encode()
+    report = analyse_document(io.BytesIO(brackets_in_strings), "application/json")
+    assert (report["valid"], report["topLevel"], report["columns"]) == (True, "object", 2)
+    assert json_depth('[{"a": "]]]}}}", "b": [[1]]}]') == 4
+    assert json_depth("1") == 0
+
+
 @pytest.mark.slow
 def test_peak_memory_of_a_100_megapixel_jpeg_is_bounded(tmp_path):
     """Decode a 10000x10000 JPEG in a fresh process; report tracemalloc and RSS peaks (Pillow uses malloc)."""
@@ -190,7 +331,7 @@ def test_peak_memory_of_a_100_megapixel_jpeg_is_bounded(tmp_path):
     script = textwrap.dedent(
         f"""
         import json, tracemalloc
-        from tasks.analyse.analyse.images import analyse_image
+        from tasks.analyse.analyse.images import analyse_image, sharpness
 
         def hwm_kib():  # VmHWM is per address space: unlike ru_maxrss it does not inherit the parent's peak
             for line in open("/proc/self/status"):

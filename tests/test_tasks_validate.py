@@ -6,6 +6,7 @@ import copy
 import io
 import json
 import os
+import re
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -204,10 +205,64 @@ def test_execution_name_is_deterministic_and_valid():
     a = naming.execution_name("b", "k", "v1")
     assert a == naming.execution_name("b", "k", "v1")
     assert a != naming.execution_name("b", "k", "v2")
+    assert a != naming.execution_name("other", "k", "v1")
     assert naming.execution_name("b", "k", None, "seq1") != naming.execution_name("b", "k", None, "seq2")
     assert len(a) <= naming.MAX_NAME_LENGTH and a.startswith("s3-")
     with pytest.raises(ValueError):
         naming.execution_name("b", "k", prefix="bad prefix")
+    with pytest.raises(ValueError):
+        naming.execution_name("b", "k", prefix="p" * (naming.MAX_PREFIX_LENGTH + 1))
+
+
+def test_execution_name_shows_the_key_tail_and_a_hash_of_the_version():
+    name = naming.execution_name("in", "uploads/photo-dark.jpg", "v1")
+    digest = naming.object_id("in", "uploads/photo-dark.jpg", "v1")[:16]
+    assert name == f"s3-photo-dark_jpg-{digest}"
+    # same file name elsewhere, or another version: the readable part is the same, the hash is not
+    assert naming.execution_name("in", "other/photo-dark.jpg", "v1") != name
+    assert naming.execution_name("in", "uploads/photo-dark.jpg", "v2").startswith("s3-photo-dark_jpg-")
+    assert naming.execution_name("in", "uploads/photo-dark.jpg", "v2") != name
+    assert naming.execution_name("in", "x/cat photo+1 é.jpg", "v1").startswith("s3-cat_photo_1_e_jpg-")
+
+
+# StartExecution refuses these in a name; CloudWatch Logs logging wants only [0-9A-Za-z_-].
+_FORBIDDEN = set(' \t\n<>{}[]?*"#%\\^|~`$&,;:/.') | {chr(c) for c in range(0x20)} | {chr(0x7F)}
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        "uploads/photo-dark.jpg",
+        "ünïcødé ☃.jpg",
+        "x/100% (1)&#?=.jpg",
+        "hostile/{} {0} 'q' \\b $.x.jpg",
+        "uploads/../../etc/passwd.jpg",
+        "tab\there\nnewline\x00nul\x7f.png",
+        "uploads/" + "é-long-" * 140 + "end.jpg",  # near S3's 1,024-byte limit
+        "uploads/" + "x" * 200,
+        "☃☃☃",
+        "uploads/",
+        "/",
+        "-_-.jpg",
+        "🙂/[brackets]<angle>{curly}.gif",
+    ],
+)
+def test_execution_name_is_within_aws_rules_for_any_key(key):
+    name = naming.execution_name("pipeline-input", key, "IYV3p45BT0ac8hjHg1houSdS1a.Mro8e")
+    assert 1 <= len(name) <= naming.MAX_NAME_LENGTH
+    assert re.fullmatch(r"[A-Za-z0-9_-]+", name), name
+    assert not set(name) & _FORBIDDEN
+    assert name.startswith("s3-") and not name.endswith(("-", "_"))
+    digest = naming.object_id("pipeline-input", key, "IYV3p45BT0ac8hjHg1houSdS1a.Mro8e")[:16]
+    assert name.endswith(f"-{digest}")
+    assert len(naming.execution_name("b", key, "v1", prefix="p" * naming.MAX_PREFIX_LENGTH)) <= 80
+
+
+def test_execution_input_keeps_the_full_object_id():
+    ref = naming.object_ref_from_eventbridge(load("eventbridge_object_created.json"))
+    assert re.fullmatch(r"[0-9a-f]{40}", ref["objectId"])
+    name = naming.execution_name(ref["bucket"], ref["key"], ref["versionId"], ref["sequencer"])
+    assert name.endswith(ref["objectId"][:16])
 
 
 def test_starter_starts_once_per_object_version(monkeypatch, context):

@@ -5,19 +5,18 @@ from __future__ import annotations
 import io
 import json
 import os
-import shutil
 import subprocess
 import sys
 import zipfile
 from pathlib import Path
 
 import boto3
-import pytest
 from moto import mock_aws
+
+from tests import tools
 
 ROOT = Path(__file__).parents[1]
 TEMPLATE = ROOT / "template.yaml"
-samtranslator = pytest.importorskip("samtranslator")
 
 
 def test_cfn_lint_clean():
@@ -26,19 +25,9 @@ def test_cfn_lint_clean():
     assert out.returncode == 0, out.stdout + out.stderr
 
 
-def _checkov() -> str | None:
-    # checkov pins boto3==1.35.x, which conflicts with ours: it lives in its own venv (CHECKOV_BIN or PATH).
-    return (
-        os.environ.get("CHECKOV_BIN")
-        or shutil.which("checkov")
-        or ("/opt/checkov-venv/bin/checkov" if Path("/opt/checkov-venv/bin/checkov").exists() else None)
-    )
-
-
 def test_checkov_clean():
-    checkov = _checkov()
-    if checkov is None:
-        pytest.skip("checkov not installed (it needs its own venv: it pins boto3==1.35.49)")
+    # checkov pins boto3==1.35.x, which conflicts with ours: it lives in its own venv (tests/tools.py).
+    checkov = tools.checkov()
     out = subprocess.run(
         [checkov, "-f", str(TEMPLATE), "--compact", "--skip-download", "-o", "json"],
         capture_output=True,
@@ -55,10 +44,8 @@ def test_checkov_clean():
 
 
 def test_sam_validate_lint_clean():
-    # aws-sam-cli pins boto3/click versions that conflict with ours: it lives in its own venv (SAM_BIN or PATH).
-    sam = os.environ.get("SAM_BIN") or shutil.which("sam")
-    if sam is None:
-        pytest.skip("aws-sam-cli not installed (it needs its own venv; .ci/run installs it)")
+    # aws-sam-cli pins boto3/click versions that conflict with ours: it lives in its own venv (tests/tools.py).
+    sam = tools.sam()
     out = subprocess.run(
         [sam, "validate", "--lint", "--template", str(TEMPLATE), "--region", "us-east-1"],
         capture_output=True,

@@ -11,10 +11,9 @@ import pytest
 
 from workflows.asl.errors import Diagnostic
 from workflows.asl.validation import invalid_definition_message, main_validate, validate_definition
+from workflows.bench import corpus
 
-CONFORMANCE = Path(__file__).resolve().parents[2] / "shared" / "conformance"
-if not CONFORMANCE.is_dir():
-    CONFORMANCE = Path("/work/shared/conformance")
+CONFORMANCE = corpus.conformance_dir()
 
 DEFINITION_OPS = ("ValidateStateMachineDefinition", "CreateStateMachine", "UpdateStateMachine")
 
@@ -585,7 +584,6 @@ def test_each_jsonata_expression_is_reported_once_at_its_pointer() -> None:
 
 
 def test_dollar_keys_with_bad_intrinsics() -> None:
-    pytest.importorskip("workflows.asl.intrinsics")
     bad = machine(
         A={"Type": "Pass", "End": True, "Parameters": {"a.$": "States.Format(", "b.$": "States.Nope(1)"}}
     )

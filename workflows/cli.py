@@ -174,8 +174,8 @@ _EXTRA_COMMANDS: list[Any] = []
 
 def _register_extras() -> None:
     """Commands that live beside the engine (server, local AWS) add themselves if present."""
-    _EXTRA_COMMANDS.clear()  # main() may run more than once in a process (tests)
-    for module in ("workflows.local.dev", "workflows.client"):
+    _EXTRA_COMMANDS.clear()  # main() may run more than once in a process (tests call it in process)
+    for module in ("workflows.local.dev", "workflows.client", "workflows.testing.stored"):
         try:
             mod = __import__(module, fromlist=["add_commands"])
         except ImportError:

@@ -26,6 +26,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from workflows.bench import corpus
+
 MOTO_ROLE = "arn:aws:iam::123456789012:role/workflows-bench"
 MOTO_TIMEOUT = 600.0  # seconds one moto execution may take before the run is given up
 
@@ -43,15 +45,10 @@ class Case:
 
 
 def bench_dir(cli_value: str | None = None) -> Path:
-    """--bench-dir, else $WORKFLOWS_SHARED/bench, else the workspace's ../shared/bench, else the copy
-    a clean clone carries in tests/data/shared/bench."""
+    """--bench-dir, else the shared corpus's bench/ (see workflows.bench.corpus)."""
     if cli_value:
         return Path(cli_value)
-    if os.environ.get("WORKFLOWS_SHARED"):
-        return Path(os.environ["WORKFLOWS_SHARED"]) / "bench"
-    repo = Path(__file__).resolve().parents[2]
-    sibling = repo.parent / "shared" / "bench"
-    return sibling if sibling.is_dir() else repo / "tests" / "data" / "shared" / "bench"
+    return corpus.bench_dir()
 
 
 def load_cases(directory: Path, only: list[str] | None = None) -> list[Case]:
@@ -428,7 +425,11 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _main_asl(args: argparse.Namespace, console: Any) -> tuple[bool, dict[str, Any]]:
-    directory = bench_dir(args.bench_dir)
+    try:
+        directory = bench_dir(args.bench_dir)
+    except corpus.CorpusNotFound as exc:
+        console.print(str(exc))
+        return False, {}
     cases = load_cases(directory, args.only)
     if not cases:
         console.print(f"no definitions in {directory}")

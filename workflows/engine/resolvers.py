@@ -206,20 +206,22 @@ class MockConfigResolver:
         return request.state_name in self.by_state
 
     async def invoke(self, request: TaskRequest) -> Any:
-        table = self.by_state.get(request.state_name)
-        if table is None:
-            raise ASLError(errors.TASK_FAILED, f"No mocked response for state {request.state_name!r}")
         attempt = self._calls.get(request.state_name, 0)
         self._calls[request.state_name] = attempt + 1
+        return self.respond(request.state_name, attempt)
+
+    def respond(self, state_name: str, attempt: int) -> Any:
+        """The mocked result of a state's attempt (0 is the first try), or raise its mocked error."""
+        table = self.by_state.get(state_name)
+        if table is None:
+            raise ASLError(errors.TASK_FAILED, f"No mocked response for state {state_name!r}")
         for low, high, response in table:
             if low <= attempt <= high:
                 if "Throw" in response:
                     thrown = response["Throw"]
                     raise ASLError(thrown.get("Error", errors.TASK_FAILED), thrown.get("Cause"))
                 return response.get("Return")
-        raise ASLError(
-            errors.TASK_FAILED, f"No mocked response for attempt {attempt} of {request.state_name!r}"
-        )
+        raise ASLError(errors.TASK_FAILED, f"No mocked response for attempt {attempt} of {state_name!r}")
 
 
 def _attempt_table(mocked: Mapping[str, Any]) -> list[tuple[int, int, dict[str, Any]]]:

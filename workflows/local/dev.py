@@ -11,6 +11,7 @@ import json
 import logging
 import os
 import signal
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -420,7 +421,7 @@ async def start_world(options: DevOptions) -> DevWorld:
     if aws is not None:
         world.closers.append(aws.stop)
 
-    app = create_app(service)
+    app = create_app(service, allowed_hosts=[options.host])
     config = uvicorn.Config(app, host=options.host, port=options.port, log_level="warning", lifespan="on")
     server = uvicorn.Server(config)
     server_task = asyncio.create_task(server.serve())
@@ -573,11 +574,23 @@ def cmd_dev(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from workflows.service.server import serve
+    from workflows.service.server import check_credentials, is_loopback, serve
 
     credentials = None
     if args.access_key_id:
         credentials = {args.access_key_id: os.environ.get("WORKFLOWS_SECRET_ACCESS_KEY", "")}
+    if not is_loopback(args.host):
+        try:
+            check_credentials(args.host, credentials)
+        except ValueError:
+            # One line, before anything listens: the check a signature would get is only as good as
+            # its secret, and an empty one is known to everybody.
+            print(
+                f"workflows serve: --host {args.host} is not loopback, so requests must be SigV4-signed: "
+                "give --access-key-id and set its secret in $WORKFLOWS_SECRET_ACCESS_KEY (now unset or empty)",
+                file=sys.stderr,
+            )
+            return 2
     integrations: list[Any] = []
     if args.aws_endpoint:
         from workflows.local.integrations import AwsEndpoints, ServiceIntegrationResolver
@@ -589,7 +602,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
             integrations.append(LambdaWorkerResolver.from_stack(load_template(args.template), endpoints))
         integrations.append(ServiceIntegrationResolver(endpoints))
-    serve(args.host, args.port, args.data_dir, credentials=credentials, integrations=integrations)
+    serve(
+        args.host,
+        args.port,
+        args.data_dir,
+        credentials=credentials,
+        integrations=integrations,
+        allowed_hosts=args.allow_host or (),
+    )
     return 0
 
 
@@ -665,6 +685,13 @@ def add_commands(sub: Any) -> None:
     serve.add_argument(
         "--access-key-id",
         help="off loopback, accept SigV4 requests signed with this key (secret in $WORKFLOWS_SECRET_ACCESS_KEY)",
+    )
+    serve.add_argument(
+        "--allow-host",
+        action="append",
+        metavar="NAME",
+        help="also answer requests whose Host is NAME (repeatable): the names clients use to reach a "
+        "wildcard --host such as 0.0.0.0; loopback names and --host itself are always answered",
     )
     serve.add_argument(
         "--aws-endpoint",

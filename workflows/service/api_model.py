@@ -70,7 +70,14 @@ def _check_structure(shape: Any, value: dict[str, Any], prefix: str, errors: lis
             )
     for name, member_value in value.items():
         member = shape.members.get(name)
-        if member is None or member_value is None:
+        if member is None:
+            # Caught here, before any Python call sees the request: a member the model does not
+            # have must not reach `service.<operation>(**params)` as an unexpected keyword.
+            raise ServiceError(
+                "SerializationException",
+                f"Unexpected field '{prefix}{name}': {shape.name} has no such member",
+            )
+        if member_value is None:
             continue
         _check_value(member, member_value, f"{prefix}{name}", errors)
 

@@ -184,7 +184,9 @@ def create_console(
             except ServiceError as err:
                 return _error(err.code, err.message, err.status)
             except (TypeError, ValueError) as err:  # a member of the wrong type or a bad number
-                return _error("ValidationException", str(err))
+                # Python's own wording ("invalid literal for int()...") stays in the log.
+                log.debug("console: %s %s: %s", request.method, request.url.path, err)
+                return _error("ValidationException", "a request parameter has the wrong type or value")
             except Exception:
                 log.exception("console: %s %s failed", request.method, request.url.path)
                 return _error("InternalFailure", "the console could not complete the request", 500)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+from collections.abc import Iterable
 from typing import Any
 
 import uvicorn
@@ -13,7 +14,7 @@ from workflows.service.console import create_console
 from workflows.service.service import StepFunctionsService
 from workflows.service.store import Store
 
-__all__ = ["build", "is_loopback", "serve"]
+__all__ = ["build", "check_credentials", "is_loopback", "serve"]
 
 log = logging.getLogger(__name__)
 
@@ -39,18 +40,42 @@ def build(
     substitutions: dict[str, Any] | None = None,
     uploads: Any = None,
     sources: dict[str, Any] | None = None,
+    allowed_hosts: Iterable[str] = (),
 ) -> tuple[Any, StepFunctionsService]:
     """The ASGI app and its service. Off loopback, requests must be SigV4-signed with `credentials`.
     The web console is served at /console (`uploads`, `sources`: see `workflows.service.console.create_console`),
-    on loopback only: it cannot sign requests, and its CSRF check is no authentication."""
+    on loopback only: it cannot sign requests, and its CSRF check is no authentication.
+    Requests are answered for loopback Host names, `host` and `allowed_hosts` only."""
+    loopback = is_loopback(host)
+    if not loopback:
+        check_credentials(host, credentials)
     store = Store(data_dir)
     service = StepFunctionsService(
         store, account=account, region=region, resolver=resolver, clock=clock, substitutions=substitutions
     )
-    loopback = is_loopback(host)
     console = create_console(service, uploads=uploads, sources=sources) if loopback else []
-    app = create_app(service, require_auth=not loopback, credentials=credentials, routes=console)
+    app = create_app(
+        service,
+        require_auth=not loopback,
+        credentials=credentials,
+        routes=console,
+        allowed_hosts=[host, *allowed_hosts],
+    )
     return app, service
+
+
+def check_credentials(host: str, credentials: dict[str, str] | None) -> None:
+    """Refuse to serve off loopback without a key and a non-empty secret: with an empty secret anyone
+    can compute the signature, so the server would look guarded and accept everyone."""
+    if not credentials:
+        raise ValueError(
+            f"serving on {host} (not loopback) needs an access key id and its secret to check SigV4 signatures"
+        )
+    empty = sorted(key for key, secret in credentials.items() if not key or not secret)
+    if empty:
+        raise ValueError(
+            f"serving on {host} (not loopback): the secret for access key id {empty[0]!r} is empty"
+        )
 
 
 def serve(
@@ -64,13 +89,19 @@ def serve(
     credentials: dict[str, str] | None = None,
     log_level: str = "warning",
     integrations: list[Any] | None = None,
+    allowed_hosts: Iterable[str] = (),
 ) -> None:
     """Serve until SIGINT/SIGTERM; RUNNING executions resume on the next start. `integrations` are
-    task resolvers (AWS services, Lambda workers) asked after the service's own."""
-    if not is_loopback(host) and not credentials:
-        raise ValueError("serving off loopback needs credentials (access key id -> secret) to check SigV4")
+    task resolvers (AWS services, Lambda workers) asked after the service's own. `allowed_hosts`:
+    Host names answered besides loopback's and `host` (the names clients reach a wildcard bind by)."""
     app, service = build(
-        data_dir, account=account, region=region, resolver=resolver, host=host, credentials=credentials
+        data_dir,
+        account=account,
+        region=region,
+        resolver=resolver,
+        host=host,
+        credentials=credentials,
+        allowed_hosts=allowed_hosts,
     )
     if integrations:
         from workflows.engine.resolvers import ChainResolver

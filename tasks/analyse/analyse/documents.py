@@ -6,11 +6,22 @@ import codecs
 import csv
 import io
 import json
+import re
+from itertools import accumulate
 from typing import IO, TypedDict
 
 from .errors import UnsupportedMediaType
 
 _SAMPLE = 64 * 1024
+
+# Deeper JSON is an invalid document. json.loads recurses once per level and raises RecursionError
+# somewhere under Python's recursion limit (1000 frames, less whatever the caller's stack holds), so the
+# depth is measured first, without recursion, against a limit well inside that.
+MAX_JSON_DEPTH = 256
+# A JSON string, escapes included; an unterminated one runs to the end (so matching stays linear).
+_JSON_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"?')
+_NOT_BRACKET = re.compile(r"[^\[\]{}]+")
+_DEPTH_STEP = {"[": 1, "{": 1, "]": -1, "}": -1}
 
 
 class DocumentReport(TypedDict):
@@ -53,11 +64,31 @@ def _text_stream(fp: IO[bytes]) -> io.TextIOWrapper:
     return io.TextIOWrapper(fp, encoding="utf-8-sig", errors="strict", newline="")
 
 
+def json_depth(text: str) -> int:
+    """How deep the arrays and objects of a JSON text nest (brackets inside strings do not count).
+
+    Regular expressions and C iterators: no recursion, and no Python loop over the characters.
+    """
+    brackets = _NOT_BRACKET.sub("", _JSON_STRING.sub("", text))
+    return max(accumulate(map(_DEPTH_STEP.__getitem__, brackets)), default=0)
+
+
 def _json(fp: IO[bytes]) -> DocumentReport:
     try:
-        value = json.load(_text_stream(fp))
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        text = _text_stream(fp).read()
+    except UnicodeDecodeError as err:
         return _report("json", valid=False, error=str(err)[:200])
+    depth = json_depth(text)
+    if depth > MAX_JSON_DEPTH:
+        return _report(
+            "json", valid=False, error=f"nested {depth} levels deep; the limit is {MAX_JSON_DEPTH}"
+        )
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as err:
+        return _report("json", valid=False, error=str(err)[:200])
+    except RecursionError:  # not expected under MAX_JSON_DEPTH; invalid all the same, never a crash
+        return _report("json", valid=False, error="nested too deep to parse")
     top = {dict: "object", list: "array", str: "string", bool: "boolean", type(None): "null"}.get(
         type(value), "number"
     )

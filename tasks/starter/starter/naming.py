@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import unicodedata
 from typing import Any, TypedDict
 from urllib.parse import quote, unquote_plus
 
@@ -24,12 +25,17 @@ __all__ = [
     "object_id",
     "object_ref_from_eventbridge",
     "object_ref_from_s3_record",
+    "readable_tail",
 ]
 
-# Step Functions: 1-80 characters of [A-Za-z0-9-_] is safe for both STANDARD and EXPRESS and for
-# CloudWatch log stream names.
+# StartExecution accepts 1-80 characters and refuses whitespace, brackets, wildcards and "#%\^|~`$&,;:/
+# among others; it allows "." but, as its documentation says, CloudWatch Logs logging (which template.yaml
+# turns on) needs names of [0-9A-Za-z_-] only. So names use that set and nothing else.
 MAX_NAME_LENGTH = 80
+MAX_PREFIX_LENGTH = 40
+NAME_HASH_HEX = 16  # 64 bits of the object id: a collision also needs the same key tail, within 90 days
 _NAME_OK = re.compile(r"^[A-Za-z0-9_-]{1,80}$")
+_NAME_UNSAFE = re.compile(r"[^A-Za-z0-9_-]+")
 
 
 class ObjectRef(TypedDict):
@@ -42,7 +48,7 @@ class ObjectRef(TypedDict):
     etag: str | None
     sequencer: str | None
     eventTime: str | None
-    objectId: str  # 40 hex digits; the execution name's suffix and part of output keys
+    objectId: str  # 40 hex digits; part of output keys (the execution name ends with its first 16)
     copySource: str  # URL-encoded "bucket/key[?versionId=...]" for s3:CopyObject
 
 
@@ -70,10 +76,26 @@ def execution_name(
     *,
     prefix: str = "s3",
 ) -> str:
-    """Return the execution name for one object version: ``{prefix}-{object_id(...)}``, at most 80 chars."""
-    if not _NAME_OK.match(prefix) or len(prefix) > MAX_NAME_LENGTH - 41:
-        raise ValueError(f"prefix {prefix!r} must be 1-39 characters of [A-Za-z0-9_-]")
-    return f"{prefix}-{object_id(bucket, key, version_id, sequencer)}"
+    """The execution name for one object version: ``{prefix}-{key tail}-{16 hex of object_id(...)}``.
+
+    The tail is the key's last path segment reduced to ``[A-Za-z0-9_-]`` (accents dropped, anything else
+    becoming ``_``), cut from the left to fit 80 characters, so a person can tell executions apart; the
+    hash makes the name unique per object version. A key with nothing readable gives ``{prefix}-{hash}``.
+    """
+    if not _NAME_OK.match(prefix) or len(prefix) > MAX_PREFIX_LENGTH:
+        raise ValueError(f"prefix {prefix!r} must be 1-{MAX_PREFIX_LENGTH} characters of [A-Za-z0-9_-]")
+    digest = object_id(bucket, key, version_id, sequencer)[:NAME_HASH_HEX]
+    room = MAX_NAME_LENGTH - len(prefix) - NAME_HASH_HEX - 2  # two "-" separators
+    tail = readable_tail(key, room)
+    return f"{prefix}-{tail}-{digest}" if tail else f"{prefix}-{digest}"
+
+
+def readable_tail(key: str, length: int) -> str:
+    """The key's last segment as at most ``length`` characters of ``[A-Za-z0-9_-]`` (may be empty)."""
+    segment = re.split(r"[/\\]", key.rstrip("/\\"))[-1]
+    ascii_only = unicodedata.normalize("NFKD", segment).encode("ascii", "ignore").decode("ascii")
+    cleaned = _NAME_UNSAFE.sub("_", ascii_only)
+    return cleaned[-length:].strip("_-") if length > 0 else ""
 
 
 def copy_source(bucket: str, key: str, version_id: str | None = None) -> str:

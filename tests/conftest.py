@@ -1,0 +1,49 @@
+"""The suite's plugins, and under CI=true nothing skips.
+
+Plugins: pytester (for workflows.testing's own tests) and workflows.testing's `sfn` fixture, which an
+installed checkout registers through its pytest11 entry point (loading it twice is an error).
+
+A skip in CI means a green run that checked less than the README says (a missing tool, a missing
+corpus, a dependency that did not install): under CI=true a skipped test is reported as a failure,
+with the skip's reason. Expected failures (xfail) are not skips and are untouched.
+"""
+
+from __future__ import annotations
+
+from importlib.metadata import entry_points
+from typing import Any
+
+import pytest
+
+from tests.tools import in_ci
+
+PLUGIN = "workflows.testing.plugin"
+INSTALLED = any(ep.value == PLUGIN for ep in entry_points(group="pytest11"))
+
+pytest_plugins = ["pytester", *([] if INSTALLED else [PLUGIN])]
+
+
+def _reason(longrepr: Any) -> str:
+    # A skip's longrepr is (file, line, "Skipped: reason").
+    return str(longrepr[2]) if isinstance(longrepr, tuple) and len(longrepr) == 3 else str(longrepr)
+
+
+def _fail_skip(report: Any) -> None:
+    if in_ci() and report.skipped and not hasattr(report, "wasxfail"):
+        report.outcome = "failed"
+        report.longrepr = f"skipped under CI=true, where every test must run: {_reason(report.longrepr)}"
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    report = yield
+    _fail_skip(report)
+    return report
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_make_collect_report(collector: pytest.Collector) -> Any:
+    # A module-level skip (pytest.importorskip, allow_module_level) skips at collection.
+    report = yield
+    _fail_skip(report)
+    return report

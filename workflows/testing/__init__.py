@@ -1,0 +1,1 @@
+"""Test your own state machines: run definitions in process on virtual time, assert paths, measure coverage."""
