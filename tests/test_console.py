@@ -828,6 +828,14 @@ def test_execution_columns_come_from_input_and_output(server: Server) -> None:
     assert [e["columns"] for e in data["executions"]] == [{"who": "ada"}]
 
 
+def set_editor_text(page: Any, text: str) -> None:
+    """Replace the CodeMirror editor's text (tests/test_editor.py covers typing into it)."""
+    page.evaluate(
+        "t => { const v = window.WF.editor.view; v.dispatch({changes: {from: 0, to: v.state.doc.length, insert: t}}); }",
+        text,
+    )
+
+
 @pytest.mark.browser
 def test_editor_flags_and_saves(server: Server, page: Any) -> None:
     arn = server.arns["slow"]
@@ -839,14 +847,14 @@ def test_editor_flags_and_saves(server: Server, page: Any) -> None:
     broken = json.loads(json.dumps(SLOW))
     broken["States"]["Hold"]["Next"] = "Nowhere"
     text = json.dumps(broken, indent=2)
-    page.fill("#definition", text)
+    set_editor_text(page, text)
     page.wait_for_selector("#validation-status[data-result='FAIL']")
     item = page.locator("#diagnostics li.error").first
     assert item.locator(".code").text_content() == "MISSING_TRANSITION_TARGET"
     assert "/States/Hold/Next" in item.locator(".where").text_content()
     line = next(i for i, row in enumerate(text.splitlines(), 1) if '"Nowhere"' in row)
     assert item.get_attribute("data-line") == str(line)
-    assert page.locator(f"#gutter div[data-line='{line}']").get_attribute("class") == "err"
+    assert page.locator(".cm-lintRange-error").text_content() == '"Nowhere"'
     assert page.locator("#save").is_disabled()
     shot(page, "editor-error")
 
@@ -855,7 +863,7 @@ def test_editor_flags_and_saves(server: Server, page: Any) -> None:
     good["States"]["Extra"] = {"Type": "Pass", "End": True}
     good["States"]["Done"] = {"Type": "Pass", "Next": "Extra"}
     text = json.dumps(good, indent=2)
-    page.fill("#definition", text)
+    set_editor_text(page, text)
     page.wait_for_selector("#validation-status[data-result='OK']")
     page.wait_for_selector("#preview .node[data-state='Extra']")
     page.click("#save")
@@ -888,7 +896,9 @@ def test_hostile_values_are_text(server: Server, page: Any) -> None:
     assert "<script>window.pwned=1</script>" in page.locator("#events details pre").first.text_content()
     page.goto(f"{server.url}/console/editor?arn={server.arns['hostile']}")
     page.wait_for_selector("#validation-status[data-result='OK']")
-    assert "<script>window.pwned=5</script>" in page.locator("#definition").input_value()
+    assert "<script>window.pwned=5</script>" in page.evaluate(
+        "() => window.WF.editor.view.state.doc.toString()"
+    )
     page.goto(f"{server.url}/console/machine?arn={server.arns['hostile']}")
     page.wait_for_selector("#executions .exec-link")
     assert page.evaluate("window.pwned") is None

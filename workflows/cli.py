@@ -135,6 +135,36 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return main_validate(args.files)
 
 
+def cmd_replay(args: argparse.Namespace) -> int:
+    from workflows.service.replay import main_replay
+
+    try:
+        text = Path(args.definition).read_text(encoding="utf-8")
+    except OSError as exc:
+        print(f"workflows replay: cannot read {args.definition}: {exc}", file=sys.stderr)
+        return 2
+    if not (Path(args.data_dir) / "workflows.db").exists():
+        print(f"workflows replay: no store in {args.data_dir}", file=sys.stderr)
+        return 2
+    substitutions: dict[str, Any] = {}
+    if "${" in text and Path(args.template).exists():
+        # A definitions/ file keeps its placeholders: fill them as SAM (and `workflows dev`) do.
+        from workflows.local.template import load_template
+
+        for spec in load_template(args.template).state_machines.values():
+            substitutions.update(spec.substitutions)
+    substitutions.update(kv.split("=", 1) for kv in args.substitution or [])
+    return main_replay(
+        args.executions,
+        text,
+        data_dir=args.data_dir,
+        substitutions=substitutions,
+        last=args.last,
+        machine=args.state_machine or "",
+        as_json=args.json,
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="workflows", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -161,6 +191,21 @@ def build_parser() -> argparse.ArgumentParser:
     validate = sub.add_parser("validate", help="validate ASL definitions; exit 1 on any error")
     validate.add_argument("files", nargs="+")
     validate.set_defaults(func=cmd_validate)
+
+    replay = sub.add_parser(
+        "replay",
+        help="run past executions against an edited definition, recorded task results as mocks; "
+        "exit 1 if any path, output or status would change",
+    )
+    replay.add_argument("executions", nargs="*", help="execution ARNs or names (from the data dir's store)")
+    replay.add_argument("--definition", required=True, help="the edited ASL JSON file")
+    replay.add_argument("--last", type=int, default=0, help="also the last N finished executions")
+    replay.add_argument("--state-machine", help="with --last: only this state machine's executions (ARN)")
+    replay.add_argument("--json", action="store_true", help="print the comparison as JSON")
+    replay.add_argument("--data-dir", default=".workflows")
+    replay.add_argument("--template", default="template.yaml", help="fills ${...} placeholders")
+    replay.add_argument("--substitution", "-s", action="append", help="NAME=VALUE for ${NAME} placeholders")
+    replay.set_defaults(func=cmd_replay)
 
     for extra in _EXTRA_COMMANDS:
         extra(sub)

@@ -36,6 +36,7 @@ class DevWorld:
     service: Any
     state_machine_arns: dict[str, str] = field(default_factory=dict)
     sources: dict[str, Path] = field(default_factory=dict)
+    notices: dict[str, dict[str, Any]] = field(default_factory=dict)  # the definitions watcher's news
     input_bucket: str | None = None
     input_prefix: str = ""
     input_suffix: str = ""
@@ -106,6 +107,143 @@ async def _register_state_machines(world: DevWorld, role_arn: str) -> None:
         world.state_machine_arns[spec.logical_id] = arn
         if spec.definition_uri is not None:
             world.sources[arn] = spec.definition_uri
+
+
+class DefinitionsWatcher:
+    """`definitions/` as the source of truth while `workflows dev` runs: polls the files' mtimes (and
+    template.yaml's, for DefinitionSubstitutions) and registers a changed, valid file as a new
+    revision; an invalid one is reported, not registered. What it did last per state machine goes in
+    `notices`, which the console's editor polls. Polling, not inotify: no new dependency, and it works
+    the same on every platform and file system."""
+
+    def __init__(
+        self,
+        service: Any,
+        sources: dict[str, Path],
+        *,
+        template: Path | None = None,
+        stack_name: str = "workflows-local",
+        parameters: dict[str, str] | None = None,
+        notices: dict[str, dict[str, Any]] | None = None,
+        say: Any = None,
+    ) -> None:
+        self.service = service
+        self.sources = sources
+        self.template = template
+        self.stack_name = stack_name
+        self.parameters = parameters
+        self.notices: dict[str, dict[str, Any]] = notices if notices is not None else {}
+        self.say = say or console.print
+        self.seen: dict[Path, float | None] = {}
+        for path in [*sources.values(), *([template] if template else [])]:
+            self.seen[path] = _mtime(path)
+
+    async def run(self, interval: float = 0.5) -> None:
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await self.check()
+            except Exception:  # one bad poll must not end the watch
+                log.exception("definitions watcher")
+
+    async def check(self) -> None:
+        changed = {path for path in self.seen if _mtime(path) != self.seen[path]}
+        for path in changed:
+            self.seen[path] = _mtime(path)
+        if self.template is not None and self.template in changed:
+            await self._reload_template()
+            changed |= set(self.sources.values())  # new substitutions: re-check every definition
+        for arn, path in self.sources.items():
+            if path in changed:
+                await self._register(arn, path)
+
+    async def _reload_template(self) -> None:
+        from workflows.local.template import load_template
+
+        assert self.template is not None
+        try:
+            stack = await asyncio.to_thread(
+                load_template, str(self.template), stack_name=self.stack_name, parameters=self.parameters
+            )
+        except Exception as exc:
+            self.say(f"[red]{self.template}: not reloaded: {exc}[/red]")
+            return
+        substitutions: dict[str, Any] = {}
+        for spec in stack.state_machines.values():
+            substitutions.update(spec.substitutions)
+        self.service.substitutions = substitutions
+        # Compiled definitions are cached by their text, placeholders and all: drop them, so new
+        # executions fill the placeholders with the new values.
+        getattr(self.service, "_definitions", {}).clear()
+        self.say(f"{self.template} changed: DefinitionSubstitutions reloaded")
+
+    async def _register(self, arn: str, path: Path) -> None:
+        name = arn.rsplit(":", 1)[-1]
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, ValueError) as exc:  # gone, unreadable, or not UTF-8
+            self._notice(arn, path, "invalid", [f"cannot read: {exc}"])
+            self.say(f"[red]{path}: cannot read ({exc}); {name} keeps its revision[/red]")
+            return
+        problems = await asyncio.to_thread(_definition_errors, text, self.service.substitutions or {})
+        if problems:
+            self._notice(arn, path, "invalid", problems)
+            self.say(f"[red]{path} is not valid; {name} keeps its revision:[/red]")
+            for problem in problems[:5]:
+                self.say(f"  {problem}")
+            return
+        current = await self.service.describe_state_machine(stateMachineArn=arn)
+        if current["definition"].strip() == text.strip():
+            # The console saved it (and registered the revision itself), only the mtime moved, or
+            # an invalid edit was undone.
+            if self.notices.get(arn, {}).get("status") == "invalid":
+                self._notice(arn, path, "current", [], current.get("revisionId"))
+                self.say(f"{path} is valid again and matches {name}'s running revision")
+            return
+        from workflows.asl.errors import ServiceError
+
+        try:
+            out = await self.service.update_state_machine(stateMachineArn=arn, definition=text)
+        except ServiceError as err:
+            self._notice(arn, path, "invalid", [f"{err.code}: {err.message}"])
+            self.say(f"[red]{path}: {err.code}: {err.message}[/red]")
+            return
+        self._notice(arn, path, "registered", [], out.get("revisionId"))
+        self.say(f"{path} changed: registered {name} revision [bold]{out.get('revisionId')}[/bold]")
+
+    def _notice(
+        self, arn: str, path: Path, status: str, problems: list[str], revision: str | None = None
+    ) -> None:
+        self.notices[arn] = {
+            "status": status,
+            "file": str(path),
+            "problems": problems,
+            "revisionId": revision,
+            "at": time.time(),
+        }
+
+
+def _mtime(path: Path) -> float | None:
+    try:
+        return path.stat().st_mtime_ns / 1e9
+    except OSError:
+        return None
+
+
+def _definition_errors(text: str, substitutions: dict[str, Any]) -> list[str]:
+    """The errors that keep a definitions/ file from being registered, placeholders filled as SAM does."""
+    from workflows.asl.definition import substitute
+    from workflows.asl.validation import validate_definition
+
+    try:
+        document = json.loads(text)
+    except json.JSONDecodeError as exc:
+        return [f"JSON syntax error at {exc.lineno}:{exc.colno}: {exc.msg}"]
+    from workflows.service.editing import problem_lines
+
+    filled = json.dumps(substitute(document, substitutions))
+    # Placed in the file as written: the filled text only moves values, not keys or lines.
+    return problem_lines(text, [d.to_api() for d in validate_definition(filled)])
 
 
 def _sns_tap(world: DevWorld) -> None:
@@ -334,8 +472,25 @@ async def start_world(options: DevOptions) -> DevWorld:
     else:
         # Mounted once the machines are known, so the editor can save edits back to their files.
         uploads = _Uploads(world) if world.input_bucket else None
-        for route in create_console(service, uploads=uploads, sources=world.sources):
+        routes = create_console(service, uploads=uploads, sources=world.sources, notices=world.notices)
+        for route in routes:
             app.router.routes.append(route)
+    watcher = DefinitionsWatcher(
+        service,
+        world.sources,
+        template=Path(options.template),
+        stack_name=options.stack_name,
+        parameters=options.parameters or None,
+        notices=world.notices,
+    )
+    watch = asyncio.create_task(watcher.run())
+
+    async def stop_watching() -> None:
+        watch.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await watch
+
+    world.async_closers.insert(0, stop_watching)
     if aws is not None:
         await asyncio.to_thread(_sns_tap, world)
 

@@ -20,11 +20,13 @@ does not record a stage.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import hmac
 import inspect
 import json
 import logging
 import secrets
+import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime
@@ -46,6 +48,7 @@ from workflows.service.console_data import (
     parse_columns,
     pointer_position,
 )
+from workflows.service.editing import editor_schema, place_diagnostics, state_inputs
 from workflows.service.service import StepFunctionsService
 
 __all__ = ["Uploads", "create_console", "execution_runs", "pointer_position", "upload_name"]
@@ -187,16 +190,71 @@ def _uploads_config(uploads: Uploads | None) -> dict[str, Any] | None:
     }
 
 
+def _resources(substitutions: Mapping[str, Any]) -> list[str]:
+    """ARNs a Task's Resource may name: the template's (through substitutions) and the common integrations."""
+    found = {str(v) for v in substitutions.values() if str(v).startswith("arn:aws:lambda:")}
+    common = (
+        "arn:aws:states:::lambda:invoke",
+        "arn:aws:states:::sns:publish",
+        "arn:aws:states:::sqs:sendMessage",
+        "arn:aws:states:::sqs:sendMessage.waitForTaskToken",
+        "arn:aws:states:::events:putEvents",
+        "arn:aws:states:::dynamodb:putItem",
+        "arn:aws:states:::dynamodb:getItem",
+        "arn:aws:states:::states:startExecution.sync:2",
+        "arn:aws:states:::aws-sdk:s3:copyObject",
+        "arn:aws:states:::aws-sdk:s3:getObject",
+        "arn:aws:states:::aws-sdk:s3:putObject",
+    )
+    return sorted(found) + list(common)
+
+
+def _source_status(machine: Mapping[str, Any], source: Path | None) -> dict[str, Any]:
+    """The file the editor edits against the running revision: its hash, and whether they differ."""
+    running = machine.get("definition") or ""
+    text = running
+    if source is not None:
+        try:
+            text = source.read_text(encoding="utf-8")
+        except (OSError, ValueError):
+            text = running
+    return {
+        "sourceHash": hashlib.sha256(text.encode()).hexdigest(),
+        # Layout aside: `workflows dev` registers the file as written, the editor saves it with a newline.
+        "differs": text.strip() != running.strip(),
+        "currentText": text,
+    }
+
+
+class _OnLoop:
+    """A resolver of the server's loop, callable from a replay's own loop on another thread."""
+
+    def __init__(self, resolver: Any, loop: asyncio.AbstractEventLoop) -> None:
+        self.resolver = resolver
+        self.loop = loop
+
+    def handles(self, request: Any) -> bool:
+        handles = getattr(self.resolver, "handles", None)
+        return bool(handles(request)) if handles is not None else True
+
+    async def invoke(self, request: Any) -> Any:
+        future = asyncio.run_coroutine_threadsafe(self.resolver.invoke(request), self.loop)
+        return await asyncio.wrap_future(future)
+
+
 def create_console(
     service: StepFunctionsService,
     uploads: Uploads | None = None,
     sources: Mapping[str, Path | str] | None = None,
+    notices: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> list[BaseRoute]:
     """The console's routes: `GET /` redirects to `/console`; everything else is under `/console`.
 
     `uploads` (optional) enables the upload box: an object with `bucket` and `put(name, data)`.
     `sources` maps a state machine ARN to the `definitions/` file it was registered from; saving its
-    definition in the editor rewrites that file as well as calling UpdateStateMachine."""
+    definition in the editor rewrites that file as well as calling UpdateStateMachine. `notices`
+    (optional, kept up to date by `workflows dev`'s definitions watcher) maps an ARN to what the
+    watcher last did with its file: registered a revision, or found it invalid."""
     source_files = {arn: Path(p) for arn, p in (sources or {}).items()}
     Handler = Callable[[Request], Awaitable[Response]]
 
@@ -241,6 +299,9 @@ def create_console(
                 "uploads": _uploads_config(uploads),
                 "region": service.region,
                 "account": service.account,
+                # For the editor's autocomplete: the ${...} names and the ARNs they stand for.
+                "substitutions": sorted((service.substitutions or {}).keys()),
+                "resources": _resources(service.substitutions or {}),
             }
         )
 
@@ -272,6 +333,9 @@ def create_console(
                 out["sourceText"] = source.read_text(encoding="utf-8")
             except OSError:
                 out["sourceText"] = None
+        status = _source_status(out, source)
+        status.pop("currentText")
+        out.update(status)
         return _json(out)
 
     columns_cache = _ColumnCache()
@@ -401,16 +465,14 @@ def create_console(
         text = body.get("definition", "")
         if not isinstance(text, str):
             raise ServiceError("SerializationException", "definition must be a string")
-        found = []
-        for d in validate_definition(text, state_machine_type=body.get("type") or "STANDARD"):
-            position = pointer_position(text, d.location)
-            found.append(
-                {
-                    **d.to_api(),
-                    "line": position[0] if position else None,
-                    "column": position[1] if position else None,
-                }
-            )
+        kind = body.get("type") or "STANDARD"
+
+        def check() -> list[dict[str, Any]]:
+            diagnostics = validate_definition(text, state_machine_type=kind)
+            return place_diagnostics(text, [d.to_api() for d in diagnostics])
+
+        # Off the event loop: the editor sends the whole text on every pause in typing.
+        found = await run_in_threadpool(check)
         result = "FAIL" if any(d["severity"] == "ERROR" for d in found) else "OK"
         return _json({"result": result, "diagnostics": found})
 
@@ -418,13 +480,130 @@ def create_console(
         body = await _body(request)
         arn = body.get("stateMachineArn", "")
         text = body.get("definition")
-        out = await service.call("UpdateStateMachine", {"stateMachineArn": arn, "definition": text})
         source = source_files.get(arn)
+        if "baseRevisionId" in body or "baseHash" in body:
+            # Refuse to overwrite what changed since the editor loaded it (a hand edit of the file,
+            # a revision registered by the watcher or another tab): show both instead.
+            current = await service.describe_state_machine(stateMachineArn=arn)
+            status = _source_status(current, source)
+            if (current.get("revisionId") or None) != (body.get("baseRevisionId") or None) or (
+                body.get("baseHash") and status["sourceHash"] != body.get("baseHash")
+            ):
+                return _json(
+                    {
+                        "error": "Conflict",
+                        "message": "the definition changed since you loaded it",
+                        "current": {
+                            "text": status["currentText"],
+                            "revisionId": current.get("revisionId"),
+                            "sourceHash": status["sourceHash"],
+                        },
+                        "yours": text,
+                    },
+                    409,
+                )
+        out = await service.call("UpdateStateMachine", {"stateMachineArn": arn, "definition": text})
         if source is not None and isinstance(text, str):
             tmp = source.with_name(source.name + ".tmp")
             tmp.write_text(text if text.endswith("\n") else text + "\n", encoding="utf-8")
             tmp.replace(source)
-        return _json({**out, "source": str(source) if source else None})
+        after = await service.describe_state_machine(stateMachineArn=arn)
+        status = _source_status(after, source)
+        return _json({**out, "source": str(source) if source else None, "sourceHash": status["sourceHash"]})
+
+    # -- the definition editor ----------------------------------------------------------------------
+
+    async def editor_schema_route(request: Request) -> Response:
+        return _json(editor_schema())
+
+    async def source_status(request: Request) -> Response:
+        """Polled by the editor: the running revision, the file's state and the watcher's last word."""
+        arn = request.query_params.get("arn", "")
+        current = await service.describe_state_machine(stateMachineArn=arn)
+        status = _source_status(current, source_files.get(arn))
+        status.pop("currentText")
+        notice = (notices or {}).get(arn)
+        return _json(
+            {"revisionId": current.get("revisionId"), **status, "notice": dict(notice) if notice else None}
+        )
+
+    async def state_inputs_route(request: Request) -> Response:
+        """Inputs a state was entered with in the machine's recent executions (newest first)."""
+        q = request.query_params
+        state = q.get("state", "")
+        size = max(1, min(int(q.get("maxResults") or 10), 50))
+        listed = (await service.list_executions(stateMachineArn=q.get("arn", ""), maxResults=100))[
+            "executions"
+        ]
+        found: list[dict[str, Any]] = []
+        for e in listed:
+            for value in state_inputs(await history(e["executionArn"]), state):
+                found.append({"executionArn": e["executionArn"], "name": e["name"], "input": value})
+                break
+            if len(found) >= size:
+                break
+        return _json({"inputs": found})
+
+    async def test_state_route(request: Request) -> Response:
+        from workflows.asl.definition import substitute
+
+        body = await _body(request)
+        text = body.get("definition", "")
+        try:
+            document = json.loads(text)
+        except ValueError:
+            raise ServiceError("InvalidDefinition", "the definition is not JSON")
+        params: dict[str, Any] = {
+            "definition": json.dumps(substitute(document, service.substitutions or {})),
+            "stateName": body.get("stateName"),
+            "input": body.get("input", "{}"),
+            "inspectionLevel": body.get("inspectionLevel") or "DEBUG",
+        }
+        if body.get("mock") is not None:
+            params["mock"] = body["mock"]
+        if body.get("variables"):
+            params["variables"] = body["variables"]
+        return _json(await service.call("TestState", params))
+
+    async def replay_route(request: Request) -> Response:
+        from workflows.asl.definition import load_definition
+        from workflows.asl.errors import DefinitionError
+        from workflows.service.replay import Recording, replay_many, summary
+
+        body = await _body(request)
+        arn = body.get("stateMachineArn", "")
+        text = body.get("definition", "")
+        if not isinstance(text, str):
+            raise ServiceError("SerializationException", "definition must be a string")
+        try:
+            definition = load_definition(text, service.substitutions)
+        except DefinitionError as err:
+            return _error("InvalidDefinition", "; ".join(str(d) for d in err.diagnostics))
+        chosen = [a for a in body.get("executionArns") or [] if isinstance(a, str)]
+        if not chosen:
+            last = max(1, min(int(body.get("last") or 20), 200))
+            listed = await service.list_executions(stateMachineArn=arn, maxResults=last + 50)
+            chosen = [e["executionArn"] for e in listed["executions"] if e["status"] != "RUNNING"][:last]
+        recordings = [
+            Recording.from_history(
+                [json.loads(json.dumps(e, default=_default)) for e in await history(a)], a, arn
+            )
+            for a in chosen[:200]
+        ]
+        fallback = None
+        if body.get("allowLocal") and service.resolver is not None:
+            fallback = _OnLoop(service.resolver, asyncio.get_running_loop())
+        began = time.perf_counter()
+        # On a thread with its own loop and virtual clock: the server's loop keeps serving meanwhile.
+        results = await asyncio.to_thread(asyncio.run, replay_many(definition, recordings, fallback=fallback))
+        return _json(
+            {
+                **summary(results),
+                "leftOut": len(recordings) - len(results),  # past the time budget
+                "seconds": round(time.perf_counter() - began, 3),
+                "executions": [r.to_json() for r in results],
+            }
+        )
 
     async def upload(request: Request) -> Response:
         if uploads is None:
@@ -457,6 +636,11 @@ def create_console(
         Route("/api/validate", api(validate), methods=["POST"]),
         Route("/api/definition", api(save), methods=["PUT"]),
         Route("/api/uploads", api(upload), methods=["PUT"]),
+        Route("/api/editor-schema", api(editor_schema_route), methods=["GET"]),
+        Route("/api/source-status", api(source_status), methods=["GET"]),
+        Route("/api/state-inputs", api(state_inputs_route), methods=["GET"]),
+        Route("/api/test-state", api(test_state_route), methods=["POST"]),
+        Route("/api/replay", api(replay_route), methods=["POST"]),
     ]
     page_routes = [Route("/" + p if p else "/", page, methods=["GET", "HEAD"]) for p in PAGES]
     console = Mount(

@@ -873,7 +873,7 @@
   // Pages in other files (editor.js) register themselves in WF.pages; deferred scripts all run
   // before DOMContentLoaded, so routing waits for it.
   const pages = { "": machinesPage, machine: machinePage, execution: executionPage };
-  window.WF = { app, pages, h, s, clear, api, crumbs, q, machineUrl, drawGraph, legend };
+  window.WF = { app, pages, h, s, clear, api, crumbs, q, machineUrl, executionUrl, cookie, drawGraph, legend };
   document.addEventListener("DOMContentLoaded", () => {
     const page = location.pathname.replace(/\/+$/, "").split("/")[2] || "";
     const arn = new URLSearchParams(location.search).get("arn") || "";
