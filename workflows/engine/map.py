@@ -57,12 +57,10 @@ async def _map(run: ExecutionRun, state: State, value: Any, frame: Frame) -> _Ne
     distributed = processor.processor_mode == "DISTRIBUTED"
     batcher = spec.get("ItemBatcher")
     if batcher:
-        size = batcher.get("MaxItemsPerBatch") or len(items) or 1
+        max_items = _batch_limit(run, state, batcher, "MaxItemsPerBatch", value, frame)
+        max_bytes = _batch_limit(run, state, batcher, "MaxInputBytesPerBatch", value, frame)
         batch_input = batcher.get("BatchInput", {})
-        items = [
-            {"Items": items[i : i + size], **({"BatchInput": batch_input} if batch_input else {})}
-            for i in range(0, len(items), size)
-        ]
+        items = _batches(items, max_items or len(items) or 1, max_bytes, batch_input)
         state_selector = None
     # MaxConcurrency is read before the Map starts, the failure tolerance after (as AWS records).
     max_concurrency = _map_number(run, state, "MaxConcurrency", value, frame) or 0
@@ -292,3 +290,53 @@ class _IterationFailed:
         if self.error.cause is not None:
             out["Cause"] = self.error.cause
         return out
+
+
+def _batch_limit(
+    run: ExecutionRun, state: State, batcher: dict[str, Any], name: str, value: Any, frame: Frame
+) -> int | None:
+    """ItemBatcher's MaxItemsPerBatch / MaxInputBytesPerBatch, given as a number, a JSONata expression,
+    or (`...Path`) read from the state input: the Developer Guide documents all three."""
+    if name in batcher:
+        raw = batcher[name]
+        if state.query_language == JSONATA:
+            raw = jsonata_or_value(raw, name, run._bindings(value, frame))
+    elif name + "Path" in batcher:
+        raw = run._read_path(compile_reference(batcher[name + "Path"]), value, frame)
+        if isinstance(raw, str):  # numeric text is read as a number, as for the Map's other ...Path fields
+            try:
+                raw = int(raw)
+            except ValueError:
+                pass
+    else:
+        return None
+    if isinstance(raw, bool) or not isinstance(raw, int | float) or not float(raw).is_integer() or raw < 1:
+        field = name if name in batcher else name + "Path"
+        raise StateError(
+            errors.RUNTIME, f"The value for the field '{field}' must be a positive integer: {dumps(raw)}"
+        )
+    return int(raw)
+
+
+def _batches(
+    items: list[Any], max_items: int, max_bytes: int | None, batch_input: Any
+) -> list[dict[str, Any]]:
+    """Items grouped in batches of at most `max_items` items and, when given, `max_bytes` bytes of batch
+    JSON; an item too large on its own still makes a batch of one. Sizes add up item by item (linear)."""
+    extra = {"BatchInput": batch_input} if batch_input else {}
+    empty = len(dumps({"Items": [], **extra}).encode())
+    batches: list[dict[str, Any]] = []
+    current: list[Any] = []
+    size = empty
+    for item in items:
+        item_size = len(dumps(item).encode()) + (1 if current else 0)  # and its comma
+        if current and (
+            len(current) >= max_items or (max_bytes is not None and size + item_size > max_bytes)
+        ):
+            batches.append({"Items": current, **extra})
+            current, size, item_size = [], empty, item_size - 1
+        current.append(item)
+        size += item_size
+    if current:
+        batches.append({"Items": current, **extra})
+    return batches
