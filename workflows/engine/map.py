@@ -17,6 +17,7 @@ from workflows.asl.errors import ASLError, StateError
 from workflows.asl.jsonata_eval import expression_text
 from workflows.asl.jsonpath import compile_reference
 from workflows.asl.payload import check_size
+from workflows.engine import offload
 from workflows.engine.frame import Frame, _closing, _copy_context, _gather_fail_fast, _Next
 from workflows.engine.history import dumps
 
@@ -30,7 +31,11 @@ async def _map(run: ExecutionRun, state: State, value: Any, frame: Frame) -> _Ne
     if jsonata:
         bindings = run._bindings(value, frame)
         items_spec = spec.get("Items")
-        items = value if items_spec is None else compile_jsonata(items_spec, "Items")(bindings)
+        items = (
+            value
+            if items_spec is None
+            else await offload.evaluate(compile_jsonata(items_spec, "Items"), bindings)
+        )
         if not isinstance(items, list) and items_spec is None:
             raise StateError(
                 errors.QUERY_EVALUATION_ERROR, f"Map state input must be an array but was: {dumps(items)}"
@@ -141,11 +146,11 @@ async def _map(run: ExecutionRun, state: State, value: Any, frame: Frame) -> _Ne
                 selector = spec.get("ItemSelector")
                 if selector is not None:
                     b = run._bindings(value, child)
-                    element = compile_jsonata(selector, "ItemSelector")(b)
+                    element = await offload.evaluate(compile_jsonata(selector, "ItemSelector"), b)
                 else:
                     element = item
             elif state_selector is not None:
-                element = state_selector(effective, child)
+                element = await offload.evaluate(state_selector, effective, child)
             else:
                 element = item
             try:
@@ -208,8 +213,8 @@ async def _map(run: ExecutionRun, state: State, value: Any, frame: Frame) -> _Ne
         frame.prev = run.log.last_id
         run._emit(frame, "MapStateSucceeded", advance=False)
     if jsonata:
-        return run._jsonata_result(state, value, results, frame, results)
-    return run._jsonpath_result(state, value, effective, results, frame)
+        return await offload.evaluate(run._jsonata_result, state, value, results, frame, results)
+    return await offload.evaluate(run._jsonpath_result, state, value, effective, results, frame)
 
 
 def _map_run_counts(total: int, succeeded: int, failed: int) -> dict[str, int]:

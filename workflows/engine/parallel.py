@@ -12,6 +12,7 @@ from workflows.asl.definition import (
     StateMachine,
 )
 from workflows.asl.errors import ASLError
+from workflows.engine import offload
 from workflows.engine.frame import Frame, _closing, _copy_context, _gather_fail_fast, _Next
 
 if TYPE_CHECKING:
@@ -22,11 +23,13 @@ async def _parallel(run: ExecutionRun, state: State, value: Any, frame: Frame) -
     jsonata = state.query_language == JSONATA
     if jsonata:
         bindings = run._bindings(value, frame)
-        effective = state.arguments(bindings) if state.arguments is not None else value
+        effective = (
+            await offload.evaluate(state.arguments, bindings) if state.arguments is not None else value
+        )
     else:
         effective = run._input_path(state, value, frame)
         if state.parameters is not None:
-            effective = state.parameters(effective, frame)
+            effective = await offload.evaluate(state.parameters, effective, frame)
     # How far this Parallel had got, if a restart interrupted it (at whatever depth it runs).
     progress = run._progress.pop(frame.entered_id, None) if run._progress and frame.log_events else None
     if progress is None or not progress.started:
@@ -63,5 +66,5 @@ async def _parallel(run: ExecutionRun, state: State, value: Any, frame: Frame) -
     frame.prev = run.log.last_id
     run._emit(frame, "ParallelStateSucceeded", advance=False)
     if jsonata:
-        return run._jsonata_result(state, value, results, frame, results)
-    return run._jsonpath_result(state, value, effective, results, frame)
+        return await offload.evaluate(run._jsonata_result, state, value, results, frame, results)
+    return await offload.evaluate(run._jsonpath_result, state, value, effective, results, frame)
