@@ -329,3 +329,45 @@ def test_the_service_keeps_a_distributed_maps_items_and_nested_threads_across_a_
         await second.close()
 
     asyncio.run(go())
+
+
+def test_a_resumed_task_keeps_the_retries_it_used_and_is_not_scheduled_again() -> None:
+    """Two attempts failed and were retried, the third was running at the crash: after the restart
+    the third goes on (not scheduled again) and, failing, has no retry left (MaxAttempts 2)."""
+    from workflows.asl.errors import ASLError
+
+    calls: list[tuple[str, int]] = []
+    life = {"n": 1}
+
+    class Flaky:
+        async def invoke(self, request: TaskRequest) -> Any:
+            calls.append((f"life{life['n']}", request.attempt))
+            if life["n"] == 1 and request.attempt == 2:
+                await asyncio.Event().wait()  # running when the engine stops
+            raise ASLError("Boom", "again")
+
+    definition = load_definition(
+        {
+            "StartAt": "Work",
+            "States": {
+                "Work": {
+                    "Type": "Task",
+                    "Resource": "arn:aws:lambda:us-east-1:123456789012:function:work",
+                    "Retry": [{"ErrorEquals": ["Boom"], "MaxAttempts": 2, "IntervalSeconds": 1}],
+                    "End": True,
+                }
+            },
+        }
+    )
+
+    def crash_when(types: list[str]) -> bool:
+        if types.count("LambdaFunctionScheduled") == 3 and len(calls) == 3:
+            life["n"] = 2
+            return True
+        return False
+
+    run, outcome = crash_and_resume(definition, {}, crash_when, resolver=Flaky())
+    assert (outcome.status, outcome.error) == ("FAILED", "Boom")
+    assert calls == [("life1", 0), ("life1", 1), ("life1", 2), ("life2", 2)]  # the same attempt, once
+    counts = Counter(e.type for e in run.events)
+    assert counts["LambdaFunctionScheduled"] == 3 and counts["LambdaFunctionFailed"] == 3

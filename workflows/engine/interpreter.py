@@ -438,6 +438,7 @@ class ExecutionRun(TaskInvocation, Resume):
     async def _run_state(
         self, state: State, value: Any, frame: Frame, entry: tuple[int, int, float] | None = None
     ) -> _Next:
+        failed: list[ASLError] = []
         if entry is None:
             entered_prev, entered = self._enter(state, value, frame)
         else:  # resumed after a restart: the state was entered before, at entry's time
@@ -445,10 +446,11 @@ class ExecutionRun(TaskInvocation, Resume):
             self._stamp(state, frame, entered_at, entered)
             # An attempt that was scheduled and had not ended goes on under the same attempt index
             # (so the same task token and idempotency token), without being scheduled again.
-            scheduled, open_attempt, started = self._attempts_before(entered)
-            self._tokens_issued[entered] = scheduled - 2 if open_attempt else scheduled - 1
-            if open_attempt:
-                self._reattach[entered] = started
+            if state.type == "Task":
+                scheduled, open_attempt, started, failed = self._attempts_before(entered, frame.path)
+                self._tokens_issued[entered] = scheduled - 2 if open_attempt else scheduled - 1
+                if open_attempt:
+                    self._reattach[entered] = started
             if state.type == "Map":
                 near = self._events_near(frame.path)
                 self._progress[entered] = _MapProgress.read(state.name, near, entered, frame.path)
@@ -460,6 +462,10 @@ class ExecutionRun(TaskInvocation, Resume):
         handler = _HANDLERS[state.type]
         attempts = [0] * len(state.retry)
         retry_count = 0
+        if failed:  # resumed: the retries used before the restart count against the budget
+            for err in failed:
+                self._retry_delay(state, err, attempts)
+            retry_count = len(failed)
         while True:
             try:
                 if state.retry:

@@ -9,6 +9,7 @@ from workflows.asl.definition import (
     State,
     StateMachine,
 )
+from workflows.asl.errors import ASLError
 from workflows.engine.frame import Frame, RunBase, _loads, _Resumed
 from workflows.engine.history import HistoryEvent
 
@@ -183,14 +184,16 @@ class Resume(RunBase):
                     self._near.setdefault(thread.rsplit("/", 1)[0] + "/*", []).append(event)
         return sorted(self._near.get(path, []) + self._near.get(path + "/*", []), key=lambda e: e.id)
 
-    def _attempts_before(self, entered_id: int) -> tuple[int, bool, bool]:
-        """The Task entered at `entered_id` before the restart: how many attempts it had scheduled,
-        whether the last had not ended (scheduled, then neither succeeded, failed nor timed out), and
-        whether that one had started."""
+    def _attempts_before(self, entered_id: int, path: str) -> tuple[int, bool, bool, list[ASLError]]:
+        """The Task entered at `entered_id` (in the thread at `path`) before the restart: how many
+        attempts it had scheduled, whether the last had not ended (scheduled, then neither succeeded,
+        failed nor timed out), whether that one had started, and the errors of those that failed
+        (each was retried: the Retry budget they used stays used)."""
         thread = {entered_id}
         count = 0
         open_attempt = started = False
-        for event in self.prior:
+        failures: list[ASLError] = []
+        for event in self._events_near(path):
             if event.id > entered_id and event.previous_event_id in thread:
                 thread.add(event.id)
                 kind = event.type
@@ -201,7 +204,10 @@ class Resume(RunBase):
                     started = True
                 elif kind.endswith(("Succeeded", "Failed", "TimedOut")):
                     open_attempt = False
-        return count, open_attempt, started
+                    details = event.details or {}
+                    if not kind.endswith("Succeeded") and "error" in details:
+                        failures.append(ASLError(details["error"], details.get("cause")))
+        return count, open_attempt, started, failures
 
     async def _resume_thread(
         self, machine: StateMachine, value: Any, frame: Frame, events: list[HistoryEvent]
