@@ -10,6 +10,7 @@ Exception
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 # Names AWS uses for errors the engine itself raises.
@@ -92,3 +93,16 @@ class ServiceError(Exception):
         self.code = code
         self.message = message
         self.status = status
+
+
+def error_matches(equals: Iterable[str], error: str) -> bool:
+    """Whether a Retry or Catch `ErrorEquals` takes `error`: the name itself, States.ALL (all but
+    the errors it does not catch), States.TaskFailed (all but States.* errors)."""
+    for name in equals:
+        if name == error:
+            return True
+        if name == ALL and error not in NOT_CAUGHT_BY_ALL:
+            return True
+        if name == TASK_FAILED and error not in NOT_CAUGHT_BY_ALL and not error.startswith("States."):
+            return True
+    return False

@@ -113,18 +113,7 @@ def _assign_template(assign: Any) -> Callable[[Any, Any], Any]:
 
 
 def _error_matches(equals: tuple[str, ...], error: str) -> bool:
-    for name in equals:
-        if name == error:
-            return True
-        if name == errors.ALL and error not in errors.NOT_CAUGHT_BY_ALL:
-            return True
-        if (
-            name == errors.TASK_FAILED
-            and error not in errors.NOT_CAUGHT_BY_ALL
-            and not error.startswith("States.")
-        ):
-            return True
-    return False
+    return errors.error_matches(equals, error)
 
 
 def _closing(err: ASLError, event_type: str) -> ASLError:

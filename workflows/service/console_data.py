@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from json.decoder import scanstring  # type: ignore[attr-defined]
 from types import SimpleNamespace
 from typing import Any
@@ -142,14 +143,16 @@ _RESULT_EVENTS = ("TaskSucceeded", "LambdaFunctionSucceeded", "ActivitySucceeded
 _SCHEDULED_EVENTS = ("TaskScheduled", "LambdaFunctionScheduled", "ActivityScheduled")
 
 
-def _details(event: dict[str, Any]) -> dict[str, Any]:
+def event_details(event: Mapping[str, Any]) -> dict[str, Any]:
+    """The `...EventDetails` member of a history event as the API returns it."""
     for key, value in event.items():
         if key.endswith("EventDetails") and isinstance(value, dict):
             return value
     return {}
 
 
-def _load(text: Any) -> Any:
+def load_json(text: Any) -> Any:
+    """A payload as a value: JSON text parsed, anything else as it is."""
     if not isinstance(text, str):
         return text
     try:
@@ -237,7 +240,7 @@ def execution_runs(
             open_runs.clear()
             continue
         if kind.endswith("StateEntered"):
-            details = _details(event)
+            details = event_details(event)
             name = details.get("name", "")
             info = index.get(name, {})
             if prev is not None and prev["type"] == "MapIterationStarted":
@@ -264,13 +267,13 @@ def execution_runs(
             continue
         target = prev_run
         if kind.endswith("StateExited"):
-            name = _details(event).get("name")
+            name = event_details(event).get("name")
             while target is not None and (target.exited is not None or target.name != name):
                 target = owner.get(target.scope)
         elif kind.startswith(("MapIteration", "MapState", "ParallelState")):
             # A container's own events follow the last event of one of its children: walk up to it.
             need = "Parallel" if kind.startswith("Parallel") else "Map"
-            name = _details(event).get("name") if kind.startswith("MapIteration") else None
+            name = event_details(event).get("name") if kind.startswith("MapIteration") else None
             while target is not None and (
                 target.done or target.type != need or (name is not None and target.name != name)
             ):
@@ -289,7 +292,7 @@ def execution_runs(
         run_of[event["id"]] = target
         scope_of[event["id"]] = target.scope
         if kind == "MapIterationStarted":
-            scope = (*target.scope, (target.name, _details(event).get("index", 0)))
+            scope = (*target.scope, (target.name, event_details(event).get("index", 0)))
             owner[scope] = target
             scope_of[event["id"]] = scope
         if kind.endswith("StateExited"):
@@ -318,7 +321,7 @@ def _attempts(run: _Run) -> list[dict[str, Any]]:
         if kind in _SCHEDULED_EVENTS or kind in ("MapStateStarted", "ParallelStateStarted"):
             attempts.append({"scheduled": event["timestamp"], "eventId": event["id"]})
         elif attempts and (kind.endswith(_FAILURE_SUFFIXES) and not kind.startswith("MapIteration")):
-            details = _details(event)
+            details = event_details(event)
             attempts[-1].update(
                 failed=True, error=details.get("error"), cause=details.get("cause"), end=event["timestamp"]
             )
@@ -359,14 +362,16 @@ def _record(
         state_status = "cancelled"
     error = cause = None
     if failure is not None and (last_attempt_failed or state_status == "failed"):
-        error, cause = _details(failure).get("error"), _details(failure).get("cause")
+        error, cause = event_details(failure).get("error"), event_details(failure).get("cause")
     if run.type == "Fail" and state_status == "failed":
         error = error or spec.get("Error")
         cause = cause or spec.get("Cause")
-    input_value = _load(_details(run.entered).get("input"))
-    output_value = _load(_details(exited).get("output")) if exited else None
-    assigned_text = _details(exited).get("assignedVariables") if exited else None
-    assigned = {k: _load(v) for k, v in assigned_text.items()} if isinstance(assigned_text, dict) else None
+    input_value = load_json(event_details(run.entered).get("input"))
+    output_value = load_json(event_details(exited).get("output")) if exited else None
+    assigned_text = event_details(exited).get("assignedVariables") if exited else None
+    assigned = (
+        {k: load_json(v) for k, v in assigned_text.items()} if isinstance(assigned_text, dict) else None
+    )
     scope_vars = variables.setdefault(run.scope, dict(variables.get(run.scope[:-1], {})))
     stages = _stages(
         run, spec, input_value, output_value, scope_vars, execution, runs, owner, last_attempt_failed
@@ -419,7 +424,7 @@ def _child_outputs(run: _Run, runs: list[_Run], owner: dict[tuple[Any, ...], _Ru
                 last[key] = other
     if not last:
         return None
-    return [_load(_details(last[k].exited).get("output")) for k in sorted(last)]  # type: ignore[arg-type]
+    return [load_json(event_details(last[k].exited).get("output")) for k in sorted(last)]  # type: ignore[arg-type]
 
 
 def _stages(
@@ -444,7 +449,7 @@ def _stages(
     raw_result: Any = None
     has_result = False
     if succeeded is not None:
-        raw_result, has_result = _load(_details(succeeded).get("output")), True
+        raw_result, has_result = load_json(event_details(succeeded).get("output")), True
     elif run.type in ("Map", "Parallel"):
         children = _child_outputs(run, runs, owner)
         if children is not None or run.exited is not None:
@@ -452,8 +457,8 @@ def _stages(
     sent: Any = None
     has_sent = False
     if scheduled is not None:
-        d = _details(scheduled)
-        sent = _load(d.get("parameters") if "parameters" in d else d.get("input"))
+        d = event_details(scheduled)
+        sent = load_json(d.get("parameters") if "parameters" in d else d.get("input"))
         has_sent = True
 
     env = SimpleNamespace(
@@ -461,7 +466,7 @@ def _stages(
             "Execution": {
                 "Id": execution.get("executionArn"),
                 "Name": execution.get("name"),
-                "Input": _load(execution.get("input")),
+                "Input": load_json(execution.get("input")),
                 "StartTime": execution.get("startDate"),
                 "RoleArn": execution.get("roleArn"),
             },
@@ -613,8 +618,8 @@ def execution_columns(columns: list[tuple[str, list[str]]], execution: dict[str,
     """Each column's value for one described execution: the first scalar its paths find (a list
     cell is text, never a document), else None."""
     document = {
-        "input": _load(execution.get("input")),
-        "output": _load(execution.get("output")),
+        "input": load_json(execution.get("input")),
+        "output": load_json(execution.get("output")),
         "error": execution.get("error"),
         "cause": execution.get("cause"),
         "name": execution.get("name"),

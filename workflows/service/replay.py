@@ -32,6 +32,7 @@ from workflows.asl.errors import ASLError
 from workflows.engine.clock import _IDLE_ROUNDS, FakeClock
 from workflows.engine.interpreter import ExecutionInfo, Interpreter
 from workflows.engine.tasks import CallbackRegistry, TaskRequest, resource_kind
+from workflows.service.console_data import event_details, load_json
 
 __all__ = ["NO_RECORDING", "Recording", "ReplayResult", "replay_many", "replay_one"]
 
@@ -61,22 +62,6 @@ _CLOSING = {
 # recorded results must cost one replay, not the caller.
 REPLAY_TIMEOUT = 10.0
 REPLAY_BUDGET = 60.0
-
-
-def _details(event: Mapping[str, Any]) -> dict[str, Any]:
-    for key, value in event.items():
-        if key.endswith("EventDetails") and isinstance(value, dict):
-            return value
-    return {}
-
-
-def _parse(text: Any) -> Any:
-    if not isinstance(text, str):
-        return text
-    try:
-        return json.loads(text)
-    except ValueError:
-        return text
 
 
 def _timestamp(value: Any) -> float:
@@ -136,19 +121,19 @@ class Recording:
         status = output = error = cause = None
         for event in events:
             kind = event["type"]
-            details = _details(event)
+            details = event_details(event)
             if kind == "ExecutionStarted":
-                start_input = _parse(details.get("input", "{}"))
+                start_input = load_json(details.get("input", "{}"))
                 start_time = _timestamp(event.get("timestamp"))
             elif kind.endswith("StateEntered"):
                 entered[event["id"]] = details.get("name", "")
                 path.append(details.get("name", ""))
             elif kind.endswith("StateExited"):
-                outputs.append((details.get("name", ""), _parse(details.get("output"))))
+                outputs.append((details.get("name", ""), load_json(details.get("output"))))
             elif kind in _SUCCEEDED or kind in _FAILED:
                 state = _owner(event, by_id, entered)
                 if kind in _SUCCEEDED:
-                    calls.append(Call(state, output=_parse(details.get("output"))))
+                    calls.append(Call(state, output=load_json(details.get("output"))))
                 else:
                     calls.append(
                         Call(
@@ -157,7 +142,7 @@ class Recording:
                     )
             elif kind in _CLOSING:
                 status = _CLOSING[kind]
-                output = _parse(details.get("output"))
+                output = load_json(details.get("output"))
                 error, cause = details.get("error"), details.get("cause")
         name = execution_arn.rsplit(":", 1)[-1] if execution_arn else "replay"
         return cls(
@@ -374,7 +359,7 @@ async def replay_one(
             now_path.append((event.details or {}).get("name", ""))
         elif event.type.endswith("StateExited"):
             details = event.details or {}
-            now_out.append((details.get("name", ""), _parse(details.get("output"))))
+            now_out.append((details.get("name", ""), load_json(details.get("output"))))
     was_output = recording.output if recording.status == "SUCCEEDED" else None
     now_output = json.loads(json.dumps(output)) if status == "SUCCEEDED" else None
     return ReplayResult(

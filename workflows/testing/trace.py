@@ -161,21 +161,7 @@ class _Event:
     details: dict[str, Any]
 
 
-def error_matches(equals: Iterable[str], error: str) -> bool:
-    """Whether a Retry or Catch `ErrorEquals` takes `error`, by the interpreter's rules: the name
-    itself, States.ALL (all but States.Runtime), States.TaskFailed (all but States.* errors)."""
-    for name in equals:
-        if name == error:
-            return True
-        if name == errors.ALL and error not in errors.NOT_CAUGHT_BY_ALL:
-            return True
-        if (
-            name == errors.TASK_FAILED
-            and error not in errors.NOT_CAUGHT_BY_ALL
-            and not error.startswith("States.")
-        ):
-            return True
-    return False
+error_matches = errors.error_matches  # by the interpreter's rules (asl/errors.py)
 
 
 def trace_history(
