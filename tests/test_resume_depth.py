@@ -275,8 +275,14 @@ def test_the_service_keeps_a_distributed_maps_items_and_nested_threads_across_a_
 
     calls: Counter[int] = Counter()
 
+    before_crash = {"on": True}
+
     async def work(event: Any, context: Any) -> Any:
         calls[event] += 1
+        # Before the crash, the later items wait: the crash must find the Map mid-run however fast
+        # the machine is (otherwise the whole Map could end before the test looks).
+        if before_crash["on"] and event > 8:
+            await asyncio.sleep(3600)
         await asyncio.sleep(0.002 * event)
         return event * 10
 
@@ -313,10 +319,13 @@ def test_the_service_keeps_a_distributed_maps_items_and_nested_threads_across_a_
         arn = (await first.start_execution(stateMachineArn=sm, input=json.dumps(list(range(1, 21)))))[
             "executionArn"
         ]
+        deadline = asyncio.get_running_loop().time() + 10
         while first.store.db.execute("SELECT COUNT(*) FROM map_items").fetchone()[0] < 5:
+            assert asyncio.get_running_loop().time() < deadline, "no Distributed Map item was kept"
             await asyncio.sleep(0.001)
         kept = {i + 1 for (i,) in first.store.db.execute("SELECT idx FROM map_items")}
         await crash(first)
+        before_crash["on"] = False
 
         second = service()
         await second.start()
