@@ -247,7 +247,7 @@ def test_nesting_too_deep_for_the_parser_gets_aws_errors_not_a_500(tmp_path: Any
 
     app, _ = build(str(tmp_path))
     deep = "[" * 100_000 + "]" * 100_000
-    with TestClient(app) as http:
+    with TestClient(app, base_url="http://localhost") as http:
         response = _post(http, "ListStateMachines", '{"nextToken": ' + deep + "}")
         assert response.status_code == 400
         assert response.json()["__type"].endswith("SerializationException")
