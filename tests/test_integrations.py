@@ -224,3 +224,73 @@ def test_sdk_client_errors_are_named_for_retry() -> None:
     with pytest.raises(ASLError) as info:
         _call(AwsEndpoints.local(1), "arn:aws:states:::aws-sdk:s3:listBuckets", {})
     assert info.value.error == "S3.SdkClientException"
+
+
+def test_distributed_map_reads_and_exports_through_s3(moto: LocalAws) -> None:
+    """A Distributed Map's ItemReader (getObject of a CSV, listObjectsV2 with a Prefix) and ResultWriter
+    (putObject of the results and manifest.json) through boto3 against moto's S3: the calls
+    workflows/engine/item_io.py asks its resolver for."""
+    endpoints = moto.endpoints()
+    s3 = endpoints.client("s3")
+    s3.create_bucket(Bucket="io-in")
+    s3.create_bucket(Bucket="io-out")
+    s3.put_object(Bucket="io-in", Key="rows.csv", Body=b"name;size\na;1\nb;2\n")
+    s3.put_object(Bucket="io-in", Key="img/x.jpg", Body=b"xyz")
+
+    def processor(name: str) -> dict[str, Any]:
+        return {
+            "ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"},
+            "StartAt": name,
+            "States": {name: {"Type": "Pass", "End": True}},
+        }
+
+    csv_map = {
+        "Type": "Map",
+        "ItemReader": {
+            "Resource": "arn:aws:states:::s3:getObject",
+            "ReaderConfig": {
+                "InputType": "CSV",
+                "CSVHeaderLocation": "FIRST_ROW",
+                "CSVDelimiter": "SEMICOLON",
+            },
+            "Parameters": {"Bucket": "io-in", "Key": "rows.csv"},
+        },
+        "ItemProcessor": processor("P1"),
+        "ResultWriter": {
+            "Resource": "arn:aws:states:::s3:putObject",
+            "Parameters": {"Bucket": "io-out", "Prefix": "r"},
+        },
+        "ResultPath": "$.export",
+        "Next": "List",
+    }
+    list_map = {
+        "Type": "Map",
+        "ItemReader": {
+            "Resource": "arn:aws:states:::s3:listObjectsV2",
+            "Parameters": {"Bucket": "io-in", "Prefix": "img/"},
+        },
+        "ItemProcessor": processor("P2"),
+        "ResultPath": "$.listed",
+        "End": True,
+    }
+    definition = load_definition({"StartAt": "Csv", "States": {"Csv": csv_map, "List": list_map}})
+    resolver = ServiceIntegrationResolver(endpoints)
+
+    async def go() -> Any:
+        return await asyncio.wait_for(run_async(definition, {}, resolver=ChainResolver(resolver)), 30)
+
+    try:
+        run = asyncio.run(go())
+    finally:
+        resolver.close()
+    assert run.outcome is not None
+    result = run.outcome.to_json()
+    assert result["status"] == "SUCCEEDED", result
+    output = result["output"] if isinstance(result["output"], dict) else json.loads(result["output"])
+    (listed,) = output["listed"]
+    assert listed["Key"] == "img/x.jpg" and listed["Size"] == 3 and isinstance(listed["LastModified"], int)
+    manifest_key = output["export"]["ResultWriterDetails"]["Key"]
+    manifest = json.loads(s3.get_object(Bucket="io-out", Key=manifest_key)["Body"].read())
+    (succeeded,) = manifest["ResultFiles"]["SUCCEEDED"]
+    records = json.loads(s3.get_object(Bucket="io-out", Key=succeeded["Key"])["Body"].read())
+    assert sorted(json.loads(r["Output"])["name"] for r in records) == ["a", "b"]

@@ -192,7 +192,22 @@ _FIELD_SCHEMAS: dict[str, dict[str, Any]] = {
     "ItemReader": {
         "type": "object",
         "required": ["Resource"],
-        "properties": {"Resource": _STRING, "ReaderConfig": _OBJECT, "Parameters": {}, "Arguments": {}},
+        "properties": {
+            "Resource": {"enum": ["arn:aws:states:::s3:getObject", "arn:aws:states:::s3:listObjectsV2"]},
+            "ReaderConfig": {
+                "type": "object",
+                "properties": {
+                    "InputType": {"enum": ["CSV", "JSON", "JSONL", "PARQUET", "MANIFEST"]},
+                    "CSVHeaderLocation": {"enum": ["FIRST_ROW", "GIVEN"]},
+                    "CSVHeaders": {"type": "array", "items": {"type": "string"}},
+                    "CSVDelimiter": {"enum": ["COMMA", "PIPE", "SEMICOLON", "SPACE", "TAB"]},
+                    "MaxItems": _or_jsonata(_NON_NEG_INT),
+                    "MaxItemsPath": _STRING,
+                },
+            },
+            "Parameters": {},
+            "Arguments": {},
+        },
         "additionalProperties": False,
     },
     "ItemBatcher": {
@@ -206,7 +221,23 @@ _FIELD_SCHEMAS: dict[str, dict[str, Any]] = {
         },
         "additionalProperties": False,
     },
-    "ResultWriter": _OBJECT,
+    "ResultWriter": {
+        "type": "object",
+        "properties": {
+            "Resource": {"enum": ["arn:aws:states:::s3:putObject"]},
+            "Parameters": _OBJECT,
+            "Arguments": {},
+            "WriterConfig": {
+                "type": "object",
+                "properties": {
+                    "Transformation": {"enum": ["NONE", "COMPACT", "FLATTEN"]},
+                    "OutputType": {"enum": ["JSON", "JSONL"]},
+                },
+                "additionalProperties": False,
+            },
+        },
+        "additionalProperties": False,
+    },
     "ProcessorConfig": {
         "type": "object",
         "properties": {
@@ -485,9 +516,10 @@ class _Validator:
                         where,
                         WARNING,
                     )
-        reader = state.get("ItemReader")
-        if isinstance(reader, dict) and "Parameters" in reader:
-            self.check_template(reader["Parameters"], f"{pointer}/ItemReader/Parameters")
+        for name in ("ItemReader", "ResultWriter"):
+            part = state.get(name)
+            if isinstance(part, dict) and "Parameters" in part:
+                self.check_template(part["Parameters"], f"{pointer}/{name}/Parameters")
         batcher = state.get("ItemBatcher")
         if isinstance(batcher, dict) and "BatchInput" in batcher:
             self.check_template(batcher["BatchInput"], f"{pointer}/ItemBatcher/BatchInput")
@@ -742,8 +774,54 @@ class _Validator:
             self.seen_labels.add(label)
         name = "ItemProcessor" if "ItemProcessor" in state else "Iterator"
         processor = state.get(name)
+        config = processor.get("ProcessorConfig") if isinstance(processor, dict) else None
+        distributed = isinstance(config, dict) and config.get("Mode") == "DISTRIBUTED"
+        self.check_item_io(state, pointer, distributed)
         if isinstance(processor, dict) and not self.too_deep(depth, pointer):
             self.check_scope(processor, f"{pointer}/{name}", _PROCESSOR_FIELDS, depth + 1)
+
+    def check_item_io(self, state: dict[str, Any], pointer: str, distributed: bool) -> None:
+        """ItemReader and ResultWriter: the combinations of fields the Developer Guide allows (their
+        values are checked by the field schemas)."""
+        for name in ("ItemReader", "ResultWriter"):
+            if name in state and not distributed:
+                self.schema_error(
+                    f"The field '{name}' is only supported in a Map state whose ProcessorConfig Mode is "
+                    "DISTRIBUTED",
+                    f"{pointer}/{name}",
+                )
+        reader = state.get("ItemReader")
+        config = reader.get("ReaderConfig") if isinstance(reader, dict) else None
+        if isinstance(config, dict):
+            where = f"{pointer}/ItemReader/ReaderConfig"
+            if "MaxItems" in config and "MaxItemsPath" in config:
+                self.schema_error("Only one of the fields 'MaxItems' and 'MaxItemsPath' may be given", where)
+            csv_fields = [f for f in ("CSVHeaderLocation", "CSVHeaders", "CSVDelimiter") if f in config]
+            if csv_fields and config.get("InputType") != "CSV":
+                self.schema_error(
+                    f"The field '{csv_fields[0]}' is only supported when InputType is CSV", where
+                )
+            if config.get("CSVHeaderLocation") == "GIVEN" and not config.get("CSVHeaders"):
+                self.schema_error("The field 'CSVHeaders' is required when CSVHeaderLocation is GIVEN", where)
+            if "CSVHeaders" in config and config.get("CSVHeaderLocation") != "GIVEN":
+                self.schema_error(
+                    "The field 'CSVHeaders' is only supported when CSVHeaderLocation is GIVEN", where
+                )
+        writer = state.get("ResultWriter")
+        if isinstance(writer, dict):
+            where = f"{pointer}/ResultWriter"
+            # One of: WriterConfig alone; Resource with Parameters (Arguments); all three.
+            target = "Parameters" in writer or "Arguments" in writer
+            if not writer:
+                self.schema_error("The field 'ResultWriter' must not be empty", where)
+            elif "Resource" in writer and not target:
+                self.schema_error(
+                    "The field 'Resource' of ResultWriter needs 'Parameters' (JSONPath) or 'Arguments' "
+                    "(JSONata) naming the Bucket",
+                    where,
+                )
+            elif target and "Resource" not in writer:
+                self.schema_error("These fields are required: [Resource]", where)
 
     def check_fail(self, state: dict[str, Any], pointer: str, language: str, depth: int) -> None:
         return None

@@ -552,10 +552,12 @@ class ExecutionRun(TaskInvocation, Resume):
         kept = getattr(self.sink, "map_items", None)
         return dict(kept(map_run_arn)) if kept is not None else {}
 
-    def _map_run_ended(self, record: dict[str, Any] | None, status: str, total: int, failed: int) -> None:
+    def _map_run_ended(
+        self, record: dict[str, Any] | None, status: str, total: int, failed: int, results_written: int = 0
+    ) -> None:
         if record is None:
             return
-        counts = _map_run_counts(total, total - failed, failed)
+        counts = {**_map_run_counts(total, total - failed, failed), "resultsWritten": results_written}
         self._map_run(
             {
                 **record,

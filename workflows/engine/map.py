@@ -17,7 +17,7 @@ from workflows.asl.errors import ASLError, StateError
 from workflows.asl.jsonata_eval import expression_text
 from workflows.asl.jsonpath import compile_reference
 from workflows.asl.payload import check_size
-from workflows.engine import offload
+from workflows.engine import item_io, offload
 from workflows.engine.frame import Frame, _closing, _copy_context, _gather_fail_fast, _Next
 from workflows.engine.history import dumps
 
@@ -28,7 +28,14 @@ if TYPE_CHECKING:
 async def _map(run: ExecutionRun, state: State, value: Any, frame: Frame) -> _Next:
     spec = state.spec
     jsonata = state.query_language == JSONATA
-    if jsonata:
+    reader = spec.get("ItemReader")
+    if reader is not None:
+        # The items come from S3 once the Map Run has started; ItemsPath and Items do not apply
+        # ("only if you use a JSON input passed from a previous state", and AWS recorded an ItemsPath
+        # that matches nothing being ignored).
+        effective = value if jsonata else run._input_path(state, value, frame)
+        items: list[Any] = []
+    elif jsonata:
         bindings = run._bindings(value, frame)
         items_spec = spec.get("Items")
         items = (
@@ -61,12 +68,8 @@ async def _map(run: ExecutionRun, state: State, value: Any, frame: Frame) -> _Ne
     assert processor is not None
     distributed = processor.processor_mode == "DISTRIBUTED"
     batcher = spec.get("ItemBatcher")
-    if batcher:
-        max_items = _batch_limit(run, state, batcher, "MaxItemsPerBatch", value, frame)
-        max_bytes = _batch_limit(run, state, batcher, "MaxInputBytesPerBatch", value, frame)
-        batch_input = batcher.get("BatchInput", {})
-        items = _batches(items, max_items or len(items) or 1, max_bytes, batch_input)
-        state_selector = None
+    if batcher and reader is None:
+        items = _batch(run, state, batcher, items, value, frame)
     # MaxConcurrency is read before the Map starts, the failure tolerance after (as AWS records).
     max_concurrency = _map_number(run, state, "MaxConcurrency", value, frame) or 0
     # How far this Map had got, if a restart interrupted it (at whatever depth it runs).
@@ -104,6 +107,18 @@ async def _map(run: ExecutionRun, state: State, value: Any, frame: Frame) -> _Ne
             progress.done.update(run._map_items_done(progress.map_run_arn))
         else:
             run._emit(frame, "MapRunStarted", {"mapRunArn": map_run["mapRunArn"]})
+        if reader is not None:
+            try:
+                items = await item_io.read_items(run, state, reader, value, effective, frame)
+            except ASLError as read_error:
+                run._emit(frame, "MapRunFailed")
+                run._map_run(map_run)
+                run._map_run_ended(map_run, "FAILED", 0, 0)
+                raise _closing(read_error, "MapStateFailed") from read_error
+            if batcher:
+                items = _batch(run, state, batcher, items, value, frame)
+            total = len(items)
+            map_run["itemCounts"] = map_run["executionCounts"] = _map_run_counts(total, 0, 0)
         run._map_run(map_run)
 
     def tolerated() -> bool:
@@ -117,6 +132,8 @@ async def _map(run: ExecutionRun, state: State, value: Any, frame: Frame) -> _Ne
     iteration_frames: list[Frame] = []
     stopping = False
     state_selector = state.item_selector
+    writer = spec.get("ResultWriter") if distributed else None
+    children: dict[int, dict[str, Any]] = {}  # what ResultWriter exports of each child execution
 
     async def iterate(index: int, item: Any) -> Any:
         nonlocal failures, stopping
@@ -127,6 +144,8 @@ async def _map(run: ExecutionRun, state: State, value: Any, frame: Frame) -> _Ne
         try:
             if stopping:
                 return None  # another iteration failed: start no more (the Map fails with its error)
+            if writer is not None:
+                children[index] = {"item": item, "start": run.clock.now()}
             if progress is not None and index in progress.done:
                 return progress.done[index]  # finished before the restart: not run again
             logged = frame.log_events and not distributed
@@ -162,6 +181,8 @@ async def _map(run: ExecutionRun, state: State, value: Any, frame: Frame) -> _Ne
                     result = await run._run_machine(processor, element, child)
             except ASLError as err:
                 failures += 1
+                if writer is not None:
+                    children[index].update(element=element, error=err, stop=run.clock.now())
                 if not distributed:
                     run._emit(
                         child, "MapIterationFailed", {"index": index, "name": state.name}, advance=False
@@ -179,6 +200,8 @@ async def _map(run: ExecutionRun, state: State, value: Any, frame: Frame) -> _Ne
                 frame.prev = child.prev  # the next iteration links to this one's last event
             elif map_run is not None:
                 run._map_item_done(map_run["mapRunArn"], index, result)
+            if writer is not None:
+                children[index].update(element=element, output=result, stop=run.clock.now())
             return result
         finally:
             if semaphore is not None:
@@ -204,10 +227,20 @@ async def _map(run: ExecutionRun, state: State, value: Any, frame: Frame) -> _Ne
             ) from err
         raise _closing(ASLError(err.error, err.cause), "MapStateFailed") from err
     results = [r.as_output() if isinstance(r, _IterationFailed) else r for r in results]
+    written = 0
+    if writer is not None and map_run is not None:
+        try:
+            results, written = await item_io.write_results(
+                run, state, writer, value, effective, frame, map_run["mapRunArn"], children, results
+            )
+        except ASLError as write_error:
+            run._emit(frame, "MapRunFailed")
+            run._map_run_ended(map_run, "FAILED", total, failures)
+            raise _closing(write_error, "MapStateFailed") from write_error
     if distributed:
         # AWS (since late 2024) links the Map's exit to MapRunStarted: these two close without moving on.
         run._emit(frame, "MapRunSucceeded", advance=False, latest=True)
-        run._map_run_ended(map_run, "SUCCEEDED", total, failures)
+        run._map_run_ended(map_run, "SUCCEEDED", total, failures, results_written=written)
         run._emit(frame, "MapStateSucceeded", advance=False, latest=True)
     else:
         frame.prev = run.log.last_id
@@ -295,6 +328,15 @@ class _IterationFailed:
         if self.error.cause is not None:
             out["Cause"] = self.error.cause
         return out
+
+
+def _batch(
+    run: ExecutionRun, state: State, batcher: dict[str, Any], items: list[Any], value: Any, frame: Frame
+) -> list[dict[str, Any]]:
+    max_items = _batch_limit(run, state, batcher, "MaxItemsPerBatch", value, frame)
+    max_bytes = _batch_limit(run, state, batcher, "MaxInputBytesPerBatch", value, frame)
+    batch_input = batcher.get("BatchInput", {})
+    return _batches(items, max_items or len(items) or 1, max_bytes, batch_input)
 
 
 def _batch_limit(

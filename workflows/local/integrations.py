@@ -213,6 +213,13 @@ _OPTIMIZED: dict[str, tuple[str, str, str, set[str]]] = {
     ),
 }
 
+# What a Distributed Map reads and writes (ItemReader, ResultWriter): resource -> S3 operation.
+_ITEM_IO = {
+    "arn:aws:states:::s3:getObject": "GetObject",
+    "arn:aws:states:::s3:listObjectsV2": "ListObjectsV2",
+    "arn:aws:states:::s3:putObject": "PutObject",
+}
+
 # The headers AWS's SDK reports for each optimized integration's answer (SdkHttpMetadata).
 _HEADERS = {
     "sns": ("text/xml", False),
@@ -232,6 +239,8 @@ class ServiceIntegrationResolver:
         self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="aws-sdk")
 
     def handles(self, request: TaskRequest) -> bool:
+        if request.resource in _ITEM_IO:
+            return True
         kind, service, action = resource_kind(request.resource)
         if kind != "service":
             return False
@@ -245,6 +254,8 @@ class ServiceIntegrationResolver:
         action = action.split(".")[0]  # .waitForTaskToken: the interpreter waits for the token
         params = request.parameters if isinstance(request.parameters, dict) else {}
         loop = asyncio.get_running_loop()
+        if request.resource in _ITEM_IO:
+            return await loop.run_in_executor(self._pool, self._item_io_call, request.resource, params)
         if service.startswith("aws-sdk:"):
             return await loop.run_in_executor(
                 self._pool,
@@ -293,6 +304,43 @@ class ServiceIntegrationResolver:
         except (botocore.exceptions.BotoCoreError, ValueError, TypeError) as exc:
             raise ASLError(f"{prefix}.SdkClientException", str(exc)) from exc
         return _from_sdk(result, operation.output_shape)
+
+    # ----- a Distributed Map's ItemReader and ResultWriter (see workflows/engine/item_io.py) -----
+
+    def _item_io_call(self, resource: str, params: dict[str, Any]) -> Any:
+        client = self.endpoints.client("s3")
+        action = _ITEM_IO[resource]
+        operation = _operation(client, action)
+        assert operation is not None
+        try:
+            if action == "GetObject":
+                kwargs = _to_sdk(params, operation.input_shape)
+                body = client.get_object(**kwargs)["Body"].read()
+                return body.decode("utf-8-sig")
+            if action == "PutObject":
+                return client.put_object(
+                    Bucket=params["Bucket"], Key=params["Key"], Body=str(params["Body"]).encode()
+                ).get("ETag")
+            kwargs = _to_sdk(
+                {k: v for k, v in params.items() if k != "ContinuationToken"}, operation.input_shape
+            )
+            objects: list[dict[str, Any]] = []
+            for page in client.get_paginator("list_objects_v2").paginate(**kwargs):
+                for entry in page.get("Contents", []):
+                    objects.append(
+                        {
+                            "Etag": entry.get("ETag"),
+                            "Key": entry.get("Key"),
+                            "LastModified": int(entry["LastModified"].timestamp()),
+                            "Size": entry.get("Size"),
+                            "StorageClass": entry.get("StorageClass"),
+                        }
+                    )
+            return objects
+        except botocore.exceptions.ClientError as exc:
+            raise _sdk_error("s3", "S3", exc) from exc
+        except (botocore.exceptions.BotoCoreError, ValueError, TypeError, KeyError) as exc:
+            raise ASLError("S3.SdkClientException", str(exc)) from exc
 
     # ----- optimized integrations -----
 
