@@ -215,3 +215,137 @@ def test_choice_reports_the_next_state(tmp_path: Path) -> None:
     }
     assert _test_state(tmp_path, definition, input='{"a": 1}')["nextState"] == "One"
     assert _test_state(tmp_path, definition, input='{"a": 2}')["nextState"] == "Other"
+
+
+def test_mocked_error_output_needs_an_error(tmp_path: Path) -> None:
+    """mock.errorOutput.error (API Reference, MockErrorOutput): required if mock.errorOutput is
+    specified → ValidationException without it."""
+    err = _refused(tmp_path, LAMBDA, input="{}", mock={"errorOutput": {"cause": "why"}})
+    assert err.code == "ValidationException"
+
+
+def test_mock_only_for_task_map_and_parallel(tmp_path: Path) -> None:
+    """mock: can only be specified for Task, Map, or Parallel states; for another state type an
+    exception is thrown (ValidationException)."""
+    for definition in (
+        {"Type": "Pass", "End": True},
+        {"Type": "Choice", "Choices": [{"Variable": "$.a", "IsPresent": True, "Next": "X"}], "Default": "X"},
+    ):
+        err = _refused(tmp_path, definition, input="{}", mock={"result": "{}"})
+        assert err.code == "ValidationException"
+
+
+@pytest.mark.parametrize(
+    ("mode", "result", "accepted"),
+    [
+        ("STRICT", "{}", False),  # StartExecution's required executionArn / startDate are missing
+        ("PRESENT", "{}", True),  # nothing present, nothing to check
+        ("PRESENT", '{"StartDate": true}', False),  # present, but not a timestamp
+        ("NONE", '{"StartDate": true}', True),
+        (None, "{}", False),  # STRICT is the default
+    ],
+)
+def test_field_validation_modes(tmp_path: Path, mode: str | None, result: str, accepted: bool) -> None:
+    """mock.fieldValidationMode: STRICT (the default) needs every required field present and every
+    present field to match the API's model; PRESENT checks only the fields present; NONE checks nothing.
+    The model is the service's own (botocore's, here states:StartExecution)."""
+    definition = {
+        "Type": "Task",
+        "Resource": "arn:aws:states:::states:startExecution",
+        "Parameters": {"StateMachineArn": "arn:aws:states:us-east-1:123456789012:stateMachine:x"},
+        "End": True,
+    }
+    mock: dict[str, Any] = {"result": result}
+    if mode is not None:
+        mock["fieldValidationMode"] = mode
+    if accepted:
+        assert _test_state(tmp_path, definition, input="{}", mock=mock)["status"] == "SUCCEEDED"
+    else:
+        err = _refused(tmp_path, definition, input="{}", mock=mock)
+        assert err.code == "ValidationException" and "Mock result schema validation error" in str(err)
+
+
+@pytest.mark.parametrize(
+    ("definition", "fields"),
+    [
+        (
+            {"Type": "Pass", "InputPath": "$.a", "Parameters": {"x.$": "$"}, "End": True},
+            {"input", "afterInputPath", "afterParameters", "afterResultSelector", "afterResultPath"},
+        ),
+        (
+            {"Type": "Pass", "Result": 1, "End": True},
+            {"input", "result", "afterResultSelector", "afterResultPath"},
+        ),
+        ({"Type": "Wait", "Seconds": 1, "End": True}, {"input", "afterInputPath"}),
+        (
+            {
+                "Type": "Choice",
+                "Choices": [{"Variable": "$.a", "NumericEquals": 1, "Next": "X"}],
+                "Default": "Y",
+            },
+            {"input", "afterInputPath"},
+        ),
+        ({"Type": "Succeed"}, {"input", "afterInputPath"}),
+        (
+            {"Type": "Pass", "QueryLanguage": "JSONata", "Output": "{% $states.input.a %}", "End": True},
+            {"input"},
+        ),
+    ],
+)
+def test_debug_inspection_data_by_state_type(
+    tmp_path: Path, definition: dict[str, Any], fields: set[str]
+) -> None:
+    """inspectionData (API Reference): input is the raw state input; afterInputPath, afterParameters,
+    afterResultSelector and afterResultPath are JSONPath steps, "not populated when QueryLanguage is
+    JSONata"; result is the state's raw result (a Pass state's Result). A state shows the steps it has."""
+    out = _test_state(tmp_path, definition, input='{"a": 1}', inspectionLevel="DEBUG")
+    assert set(out["inspectionData"]) == fields
+
+
+def test_jsonata_task_inspection_has_arguments_not_jsonpath_steps(tmp_path: Path) -> None:
+    """inspectionData.afterArguments: the input after Arguments, present only for JSONata; the JSONPath
+    steps are absent."""
+    definition = {
+        "Type": "Task",
+        "QueryLanguage": "JSONata",
+        "Resource": "arn:aws:states:::lambda:invoke",
+        "Arguments": {"FunctionName": "f", "Payload": "{% $states.input %}"},
+        "End": True,
+    }
+    out = _test_state(tmp_path, definition, input='{"a": 1}', mock={"result": "{}"}, inspectionLevel="TRACE")
+    data = out["inspectionData"]
+    assert json.loads(data["afterArguments"]) == {"FunctionName": "f", "Payload": {"a": 1}}
+    assert not {"afterInputPath", "afterParameters", "afterResultSelector", "afterResultPath"} & set(data)
+
+
+def test_variables_after_the_state(tmp_path: Path) -> None:
+    """inspectionData.variables: the workflow variables after the state ran: those set up in the request
+    and those the state assigned."""
+    definition = {"Type": "Pass", "Assign": {"b.$": "$.a"}, "End": True}
+    out = _test_state(tmp_path, definition, input='{"a": 1}', variables='{"v": 0}', inspectionLevel="DEBUG")
+    assert json.loads(out["inspectionData"]["variables"]) == {"v": 0, "b": 1}
+
+
+def test_item_reader_data_stands_for_what_the_reader_reads(tmp_path: Path) -> None:
+    """stateConfiguration.mapItemReaderData: the data an ItemReader reads, as found in its source; with a
+    JSONPath Map it is parsed by ReaderConfig (here CSV) and counts the iterations a mocked failure count
+    is checked against; the state input is not the items (ItemsPath does not apply)."""
+    definition = {
+        **MAP,
+        "ItemReader": {
+            "Resource": "arn:aws:states:::s3:getObject",
+            "ReaderConfig": {"InputType": "CSV", "CSVHeaderLocation": "FIRST_ROW"},
+            "Parameters": {"Bucket": "b", "Key": "k"},
+        },
+        "ItemProcessor": {**MAP["ItemProcessor"], "ProcessorConfig": {"Mode": "DISTRIBUTED"}},
+    }
+    request = {"input": '{"Bucket": "b"}', "mock": {"result": "[1, 2]"}}
+    out = _test_state(tmp_path, definition, **request, stateConfiguration={"mapItemReaderData": "h\n1\n2\n"})
+    assert out["status"] == "SUCCEEDED" and json.loads(out["output"]) == [1, 2]
+    err = _refused(
+        tmp_path,
+        definition,
+        **request,
+        stateConfiguration={"mapItemReaderData": "h\n1\n2\n", "mapIterationFailureCount": 3},
+    )
+    assert err.code == "ValidationException"

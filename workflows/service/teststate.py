@@ -28,6 +28,7 @@ from workflows.asl.budget import loads as loads_bounded
 from workflows.asl.definition import JSONATA, Definition, State, StateMachine, load_definition
 from workflows.asl.errors import ASLError, FailStateError, ServiceError, StateError
 from workflows.asl.payload import check_size, dumps
+from workflows.engine import item_io
 from workflows.engine.frame import Frame, _error_matches, _Next
 from workflows.engine.interpreter import ExecutionInfo, ExecutionRun, Interpreter, MemorySink
 from workflows.engine.map import _map_number
@@ -167,6 +168,9 @@ def _check_request(request: dict[str, Any], mock: dict[str, Any] | None, config:
             raise _invalid("A test mock should have only one of the following fields: [result, errorOutput].")
         if "result" not in mock and "errorOutput" not in mock:
             raise _invalid("A test mock should have one of the following fields: [result, errorOutput].")
+        if "errorOutput" in mock and not (mock["errorOutput"] or {}).get("error"):
+            # API Reference, MockErrorOutput.error: required when mock.errorOutput is specified.
+            raise _invalid("A test mock errorOutput should have the following field: [error].")
         if request.get("revealSecrets"):
             raise _invalid("TestState does not support RevealSecrets when a mock is specified.")
     else:
@@ -581,8 +585,15 @@ async def _mocked_children(
     assert inspect is not None
     jsonata = state.query_language == JSONATA
     effective = value
+    reader_items: list[Any] | None = None
+    if state.type == "Map" and "ItemReader" in state.spec and "mapItemReaderData" in config:
+        reader_items = _reader_items(state, config["mapItemReaderData"])
     if state.type == "Map":
-        if not jsonata:
+        if not jsonata and "ItemReader" in state.spec:
+            # The items come from the ItemReader (stateConfiguration.mapItemReaderData stands for what it
+            # reads): ItemsPath does not apply to them.
+            effective = run._input_path(state, value, frame)
+        elif not jsonata:
             effective = run._input_path(state, value, frame)
             items = effective
             if state.items_path is not None:
@@ -614,16 +625,40 @@ async def _mocked_children(
     result = mock["parsed"]
     if state.type == "Map":
         failures = config.get("mapIterationFailureCount") or 0
-        if isinstance(result, list) and failures > len(result):
+        iterations = (
+            len(reader_items)
+            if reader_items is not None
+            else len(result)
+            if isinstance(result, list)
+            else None
+        )
+        if iterations is not None and failures > iterations:
             # The mocked failures are iterations of this Map: there cannot be more than there are items.
             raise _invalid(
                 f"mapIterationFailureCount ({failures}) must not be greater than the number of Map "
-                f"iterations ({len(result)})"
+                f"iterations ({iterations})"
             )
         _check_threshold(result, config.get("mapIterationFailureCount") or 0, inspect)
     if jsonata:
         return run._jsonata_result(state, value, result, frame, result)
     return run._jsonpath_result(state, value, effective, result, frame)
+
+
+def _reader_items(state: State, data: Any) -> list[Any]:
+    """The items an ItemReader would read from stateConfiguration.mapItemReaderData ("the data read by
+    ItemReader ... as found in its original source"): parsed by ReaderConfig for s3:getObject, a JSON
+    array of objects for s3:listObjectsV2; limited by a literal MaxItems."""
+    reader = state.spec["ItemReader"]
+    config = reader.get("ReaderConfig") or {}
+    text = data if isinstance(data, str) else dumps(data)
+    if reader.get("Resource") == item_io.LIST_OBJECTS:
+        items = item_io.parse_json(text)
+    else:
+        items = item_io.parse_object(text, config)
+    limit = config.get("MaxItems")
+    if isinstance(limit, int) and not isinstance(limit, bool) and limit > 0:
+        items = items[:limit]
+    return items
 
 
 def _check_threshold(result: Any, failures: int, inspect: dict[str, Any]) -> None:
