@@ -69,7 +69,7 @@ def test_stop_with_error_and_cause(sfn: Any) -> None:
     assert described["status"] == "ABORTED" and described["stopDate"] == stopped["stopDate"]
     assert (described["error"], described["cause"]) == ("Halt", "operator") and "output" not in described
     events = _events(sfn, arn)
-    assert [e["type"] for e in events][-2:] == ["WaitStateAborted", "ExecutionAborted"]
+    assert [e["type"] for e in events][-2:] == ["WaitStateEntered", "ExecutionAborted"]
     assert events[-1]["executionAbortedEventDetails"] == {"error": "Halt", "cause": "operator"}
 
 
@@ -83,6 +83,22 @@ def test_stop_without_error_or_cause(sfn: Any) -> None:
     assert described["status"] == "ABORTED" and "error" not in described and "cause" not in described
     last = _events(sfn, arn)[-1]
     assert last["type"] == "ExecutionAborted" and not last.get("executionAbortedEventDetails")
+
+
+def test_stop_records_only_execution_aborted(sfn: Any) -> None:
+    """StopExecution's history, as AWS recorded it (LocalStack's test_stop_execution snapshot, a Wait
+    state stopped): ExecutionStarted, WaitStateEntered, ExecutionAborted; the interrupted state records
+    no event of its own and ExecutionAborted's previousEventId is 0."""
+    arn = _start(sfn, WAIT)
+    _wait_entered(sfn, arn)
+    sfn.stop_execution(executionArn=arn)
+    _ended(sfn, arn)
+    events = _events(sfn, arn)
+    assert [(e["type"], e["previousEventId"]) for e in events] == [
+        ("ExecutionStarted", 0),
+        ("WaitStateEntered", 0),
+        ("ExecutionAborted", 0),
+    ]
 
 
 def test_stopped_execution_is_redrivable(sfn: Any) -> None:
@@ -104,14 +120,29 @@ def test_describe_failed_execution(sfn: Any) -> None:
 
 
 def test_describe_timed_out_execution(sfn: Any) -> None:
-    """DescribeExecution of an execution past its TimeoutSeconds: status TIMED_OUT, error
-    States.Timeout, no output; the history ends with ExecutionTimedOut; redriveStatus REDRIVABLE."""
+    """DescribeExecution of an execution past its TimeoutSeconds, as AWS recorded it (LocalStack's
+    test_global_timeout snapshot): executionArn, stateMachineArn, name, status TIMED_OUT, startDate,
+    stopDate, input and inputDetails, redriveCount 0 and redriveStatus REDRIVABLE, and nothing else: no
+    output, no error, no cause. The history ends with ExecutionTimedOut, whose details name States.Timeout."""
     arn = _start(sfn, TIMEOUT)
     described = _ended(sfn, arn, timeout=15)
-    assert described["status"] == "TIMED_OUT" and described["error"] == "States.Timeout"
-    assert "output" not in described and "stopDate" in described
-    assert described["redriveStatus"] == "REDRIVABLE"
-    assert _events(sfn, arn)[-1]["type"] == "ExecutionTimedOut"
+    described.pop("ResponseMetadata", None)
+    assert set(described) == {
+        "executionArn",
+        "stateMachineArn",
+        "name",
+        "status",
+        "startDate",
+        "stopDate",
+        "input",
+        "inputDetails",
+        "redriveCount",
+        "redriveStatus",
+    }
+    assert described["status"] == "TIMED_OUT" and described["redriveStatus"] == "REDRIVABLE"
+    last = _events(sfn, arn)[-1]
+    assert last["type"] == "ExecutionTimedOut"
+    assert last["executionTimedOutEventDetails"]["error"] == "States.Timeout"
 
 
 def test_describe_succeeded_execution(sfn: Any) -> None:

@@ -41,7 +41,8 @@ def crash_and_resume(
     return recorded, run, outcome
 
 
-def test_stopping_an_execution_aborts_its_running_state_then_the_execution() -> None:
+def test_stopping_an_execution_records_only_execution_aborted() -> None:
+    """As AWS recorded a stopped Wait: no WaitStateAborted, ExecutionAborted linked to event 0."""
     definition = load_definition(
         {"StartAt": "Hold", "States": {"Hold": {"Type": "Wait", "Seconds": 3600, "End": True}}}
     )
@@ -55,7 +56,8 @@ def test_stopping_an_execution_aborts_its_running_state_then_the_execution() -> 
     run, outcome = asyncio.run(go())
     assert (outcome.status, outcome.error, outcome.cause) == ("ABORTED", "Operator", "stopped by hand")
     types = [e.type for e in run.events]
-    assert types == ["ExecutionStarted", "WaitStateEntered", "WaitStateAborted", "ExecutionAborted"]
+    assert types == ["ExecutionStarted", "WaitStateEntered", "ExecutionAborted"]
+    assert run.events[-1].previous_event_id == 0
 
 
 def test_a_failing_branch_aborts_the_sibling_still_waiting() -> None:

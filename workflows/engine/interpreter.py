@@ -287,7 +287,9 @@ class ExecutionRun(TaskInvocation, Resume):
                 "TIMED_OUT": "ExecutionTimedOut",
                 "ABORTED": "ExecutionAborted",
             }
-            self.log.add(kind[status], details, previous=frame.prev)
+            # StopExecution's ExecutionAborted is not linked to the state it interrupted (AWS records
+            # previousEventId 0).
+            self.log.add(kind[status], details, previous=0 if status == "ABORTED" else frame.prev)
         self.outcome = Outcome(status, output, error, cause)
         with contextlib.suppress(Exception):
             await self.sink.flush()
@@ -497,8 +499,10 @@ class ExecutionRun(TaskInvocation, Resume):
                 step = self._caught(state, catcher, err, value, frame)
                 break
             except asyncio.CancelledError:
-                # Stopped (StopExecution, or a sibling branch or iteration failed) while running.
-                if state.type in _ABORTABLE and not self._shutting_down:
+                # A sibling branch or iteration failed while this state ran: AWS records it aborted. A
+                # StopExecution records no state event, only ExecutionAborted (recorded on AWS:
+                # ExecutionStarted, WaitStateEntered, ExecutionAborted).
+                if state.type in _ABORTABLE and not self._shutting_down and self._stop is None:
                     self._emit(frame, state.type + "StateAborted", advance=False)
                 raise
         self._exit(state, step, frame)

@@ -192,7 +192,7 @@ async def _map(run: ExecutionRun, state: State, value: Any, frame: Frame) -> _Ne
                 stopping = True
                 raise _MapFailure(err, child) from err
             except asyncio.CancelledError:
-                if not distributed and not run._shutting_down:
+                if not distributed and not run._shutting_down and run._stop is None:
                     run._emit(child, "MapIterationAborted", {"index": index, "name": state.name})
                 raise
             if not distributed:

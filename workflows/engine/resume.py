@@ -116,6 +116,10 @@ def _top_level_events(
         if t in ("MapStateStarted", "ParallelStateStarted"):
             depth += 1
             continue
+        if t in ("ExecutionAborted", "ExecutionRedriven"):
+            # A StopExecution records no Map/ParallelStateAborted: whatever was open closed here.
+            depth = 0
+            continue
         if t in (
             "MapStateSucceeded",
             "MapStateFailed",

@@ -353,8 +353,10 @@ class Executions(ServiceCore):
             "inputDetails": {"included": True},
             "output": r.get("output"),
             "outputDetails": {"included": True} if r.get("output") is not None else None,
-            "error": r.get("error"),
-            "cause": r.get("cause"),
+            # AWS describes a TIMED_OUT execution without an error or cause (recorded, test_global_timeout);
+            # its history's ExecutionTimedOut holds States.Timeout.
+            "error": r.get("error") if r["status"] != "TIMED_OUT" else None,
+            "cause": r.get("cause") if r["status"] != "TIMED_OUT" else None,
             "traceHeader": r.get("traceHeader"),
             "mapRunArn": r.get("mapRunArn"),
             "stateMachineVersionArn": r.get("stateMachineVersionArn"),
