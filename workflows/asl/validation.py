@@ -472,6 +472,13 @@ class _Validator:
             if len(present) > 1:
                 names = ", ".join(f"'{name}'" for name in present)
                 self.schema_error(f"Only one of the fields {names} may be set", pointer)
+        if kind == "Wait" and not any(
+            f in state for f in ("Seconds", "Timestamp", "SecondsPath", "TimestampPath")
+        ):
+            # The Developer Guide's Wait state: it must contain exactly one of these four.
+            self.schema_error(
+                "These fields are required: [Seconds or Timestamp or SecondsPath or TimestampPath]", pointer
+            )
         if kind in ("Choice", "Succeed", "Fail"):
             return
         if "Next" not in state and "End" not in state:
