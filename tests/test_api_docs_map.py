@@ -99,3 +99,16 @@ def test_batch_limit_path_must_be_a_positive_integer(tmp_path: Path) -> None:
         tmp_path, _map({"MaxItemsPerBatchPath": "$.size"}, ItemsPath="$.items"), {"size": 0, "items": [1]}
     )
     assert described["status"] == "FAILED" and described["error"] == "States.Runtime"
+
+
+def test_context_object_map_item_in_jsonata(tmp_path: Path) -> None:
+    """Context object in JSONata: $states.context.Map.Item.Index and .Value are the iteration's index and
+    item (the same fields as $$.Map.Item in JSONPath)."""
+    definition = _map(
+        ItemSelector={
+            "i": "{% $states.context.Map.Item.Index %}",
+            "v": "{% $states.context.Map.Item.Value %}",
+        }
+    )
+    definition["QueryLanguage"] = "JSONata"
+    assert _output(tmp_path, definition, ["a", "b"]) == [{"i": 0, "v": "a"}, {"i": 1, "v": "b"}]
