@@ -1,18 +1,15 @@
 """The web console, driven in headless Chromium: pages, graph statuses, actions, editor, escaping.
 
-The server runs in a thread (uvicorn on a free 127.0.0.1 port, temp data dir); executions are
-created through the service on the server's loop. Screenshots go to tests/artifacts/;
+The server runs in a thread (tests/browser.py: uvicorn on a free 127.0.0.1 port, temp data dir);
+executions are created through the service on the server's loop. Screenshots go to tests/artifacts/;
 `UPDATE_DOCS_SCREENSHOT=1` also refreshes docs/console.png (the README's picture of the execution
 page). They drive Debian's chromium (tests/tools.py finds it; under CI a missing one fails the run).
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
-import socket
-import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -20,10 +17,10 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from playwright.sync_api import expect
 
-from tests import tools
+from tests.browser import ROOT, LiveServer
+from tests.browser import shot as browser_shot
 from workflows.engine.resolvers import CallableResolver, ChainResolver
 from workflows.service.api import create_app
 from workflows.service.console import create_console
@@ -38,8 +35,8 @@ from workflows.service.console_data import (
 from workflows.service.service import StepFunctionsService
 from workflows.service.store import Store
 
-ROOT = Path(__file__).resolve().parent.parent
-ARTIFACTS = ROOT / "tests" / "artifacts"
+# A failed image load is the hostile test's own doing; anything else is a console bug.
+EXPECTED_PAGE_ERRORS = ("Failed to load resource",)
 ROLE = "arn:aws:iam::123456789012:role/console-test"
 FN = "arn:aws:lambda:us-east-1:123456789012:function:"
 
@@ -294,8 +291,9 @@ class FakeUploads:
         return key
 
 
-class Server:
+class Server(LiveServer):
     def __init__(self, tmp: Path) -> None:
+        super().__init__()
         self.tmp = tmp
         resolver = ChainResolver(
             CallableResolver(
@@ -318,24 +316,11 @@ class Server:
         self.source.parent.mkdir()
         self.source.write_text(json.dumps(SLOW, indent=2) + "\n")
         self.arns: dict[str, str] = {}
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            self.port = sock.getsockname()[1]
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.loop = asyncio.new_event_loop()
 
     def start(self) -> None:
         arn = "arn:aws:states:us-east-1:123456789012:stateMachine:slow"
         routes = create_console(self.service, uploads=self.uploads, sources={arn: self.source})
-        app = create_app(self.service, routes=routes)
-        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="on")
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self._serve, daemon=True)
-        self.thread.start()
-        deadline = time.monotonic() + 15
-        while not self.server.started:
-            assert time.monotonic() < deadline, "console server did not start"
-            time.sleep(0.02)
+        self.serve(create_app(self.service, routes=routes))
         for name, definition in (
             ("pipeline", PIPELINE),
             ("slow", SLOW),
@@ -354,23 +339,6 @@ class Server:
         self.arns["files"] = out["stateMachineArn"]
         self.uploads.state_machine_arns = [self.arns["files"]]
         assert self.arns["slow"] == arn
-
-    def _serve(self) -> None:
-        asyncio.set_event_loop(self.loop)
-        self.loop.run_until_complete(self.server.serve())
-        # Executions still waiting (a one-hour Wait) end with the loop, not as stray tasks.
-        pending = asyncio.all_tasks(self.loop)
-        for task in pending:
-            task.cancel()
-        self.loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
-        self.loop.close()
-
-    def stop(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(15)
-
-    def call(self, coro: Any, timeout: float = 15) -> Any:
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
 
     def start_execution(self, machine: str, name: str, value: Any) -> str:
         out = self.call(
@@ -415,51 +383,16 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     srv.stop()
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    chromium = tools.chromium()
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(
-            executable_path=chromium,
-            args=[
-                "--headless=new",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--no-first-run",
-                "--disable-sync",
-            ],
-        )
-        yield b
-        b.close()
-
-
-@pytest.fixture
-def page(browser: Any) -> Iterator[Any]:
-    context = browser.new_context(viewport={"width": 1440, "height": 1000})
-    pg = context.new_page()
-    errors: list[str] = []
-    pg.on("pageerror", lambda exc: errors.append(str(exc)))
-    pg.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
-    pg.on("dialog", lambda dialog: dialog.accept())
-    pg.set_default_timeout(10_000)
-    yield pg
-    context.close()
-    # A failed image load is the hostile test's own doing; anything else is a console bug.
-    real = [e for e in errors if "Failed to load resource" not in e]
-    assert not real, real
-
-
 def shot(page: Any, name: str) -> None:
-    ARTIFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+    browser_shot(page, name, full_page=True)
 
 
 def state_status(page: Any, name: str) -> str:
     return page.locator(f'#graph .node[data-state="{name}"]').get_attribute("data-status")
+
+
+def expect_status(page: Any, name: str, status: str) -> None:
+    expect(page.locator(f'#graph .node[data-state="{name}"]')).to_have_attribute("data-status", status)
 
 
 def open_execution(page: Any, server: Server, arn: str) -> None:
@@ -570,9 +503,10 @@ def test_lists_and_graph_statuses(server: Server, page: Any) -> None:
     assert page.locator("#graph .cluster[data-cluster='c:Both']").count() == 1
     assert page.locator("#graph .cluster[data-cluster='c:Each']").count() == 1
     assert page.locator("#exec-output").text_content().strip().startswith("{")
-    # Clicking a state shows each processing stage.
+    # Clicking a state shows each processing stage (asked of the server when it is clicked).
     page.click('#graph .node[data-state="Validate"]')
     details = page.locator("#details")
+    expect(details.locator(".run")).to_have_count(1)
     for stage in ("Input", "InputPath", "Parameters", "Result", "ResultSelector", "ResultPath", "Output"):
         assert details.locator(f'.stage[data-stage="{stage}"]').count() == 1, stage
     assert '"bucket": "in"' in details.locator('.stage[data-stage="Parameters"] pre').text_content()
@@ -588,13 +522,16 @@ def test_lists_and_graph_statuses(server: Server, page: Any) -> None:
     assert state_status(page, "Big") == "failed"
     picker = page.locator('.iteration-picker[data-map="Each"]')
     picker.select_option("0")
-    assert state_status(page, "Big") == "notrun" and state_status(page, "Small") == "succeeded"
+    expect_status(page, "Big", "notrun")
+    expect_status(page, "Small", "succeeded")
     page.locator('.iteration-picker[data-map="Each"]').select_option("1")
-    assert state_status(page, "Big") == "failed" and state_status(page, "Small") == "notrun"
+    expect_status(page, "Big", "failed")
+    expect_status(page, "Small", "notrun")
     page.click('#graph .node[data-state="Big"]')
     assert page.locator("#details .state-error .error-name").text_content() == "Rejected"
     assert "unsupported media type" in page.locator("#details .state-error pre").text_content()
     page.locator('.iteration-picker[data-map="Each"]').select_option("all")
+    expect_status(page, "Small", "succeeded")
     page.click('#graph .node[data-state="Each"]')
     # A caught state's output comes from its Catch; its own ResultPath never ran.
     expect(page.locator('#details .stage[data-stage="Output (from the Catch\'s ResultPath)"]')).to_have_count(
@@ -627,6 +564,7 @@ def test_table_and_events_views(server: Server, page: Any) -> None:
     open_execution(page, server, arn)
     page.click("#tab-table")
     rows = page.locator("#runs tbody tr")
+    page.wait_for_selector("#runs tbody tr")
     assert rows.count() >= 8
     page.select_option("#table-status", "failed")
     expect(page.locator("#runs tbody tr td:first-child")).to_have_text(["Big", "Quarantine"])
@@ -635,10 +573,11 @@ def test_table_and_events_views(server: Server, page: Any) -> None:
     expect(page.locator("#runs tbody tr td:first-child")).to_have_text(["Small"])
     page.fill("#table-filter", "")
     page.click("#runs th[data-sort='name']")
+    page.wait_for_selector("#runs tbody tr")
     first = page.locator("#runs tbody tr td:first-child").all_text_contents()
     assert first == sorted(first)
     page.click("#runs th[data-sort='name']")
-    assert page.locator("#runs tbody tr td:first-child").all_text_contents() == sorted(first, reverse=True)
+    expect(page.locator("#runs tbody tr td:first-child")).to_have_text(sorted(first, reverse=True))
     shot(page, "table")
 
     page.click("#tab-events")
@@ -890,7 +829,7 @@ def test_hostile_values_are_text(server: Server, page: Any) -> None:
     page.click(f'#graph .node[data-state="{HOSTILE_NAME}"]')
     assert page.locator("#details-name").text_content() == HOSTILE_NAME
     page.click("#tab-table")
-    assert page.locator("#runs tbody td", has_text=HOSTILE_NAME).count() == 1
+    expect(page.locator("#runs tbody td", has_text=HOSTILE_NAME)).to_have_count(1)
     page.click("#tab-events")
     page.click("#events details summary >> nth=0")
     assert "<script>window.pwned=1</script>" in page.locator("#events details pre").first.text_content()
@@ -1007,8 +946,9 @@ def test_no_sideways_overflow_at_1024(server: Server, browser: Any) -> None:
             page.goto(server.url + path)
             page.wait_for_selector(ready)
             assert page.evaluate(wide) <= 0, path
-        for tab in ("table", "events"):
+        for tab, ready in (("table", "#runs tbody tr"), ("events", "#events details")):
             page.click(f"#tab-{tab}")
+            page.wait_for_selector(ready)
             assert page.evaluate(wide) <= 0, tab
     finally:
         context.close()
@@ -1041,6 +981,7 @@ def test_events_have_step_and_resource_and_the_table_a_timeline(server: Server, 
     assert "LambdaFunctionFailed" in failed.locator(".type").all_text_contents()
     assert failed.first.evaluate("d => getComputedStyle(d).backgroundColor") != "rgba(0, 0, 0, 0)"
     page.click("#tab-table")
+    page.wait_for_selector("#runs tbody tr")
     bars = page.locator("#runs .timeline .bar")
     assert bars.count() == page.locator("#runs tbody tr").count()
     first, last = bars.first, bars.last
