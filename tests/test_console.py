@@ -27,6 +27,7 @@ from workflows.service.console import create_console
 from workflows.service.console_data import (
     COLUMNS_TAG,
     DEFAULT_COLUMNS,
+    ExecutionIndex,
     execution_columns,
     execution_runs,
     parse_columns,
@@ -237,6 +238,23 @@ REDRIVE = {
 
 QUICK = {"StartAt": "Only", "States": {"Only": {"Type": "Pass", "End": True}}}
 
+# A Map over many items, one Pass each: four events an item, six around them.
+BIG = {
+    "StartAt": "Fan",
+    "States": {
+        "Fan": {
+            "Type": "Map",
+            "ItemsPath": "$.items",
+            "ItemProcessor": {"StartAt": "Touch", "States": {"Touch": {"Type": "Pass", "End": True}}},
+            "ResultPath": None,
+            "Next": "Done",
+        },
+        "Done": {"Type": "Succeed"},
+    },
+}
+BIG_ITEMS = 1500
+BIG_EVENTS = 4 * BIG_ITEMS + 8
+
 HOSTILE_NAME = "<img src=x onerror=window.pwned=3>"
 HOSTILE = {
     "Comment": "<b>bold</b><script>window.pwned=5</script>",
@@ -328,6 +346,7 @@ class Server(LiveServer):
             ("redrive", REDRIVE),
             ("hostile", HOSTILE),
             ("quick", QUICK),
+            ("big", BIG),
         ):
             out = self.call(
                 self.service.create_state_machine(name=name, definition=json.dumps(definition), roleArn=ROLE)
@@ -988,3 +1007,147 @@ def test_events_have_step_and_resource_and_the_table_a_timeline(server: Server, 
     assert float(last.get_attribute("data-left")) > float(first.get_attribute("data-left"))
     # Laid out by the stylesheet (the CSP refuses style attributes, so the CSSOM sets them).
     assert last.bounding_box()["x"] > first.bounding_box()["x"]
+
+
+# -- a long history -----------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def big(server: Server) -> str:
+    """A finished execution of 6,008 events."""
+    arn = server.start_execution("big", "big-map", {"items": [f"item-{i}" for i in range(BIG_ITEMS)]})
+    assert server.wait_for(arn, lambda d: d["status"] != "RUNNING", timeout=60)["status"] == "SUCCEEDED"
+    return arn
+
+
+def test_a_long_history_is_read_in_pages_and_served_in_pages(server: Server, big: str) -> None:
+    whole = []
+    token = None
+    while True:
+        page = server.call(
+            server.service.get_execution_history(
+                executionArn=big, maxResults=1000, **({"nextToken": token} if token else {})
+            )
+        )
+        whole.extend(page["events"])
+        token = page.get("nextToken")
+        if not token:
+            break
+    assert len(whole) == BIG_EVENTS
+    history_bytes = len(json.dumps(whole, default=str))
+
+    # The console reads the history through the API a page at a time, never in one call.
+    calls: list[dict[str, Any]] = []
+    read = server.service.get_execution_history
+
+    async def counted(**params: Any) -> dict[str, Any]:
+        out = await read(**params)
+        calls.append({**params, "got": len(out["events"])})
+        return out
+
+    server.service.get_execution_history = counted  # type: ignore[method-assign]
+    try:
+        with httpx.Client(base_url=server.url, timeout=30) as client:
+            first = client.get("/console/api/execution", params={"arn": big})
+            data = first.json()
+            while not data["summary"]["complete"]:
+                time.sleep(0.05)
+                data = {**data, **client.get("/console/api/execution/summary", params={"arn": big}).json()}
+            reads = len(calls)
+            again = client.get("/console/api/execution", params={"arn": big}).json()
+            # The first answer is the summary and a page of events: a small part of the history.
+            assert len(first.content) < history_bytes / 10, (len(first.content), history_bytes)
+            assert len(data["events"]) == 100 and data["eventsNext"] == 100
+            assert data["summary"]["events"] == BIG_EVENTS and data["summary"]["transitions"] == BIG_ITEMS + 2
+            assert data["summary"]["states"]["Touch"] == {"status": "succeeded", "runs": BIG_ITEMS}
+            fan = data["summary"]["maps"]["Fan"]
+            assert fan["count"] == BIG_ITEMS and len(fan["iterations"]) <= 200
+            assert ["next", "Fan", "Done"] in data["summary"]["taken"]
+            # Events, then the table's rows, a page at a time, all of them in order.
+            ids: list[int] = []
+            after: int | None = 0
+            while after is not None:
+                page = client.get(
+                    "/console/api/execution/events", params={"arn": big, "after": after, "limit": 1000}
+                ).json()
+                assert len(page["events"]) <= 1000
+                ids.extend(e["id"] for e in page["events"])
+                after = page["next"]
+            assert ids == list(range(1, BIG_EVENTS + 1))
+            rows = client.get("/console/api/execution/runs", params={"arn": big, "limit": 100}).json()
+            assert len(rows["runs"]) == 100 and rows["total"] == BIG_ITEMS + 2 and rows["next"] == 100
+            found = client.get("/console/api/execution/events", params={"arn": big, "q": "item-1499"}).json()
+            assert found["events"] and all("item-1499" in json.dumps(e) for e in found["events"][1:])
+            touch = client.get(
+                "/console/api/execution/state",
+                params={"arn": big, "state": "Touch", "pickers": json.dumps({"Fan": "1499"})},
+            ).json()
+            assert touch["total"] == 1 and touch["run"]["input"] == "item-1499"
+            assert touch["run"]["scope"] == [["Fan", 1499]]
+    finally:
+        del server.service.get_execution_history
+    forward = [c for c in calls if not c.get("reverseOrder")]
+    assert forward and all(c["maxResults"] == 500 and c["got"] <= 500 for c in forward), calls
+    assert len(forward) == -(-BIG_EVENTS // 500)
+    # Opened again, a finished execution's history is not read again.
+    assert len(calls) == reads and again["summary"]["complete"]
+
+
+def test_history_read_in_pieces_folds_as_one(server: Server) -> None:
+    arn = server.start_execution("pipeline", "pieces", {"file": {"key": "p.png"}, "items": [0, 4, 1]})
+    described = server.finished(arn)
+    events = server.call(server.service.get_execution_history(executionArn=arn, maxResults=1000))["events"]
+    events = json.loads(json.dumps(events, default=str))
+    whole = execution_runs(PIPELINE, json.loads(json.dumps(events)), described)
+    index = ExecutionIndex(PIPELINE)
+    for i in range(0, len(events), 7):
+        index.feed(json.loads(json.dumps(events[i : i + 7])))
+    assert index.records(described["status"], described) == whole
+    summary = index.summary(described["status"], {})
+    assert summary["states"]["Big"] == {"status": "failed", "runs": 1}
+    assert summary["states"]["Each"]["status"] == "caught" and summary["focus"] == "Quarantine"
+    assert ("catch", "Each", "Quarantine") in summary["taken"]
+    assert index.summary(described["status"], {"Each": "0"})["states"].get("Big") is None
+
+
+@pytest.mark.browser
+def test_a_long_history_opens_and_pages_as_you_scroll(server: Server, page: Any, big: str) -> None:
+    began = time.perf_counter()
+    open_execution(page, server, big)
+    expect_status(page, "Touch", "succeeded")
+    opened = time.perf_counter() - began
+    expect_status(page, "Done", "succeeded")
+    assert page.locator("#event-count").text_content() == f"{BIG_EVENTS:,}"
+    assert opened < 10, opened  # the figure that matters is in `make bench`; this is a sanity bound
+
+    page.click("#tab-events")
+    expect(page.locator("#events details")).to_have_count(100)
+    expect(page.locator("#events-count")).to_have_text(f"100 of {BIG_EVENTS:,} events")
+    page.locator("#events-more").scroll_into_view_if_needed()  # the next page comes as it shows
+    expect(page.locator("#events details")).to_have_count(300)
+    page.locator("#events details").last.scroll_into_view_if_needed()
+    expect(page.locator("#events details")).to_have_count(500)
+    assert page.locator("#events details").evaluate_all("ds => ds.map(d => Number(d.dataset.event))") == list(
+        range(1, 501)
+    )
+    page.fill("#event-search", "item-1499")
+    expect(page.locator("#events-count")).to_contain_text("found")
+    assert page.locator("#events details").count() >= 3
+    shot(page, "big-events")
+
+    page.click("#tab-table")
+    expect(page.locator("#runs tbody tr")).to_have_count(100)
+    expect(page.locator("#runs-count")).to_have_text(f"100 of {BIG_ITEMS + 2:,} state runs")
+    page.locator("#runs-more").scroll_into_view_if_needed()
+    expect(page.locator("#runs tbody tr")).to_have_count(300)
+
+    page.click("#tab-graph")
+    page.fill('.iteration-jump[data-map="Fan"]', "1499")
+    page.press('.iteration-jump[data-map="Fan"]', "Enter")
+    expect(page.locator('.iteration-picker[data-map="Fan"]')).to_have_value("1499")
+    page.click('#graph .node[data-state="Touch"]')
+    expect(page.locator('#details .stage[data-stage="Input"] pre')).to_have_text("item-1499")
+    page.locator('.iteration-picker[data-map="Fan"]').select_option("all")
+    page.click('#graph .node[data-state="Touch"]')
+    expect(page.locator("#run-picker")).to_be_visible()
+    assert f"{BIG_ITEMS:,} runs" in page.locator("#details").text_content()

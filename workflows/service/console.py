@@ -43,6 +43,7 @@ from workflows.asl.errors import ServiceError
 from workflows.service.console_data import (
     COLUMNS_TAG,
     DEFAULT_COLUMNS,
+    ExecutionIndex,
     execution_columns,
     execution_runs,
     parse_columns,
@@ -242,6 +243,104 @@ class _OnLoop:
         return await asyncio.wrap_future(future)
 
 
+FINAL = ("SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")
+HISTORY_PAGE = 500  # events read at a time: the loop serves other requests between pages
+FIRST_EVENTS = 100  # events the execution page gets with its summary; the rest are paged
+OPEN_BUDGET = 0.6  # seconds the execution page waits for the history before it answers with what is read
+
+
+class _History:
+    """One execution's history as the console has read it: an ExecutionIndex fed a page at a time
+    by a task of its own, and caught up with newer events when the execution goes on."""
+
+    def __init__(self, service: StepFunctionsService, arn: str, definition_text: str) -> None:
+        self.service = service
+        self.arn = arn
+        self.definition_text = definition_text
+        try:
+            definition = json.loads(definition_text)
+        except ValueError:
+            definition = {}
+        self.definition = definition if isinstance(definition, dict) else {}
+        self.index = ExecutionIndex(self.definition)
+        self.task: asyncio.Task[None] | None = None
+        self.complete_at: int | None = None  # the redrive count when the whole, final history was read
+
+    def refresh(self, described: Mapping[str, Any]) -> asyncio.Task[None] | None:
+        """Start reading what is not read yet (unless already reading, or the history is final and read)."""
+        redrives = int(described.get("redriveCount") or 0)
+        if self.complete_at == redrives and described.get("status") in FINAL:
+            return None
+        if self.task is None or self.task.done():
+            final = described.get("status") in FINAL
+            self.task = asyncio.get_running_loop().create_task(self._read(final, redrives))
+        return self.task
+
+    @property
+    def reading(self) -> bool:
+        return self.task is not None and not self.task.done()
+
+    async def _read(self, final: bool, redrives: int) -> None:
+        if not self.index.events:
+            token = None
+            while True:
+                page = await self.service.get_execution_history(
+                    executionArn=self.arn, maxResults=HISTORY_PAGE, **({"nextToken": token} if token else {})
+                )
+                self.index.feed(page["events"])
+                token = page.get("nextToken")
+                if not token:
+                    break
+                await asyncio.sleep(0)
+        else:
+            # Newest first, back to what was read: an execution that goes on adds a few events a poll.
+            newer: list[dict[str, Any]] = []
+            token = None
+            while True:
+                page = await self.service.get_execution_history(
+                    executionArn=self.arn,
+                    maxResults=HISTORY_PAGE,
+                    reverseOrder=True,
+                    **({"nextToken": token} if token else {}),
+                )
+                fresh = [e for e in page["events"] if e["id"] > self.index.last_id]
+                newer.extend(fresh)
+                token = page.get("nextToken")
+                if not token or len(fresh) < len(page["events"]):
+                    break
+                await asyncio.sleep(0)
+            self.index.feed(reversed(newer))
+        if final:
+            self.complete_at = redrives
+
+
+class _Histories:
+    """The histories of the executions opened last (a few: each holds its events)."""
+
+    def __init__(self, service: StepFunctionsService, size: int = 6) -> None:
+        self.service = service
+        self.size = size
+        self.entries: OrderedDict[str, _History] = OrderedDict()
+
+    async def open(
+        self, arn: str, described: Mapping[str, Any], definition_text: str, wait: float | None = None
+    ) -> _History:
+        """The execution's history, read or catching up; waits for the reading `wait` seconds at most
+        (None: until it is done)."""
+        entry = self.entries.get(arn)
+        if entry is None or entry.definition_text != definition_text:
+            entry = self.entries[arn] = _History(self.service, arn, definition_text)
+        self.entries.move_to_end(arn)
+        while len(self.entries) > self.size:
+            self.entries.popitem(last=False)
+        task = entry.refresh(described)
+        if task is not None:
+            done, _ = await asyncio.wait({task}, timeout=wait)
+            if task in done:
+                task.result()  # a failed read is the request's error
+        return entry
+
+
 def create_console(
     service: StepFunctionsService,
     uploads: Uploads | None = None,
@@ -398,25 +497,48 @@ def create_console(
             if not token:
                 return events
 
-    async def execution(request: Request) -> Response:
-        arn = request.query_params.get("arn", "")
+    histories = _Histories(service)
+
+    async def opened(arn: str, wait: float | None = None) -> tuple[dict[str, Any], dict[str, Any], _History]:
         described = await service.describe_execution(executionArn=arn)
         machine = await service.describe_state_machine_for_execution(executionArn=arn)
-        events = await history(arn)
-        try:
-            definition = json.loads(machine["definition"])
-        except ValueError:
-            definition = {}
-        context = {
-            **described,
+        entry = await histories.open(arn, described, machine["definition"], wait)
+        return described, machine, entry
+
+    def context(described: Mapping[str, Any], machine: Mapping[str, Any], entry: _History) -> dict[str, Any]:
+        """The execution as the payload stages see it (its context object's fields)."""
+        return {
+            **json.loads(json.dumps(described, default=_default)),
             "roleArn": machine.get("roleArn"),
             "stateMachineName": machine.get("name"),
-            "_queryLanguage": definition.get("QueryLanguage") if isinstance(definition, dict) else None,
+            "_queryLanguage": entry.definition.get("QueryLanguage"),
         }
-        runs = execution_runs(
-            definition, [json.loads(json.dumps(e, default=_default)) for e in events], context
-        )
+
+    def pickers(request: Request) -> dict[str, str]:
+        raw = request.query_params.get("pickers") or "{}"
+        value = json.loads(raw)
+        if not isinstance(value, dict):
+            raise ValueError("pickers is a JSON object")
+        return {str(k): str(v) for k, v in value.items()}
+
+    def status_of(described: Mapping[str, Any], entry: _History) -> str:
+        # While the history is still being read, what is open may have ended in the part not read yet.
+        return "RUNNING" if entry.reading else str(described.get("status", "RUNNING"))
+
+    def summary_of(described: Mapping[str, Any], entry: _History, request: Request) -> dict[str, Any]:
+        return {
+            **entry.index.summary(status_of(described, entry), pickers(request)),
+            "complete": not entry.reading,
+        }
+
+    async def execution(request: Request) -> Response:
+        """The execution page's first answer: the execution, the graph's summary and the first events.
+        A long history is read while it waits (OPEN_BUDGET at most); with `summary.complete` false
+        the page asks `execution/summary` again for the rest."""
+        arn = request.query_params.get("arn", "")
+        described, machine, entry = await opened(arn, OPEN_BUDGET)
         pending = await service.pending_task_tokens(executionArn=arn)
+        first = entry.index.events_page(0, FIRST_EVENTS)
         return _json(
             {
                 "execution": described,
@@ -425,12 +547,69 @@ def create_console(
                     "definition": machine["definition"],
                     "revisionId": machine.get("revisionId"),
                 },
-                "runs": runs,
-                "events": events,
-                "transitions": sum(1 for e in events if e["type"].endswith("StateEntered")),
+                "summary": summary_of(described, entry, request),
+                "events": first["events"],
+                "eventsNext": first["next"],
                 "pendingTasks": pending["tasks"],
             }
         )
+
+    async def execution_summary(request: Request) -> Response:
+        arn = request.query_params.get("arn", "")
+        described, _, entry = await opened(arn, OPEN_BUDGET)
+        return _json({"execution": described, "summary": summary_of(described, entry, request)})
+
+    async def execution_state(request: Request) -> Response:
+        """One state's runs (the last 500) and one of them in full, with its payload stages."""
+        q = request.query_params
+        arn = q.get("arn", "")
+        described, machine, entry = await opened(arn)
+        chosen = int(q["run"]) if q.get("run") else None
+        return _json(
+            entry.index.state_runs(
+                status_of(described, entry),
+                pickers(request),
+                q.get("state", ""),
+                chosen,
+                context(described, machine, entry),
+            )
+        )
+
+    async def execution_runs_route(request: Request) -> Response:
+        """A page of the table view, filtered and sorted here."""
+        q = request.query_params
+        arn = q.get("arn", "")
+        described, _, entry = await opened(arn)
+        return _json(
+            entry.index.table_rows(
+                status_of(described, entry),
+                pickers(request),
+                state_status=q.get("status") or "",
+                text=(q.get("q") or "").strip(),
+                sort=q.get("sort") or "id",
+                descending=q.get("dir") == "desc",
+                offset=max(0, int(q.get("offset") or 0)),
+                limit=max(1, min(int(q.get("limit") or 100), 500)),
+            )
+        )
+
+    async def execution_events(request: Request) -> Response:
+        """A page of events after `after`; a search looks through the history a slice at a time."""
+        q = request.query_params
+        arn = q.get("arn", "")
+        _, _, entry = await opened(arn)
+        limit = max(1, min(int(q.get("limit") or 100), 1000))
+        text = (q.get("q") or "").strip()
+        after = max(0, int(q.get("after") or 0))
+        found: list[dict[str, Any]] = []
+        while True:
+            page = entry.index.events_page(after, limit - len(found), text, scan=2000)
+            found.extend(page["events"])
+            after = page["next"]
+            if after is None or len(found) >= limit:
+                break
+            await asyncio.sleep(0)
+        return _json({"events": found, "next": after, "total": page["total"]})
 
     async def start(request: Request) -> Response:
         body = await _body(request)
@@ -628,6 +807,10 @@ def create_console(
         Route("/api/state-machine", api(state_machine), methods=["GET"]),
         Route("/api/executions", api(executions), methods=["GET"]),
         Route("/api/execution", api(execution), methods=["GET"]),
+        Route("/api/execution/summary", api(execution_summary), methods=["GET"]),
+        Route("/api/execution/state", api(execution_state), methods=["GET"]),
+        Route("/api/execution/runs", api(execution_runs_route), methods=["GET"]),
+        Route("/api/execution/events", api(execution_events), methods=["GET"]),
         Route("/api/start", api(start), methods=["POST"]),
         Route("/api/stop", api(stop), methods=["POST"]),
         Route("/api/redrive", api(redrive), methods=["POST"]),
