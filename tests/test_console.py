@@ -8,6 +8,7 @@ page). They drive Debian's chromium (tests/tools.py finds it; under CI a missing
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import time
@@ -1151,3 +1152,193 @@ def test_a_long_history_opens_and_pages_as_you_scroll(server: Server, page: Any,
     page.click('#graph .node[data-state="Touch"]')
     expect(page.locator("#run-picker")).to_be_visible()
     assert f"{BIG_ITEMS:,} runs" in page.locator("#details").text_content()
+
+
+# -- coverage over the graph ---------------------------------------------------------------------------
+
+BRANCHY = {
+    "StartAt": "Check",
+    "States": {
+        "Check": {
+            "Type": "Choice",
+            "Choices": [
+                {"Variable": "$.n", "NumericGreaterThan": 10, "Next": "Big"},
+                {"Variable": "$.n", "NumericLessThan": 0, "Next": "Negative"},
+            ],
+            "Default": "Small",
+        },
+        "Big": {
+            "Type": "Task",
+            "Resource": FN + "reject",
+            "Catch": [{"ErrorEquals": ["Rejected"], "Next": "Handled"}],
+            "End": True,
+        },
+        "Small": {
+            "Type": "Task",
+            "Resource": FN + "analyse",
+            "ResultPath": "$.result",
+            "Catch": [{"ErrorEquals": ["States.ALL"], "Next": "Handled"}],
+            "Next": "Fan",
+        },
+        "Fan": {
+            "Type": "Map",
+            "ItemsPath": "$.items",
+            "ItemProcessor": {"StartAt": "Each", "States": {"Each": {"Type": "Pass", "End": True}}},
+            "ResultPath": None,
+            "Next": "Done",
+        },
+        "Negative": {"Type": "Fail", "Error": "Negative"},
+        "Handled": {"Type": "Pass", "Next": "Done"},
+        "Done": {"Type": "Succeed"},
+    },
+}
+
+
+def edge(page: Any, source: str, target: str, kind: str = "") -> Any:
+    selector = f'#graph .edge[data-from="{source}"][data-to="{target}"]'
+    return page.locator(selector + (f'[data-kind="{kind}"]' if kind else ""))
+
+
+@pytest.mark.browser
+def test_coverage_over_the_graph(server: Server, page: Any, tmp_path: Path) -> None:
+    from workflows.asl.definition import load_definition
+    from workflows.service.coverage import Coverage, trace_context
+    from workflows.service.trace import trace_history
+
+    created = server.call(
+        server.service.create_state_machine(name="branchy", definition=json.dumps(BRANCHY), roleArn=ROLE)
+    )
+    server.arns["branchy"] = created["stateMachineArn"]
+    for i in (1, 2):  # the Default branch only, and no error
+        server.finished(server.start_execution("branchy", f"small-{i}", {"n": i, "items": [1, 2]}))
+
+    page.goto(f"{server.url}/console/machine?arn={server.arns['branchy']}&tab=definition")
+    page.wait_for_selector("#graph .node")
+    page.check("#coverage-toggle")
+    expect(page.locator("#coverage-summary")).to_be_visible()
+    expect(page.locator("#coverage-source")).to_contain_text("From 2 recorded executions of this definition")
+    expect(page.locator("#coverage-states b")).to_have_text("5/8")
+    expect(page.locator("#coverage-transitions b")).to_have_text("3/8")
+    nodes = {n: page.locator(f'#graph .node[data-state="{n}"]') for n in BRANCHY["States"]}
+    for name in ("Check", "Small", "Fan", "Done"):
+        expect(nodes[name]).to_have_attribute("data-coverage", "covered")
+    for name in ("Big", "Negative", "Handled"):
+        expect(nodes[name]).to_have_attribute("data-coverage", "missed")
+    assert nodes["Small"].get_attribute("data-hits") == "2"
+    # The Map's inner state, entered once an item.
+    each = page.locator('#graph .node[data-state="Each"]')
+    assert each.get_attribute("data-coverage") == "covered" and each.get_attribute("data-hits") == "4"
+    # The untaken Choice rules and Catch are drawn as not covered, the Default as taken twice.
+    assert edge(page, "Check", "Big", "choice").get_attribute("data-coverage") == "missed"
+    assert edge(page, "Check", "Negative", "choice").get_attribute("data-index") == "1"
+    assert edge(page, "Check", "Negative", "choice").get_attribute("data-coverage") == "missed"
+    default = edge(page, "Check", "Small", "default")
+    assert default.get_attribute("data-coverage") == "covered" and default.get_attribute("data-hits") == "2"
+    assert default.locator(".hits text").text_content() == "2\u00d7"
+    assert edge(page, "Small", "Handled", "catch").get_attribute("data-coverage") == "missed"
+    assert edge(page, "Big", "Handled", "catch").get_attribute("data-coverage") == "missed"
+    assert "never taken" in edge(page, "Small", "Handled", "catch").locator("title").text_content()
+    missing = page.locator("#coverage-missing")
+    expect(missing.locator('li[data-state="Big"]')).to_have_text("Big never entered")
+    expect(missing.locator('li[data-edge="Small:catch:0"]')).to_have_text("Small Catch 1 → Handled")
+    expect(missing.locator('li[data-edge="Check:choice:0"]')).to_have_text("Check Choice rule 1 → Big")
+
+    # A coverage JSON from `pytest --sfn-cov` (the same document) in place of the recorded runs.
+    rule = server.start_execution("branchy", "big-one", {"n": 50, "items": []})
+    server.finished(rule)
+    events = server.call(server.service.get_execution_history(executionArn=rule, maxResults=1000))["events"]
+    definition = load_definition(json.dumps(BRANCHY))
+    coverage = Coverage()
+    context = trace_context(rule, "big-one", server.arns["branchy"], "branchy")
+    coverage.add(
+        "definitions/branchy.asl.json", definition, trace_history(definition, events, context=context)
+    )
+    report = coverage.write_json(tmp_path / "coverage.json")
+    page.click(".coverage-import summary")
+    page.set_input_files("#coverage-file", str(report))
+    expect(page.locator("#coverage-summary")).to_contain_text("definitions/branchy.asl.json, 1 executions")
+    expect(nodes["Big"]).to_have_attribute("data-coverage", "covered")
+    assert edge(page, "Check", "Big", "choice").get_attribute("data-coverage") == "covered"
+    assert edge(page, "Big", "Handled", "catch").get_attribute("data-coverage") == "covered"
+    assert edge(page, "Check", "Small", "default").get_attribute("data-coverage") == "missed"
+    # Back to the recorded executions: the third one took rule 1 and the Catch.
+    page.click("#coverage-recorded")
+    expect(page.locator("#coverage-source")).to_contain_text("From 3 recorded executions")
+    expect(edge(page, "Check", "Big", "choice")).to_have_attribute("data-coverage", "covered")
+    assert edge(page, "Check", "Negative", "choice").get_attribute("data-coverage") == "missed"
+    page.uncheck("#coverage-toggle")
+    expect(page.locator("#definition-json")).to_be_visible()
+    assert page.locator("#graph.coverage").count() == 0
+
+
+def test_coverage_route_counts_as_workflows_coverage_does(server: Server) -> None:
+    from workflows.asl.definition import load_definition
+    from workflows.service.coverage import DefinitionCoverage, trace_context
+    from workflows.service.trace import trace_history
+
+    created = server.call(
+        server.service.create_state_machine(name="branchy-api", definition=json.dumps(BRANCHY), roleArn=ROLE)
+    )
+    arn = created["stateMachineArn"]
+    runs = []
+    for n in (3, -1, 40):
+        out = server.call(
+            server.service.start_execution(stateMachineArn=arn, input=json.dumps({"n": n, "items": [0]}))
+        )
+        runs.append(server.finished(out["executionArn"]))
+    definition = load_definition(json.dumps(BRANCHY))
+    expected = DefinitionCoverage.of("branchy-api", definition)
+    for run in reversed(runs):  # the API lists the newest first
+        events = server.call(
+            server.service.get_execution_history(executionArn=run["executionArn"], maxResults=1000)
+        )["events"]
+        context = trace_context(run["executionArn"], run["name"], arn, "branchy-api", ROLE)
+        expected.add(trace_history(definition, events, context=context))
+    with httpx.Client(base_url=server.url) as client:
+        got = client.get("/console/api/coverage", params={"arn": arn}).json()
+        # A new revision: the old executions ran another definition and are not counted against it.
+        changed = {**BRANCHY, "Comment": "a new revision"}
+        server.call(server.service.update_state_machine(stateMachineArn=arn, definition=json.dumps(changed)))
+        after = client.get("/console/api/coverage", params={"arn": arn}).json()
+    assert {k: got[k] for k in ("summary", "states", "edges", "executions")} == {
+        k: v for k, v in expected.to_json().items() if k in ("summary", "states", "edges", "executions")
+    }
+    assert got["counted"] == 3 and got["otherRevisions"] == 0
+    assert got["summary"]["choice"] == {"covered": 2, "total": 2}
+    assert (
+        after["counted"] == 0 and after["otherRevisions"] == 3 and after["summary"]["states"]["covered"] == 0
+    )
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("width,height", [(1280, 800), (1024, 768)])
+def test_coverage_screenshots(server: Server, browser: Any, width: int, height: int) -> None:
+    """The pipeline's coverage from a few uploads, as the README shows it (docs/console-coverage.png)."""
+    for name in ("cover-holiday.jpg", "cover-blurry.jpg", "cover-broken.png", "cover-notes.txt"):
+        key = server.uploads.put(f"{width}-{name}", b"fake")
+        listed = server.call(server.service.list_executions(stateMachineArn=server.arns["files"]))
+        for e in listed["executions"]:
+            if json.loads(server.describe(e["executionArn"])["input"])["key"] == key:
+                server.finished(e["executionArn"])
+    context = browser.new_context(viewport={"width": width, "height": height})
+    page = context.new_page()
+    try:
+        page.goto(f"{server.url}/console/machine?arn={server.arns['files']}&tab=definition&coverage=1")
+        expect(page.locator("#coverage-summary")).to_be_visible()
+        page.wait_for_function("document.getElementById('zoom-level').textContent !== ''")
+        assert page.locator("#graph .node[data-coverage='missed']").count() > 0
+        assert page.locator("#graph .edge[data-coverage='covered']").count() > 0
+        wide = "document.documentElement.scrollWidth - document.documentElement.clientWidth"
+        assert page.evaluate(wide) <= 0
+        shot(page, f"coverage-{width}")
+        docs = ROOT / "docs" / "console-coverage.png"
+        if width == 1280 and (os.environ.get("UPDATE_DOCS_SCREENSHOT") or not docs.exists()):
+            from PIL import Image
+
+            # The panel at the top of the window; a palette of 128 colours (a third of the size).
+            page.evaluate("document.getElementById('definition').scrollIntoView()")
+            page.click("#graph-zoom-out")
+            picture = Image.open(io.BytesIO(page.screenshot())).convert("RGB")
+            picture.quantize(colors=128, method=Image.Quantize.MEDIANCUT).save(docs, optimize=True)
+    finally:
+        context.close()

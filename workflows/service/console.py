@@ -11,10 +11,14 @@ that changes something (POST/PUT/DELETE) must carry the double-submit CSRF token
 strict Content-Security-Policy (scripts from 'self' only); the script builds the DOM with
 textContent, so no user value is ever parsed as HTML.
 
-The execution view is worked out here, not in the browser: `execution_runs` turns a history into
-one record per state run (its thread — Map iteration or Parallel branch —, status, attempts,
-payload stages), re-applying the state's JSONPath fields with workflows.asl.jsonpath where the history
-does not record a stage.
+The execution view is worked out here, not in the browser: an `ExecutionIndex` (console_data) folds
+the history into state runs (each run's thread — Map iteration or Parallel branch —, status,
+attempts, payload stages, re-applying the state's JSONPath fields where the history does not record
+a stage). A long history is read a page at a time, with the loop serving other requests between
+pages, and kept for the executions opened last; the page gets a summary sized by the definition and
+the first events, then asks for a state's runs, the table's rows and more events as they are shown.
+The state machine view can lay coverage over the graph: the machine's recorded executions counted
+by workflows.service.coverage, as `workflows coverage` counts them.
 """
 
 from __future__ import annotations
@@ -49,8 +53,10 @@ from workflows.service.console_data import (
     parse_columns,
     pointer_position,
 )
+from workflows.service.coverage import DefinitionCoverage, Tally, trace_context
 from workflows.service.editing import editor_schema, place_diagnostics, state_inputs
 from workflows.service.service import StepFunctionsService
+from workflows.service.trace import trace_history
 
 __all__ = ["Uploads", "create_console", "execution_runs", "pointer_position", "upload_name"]
 
@@ -246,6 +252,7 @@ class _OnLoop:
 FINAL = ("SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")
 HISTORY_PAGE = 500  # events read at a time: the loop serves other requests between pages
 FIRST_EVENTS = 100  # events the execution page gets with its summary; the rest are paged
+COVERAGE_EXECUTIONS = 2000  # the newest executions the coverage overlay counts
 OPEN_BUDGET = 0.6  # seconds the execution page waits for the history before it answers with what is read
 
 
@@ -611,6 +618,70 @@ def create_console(
             await asyncio.sleep(0)
         return _json({"events": found, "next": after, "total": page["total"]})
 
+    tallies: OrderedDict[str, tuple[str, Tally | None]] = OrderedDict()  # finished executions only
+
+    async def coverage(request: Request) -> Response:
+        """The state machine's coverage from its recorded executions (the newest COVERAGE_EXECUTIONS),
+        counted as `workflows coverage` counts: those that ran the current definition; the others
+        ran another revision and are only counted as such."""
+        from workflows.asl.definition import load_definition
+        from workflows.asl.errors import DefinitionError
+
+        arn = request.query_params.get("arn", "")
+        machine = await service.describe_state_machine(stateMachineArn=arn)
+        text = machine["definition"]
+        try:
+            definition = load_definition(text, service.substitutions)
+        except DefinitionError:  # it was registered, so it compiles; a `${...}` may upset validation
+            definition = load_definition(text, service.substitutions, validate=False)
+        entry = DefinitionCoverage.of(machine["name"], definition)
+        listed = await all_pages(service.list_executions, "executions", stateMachineArn=arn)
+        counted = others = 0
+        for n, e in enumerate(listed[:COVERAGE_EXECUTIONS]):
+            execution_arn = e["executionArn"]
+            known = tallies.get(execution_arn)
+            if known is None:
+                ran = await service.describe_state_machine_for_execution(executionArn=execution_arn)
+                tally = None
+                if ran["definition"] == text:
+                    described = await service.describe_execution(executionArn=execution_arn)
+                    context = trace_context(
+                        execution_arn,
+                        e["name"],
+                        arn,
+                        machine["name"],
+                        machine.get("roleArn"),
+                        int(described.get("redriveCount") or 0),
+                    )
+                    events = await history(execution_arn)
+                    trace = (
+                        await asyncio.to_thread(trace_history, definition, events, context=context)
+                        if len(events) > 2000  # a long one is read on a thread; the loop goes on
+                        else trace_history(definition, events, context=context)
+                    )
+                    tally = Tally.of(trace)
+                known = (ran["definition"], tally)
+                if e["status"] not in ("RUNNING", "PENDING_REDRIVE"):
+                    tallies[execution_arn] = known
+                    while len(tallies) > 20_000:
+                        tallies.popitem(last=False)
+            if known[0] == text and known[1] is not None:
+                entry.add(known[1])
+                counted += 1
+            else:
+                others += 1
+            if n % 50 == 49:
+                await asyncio.sleep(0)
+        return _json(
+            {
+                **entry.to_json(),
+                "counted": counted,
+                "otherRevisions": others,
+                "recorded": len(listed),
+                "limit": COVERAGE_EXECUTIONS,
+            }
+        )
+
     async def start(request: Request) -> Response:
         body = await _body(request)
         params = {"stateMachineArn": body.get("stateMachineArn"), "input": body.get("input", "{}")}
@@ -811,6 +882,7 @@ def create_console(
         Route("/api/execution/state", api(execution_state), methods=["GET"]),
         Route("/api/execution/runs", api(execution_runs_route), methods=["GET"]),
         Route("/api/execution/events", api(execution_events), methods=["GET"]),
+        Route("/api/coverage", api(coverage), methods=["GET"]),
         Route("/api/start", api(start), methods=["POST"]),
         Route("/api/stop", api(stop), methods=["POST"]),
         Route("/api/redrive", api(redrive), methods=["POST"]),

@@ -248,7 +248,7 @@
     function showTab() {
       clear(tabs).append(...[["executions", "Executions"], ["definition", "Definition"]].map(([key, label]) =>
         h("button", { class: state.tab === key ? "active" : "", id: "tab-" + key, text: label, onclick: () => { state.tab = key; showTab(); } })));
-      clear(body).append(state.tab === "executions" ? h("div", {}, ...(upload ? [upload] : []), executionsPanel) : definitionPanel(machine));
+      clear(body).append(state.tab === "executions" ? h("div", {}, ...(upload ? [upload] : []), executionsPanel) : definitionPanel(machine, arn, params.get("coverage") === "1"));
     }
     clear(app).append(
       h("div", { class: "row" }, h("h1", { text: machine.name }), h("span", { class: "spacer" }),
@@ -264,14 +264,120 @@
     await load();
   }
 
-  // The definition as it is deployed, read only: the graph beside the JSON.
-  function definitionPanel(machine) {
+  // The definition as it is deployed, read only: the graph beside the JSON. With Coverage on, the
+  // graph shows which states this machine's recorded executions entered and which transitions they
+  // took (the server counts them as `workflows coverage` does), or what a coverage JSON written by
+  // `pytest --sfn-cov` says, and a summary takes the JSON's place.
+  function definitionPanel(machine, arn, coverageOn) {
     let definition = null;
     try { definition = JSON.parse(machine.definition); } catch { definition = null; }
+    if (!definition) return h("div", { class: "panel", id: "definition" }, h("p", { class: "muted", text: "The definition is not valid JSON." }));
+    const state = { on: coverageOn, data: null, source: null, memory: { plain: {}, coverage: {} } };
+    const toggle = h("input", { type: "checkbox", id: "coverage-toggle", checked: coverageOn });
+    const file = h("input", { type: "file", id: "coverage-file", accept: ".json,application/json" });
+    const paste = h("textarea", { id: "coverage-paste", rows: 4, spellcheck: "false", placeholder: "or paste the JSON of pytest --sfn-cov-report=json:FILE" });
+    const apply = h("button", { id: "coverage-apply", text: "Show this coverage" });
+    const note = h("span", { class: "muted", id: "coverage-note" });
+    const layout = h("div", { class: "definition-layout" });
+    const draw = () => {
+      const cov = state.on && state.data ? coverageIndex(state.data) : null;
+      layout.classList.toggle("with-coverage", !!cov);
+      // Too small to read once fitted: the view comes closer around the first branch not taken.
+      clear(layout).append(
+        graphFrame(drawGraph(definition, null, null, null, null, cov), cov ? coverageFocus(state.data) : null, cov ? state.memory.coverage : state.memory.plain),
+        cov ? coverageSummary(state.data, state.source) : h("pre", { id: "definition-json", class: "definition-json", text: JSON.stringify(definition, null, 2) }));
+    };
+    const recorded = async () => {
+      note.textContent = "Counting the recorded executions…";
+      state.data = await api("GET", "coverage?" + q({ arn }));
+      state.source = { kind: "recorded" };
+      note.textContent = "";
+      draw();
+    };
+    const fromJson = (text, name) => {
+      let doc;
+      try { doc = JSON.parse(text); } catch (e) { note.textContent = "Not JSON: " + e.message; return; }
+      const entries = Array.isArray(doc && doc.definitions) ? doc.definitions : doc && Array.isArray(doc.states) ? [doc] : [];
+      const names = new Set(Object.keys(indexStates(definition)));
+      const overlap = (d) => (d.states || []).filter((st) => names.has(st.name)).length;
+      const best = entries.slice().sort((x, y) => overlap(y) - overlap(x))[0];
+      if (!best || !overlap(best)) { note.textContent = "No definition in that coverage JSON has this machine's states."; return; }
+      state.data = best;
+      state.source = { kind: "json", name, key: best.definition, of: entries.length };
+      state.on = true;
+      toggle.checked = true;
+      note.textContent = "";
+      draw();
+    };
+    toggle.addEventListener("change", () => {
+      state.on = toggle.checked;
+      if (state.on && !state.data) recorded().catch((e) => { note.textContent = e.message; });
+      else draw();
+    });
+    file.addEventListener("change", async () => { if (file.files.length) fromJson(await file.files[0].text(), file.files[0].name); });
+    apply.addEventListener("click", () => fromJson(paste.value, "pasted JSON"));
+    const recount = h("button", { id: "coverage-recorded", text: "From recorded executions", onclick: () => { state.on = true; toggle.checked = true; recorded().catch((e) => { note.textContent = e.message; }); } });
+    draw();
+    if (coverageOn) recorded().catch((e) => { note.textContent = e.message; });
     return h("div", { class: "panel", id: "definition" },
-      h("div", { class: "definition-layout" },
-        definition ? graphFrame(drawGraph(definition, null, null, null)) : h("p", { class: "muted", text: "The definition is not valid JSON." }),
-        h("pre", { id: "definition-json", class: "definition-json", text: definition ? JSON.stringify(definition, null, 2) : machine.definition })));
+      h("div", { class: "row toolbar coverage-tools" },
+        h("label", { class: "switch" }, toggle, " Coverage"), note, h("span", { class: "spacer" }),
+        h("details", { class: "coverage-import" }, h("summary", { text: "Use a coverage JSON" }),
+          h("div", { class: "row" }, file, recount), paste, h("div", { class: "row" }, apply))),
+      layout);
+  }
+
+  // Coverage as the graph looks it up: states by name, edges by from/kind/index/to (the same key
+  // workflows.service.coverage gives them).
+  const edgeKey = (from, kind, index, to) => [from, kind, index === null || index === undefined ? "" : index, to].join("\u0000");
+  function coverageIndex(data) {
+    const states = {}, edges = {}, retries = {};
+    for (const st of data.states || []) states[st.name] = st;
+    for (const e of data.edges || []) {
+      edges[edgeKey(e.from, e.kind, e.index, e.to)] = e;
+      if (e.kind === "retry") (retries[e.from] = retries[e.from] || []).push(e);
+    }
+    return { states, edges, retries };
+  }
+
+  // Where the view opens when the whole graph is too small to read: the first Choice entered with a
+  // rule never taken (its untaken branches fan out from there), else the first state entered with
+  // a Catch or Next never taken, else the first state never entered.
+  function coverageFocus(data) {
+    const entered = new Set((data.states || []).filter((st) => st.covered).map((st) => st.name));
+    const open = (kinds) => (data.edges || []).find((e) => e.observable && !e.covered && kinds.includes(e.kind) && entered.has(e.from));
+    const branch = open(["choice", "default"]) || open(["catch", "next"]);
+    const missed = (data.states || []).find((st) => st.observable && !st.covered);
+    return branch ? branch.from : missed ? missed.name : null;
+  }
+
+  function coverageSummary(data, source) {
+    const s = data.summary || {};
+    const part = (k) => s[k] || { covered: 0, total: 0 };
+    const moves = ["next", "default", "choice", "catch"].reduce((a, k) => ({ covered: a.covered + part(k).covered, total: a.total + part(k).total }), { covered: 0, total: 0 });
+    const fraction = (p) => `${p.covered}/${p.total}`;
+    const from = source && source.kind === "json"
+      ? h("p", { class: "muted" }, "From ", h("code", { text: source.name }), `: ${data.definition}, ${data.executions} executions`)
+      : h("p", { class: "muted", id: "coverage-source" }, `From ${data.counted} recorded execution${data.counted === 1 ? "" : "s"} of this definition`,
+        data.otherRevisions ? ` (${data.otherRevisions} of other revisions not counted)` : "", data.recorded > data.limit ? ` — the newest ${data.limit} of ${data.recorded}` : "", ".");
+    const label = (e) => ({ next: "Next", default: "Default", choice: `Choice rule ${e.index + 1}`, catch: `Catch ${e.index + 1}`, retry: `Retry ${e.index + 1}` })[e.kind] || e.kind;
+    const unentered = new Set((data.states || []).filter((st) => st.observable && !st.covered).map((st) => st.name));
+    const missed = (data.edges || []).filter((e) => e.observable && !e.covered && !unentered.has(e.from));
+    const kinds = ["next", "default", "choice", "catch", "retry"].filter((k) => part(k).total);
+    return h("div", { class: "coverage-summary", id: "coverage-summary" },
+      h("h2", { text: "Coverage" }), from,
+      h("div", { class: "coverage-figures" },
+        h("div", { id: "coverage-states" }, h("b", { text: fraction(part("states")) }), h("span", { text: "states entered" })),
+        h("div", { id: "coverage-transitions" }, h("b", { text: fraction(moves) }), h("span", { text: "transitions taken" })),
+        h("div", {}, h("b", { text: (data.percent ?? 0) + "%" }), h("span", { text: "of all items" }))),
+      h("table", { class: "coverage-kinds" }, h("tbody", {}, kinds.map((k) => h("tr", { "data-kind": k }, h("td", { text: k === "retry" ? "Retry used" : k.charAt(0).toUpperCase() + k.slice(1) }), h("td", { text: fraction(part(k)) }))))),
+      h("div", { class: "legend" }, h("span", { class: "badge cov-covered", text: "Covered" }), h("span", { class: "badge cov-missed", text: "Not covered" }), h("span", { class: "badge cov-hidden", text: "Not observable" })),
+      unentered.size || missed.length ? h("div", { class: "coverage-missing", id: "coverage-missing" }, h("h3", { text: "Not covered" }),
+        h("ul", {},
+          [...unentered].map((name) => h("li", { "data-state": name }, h("b", { text: name }), " never entered")),
+          missed.map((e) => h("li", { "data-edge": `${e.from}:${e.kind}:${e.index ?? ""}` }, h("b", { text: e.from }), ` ${label(e)} → ${e.to}`))))
+        : h("p", { class: "ok-text", text: "Every state and transition is covered." }),
+      data.notes && data.notes.length ? h("details", {}, h("summary", { text: `${data.notes.length} note${data.notes.length === 1 ? "" : "s"}` }), h("ul", {}, data.notes.map((n) => h("li", { text: n })))) : null);
   }
 
   function uploadBox(uploads, after) {
@@ -337,11 +443,12 @@
     // Every catch edge in the layout drags dummy nodes across the ranks between, and dagre then bends
     // the main path around them: on the pipeline this halves the longest detour of a main edge.
     const caught = new Set(), extra = [];
-    const edge = (from, to, label, kind, title, names) => {
+    // `cov`: the edge as coverage names it ({kind, index}); none for the edges from Start and to End.
+    const edge = (from, to, label, kind, title, names, cov) => {
       const text = label ? short(label, LABEL_MAX) : "";
-      if (kind === "catch" && caught.has(to)) { extra.push({ from, to, kind, title, names }); return; }
+      if (kind === "catch" && caught.has(to)) { extra.push({ from, to, kind, title, names, cov }); return; }
       if (kind === "catch") caught.add(to);
-      g.setEdge(from, to, { label: text, title: title || label || "", kind: kind || "", names: names || [], width: text ? measure(text, 10) : 0, height: text ? 14 : 0, labelpos: "c", weight: kind === "catch" ? 1 : 3, minlen: 1 }, "e" + edgeCount++);
+      g.setEdge(from, to, { label: text, title: title || label || "", kind: kind || "", names: names || [], cov: cov || null, width: text ? measure(text, 10) : 0, height: text ? 14 : 0, labelpos: "c", weight: kind === "catch" ? 1 : 3, minlen: 1 }, "e" + edgeCount++);
     };
     g.setNode("__start", { kind: "terminal", label: "Start", width: 64, height: 28 });
     g.setNode("__end", { kind: "terminal", label: "End", width: 64, height: 28 });
@@ -390,17 +497,17 @@
           (spec.Choices || []).forEach((c, i) => {
             if (!c || !to(c.Next)) return;
             const text = conditionText(c);
-            edge(from, to(c.Next), text, "choice", `Rule ${i + 1}: ${text}`, [name, c.Next]);
+            edge(from, to(c.Next), text, "choice", `Rule ${i + 1}: ${text}`, [name, c.Next], { kind: "choice", index: i });
           });
-          if (to(spec.Default)) edge(from, to(spec.Default), "Default", "choice", "Default", [name, spec.Default]);
-        } else if (spec.Next && to(spec.Next)) edge(from, to(spec.Next), "", "", "", [name, spec.Next]);
+          if (to(spec.Default)) edge(from, to(spec.Default), "Default", "choice", "Default", [name, spec.Default], { kind: "default", index: null });
+        } else if (spec.Next && to(spec.Next)) edge(from, to(spec.Next), "", "", "", [name, spec.Next], { kind: "next", index: null });
         if (spec.End === true || spec.Type === "Succeed" || spec.Type === "Fail") edge(from, exit, "", "", "", [name, null]);
-        (spec.Catch || []).forEach((c) => {
+        (spec.Catch || []).forEach((c, i) => {
           if (!c || !to(c.Next)) return;
           const errors = (c.ErrorEquals || []).join(", ");
           // No text on the edge: dashed and coloured says "catch", the hover names the errors, and a
           // label would take room in the layout that the main path needs.
-          edge(from, to(c.Next), "", "catch", "Catch " + errors, [name, c.Next]);
+          edge(from, to(c.Next), "", "catch", `Catch ${i + 1}: ${errors}`, [name, c.Next], { kind: "catch", index: i });
         });
       }
     }
@@ -410,14 +517,30 @@
   }
 
   // `taken(from, to)` says whether the run went along an edge (state names; null is Start or End).
-  function drawGraph(definition, statusOf, onSelect, selected, taken) {
+  // `coverage` (coverageIndex) colours states and edges by whether executions covered them instead.
+  function drawGraph(definition, statusOf, onSelect, selected, taken, coverage) {
     const { g, extra } = buildGraph(definition);
     const graph = g.graph();
     const width = Math.ceil(graph.width || 200), height = Math.ceil(graph.height || 100);
-    const svgEl = s("svg", { class: "graph", id: "graph", width, height, viewBox: `0 0 ${width} ${height}`, role: "img", "aria-label": "state machine graph" });
-    svgEl.append(s("defs", {},
-      s("marker", { id: "arrow", viewBox: "0 0 10 10", refX: 9, refY: 5, markerWidth: 7, markerHeight: 7, orient: "auto-start-reverse" }, s("path", { d: "M0,0 L10,5 L0,10 z", fill: "#7d8998" })),
-      s("marker", { id: "arrow-taken", viewBox: "0 0 10 10", refX: 9, refY: 5, markerWidth: 7, markerHeight: 7, orient: "auto-start-reverse" }, s("path", { d: "M0,0 L10,5 L0,10 z", fill: "#0972d3" }))));
+    const svgEl = s("svg", { class: "graph" + (coverage ? " coverage" : ""), id: "graph", width, height, viewBox: `0 0 ${width} ${height}`, role: "img", "aria-label": "state machine graph" });
+    const marker = (id, fill) => s("marker", { id, viewBox: "0 0 10 10", refX: 9, refY: 5, markerWidth: 7, markerHeight: 7, orient: "auto-start-reverse" }, s("path", { d: "M0,0 L10,5 L0,10 z", fill }));
+    svgEl.append(s("defs", {}, marker("arrow", "#7d8998"), marker("arrow-taken", "#0972d3"), marker("arrow-covered", "#1d8102"), marker("arrow-missed", "#d13212")));
+    // An edge's coverage: its class, its arrow, what its hover adds, and a count drawn at `at`.
+    const edgeCoverage = (d) => {
+      if (!coverage) return null;
+      const item = d.cov ? coverage.edges[edgeKey(d.names[0], d.cov.kind, d.cov.index, d.names[1])] : null;
+      if (!item) return { cls: " cov-none", marker: "url(#arrow)", note: "", attrs: {} };
+      const st = item.observable === false ? "hidden" : item.covered ? "covered" : "missed";
+      return {
+        cls: " cov-" + st, marker: st === "covered" ? "url(#arrow-covered)" : st === "missed" ? "url(#arrow-missed)" : "url(#arrow)",
+        note: st === "hidden" ? " — not observable" : item.covered ? ` — taken ${item.hits}×` : " — never taken",
+        attrs: { "data-coverage": st, "data-hits": item.hits, "data-kind": item.kind, "data-index": item.index ?? "" }, hits: item.covered ? item.hits : null,
+      };
+    };
+    const hitsLabel = (x, y, hits) => {
+      const text = hits + "×", w = text.length * 6 + 8;
+      return s("g", { class: "hits" }, s("rect", { x: x - w / 2, y: y - 7, width: w, height: 13, rx: 6 }), s("text", { x, y: y + 3, "text-anchor": "middle", text }));
+    };
     const clusters = s("g"), edges = s("g"), onPath = s("g"), nodes = s("g");
     for (const v of g.nodes()) {
       const n = g.node(v);
@@ -432,14 +555,20 @@
       if (!pts.length) continue;
       const path = "M" + pts.map((p) => `${p.x},${p.y}`).join(" L");
       const went = !!(taken && d.names.length && taken(d.names[0], d.names[1], d.kind === "catch"));
-      const group = s("g", { class: "edge" + (d.kind ? " " + d.kind : "") + (went ? " taken" : ""), "data-from": d.names[0] ?? "", "data-to": d.names[1] ?? "" },
-        d.title ? s("title", { text: d.title }) : null,
-        s("path", { d: path, "marker-end": went ? "url(#arrow-taken)" : "url(#arrow)" }));
+      const cov = edgeCoverage(d);
+      const title = (d.title || "") + (cov ? cov.note : "");
+      const group = s("g", { class: "edge" + (d.kind ? " " + d.kind : "") + (went ? " taken" : "") + (cov ? cov.cls : ""), "data-from": d.names[0] ?? "", "data-to": d.names[1] ?? "", ...(cov ? cov.attrs : {}) },
+        title ? s("title", { text: title }) : null,
+        s("path", { d: path, "marker-end": went ? "url(#arrow-taken)" : cov ? cov.marker : "url(#arrow)" }));
       if (d.label) {
         group.append(s("rect", { class: "label-bg", x: d.x - d.width / 2, y: d.y - 8, width: d.width, height: 14, rx: 3 }));
         group.append(s("text", { x: d.x, y: d.y + 3, "text-anchor": "middle", text: d.label }));
       }
-      (went ? onPath : edges).append(group);
+      if (cov && cov.hits) {
+        const mid = pts[Math.floor(pts.length / 2)];
+        group.append(d.label ? hitsLabel(d.x, d.y + 15, cov.hits) : hitsLabel(mid.x, mid.y, cov.hits));
+      }
+      (went || (cov && cov.hits) ? onPath : edges).append(group);
     }
     for (const d of extra) {
       // From the side of the failing state to the top of its handler, as a curve over the layout.
@@ -450,8 +579,12 @@
       const bend = Math.max(40, Math.abs(y2 - y1) / 3);
       const path = `M${x1},${y1} C${x1 + side * bend},${y1} ${x2},${y2 - bend} ${x2},${y2}`;
       const went = !!(taken && taken(d.names[0], d.names[1], true));
-      (went ? onPath : edges).append(s("g", { class: "edge catch extra" + (went ? " taken" : ""), "data-from": d.names[0] ?? "", "data-to": d.names[1] ?? "" },
-        s("title", { text: d.title }), s("path", { d: path, "marker-end": went ? "url(#arrow-taken)" : "url(#arrow)" })));
+      const cov = edgeCoverage(d);
+      const group = s("g", { class: "edge catch extra" + (went ? " taken" : "") + (cov ? cov.cls : ""), "data-from": d.names[0] ?? "", "data-to": d.names[1] ?? "", ...(cov ? cov.attrs : {}) },
+        s("title", { text: d.title + (cov ? cov.note : "") }), s("path", { d: path, "marker-end": went ? "url(#arrow-taken)" : cov ? cov.marker : "url(#arrow)" }));
+      // The middle of the curve, where its count goes.
+      if (cov && cov.hits) group.append(hitsLabel((x1 + 3 * (x1 + side * bend) + 3 * x2 + x2) / 8, (y1 + 3 * y1 + 3 * (y2 - bend) + y2) / 8, cov.hits));
+      (went || (cov && cov.hits) ? onPath : edges).append(group);
     }
     for (const v of g.nodes()) {
       const n = g.node(v);
@@ -463,11 +596,19 @@
         nodes.append(s("g", { class: "join" }, s("circle", { cx: n.x, cy: n.y, r: 4 })));
       } else {
         const status = statusOf ? statusOf(n.name) : "notrun";
-        const group = s("g", { class: `node st-${status}${selected === n.name ? " selected" : ""}`, "data-state": n.name, "data-status": status, "data-x": n.x, "data-y": n.y, tabindex: 0 },
-          s("title", { text: `${n.name} (${n.type}) — ${STATE_LABEL[status]}` }),
+        const item = coverage ? coverage.states[n.name] : null;
+        const covered = item ? (item.observable === false ? "hidden" : item.covered ? "covered" : "missed") : null;
+        let title = `${n.name} (${n.type}) — ${STATE_LABEL[status]}`;
+        if (coverage) {
+          title = `${n.name} (${n.type}) — ` + (!item ? "not in the coverage" : covered === "hidden" ? "not observable (a Distributed Map's child executions)" : item.covered ? `entered ${item.hits}×` : "never entered");
+          for (const r of coverage.retries[n.name] || []) title += `\nRetry ${r.index + 1}: ` + (r.covered ? `used ${r.hits}×` : "never used");
+        }
+        const group = s("g", { class: `node ${coverage ? "cov-" + (covered || "none") : "st-" + status}${selected === n.name ? " selected" : ""}`, "data-state": n.name, "data-status": status, "data-x": n.x, "data-y": n.y, tabindex: 0, ...(item ? { "data-coverage": covered, "data-hits": item.hits } : {}) },
+          s("title", { text: title }),
           s("rect", { x: n.x - n.width / 2, y: n.y - n.height / 2, width: n.width, height: n.height, rx: 6 }),
           s("text", { x: n.x, y: n.y - 2, "text-anchor": "middle", text: n.name }),
           s("text", { class: "type", x: n.x, y: n.y + 13, "text-anchor": "middle", text: n.type }));
+        if (item && item.hits) group.append(hitsLabel(n.x + n.width / 2 - 4, n.y - n.height / 2, item.hits));
         if (onSelect) {
           group.addEventListener("click", () => onSelect(n.name));
           group.addEventListener("keydown", (ev) => { if (ev.key === "Enter") onSelect(n.name); });
