@@ -1342,3 +1342,28 @@ def test_coverage_screenshots(server: Server, browser: Any, width: int, height: 
             picture.quantize(colors=128, method=Image.Quantize.MEDIANCUT).save(docs, optimize=True)
     finally:
         context.close()
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("width,height", [(1280, 800), (1024, 768)])
+def test_long_history_screenshots(server: Server, browser: Any, big: str, width: int, height: int) -> None:
+    context = browser.new_context(viewport={"width": width, "height": height})
+    page = context.new_page()
+    wide = "document.documentElement.scrollWidth - document.documentElement.clientWidth"
+    try:
+        open_execution(page, server, big)
+        expect_status(page, "Touch", "succeeded")
+        page.click('#graph .node[data-state="Touch"]')
+        expect(page.locator("#run-picker")).to_be_visible()
+        assert page.evaluate(wide) <= 0
+        shot(page, f"big-graph-{width}")
+        page.click("#tab-events")
+        page.locator("#events-more").scroll_into_view_if_needed()
+        expect(page.locator("#events details")).to_have_count(300)
+        assert page.evaluate(wide) <= 0
+        page.evaluate("document.getElementById('events-count').scrollIntoView()")
+        browser_shot(page, f"big-events-{width}")
+        page.locator("#events-more").scroll_into_view_if_needed()
+        browser_shot(page, f"big-events-more-{width}")
+    finally:
+        context.close()

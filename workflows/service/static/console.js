@@ -754,8 +754,8 @@
         h("div", {}, h("span", { text: "Started" }), h("b", { text: fmtTime(e.startDate) })),
         h("div", {}, h("span", { text: "Ended" }), h("b", { text: fmtTime(e.stopDate) })),
         h("div", {}, h("span", { text: "Duration" }), h("b", { id: "duration", text: fmtDuration(e.startDate, e.stopDate) })),
-        h("div", {}, h("span", { text: "State transitions" }), h("b", { id: "transitions", text: data.summary.transitions.toLocaleString("en-US") })),
-        h("div", {}, h("span", { text: "Events" }), h("b", { id: "event-count", text: data.summary.events.toLocaleString("en-US") + (data.summary.complete ? "" : "…") })),
+        h("div", {}, h("span", { text: "State transitions" }), h("b", { id: "transitions", text: data.summary.transitions.toLocaleString("en-US") }),
+          h("span", { class: "events-of", text: " · " }), h("b", { id: "event-count", text: data.summary.events.toLocaleString("en-US") + (data.summary.complete ? "" : "…") }), h("span", { class: "events-of", text: " events" })),
         h("div", {}, h("span", { text: "Redrives" }), h("b", { text: e.redriveCount || 0 })),
         h("div", { class: "wide" }, h("span", { text: "Execution ARN" }), h("b", { class: "mono", text: e.executionArn })),
         h("div", {}, h("span", { text: "Revision" }), h("b", { class: "mono", text: data.stateMachine.revisionId || "initial" })));
