@@ -24,7 +24,7 @@ from tests.browser import ROOT, LiveServer
 from tests.browser import shot as browser_shot
 from workflows.engine.resolvers import CallableResolver, ChainResolver
 from workflows.service.api import create_app
-from workflows.service.console import create_console
+from workflows.service.console import HISTORY_PAGE, create_console
 from workflows.service.console_data import (
     COLUMNS_TAG,
     DEFAULT_COLUMNS,
@@ -1088,8 +1088,8 @@ def test_a_long_history_is_read_in_pages_and_served_in_pages(server: Server, big
     finally:
         del server.service.get_execution_history
     forward = [c for c in calls if not c.get("reverseOrder")]
-    assert forward and all(c["maxResults"] == 500 and c["got"] <= 500 for c in forward), calls
-    assert len(forward) == -(-BIG_EVENTS // 500)
+    assert forward and all(c["maxResults"] == HISTORY_PAGE and c["got"] <= HISTORY_PAGE for c in forward), calls
+    assert len(forward) == -(-BIG_EVENTS // HISTORY_PAGE)
     # Opened again, a finished execution's history is not read again.
     assert len(calls) == reads and again["summary"]["complete"]
 

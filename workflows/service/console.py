@@ -250,7 +250,7 @@ class _OnLoop:
 
 
 FINAL = ("SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")
-HISTORY_PAGE = 500  # events read at a time: the loop serves other requests between pages
+HISTORY_PAGE = 250  # events read at a time: the loop serves other requests between pages
 FIRST_EVENTS = 100  # events the execution page gets with its summary; the rest are paged
 COVERAGE_EXECUTIONS = 2000  # the newest executions the coverage overlay counts
 OPEN_BUDGET = 0.6  # seconds the execution page waits for the history before it answers with what is read
@@ -272,6 +272,13 @@ class _History:
         self.index = ExecutionIndex(self.definition)
         self.task: asyncio.Task[None] | None = None
         self.complete_at: int | None = None  # the redrive count when the whole, final history was read
+        self.lock = asyncio.Lock()  # a page is folded in, or the index is asked, not both at once
+
+    async def ask(self, question: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """A question to the index, answered on a worker thread: a summary or a sorted table walks
+        every run, which is long for the loop to spend in one go."""
+        async with self.lock:
+            return await asyncio.to_thread(question, *args, **kwargs)
 
     def refresh(self, described: Mapping[str, Any]) -> asyncio.Task[None] | None:
         """Start reading what is not read yet (unless already reading, or the history is final and read)."""
@@ -294,7 +301,8 @@ class _History:
                 page = await self.service.get_execution_history(
                     executionArn=self.arn, maxResults=HISTORY_PAGE, **({"nextToken": token} if token else {})
                 )
-                self.index.feed(page["events"])
+                async with self.lock:  # reading a page and folding it are two short steps, not one
+                    self.index.feed(page["events"])
                 token = page.get("nextToken")
                 if not token:
                     break
@@ -316,7 +324,8 @@ class _History:
                 if not token or len(fresh) < len(page["events"]):
                     break
                 await asyncio.sleep(0)
-            self.index.feed(reversed(newer))
+            async with self.lock:
+                self.index.feed(reversed(newer))
         if final:
             self.complete_at = redrives
 
@@ -532,11 +541,10 @@ def create_console(
         # While the history is still being read, what is open may have ended in the part not read yet.
         return "RUNNING" if entry.reading else str(described.get("status", "RUNNING"))
 
-    def summary_of(described: Mapping[str, Any], entry: _History, request: Request) -> dict[str, Any]:
-        return {
-            **entry.index.summary(status_of(described, entry), pickers(request)),
-            "complete": not entry.reading,
-        }
+    async def summary_of(described: Mapping[str, Any], entry: _History, request: Request) -> dict[str, Any]:
+        complete = not entry.reading
+        summary = await entry.ask(entry.index.summary, status_of(described, entry), pickers(request))
+        return {**summary, "complete": complete}
 
     async def execution(request: Request) -> Response:
         """The execution page's first answer: the execution, the graph's summary and the first events.
@@ -545,7 +553,7 @@ def create_console(
         arn = request.query_params.get("arn", "")
         described, machine, entry = await opened(arn, OPEN_BUDGET)
         pending = await service.pending_task_tokens(executionArn=arn)
-        first = entry.index.events_page(0, FIRST_EVENTS)
+        first = await entry.ask(entry.index.events_page, 0, FIRST_EVENTS)
         return _json(
             {
                 "execution": described,
@@ -554,7 +562,7 @@ def create_console(
                     "definition": machine["definition"],
                     "revisionId": machine.get("revisionId"),
                 },
-                "summary": summary_of(described, entry, request),
+                "summary": await summary_of(described, entry, request),
                 "events": first["events"],
                 "eventsNext": first["next"],
                 "pendingTasks": pending["tasks"],
@@ -564,7 +572,7 @@ def create_console(
     async def execution_summary(request: Request) -> Response:
         arn = request.query_params.get("arn", "")
         described, _, entry = await opened(arn, OPEN_BUDGET)
-        return _json({"execution": described, "summary": summary_of(described, entry, request)})
+        return _json({"execution": described, "summary": await summary_of(described, entry, request)})
 
     async def execution_state(request: Request) -> Response:
         """One state's runs (the last 500) and one of them in full, with its payload stages."""
@@ -573,7 +581,8 @@ def create_console(
         described, machine, entry = await opened(arn)
         chosen = int(q["run"]) if q.get("run") else None
         return _json(
-            entry.index.state_runs(
+            await entry.ask(
+                entry.index.state_runs,
                 status_of(described, entry),
                 pickers(request),
                 q.get("state", ""),
@@ -588,7 +597,8 @@ def create_console(
         arn = q.get("arn", "")
         described, _, entry = await opened(arn)
         return _json(
-            entry.index.table_rows(
+            await entry.ask(
+                entry.index.table_rows,
                 status_of(described, entry),
                 pickers(request),
                 state_status=q.get("status") or "",
@@ -610,7 +620,7 @@ def create_console(
         after = max(0, int(q.get("after") or 0))
         found: list[dict[str, Any]] = []
         while True:
-            page = entry.index.events_page(after, limit - len(found), text, scan=2000)
+            page = await entry.ask(entry.index.events_page, after, limit - len(found), text, scan=2000)
             found.extend(page["events"])
             after = page["next"]
             if after is None or len(found) >= limit:
