@@ -14,6 +14,8 @@ from json.decoder import scanstring  # type: ignore[attr-defined]
 from types import SimpleNamespace
 from typing import Any
 
+from workflows.engine.history import details_key_for
+
 _NUMBER = re.compile(r"-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][-+]?\d+)?")
 _WS = re.compile(r"[ \t\n\r]*")
 
@@ -147,6 +149,11 @@ _SCHEDULED_EVENTS = ("TaskScheduled", "LambdaFunctionScheduled", "ActivitySchedu
 
 def event_details(event: Mapping[str, Any]) -> dict[str, Any]:
     """The `...EventDetails` member of a history event as the API returns it."""
+    kind = event.get("type")
+    if isinstance(kind, str):  # the member the engine names for its type, looked up, not searched for
+        found = event.get(details_key_for(kind))
+        if isinstance(found, dict):
+            return found
     for key, value in event.items():
         if key.endswith("EventDetails") and isinstance(value, dict):
             return value
