@@ -1088,7 +1088,9 @@ def test_a_long_history_is_read_in_pages_and_served_in_pages(server: Server, big
     finally:
         del server.service.get_execution_history
     forward = [c for c in calls if not c.get("reverseOrder")]
-    assert forward and all(c["maxResults"] == HISTORY_PAGE and c["got"] <= HISTORY_PAGE for c in forward), calls
+    assert forward and all(c["maxResults"] == HISTORY_PAGE and c["got"] <= HISTORY_PAGE for c in forward), (
+        calls
+    )
     assert len(forward) == -(-BIG_EVENTS // HISTORY_PAGE)
     # Opened again, a finished execution's history is not read again.
     assert len(calls) == reads and again["summary"]["complete"]
@@ -1367,3 +1369,17 @@ def test_long_history_screenshots(server: Server, browser: Any, big: str, width:
         browser_shot(page, f"big-events-more-{width}")
     finally:
         context.close()
+
+
+def test_kept_histories_are_bounded_by_events(server: Server) -> None:
+    from workflows.service.console import _Histories
+
+    arns = [server.start_execution("quick", f"kept-{i}", {"i": i}) for i in range(3)]
+    histories = _Histories(server.service, size=6, events=10)
+    for arn in arns:
+        described = server.finished(arn)
+        definition = server.call(server.service.describe_state_machine_for_execution(executionArn=arn))
+        entry = server.call(histories.open(arn, described, definition["definition"]))
+        assert len(entry.index.events) == 4 and entry.complete_at == 0
+    # 4 events each: two fit in 10, the oldest went first.
+    assert list(histories.entries) == arns[1:]

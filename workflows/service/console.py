@@ -331,11 +331,13 @@ class _History:
 
 
 class _Histories:
-    """The histories of the executions opened last (a few: each holds its events)."""
+    """The histories of the executions opened last: at most `size` of them and `events` events in
+    all (25,000 events take about 32 MB), the one opened now always kept."""
 
-    def __init__(self, service: StepFunctionsService, size: int = 6) -> None:
+    def __init__(self, service: StepFunctionsService, size: int = 6, events: int = 60_000) -> None:
         self.service = service
         self.size = size
+        self.events = events
         self.entries: OrderedDict[str, _History] = OrderedDict()
 
     async def open(
@@ -347,7 +349,10 @@ class _Histories:
         if entry is None or entry.definition_text != definition_text:
             entry = self.entries[arn] = _History(self.service, arn, definition_text)
         self.entries.move_to_end(arn)
-        while len(self.entries) > self.size:
+        while len(self.entries) > 1 and (
+            len(self.entries) > self.size
+            or sum(len(e.index.events) for e in self.entries.values()) > self.events
+        ):
             self.entries.popitem(last=False)
         task = entry.refresh(described)
         if task is not None:
