@@ -349,17 +349,21 @@ class _Histories:
         if entry is None or entry.definition_text != definition_text:
             entry = self.entries[arn] = _History(self.service, arn, definition_text)
         self.entries.move_to_end(arn)
-        while len(self.entries) > 1 and (
-            len(self.entries) > self.size
-            or sum(len(e.index.events) for e in self.entries.values()) > self.events
-        ):
-            self.entries.popitem(last=False)
+        self._trim()
         task = entry.refresh(described)
         if task is not None:
             done, _ = await asyncio.wait({task}, timeout=wait)
             if task in done:
                 task.result()  # a failed read is the request's error
+                self._trim()
         return entry
+
+    def _trim(self) -> None:
+        while len(self.entries) > 1 and (
+            len(self.entries) > self.size
+            or sum(len(e.index.events) for e in self.entries.values()) > self.events
+        ):
+            self.entries.popitem(last=False)
 
 
 def create_console(
