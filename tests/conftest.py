@@ -1,4 +1,4 @@
-"""The suite's plugins, and under CI=true nothing skips.
+"""The suite's plugins, the browser fixtures, and under CI=true nothing skips.
 
 Plugins: pytester (for workflows.testing's own tests) and workflows.testing's `sfn` fixture, which an
 installed checkout registers through its pytest11 entry point (loading it twice is an error).
@@ -10,6 +10,7 @@ with the skip's reason. Expected failures (xfail) are not skips and are untouche
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from importlib.metadata import entry_points
 from typing import Any
 
@@ -47,3 +48,25 @@ def pytest_make_collect_report(collector: pytest.Collector) -> Any:
     report = yield
     _fail_skip(report)
     return report
+
+
+# -- the browser tests' fixtures (tests/browser.py) ----------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """Headless chromium, one per module: sync Playwright keeps an event loop running on this thread
+    while it is open, so it must not outlive the module that asked for it."""
+    from tests.browser import chromium
+
+    with chromium() as b:
+        yield b
+
+
+@pytest.fixture
+def page(browser: Any, request: pytest.FixtureRequest) -> Iterator[Any]:
+    """A 1440x1000 page; any error it logs fails the test, except the module's EXPECTED_PAGE_ERRORS."""
+    from tests.browser import watched_page
+
+    with watched_page(browser, tuple(getattr(request.module, "EXPECTED_PAGE_ERRORS", ()))) as pg:
+        yield pg

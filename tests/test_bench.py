@@ -88,6 +88,20 @@ def test_http_moto_peer_executes() -> None:
     assert all(row.matched for row in rows)
 
 
+def test_console_quick_opens_the_view_and_samples_describe_meanwhile() -> None:
+    """The console suite on a small Map: the view opens with every event counted, its first answer
+    holds one page of events, and DescribeExecution was sampled while it opened."""
+    from workflows.bench import console as bench_console
+
+    result = bench_console.run_console(bench_console.QUICK_CONSOLE)
+    assert result.problem is None and result.ok
+    assert result.events == 4 * bench_console.QUICK_CONSOLE.items + 6
+    assert result.first_events == 100 and result.open_cold_s is not None
+    assert result.describe_idle.calls == bench_console.QUICK_CONSOLE.idle_calls
+    assert result.describe_during_open.calls >= 1
+    assert bench_console.console_figures(result)["ok"] is True
+
+
 def test_http_reports_a_failed_start() -> None:
     """A refused call is counted as a problem, not as a start."""
 

@@ -1,18 +1,16 @@
 """The web console, driven in headless Chromium: pages, graph statuses, actions, editor, escaping.
 
-The server runs in a thread (uvicorn on a free 127.0.0.1 port, temp data dir); executions are
-created through the service on the server's loop. Screenshots go to tests/artifacts/;
+The server runs in a thread (tests/browser.py: uvicorn on a free 127.0.0.1 port, temp data dir);
+executions are created through the service on the server's loop. Screenshots go to tests/artifacts/;
 `UPDATE_DOCS_SCREENSHOT=1` also refreshes docs/console.png (the README's picture of the execution
 page). They drive Debian's chromium (tests/tools.py finds it; under CI a missing one fails the run).
 """
 
 from __future__ import annotations
 
-import asyncio
+import io
 import json
 import os
-import socket
-import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -20,16 +18,17 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from playwright.sync_api import expect
 
-from tests import tools
+from tests.browser import ROOT, LiveServer
+from tests.browser import shot as browser_shot
 from workflows.engine.resolvers import CallableResolver, ChainResolver
 from workflows.service.api import create_app
-from workflows.service.console import create_console
+from workflows.service.console import HISTORY_PAGE, create_console
 from workflows.service.console_data import (
     COLUMNS_TAG,
     DEFAULT_COLUMNS,
+    ExecutionIndex,
     execution_columns,
     execution_runs,
     parse_columns,
@@ -38,8 +37,8 @@ from workflows.service.console_data import (
 from workflows.service.service import StepFunctionsService
 from workflows.service.store import Store
 
-ROOT = Path(__file__).resolve().parent.parent
-ARTIFACTS = ROOT / "tests" / "artifacts"
+# A failed image load is the hostile test's own doing; anything else is a console bug.
+EXPECTED_PAGE_ERRORS = ("Failed to load resource",)
 ROLE = "arn:aws:iam::123456789012:role/console-test"
 FN = "arn:aws:lambda:us-east-1:123456789012:function:"
 
@@ -240,6 +239,23 @@ REDRIVE = {
 
 QUICK = {"StartAt": "Only", "States": {"Only": {"Type": "Pass", "End": True}}}
 
+# A Map over many items, one Pass each: four events an item, six around them.
+BIG = {
+    "StartAt": "Fan",
+    "States": {
+        "Fan": {
+            "Type": "Map",
+            "ItemsPath": "$.items",
+            "ItemProcessor": {"StartAt": "Touch", "States": {"Touch": {"Type": "Pass", "End": True}}},
+            "ResultPath": None,
+            "Next": "Done",
+        },
+        "Done": {"Type": "Succeed"},
+    },
+}
+BIG_ITEMS = 1500
+BIG_EVENTS = 4 * BIG_ITEMS + 8
+
 HOSTILE_NAME = "<img src=x onerror=window.pwned=3>"
 HOSTILE = {
     "Comment": "<b>bold</b><script>window.pwned=5</script>",
@@ -294,8 +310,9 @@ class FakeUploads:
         return key
 
 
-class Server:
+class Server(LiveServer):
     def __init__(self, tmp: Path) -> None:
+        super().__init__()
         self.tmp = tmp
         resolver = ChainResolver(
             CallableResolver(
@@ -318,24 +335,11 @@ class Server:
         self.source.parent.mkdir()
         self.source.write_text(json.dumps(SLOW, indent=2) + "\n")
         self.arns: dict[str, str] = {}
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            self.port = sock.getsockname()[1]
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.loop = asyncio.new_event_loop()
 
     def start(self) -> None:
         arn = "arn:aws:states:us-east-1:123456789012:stateMachine:slow"
         routes = create_console(self.service, uploads=self.uploads, sources={arn: self.source})
-        app = create_app(self.service, routes=routes)
-        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="on")
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self._serve, daemon=True)
-        self.thread.start()
-        deadline = time.monotonic() + 15
-        while not self.server.started:
-            assert time.monotonic() < deadline, "console server did not start"
-            time.sleep(0.02)
+        self.serve(create_app(self.service, routes=routes))
         for name, definition in (
             ("pipeline", PIPELINE),
             ("slow", SLOW),
@@ -343,6 +347,7 @@ class Server:
             ("redrive", REDRIVE),
             ("hostile", HOSTILE),
             ("quick", QUICK),
+            ("big", BIG),
         ):
             out = self.call(
                 self.service.create_state_machine(name=name, definition=json.dumps(definition), roleArn=ROLE)
@@ -354,23 +359,6 @@ class Server:
         self.arns["files"] = out["stateMachineArn"]
         self.uploads.state_machine_arns = [self.arns["files"]]
         assert self.arns["slow"] == arn
-
-    def _serve(self) -> None:
-        asyncio.set_event_loop(self.loop)
-        self.loop.run_until_complete(self.server.serve())
-        # Executions still waiting (a one-hour Wait) end with the loop, not as stray tasks.
-        pending = asyncio.all_tasks(self.loop)
-        for task in pending:
-            task.cancel()
-        self.loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
-        self.loop.close()
-
-    def stop(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(15)
-
-    def call(self, coro: Any, timeout: float = 15) -> Any:
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
 
     def start_execution(self, machine: str, name: str, value: Any) -> str:
         out = self.call(
@@ -415,51 +403,16 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     srv.stop()
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    chromium = tools.chromium()
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(
-            executable_path=chromium,
-            args=[
-                "--headless=new",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--no-first-run",
-                "--disable-sync",
-            ],
-        )
-        yield b
-        b.close()
-
-
-@pytest.fixture
-def page(browser: Any) -> Iterator[Any]:
-    context = browser.new_context(viewport={"width": 1440, "height": 1000})
-    pg = context.new_page()
-    errors: list[str] = []
-    pg.on("pageerror", lambda exc: errors.append(str(exc)))
-    pg.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
-    pg.on("dialog", lambda dialog: dialog.accept())
-    pg.set_default_timeout(10_000)
-    yield pg
-    context.close()
-    # A failed image load is the hostile test's own doing; anything else is a console bug.
-    real = [e for e in errors if "Failed to load resource" not in e]
-    assert not real, real
-
-
 def shot(page: Any, name: str) -> None:
-    ARTIFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+    browser_shot(page, name, full_page=True)
 
 
 def state_status(page: Any, name: str) -> str:
     return page.locator(f'#graph .node[data-state="{name}"]').get_attribute("data-status")
+
+
+def expect_status(page: Any, name: str, status: str) -> None:
+    expect(page.locator(f'#graph .node[data-state="{name}"]')).to_have_attribute("data-status", status)
 
 
 def open_execution(page: Any, server: Server, arn: str) -> None:
@@ -570,9 +523,10 @@ def test_lists_and_graph_statuses(server: Server, page: Any) -> None:
     assert page.locator("#graph .cluster[data-cluster='c:Both']").count() == 1
     assert page.locator("#graph .cluster[data-cluster='c:Each']").count() == 1
     assert page.locator("#exec-output").text_content().strip().startswith("{")
-    # Clicking a state shows each processing stage.
+    # Clicking a state shows each processing stage (asked of the server when it is clicked).
     page.click('#graph .node[data-state="Validate"]')
     details = page.locator("#details")
+    expect(details.locator(".run")).to_have_count(1)
     for stage in ("Input", "InputPath", "Parameters", "Result", "ResultSelector", "ResultPath", "Output"):
         assert details.locator(f'.stage[data-stage="{stage}"]').count() == 1, stage
     assert '"bucket": "in"' in details.locator('.stage[data-stage="Parameters"] pre').text_content()
@@ -588,13 +542,16 @@ def test_lists_and_graph_statuses(server: Server, page: Any) -> None:
     assert state_status(page, "Big") == "failed"
     picker = page.locator('.iteration-picker[data-map="Each"]')
     picker.select_option("0")
-    assert state_status(page, "Big") == "notrun" and state_status(page, "Small") == "succeeded"
+    expect_status(page, "Big", "notrun")
+    expect_status(page, "Small", "succeeded")
     page.locator('.iteration-picker[data-map="Each"]').select_option("1")
-    assert state_status(page, "Big") == "failed" and state_status(page, "Small") == "notrun"
+    expect_status(page, "Big", "failed")
+    expect_status(page, "Small", "notrun")
     page.click('#graph .node[data-state="Big"]')
     assert page.locator("#details .state-error .error-name").text_content() == "Rejected"
     assert "unsupported media type" in page.locator("#details .state-error pre").text_content()
     page.locator('.iteration-picker[data-map="Each"]').select_option("all")
+    expect_status(page, "Small", "succeeded")
     page.click('#graph .node[data-state="Each"]')
     # A caught state's output comes from its Catch; its own ResultPath never ran.
     expect(page.locator('#details .stage[data-stage="Output (from the Catch\'s ResultPath)"]')).to_have_count(
@@ -627,6 +584,7 @@ def test_table_and_events_views(server: Server, page: Any) -> None:
     open_execution(page, server, arn)
     page.click("#tab-table")
     rows = page.locator("#runs tbody tr")
+    page.wait_for_selector("#runs tbody tr")
     assert rows.count() >= 8
     page.select_option("#table-status", "failed")
     expect(page.locator("#runs tbody tr td:first-child")).to_have_text(["Big", "Quarantine"])
@@ -635,10 +593,11 @@ def test_table_and_events_views(server: Server, page: Any) -> None:
     expect(page.locator("#runs tbody tr td:first-child")).to_have_text(["Small"])
     page.fill("#table-filter", "")
     page.click("#runs th[data-sort='name']")
+    page.wait_for_selector("#runs tbody tr")
     first = page.locator("#runs tbody tr td:first-child").all_text_contents()
     assert first == sorted(first)
     page.click("#runs th[data-sort='name']")
-    assert page.locator("#runs tbody tr td:first-child").all_text_contents() == sorted(first, reverse=True)
+    expect(page.locator("#runs tbody tr td:first-child")).to_have_text(sorted(first, reverse=True))
     shot(page, "table")
 
     page.click("#tab-events")
@@ -890,7 +849,7 @@ def test_hostile_values_are_text(server: Server, page: Any) -> None:
     page.click(f'#graph .node[data-state="{HOSTILE_NAME}"]')
     assert page.locator("#details-name").text_content() == HOSTILE_NAME
     page.click("#tab-table")
-    assert page.locator("#runs tbody td", has_text=HOSTILE_NAME).count() == 1
+    expect(page.locator("#runs tbody td", has_text=HOSTILE_NAME)).to_have_count(1)
     page.click("#tab-events")
     page.click("#events details summary >> nth=0")
     assert "<script>window.pwned=1</script>" in page.locator("#events details pre").first.text_content()
@@ -1007,8 +966,9 @@ def test_no_sideways_overflow_at_1024(server: Server, browser: Any) -> None:
             page.goto(server.url + path)
             page.wait_for_selector(ready)
             assert page.evaluate(wide) <= 0, path
-        for tab in ("table", "events"):
+        for tab, ready in (("table", "#runs tbody tr"), ("events", "#events details")):
             page.click(f"#tab-{tab}")
+            page.wait_for_selector(ready)
             assert page.evaluate(wide) <= 0, tab
     finally:
         context.close()
@@ -1041,9 +1001,385 @@ def test_events_have_step_and_resource_and_the_table_a_timeline(server: Server, 
     assert "LambdaFunctionFailed" in failed.locator(".type").all_text_contents()
     assert failed.first.evaluate("d => getComputedStyle(d).backgroundColor") != "rgba(0, 0, 0, 0)"
     page.click("#tab-table")
+    page.wait_for_selector("#runs tbody tr")
     bars = page.locator("#runs .timeline .bar")
     assert bars.count() == page.locator("#runs tbody tr").count()
     first, last = bars.first, bars.last
     assert float(last.get_attribute("data-left")) > float(first.get_attribute("data-left"))
     # Laid out by the stylesheet (the CSP refuses style attributes, so the CSSOM sets them).
     assert last.bounding_box()["x"] > first.bounding_box()["x"]
+
+
+# -- a long history -----------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def big(server: Server) -> str:
+    """A finished execution of 6,008 events."""
+    arn = server.start_execution("big", "big-map", {"items": [f"item-{i}" for i in range(BIG_ITEMS)]})
+    assert server.wait_for(arn, lambda d: d["status"] != "RUNNING", timeout=60)["status"] == "SUCCEEDED"
+    return arn
+
+
+def test_a_long_history_is_read_in_pages_and_served_in_pages(server: Server, big: str) -> None:
+    whole = []
+    token = None
+    while True:
+        page = server.call(
+            server.service.get_execution_history(
+                executionArn=big, maxResults=1000, **({"nextToken": token} if token else {})
+            )
+        )
+        whole.extend(page["events"])
+        token = page.get("nextToken")
+        if not token:
+            break
+    assert len(whole) == BIG_EVENTS
+    history_bytes = len(json.dumps(whole, default=str))
+
+    # The console reads the history through the API a page at a time, never in one call.
+    calls: list[dict[str, Any]] = []
+    read = server.service.get_execution_history
+
+    async def counted(**params: Any) -> dict[str, Any]:
+        out = await read(**params)
+        calls.append({**params, "got": len(out["events"])})
+        return out
+
+    server.service.get_execution_history = counted  # type: ignore[method-assign]
+    try:
+        with httpx.Client(base_url=server.url, timeout=30) as client:
+            first = client.get("/console/api/execution", params={"arn": big})
+            data = first.json()
+            while not data["summary"]["complete"]:
+                time.sleep(0.05)
+                data = {**data, **client.get("/console/api/execution/summary", params={"arn": big}).json()}
+            reads = len(calls)
+            again = client.get("/console/api/execution", params={"arn": big}).json()
+            # The first answer is the summary and a page of events: a small part of the history.
+            assert len(first.content) < history_bytes / 10, (len(first.content), history_bytes)
+            assert len(data["events"]) == 100 and data["eventsNext"] == 100
+            assert data["summary"]["events"] == BIG_EVENTS and data["summary"]["transitions"] == BIG_ITEMS + 2
+            assert data["summary"]["states"]["Touch"] == {"status": "succeeded", "runs": BIG_ITEMS}
+            fan = data["summary"]["maps"]["Fan"]
+            assert fan["count"] == BIG_ITEMS and len(fan["iterations"]) <= 200
+            assert ["next", "Fan", "Done"] in data["summary"]["taken"]
+            # Events, then the table's rows, a page at a time, all of them in order.
+            ids: list[int] = []
+            after: int | None = 0
+            while after is not None:
+                page = client.get(
+                    "/console/api/execution/events", params={"arn": big, "after": after, "limit": 1000}
+                ).json()
+                assert len(page["events"]) <= 1000
+                ids.extend(e["id"] for e in page["events"])
+                after = page["next"]
+            assert ids == list(range(1, BIG_EVENTS + 1))
+            rows = client.get("/console/api/execution/runs", params={"arn": big, "limit": 100}).json()
+            assert len(rows["runs"]) == 100 and rows["total"] == BIG_ITEMS + 2 and rows["next"] == 100
+            found = client.get("/console/api/execution/events", params={"arn": big, "q": "item-1499"}).json()
+            assert found["events"] and all("item-1499" in json.dumps(e) for e in found["events"][1:])
+            touch = client.get(
+                "/console/api/execution/state",
+                params={"arn": big, "state": "Touch", "pickers": json.dumps({"Fan": "1499"})},
+            ).json()
+            assert touch["total"] == 1 and touch["run"]["input"] == "item-1499"
+            assert touch["run"]["scope"] == [["Fan", 1499]]
+    finally:
+        del server.service.get_execution_history
+    forward = [c for c in calls if not c.get("reverseOrder")]
+    assert forward and all(c["maxResults"] == HISTORY_PAGE and c["got"] <= HISTORY_PAGE for c in forward), (
+        calls
+    )
+    assert len(forward) == -(-BIG_EVENTS // HISTORY_PAGE)
+    # Opened again, a finished execution's history is not read again.
+    assert len(calls) == reads and again["summary"]["complete"]
+
+
+def test_history_read_in_pieces_folds_as_one(server: Server) -> None:
+    arn = server.start_execution("pipeline", "pieces", {"file": {"key": "p.png"}, "items": [0, 4, 1]})
+    described = server.finished(arn)
+    events = server.call(server.service.get_execution_history(executionArn=arn, maxResults=1000))["events"]
+    events = json.loads(json.dumps(events, default=str))
+    whole = execution_runs(PIPELINE, json.loads(json.dumps(events)), described)
+    index = ExecutionIndex(PIPELINE)
+    for i in range(0, len(events), 7):
+        index.feed(json.loads(json.dumps(events[i : i + 7])))
+    assert index.records(described["status"], described) == whole
+    summary = index.summary(described["status"], {})
+    assert summary["states"]["Big"] == {"status": "failed", "runs": 1}
+    assert summary["states"]["Each"]["status"] == "caught" and summary["focus"] == "Quarantine"
+    assert ("catch", "Each", "Quarantine") in summary["taken"]
+    assert index.summary(described["status"], {"Each": "0"})["states"].get("Big") is None
+
+
+@pytest.mark.browser
+def test_a_long_history_opens_and_pages_as_you_scroll(server: Server, page: Any, big: str) -> None:
+    began = time.perf_counter()
+    open_execution(page, server, big)
+    expect_status(page, "Touch", "succeeded")
+    opened = time.perf_counter() - began
+    expect_status(page, "Done", "succeeded")
+    assert page.locator("#event-count").text_content() == f"{BIG_EVENTS:,}"
+    assert opened < 10, opened  # the figure that matters is in `make bench`; this is a sanity bound
+
+    page.click("#tab-events")
+    expect(page.locator("#events details")).to_have_count(100)
+    expect(page.locator("#events-count")).to_have_text(f"100 of {BIG_EVENTS:,} events")
+    page.locator("#events-more").scroll_into_view_if_needed()  # the next page comes as it shows
+    expect(page.locator("#events details")).to_have_count(300)
+    page.locator("#events details").last.scroll_into_view_if_needed()
+    expect(page.locator("#events details")).to_have_count(500)
+    assert page.locator("#events details").evaluate_all("ds => ds.map(d => Number(d.dataset.event))") == list(
+        range(1, 501)
+    )
+    page.fill("#event-search", "item-1499")
+    expect(page.locator("#events-count")).to_contain_text("found")
+    assert page.locator("#events details").count() >= 3
+    shot(page, "big-events")
+
+    page.click("#tab-table")
+    expect(page.locator("#runs tbody tr")).to_have_count(100)
+    expect(page.locator("#runs-count")).to_have_text(f"100 of {BIG_ITEMS + 2:,} state runs")
+    page.locator("#runs-more").scroll_into_view_if_needed()
+    expect(page.locator("#runs tbody tr")).to_have_count(300)
+
+    page.click("#tab-graph")
+    page.fill('.iteration-jump[data-map="Fan"]', "1499")
+    page.press('.iteration-jump[data-map="Fan"]', "Enter")
+    expect(page.locator('.iteration-picker[data-map="Fan"]')).to_have_value("1499")
+    page.click('#graph .node[data-state="Touch"]')
+    expect(page.locator('#details .stage[data-stage="Input"] pre')).to_have_text("item-1499")
+    page.locator('.iteration-picker[data-map="Fan"]').select_option("all")
+    page.click('#graph .node[data-state="Touch"]')
+    expect(page.locator("#run-picker")).to_be_visible()
+    assert f"{BIG_ITEMS:,} runs" in page.locator("#details").text_content()
+
+
+# -- coverage over the graph ---------------------------------------------------------------------------
+
+BRANCHY = {
+    "StartAt": "Check",
+    "States": {
+        "Check": {
+            "Type": "Choice",
+            "Choices": [
+                {"Variable": "$.n", "NumericGreaterThan": 10, "Next": "Big"},
+                {"Variable": "$.n", "NumericLessThan": 0, "Next": "Negative"},
+            ],
+            "Default": "Small",
+        },
+        "Big": {
+            "Type": "Task",
+            "Resource": FN + "reject",
+            "Catch": [{"ErrorEquals": ["Rejected"], "Next": "Handled"}],
+            "End": True,
+        },
+        "Small": {
+            "Type": "Task",
+            "Resource": FN + "analyse",
+            "ResultPath": "$.result",
+            "Catch": [{"ErrorEquals": ["States.ALL"], "Next": "Handled"}],
+            "Next": "Fan",
+        },
+        "Fan": {
+            "Type": "Map",
+            "ItemsPath": "$.items",
+            "ItemProcessor": {"StartAt": "Each", "States": {"Each": {"Type": "Pass", "End": True}}},
+            "ResultPath": None,
+            "Next": "Done",
+        },
+        "Negative": {"Type": "Fail", "Error": "Negative"},
+        "Handled": {"Type": "Pass", "Next": "Done"},
+        "Done": {"Type": "Succeed"},
+    },
+}
+
+
+def edge(page: Any, source: str, target: str, kind: str = "") -> Any:
+    selector = f'#graph .edge[data-from="{source}"][data-to="{target}"]'
+    return page.locator(selector + (f'[data-kind="{kind}"]' if kind else ""))
+
+
+@pytest.mark.browser
+def test_coverage_over_the_graph(server: Server, page: Any, tmp_path: Path) -> None:
+    from workflows.asl.definition import load_definition
+    from workflows.service.coverage import Coverage, trace_context
+    from workflows.service.trace import trace_history
+
+    created = server.call(
+        server.service.create_state_machine(name="branchy", definition=json.dumps(BRANCHY), roleArn=ROLE)
+    )
+    server.arns["branchy"] = created["stateMachineArn"]
+    for i in (1, 2):  # the Default branch only, and no error
+        server.finished(server.start_execution("branchy", f"small-{i}", {"n": i, "items": [1, 2]}))
+
+    page.goto(f"{server.url}/console/machine?arn={server.arns['branchy']}&tab=definition")
+    page.wait_for_selector("#graph .node")
+    page.check("#coverage-toggle")
+    expect(page.locator("#coverage-summary")).to_be_visible()
+    expect(page.locator("#coverage-source")).to_contain_text("From 2 recorded executions of this definition")
+    expect(page.locator("#coverage-states b")).to_have_text("5/8")
+    expect(page.locator("#coverage-transitions b")).to_have_text("3/8")
+    nodes = {n: page.locator(f'#graph .node[data-state="{n}"]') for n in BRANCHY["States"]}
+    for name in ("Check", "Small", "Fan", "Done"):
+        expect(nodes[name]).to_have_attribute("data-coverage", "covered")
+    for name in ("Big", "Negative", "Handled"):
+        expect(nodes[name]).to_have_attribute("data-coverage", "missed")
+    assert nodes["Small"].get_attribute("data-hits") == "2"
+    # The Map's inner state, entered once an item.
+    each = page.locator('#graph .node[data-state="Each"]')
+    assert each.get_attribute("data-coverage") == "covered" and each.get_attribute("data-hits") == "4"
+    # The untaken Choice rules and Catch are drawn as not covered, the Default as taken twice.
+    assert edge(page, "Check", "Big", "choice").get_attribute("data-coverage") == "missed"
+    assert edge(page, "Check", "Negative", "choice").get_attribute("data-index") == "1"
+    assert edge(page, "Check", "Negative", "choice").get_attribute("data-coverage") == "missed"
+    default = edge(page, "Check", "Small", "default")
+    assert default.get_attribute("data-coverage") == "covered" and default.get_attribute("data-hits") == "2"
+    assert default.locator(".hits text").text_content() == "2\u00d7"
+    assert edge(page, "Small", "Handled", "catch").get_attribute("data-coverage") == "missed"
+    assert edge(page, "Big", "Handled", "catch").get_attribute("data-coverage") == "missed"
+    assert "never taken" in edge(page, "Small", "Handled", "catch").locator("title").text_content()
+    missing = page.locator("#coverage-missing")
+    expect(missing.locator('li[data-state="Big"]')).to_have_text("Big never entered")
+    expect(missing.locator('li[data-edge="Small:catch:0"]')).to_have_text("Small Catch 1 → Handled")
+    expect(missing.locator('li[data-edge="Check:choice:0"]')).to_have_text("Check Choice rule 1 → Big")
+
+    # A coverage JSON from `pytest --sfn-cov` (the same document) in place of the recorded runs.
+    rule = server.start_execution("branchy", "big-one", {"n": 50, "items": []})
+    server.finished(rule)
+    events = server.call(server.service.get_execution_history(executionArn=rule, maxResults=1000))["events"]
+    definition = load_definition(json.dumps(BRANCHY))
+    coverage = Coverage()
+    context = trace_context(rule, "big-one", server.arns["branchy"], "branchy")
+    coverage.add(
+        "definitions/branchy.asl.json", definition, trace_history(definition, events, context=context)
+    )
+    report = coverage.write_json(tmp_path / "coverage.json")
+    page.click(".coverage-import summary")
+    page.set_input_files("#coverage-file", str(report))
+    expect(page.locator("#coverage-summary")).to_contain_text("definitions/branchy.asl.json, 1 executions")
+    expect(nodes["Big"]).to_have_attribute("data-coverage", "covered")
+    assert edge(page, "Check", "Big", "choice").get_attribute("data-coverage") == "covered"
+    assert edge(page, "Big", "Handled", "catch").get_attribute("data-coverage") == "covered"
+    assert edge(page, "Check", "Small", "default").get_attribute("data-coverage") == "missed"
+    # Back to the recorded executions: the third one took rule 1 and the Catch.
+    page.click("#coverage-recorded")
+    expect(page.locator("#coverage-source")).to_contain_text("From 3 recorded executions")
+    expect(edge(page, "Check", "Big", "choice")).to_have_attribute("data-coverage", "covered")
+    assert edge(page, "Check", "Negative", "choice").get_attribute("data-coverage") == "missed"
+    page.uncheck("#coverage-toggle")
+    expect(page.locator("#definition-json")).to_be_visible()
+    assert page.locator("#graph.coverage").count() == 0
+
+
+def test_coverage_route_counts_as_workflows_coverage_does(server: Server) -> None:
+    from workflows.asl.definition import load_definition
+    from workflows.service.coverage import DefinitionCoverage, trace_context
+    from workflows.service.trace import trace_history
+
+    created = server.call(
+        server.service.create_state_machine(name="branchy-api", definition=json.dumps(BRANCHY), roleArn=ROLE)
+    )
+    arn = created["stateMachineArn"]
+    runs = []
+    for n in (3, -1, 40):
+        out = server.call(
+            server.service.start_execution(stateMachineArn=arn, input=json.dumps({"n": n, "items": [0]}))
+        )
+        runs.append(server.finished(out["executionArn"]))
+    definition = load_definition(json.dumps(BRANCHY))
+    expected = DefinitionCoverage.of("branchy-api", definition)
+    for run in reversed(runs):  # the API lists the newest first
+        events = server.call(
+            server.service.get_execution_history(executionArn=run["executionArn"], maxResults=1000)
+        )["events"]
+        context = trace_context(run["executionArn"], run["name"], arn, "branchy-api", ROLE)
+        expected.add(trace_history(definition, events, context=context))
+    with httpx.Client(base_url=server.url) as client:
+        got = client.get("/console/api/coverage", params={"arn": arn}).json()
+        # A new revision: the old executions ran another definition and are not counted against it.
+        changed = {**BRANCHY, "Comment": "a new revision"}
+        server.call(server.service.update_state_machine(stateMachineArn=arn, definition=json.dumps(changed)))
+        after = client.get("/console/api/coverage", params={"arn": arn}).json()
+    assert {k: got[k] for k in ("summary", "states", "edges", "executions")} == {
+        k: v for k, v in expected.to_json().items() if k in ("summary", "states", "edges", "executions")
+    }
+    assert got["counted"] == 3 and got["otherRevisions"] == 0
+    assert got["summary"]["choice"] == {"covered": 2, "total": 2}
+    assert (
+        after["counted"] == 0 and after["otherRevisions"] == 3 and after["summary"]["states"]["covered"] == 0
+    )
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("width,height", [(1280, 800), (1024, 768)])
+def test_coverage_screenshots(server: Server, browser: Any, width: int, height: int) -> None:
+    """The pipeline's coverage from a few uploads, as the README shows it (docs/console-coverage.png)."""
+    for name in ("cover-holiday.jpg", "cover-blurry.jpg", "cover-broken.png", "cover-notes.txt"):
+        key = server.uploads.put(f"{width}-{name}", b"fake")
+        listed = server.call(server.service.list_executions(stateMachineArn=server.arns["files"]))
+        for e in listed["executions"]:
+            if json.loads(server.describe(e["executionArn"])["input"])["key"] == key:
+                server.finished(e["executionArn"])
+    context = browser.new_context(viewport={"width": width, "height": height})
+    page = context.new_page()
+    try:
+        page.goto(f"{server.url}/console/machine?arn={server.arns['files']}&tab=definition&coverage=1")
+        expect(page.locator("#coverage-summary")).to_be_visible()
+        page.wait_for_function("document.getElementById('zoom-level').textContent !== ''")
+        assert page.locator("#graph .node[data-coverage='missed']").count() > 0
+        assert page.locator("#graph .edge[data-coverage='covered']").count() > 0
+        wide = "document.documentElement.scrollWidth - document.documentElement.clientWidth"
+        assert page.evaluate(wide) <= 0
+        shot(page, f"coverage-{width}")
+        docs = ROOT / "docs" / "console-coverage.png"
+        if width == 1280 and (os.environ.get("UPDATE_DOCS_SCREENSHOT") or not docs.exists()):
+            from PIL import Image
+
+            # The panel at the top of the window; a palette of 128 colours (a third of the size).
+            page.evaluate("document.getElementById('definition').scrollIntoView()")
+            page.click("#graph-zoom-out")
+            picture = Image.open(io.BytesIO(page.screenshot())).convert("RGB")
+            picture.quantize(colors=128, method=Image.Quantize.MEDIANCUT).save(docs, optimize=True)
+    finally:
+        context.close()
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("width,height", [(1280, 800), (1024, 768)])
+def test_long_history_screenshots(server: Server, browser: Any, big: str, width: int, height: int) -> None:
+    context = browser.new_context(viewport={"width": width, "height": height})
+    page = context.new_page()
+    wide = "document.documentElement.scrollWidth - document.documentElement.clientWidth"
+    try:
+        open_execution(page, server, big)
+        expect_status(page, "Touch", "succeeded")
+        page.click('#graph .node[data-state="Touch"]')
+        expect(page.locator("#run-picker")).to_be_visible()
+        assert page.evaluate(wide) <= 0
+        shot(page, f"big-graph-{width}")
+        page.click("#tab-events")
+        page.locator("#events-more").scroll_into_view_if_needed()
+        expect(page.locator("#events details")).to_have_count(300)
+        assert page.evaluate(wide) <= 0
+        page.evaluate("document.getElementById('events-count').scrollIntoView()")
+        browser_shot(page, f"big-events-{width}")
+        page.locator("#events-more").scroll_into_view_if_needed()
+        browser_shot(page, f"big-events-more-{width}")
+    finally:
+        context.close()
+
+
+def test_kept_histories_are_bounded_by_events(server: Server) -> None:
+    from workflows.service.console import _Histories
+
+    arns = [server.start_execution("quick", f"kept-{i}", {"i": i}) for i in range(3)]
+    histories = _Histories(server.service, size=6, events=10)
+    for arn in arns:
+        described = server.finished(arn)
+        definition = server.call(server.service.describe_state_machine_for_execution(executionArn=arn))
+        entry = server.call(histories.open(arn, described, definition["definition"]))
+        assert len(entry.index.events) == 4 and entry.complete_at == 0
+    # 4 events each: two fit in 10, the oldest went first.
+    assert list(histories.entries) == arns[1:]

@@ -9,8 +9,6 @@ import asyncio
 import json
 import os
 import shutil
-import socket
-import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -19,9 +17,9 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from playwright.sync_api import expect
 
+from tests.browser import ARTIFACTS, ROOT, LiveServer, shot
 from tests.test_replay import Lambdas, routed_to_small, upload
 from workflows.asl.validation import validate_definition
 from workflows.engine.clock import FakeClock
@@ -32,9 +30,8 @@ from workflows.service.console import create_console
 from workflows.service.service import StepFunctionsService
 from workflows.service.store import Store
 
-CHROMIUM = Path("/usr/bin/chromium")
-ROOT = Path(__file__).resolve().parent.parent
-ARTIFACTS = ROOT / "tests" / "artifacts"
+# A 409 is the conflict test's own doing, the favicon the browser's; anything else is an editor bug.
+EXPECTED_PAGE_ERRORS = ("409", "/favicon.ico")
 ROLE = "arn:aws:iam::123456789012:role/editor-test"
 SMALL = {
     "StartAt": "First",
@@ -43,8 +40,9 @@ SMALL = {
 MIN_WIDTH_SOURCE = "States.StringToJson('${MinImageWidth}')"
 
 
-class Server:
+class Server(LiveServer):
     def __init__(self, tmp: Path) -> None:
+        super().__init__()
         stack = load_template(str(ROOT / "template.yaml"))
         self.spec = next(iter(stack.state_machines.values()))
         self.definitions = tmp / "definitions"
@@ -63,34 +61,22 @@ class Server:
         )
         self.notices: dict[str, dict[str, Any]] = {}
         self.said: list[str] = []
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            self.port = sock.getsockname()[1]
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.loop = asyncio.new_event_loop()
         self.arns: dict[str, str] = {}
         self.executions: list[str] = []
 
     def start(self) -> None:
-        self.arns = self.loop.run_until_complete(self._register())
+        self.arns = self.call(self._register())
         sources = {
             self.arns["pipeline"]: self.pipeline_file,
             self.arns["small"]: self.files["small"],
             self.arns["other"]: self.files["other"],
         }
         routes = create_console(self.service, sources=sources, notices=self.notices)
-        app = create_app(self.service, routes=routes)
-        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="on")
-        self.server = uvicorn.Server(config)
         self.watcher = DefinitionsWatcher(
             self.service, sources, notices=self.notices, say=lambda m: self.said.append(str(m))
         )
-        self.thread = threading.Thread(target=self._serve, daemon=True)
-        self.thread.start()
-        deadline = time.monotonic() + 15
-        while not self.server.started:
-            assert time.monotonic() < deadline, "console server did not start"
-            time.sleep(0.02)
+        self.background.append(lambda: self.watcher.run(0.5))
+        self.serve(create_app(self.service, routes=routes))
 
     async def _register(self) -> dict[str, str]:
         arns = {}
@@ -113,24 +99,6 @@ class Server:
                 await asyncio.sleep(0.005)
         return arns
 
-    def _serve(self) -> None:
-        asyncio.set_event_loop(self.loop)
-        watch = self.loop.create_task(self.watcher.run(0.5))
-        self.loop.run_until_complete(self.server.serve())
-        watch.cancel()
-        pending = asyncio.all_tasks(self.loop)
-        for task in pending:
-            task.cancel()
-        self.loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
-        self.loop.close()
-
-    def stop(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(15)
-
-    def call(self, coro: Any, timeout: float = 15) -> Any:
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
-
     def machine(self, name: str) -> dict[str, Any]:
         return self.call(self.service.describe_state_machine(stateMachineArn=self.arns[name]))
 
@@ -141,44 +109,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     srv.start()
     yield srv
     srv.stop()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    if not CHROMIUM.exists():
-        pytest.skip("needs Debian's chromium at /usr/bin/chromium (apt-get install chromium)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(
-            executable_path=str(CHROMIUM),
-            args=["--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-sync"],
-        )
-        yield b
-        b.close()
-
-
-@pytest.fixture
-def page(browser: Any) -> Iterator[Any]:
-    context = browser.new_context(viewport={"width": 1440, "height": 1000})
-    pg = context.new_page()
-    errors: list[str] = []
-    pg.on("pageerror", lambda exc: errors.append(str(exc)))
-    pg.on(
-        "console",
-        lambda msg: errors.append(f"{msg.text} {msg.location.get('url')}") if msg.type == "error" else None,
-    )
-    pg.set_default_timeout(10_000)
-    yield pg
-    context.close()
-    # A 409 is the conflict test's own doing, the favicon the browser's; anything else is an editor bug.
-    real = [e for e in errors if "409" not in e and not e.endswith("/favicon.ico")]
-    assert not real, real
-
-
-def shot(page: Any, name: str) -> None:
-    ARTIFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / f"{name}.png"))
 
 
 def open_editor(page: Any, server: Server, name: str) -> None:

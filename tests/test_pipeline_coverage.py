@@ -18,7 +18,7 @@ import pytest
 
 from workflows.asl.definition import load_definition
 from workflows.local.template import load_template
-from workflows.testing.coverage import Coverage, DefinitionCoverage
+from workflows.service.coverage import Coverage, DefinitionCoverage
 from workflows.testing.runner import Execution, StateMachineRunner
 
 PIPELINE = "definitions/pipeline.asl.json"

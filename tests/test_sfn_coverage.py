@@ -15,11 +15,11 @@ from tests.conformance import all_cases
 from workflows import cli
 from workflows.asl.definition import load_definition
 from workflows.engine.resolvers import CallableResolver
+from workflows.service.coverage import Coverage, DefinitionCoverage, structure
 from workflows.service.service import StepFunctionsService
 from workflows.service.store import Store
-from workflows.testing.coverage import Coverage, DefinitionCoverage, structure
+from workflows.service.trace import Transition, trace_history
 from workflows.testing.runner import StateMachineRunner
-from workflows.testing.trace import Transition, trace_history
 
 ROLE = "arn:aws:iam::123456789012:role/r"
 

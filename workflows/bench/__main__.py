@@ -1,4 +1,4 @@
-"""`python -m workflows.bench`: the three benchmark suites (see workflows.bench.suite)."""
+"""`python -m workflows.bench`: the benchmark suites (see workflows.bench.suite)."""
 
 import sys
 

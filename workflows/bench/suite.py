@@ -1,10 +1,12 @@
 """Benchmark: the interpreter, the HTTP API and the upload pipeline, each beside moto where moto has a peer.
 
-`python -m workflows.bench [--suite asl|http|pipeline|all] [--json FILE] [--quick] [--no-moto] ...`
+`python -m workflows.bench [--suite asl|http|console|pipeline|all] [--json FILE] [--quick] [--no-moto] ...`
 * asl: the shared pure-ASL definitions on this engine and on moto's, each result checked against
   `<name>.expected.json` (options --bench-dir, --only, --budget, --moto-runs);
 * http: StartExecution/s and completed 5-state executions/s through our server and moto's
   (`workflows.bench.http`; --http-starts, --http-completed, --concurrency, --profile FILE);
+* console: the console's execution view of a 25,000-event history, and DescribeExecution's latency
+  while it opens (`workflows.bench.console`);
 * pipeline: upload -> SNS latency and throughput of a 12 MP JPEG in the local world, and the analyse
   task's peak memory on a 100 MP one (`workflows.bench.pipeline`; --uploads).
 Ratios (ours / moto), not absolute rates, are the figures that mean something on a shared, noisy machine.
@@ -372,7 +374,7 @@ def figures(rows: list[Row]) -> dict[str, Any]:
     return out
 
 
-SUITES = ("asl", "http", "pipeline")
+SUITES = ("asl", "http", "console", "pipeline")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -416,6 +418,9 @@ def main(argv: list[str] | None = None) -> int:
     if "http" in suites:
         http_ok, out["http"] = _main_http(args, console)
         ok = ok and http_ok
+    if "console" in suites:
+        console_ok, out["console"] = _main_console(args, console)
+        ok = ok and console_ok
     if "pipeline" in suites:
         pipeline_ok, out["pipeline"] = _main_pipeline(args, console)
         ok = ok and pipeline_ok
@@ -468,6 +473,18 @@ def _main_http(args: argparse.Namespace, console: Any) -> tuple[bool, dict[str, 
     if args.profile and Path(args.profile).exists():
         bench_http.print_profile(args.profile, console)
     return all(row.matched for row in rows), bench_http.http_figures(rows)
+
+
+def _main_console(args: argparse.Namespace, console: Any) -> tuple[bool, dict[str, Any]]:
+    from workflows.bench import console as bench_console
+
+    settings = bench_console.QUICK_CONSOLE if args.quick else bench_console.ConsoleSettings()
+    with console.status("console") as status:
+        result = bench_console.run_console(settings, progress=lambda text: status.update(text))
+    console.print(bench_console.render_console(result))
+    for line in bench_console.console_problems(result):
+        console.print(f"[red]problem[/red] {line}", highlight=False)
+    return result.ok, bench_console.console_figures(result)
 
 
 def _main_pipeline(args: argparse.Namespace, console: Any) -> tuple[bool, dict[str, Any]]:

@@ -11,10 +11,14 @@ that changes something (POST/PUT/DELETE) must carry the double-submit CSRF token
 strict Content-Security-Policy (scripts from 'self' only); the script builds the DOM with
 textContent, so no user value is ever parsed as HTML.
 
-The execution view is worked out here, not in the browser: `execution_runs` turns a history into
-one record per state run (its thread — Map iteration or Parallel branch —, status, attempts,
-payload stages), re-applying the state's JSONPath fields with workflows.asl.jsonpath where the history
-does not record a stage.
+The execution view is worked out here, not in the browser: an `ExecutionIndex` (console_data) folds
+the history into state runs (each run's thread — Map iteration or Parallel branch —, status,
+attempts, payload stages, re-applying the state's JSONPath fields where the history does not record
+a stage). A long history is read a page at a time, with the loop serving other requests between
+pages, and kept for the executions opened last; the page gets a summary sized by the definition and
+the first events, then asks for a state's runs, the table's rows and more events as they are shown.
+The state machine view can lay coverage over the graph: the machine's recorded executions counted
+by workflows.service.coverage, as `workflows coverage` counts them.
 """
 
 from __future__ import annotations
@@ -43,13 +47,16 @@ from workflows.asl.errors import ServiceError
 from workflows.service.console_data import (
     COLUMNS_TAG,
     DEFAULT_COLUMNS,
+    ExecutionIndex,
     execution_columns,
     execution_runs,
     parse_columns,
     pointer_position,
 )
+from workflows.service.coverage import DefinitionCoverage, Tally, trace_context
 from workflows.service.editing import editor_schema, place_diagnostics, state_inputs
 from workflows.service.service import StepFunctionsService
+from workflows.service.trace import trace_history
 
 __all__ = ["Uploads", "create_console", "execution_runs", "pointer_position", "upload_name"]
 
@@ -242,6 +249,123 @@ class _OnLoop:
         return await asyncio.wrap_future(future)
 
 
+FINAL = ("SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")
+HISTORY_PAGE = 250  # events read at a time: the loop serves other requests between pages
+FIRST_EVENTS = 100  # events the execution page gets with its summary; the rest are paged
+COVERAGE_EXECUTIONS = 2000  # the newest executions the coverage overlay counts
+OPEN_BUDGET = 0.6  # seconds the execution page waits for the history before it answers with what is read
+
+
+class _History:
+    """One execution's history as the console has read it: an ExecutionIndex fed a page at a time
+    by a task of its own, and caught up with newer events when the execution goes on."""
+
+    def __init__(self, service: StepFunctionsService, arn: str, definition_text: str) -> None:
+        self.service = service
+        self.arn = arn
+        self.definition_text = definition_text
+        try:
+            definition = json.loads(definition_text)
+        except ValueError:
+            definition = {}
+        self.definition = definition if isinstance(definition, dict) else {}
+        self.index = ExecutionIndex(self.definition)
+        self.task: asyncio.Task[None] | None = None
+        self.complete_at: int | None = None  # the redrive count when the whole, final history was read
+        self.lock = asyncio.Lock()  # a page is folded in, or the index is asked, not both at once
+
+    async def ask(self, question: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """A question to the index, answered on a worker thread: a summary or a sorted table walks
+        every run, which is long for the loop to spend in one go."""
+        async with self.lock:
+            return await asyncio.to_thread(question, *args, **kwargs)
+
+    def refresh(self, described: Mapping[str, Any]) -> asyncio.Task[None] | None:
+        """Start reading what is not read yet (unless already reading, or the history is final and read)."""
+        redrives = int(described.get("redriveCount") or 0)
+        if self.complete_at == redrives and described.get("status") in FINAL:
+            return None
+        if self.task is None or self.task.done():
+            final = described.get("status") in FINAL
+            self.task = asyncio.get_running_loop().create_task(self._read(final, redrives))
+        return self.task
+
+    @property
+    def reading(self) -> bool:
+        return self.task is not None and not self.task.done()
+
+    async def _read(self, final: bool, redrives: int) -> None:
+        if not self.index.events:
+            token = None
+            while True:
+                page = await self.service.get_execution_history(
+                    executionArn=self.arn, maxResults=HISTORY_PAGE, **({"nextToken": token} if token else {})
+                )
+                async with self.lock:  # reading a page and folding it are two short steps, not one
+                    self.index.feed(page["events"])
+                token = page.get("nextToken")
+                if not token:
+                    break
+                await asyncio.sleep(0)
+        else:
+            # Newest first, back to what was read: an execution that goes on adds a few events a poll.
+            newer: list[dict[str, Any]] = []
+            token = None
+            while True:
+                page = await self.service.get_execution_history(
+                    executionArn=self.arn,
+                    maxResults=HISTORY_PAGE,
+                    reverseOrder=True,
+                    **({"nextToken": token} if token else {}),
+                )
+                fresh = [e for e in page["events"] if e["id"] > self.index.last_id]
+                newer.extend(fresh)
+                token = page.get("nextToken")
+                if not token or len(fresh) < len(page["events"]):
+                    break
+                await asyncio.sleep(0)
+            async with self.lock:
+                self.index.feed(reversed(newer))
+        if final:
+            self.complete_at = redrives
+
+
+class _Histories:
+    """The histories of the executions opened last: at most `size` of them and `events` events in
+    all (25,000 events take about 32 MB), the one opened now always kept."""
+
+    def __init__(self, service: StepFunctionsService, size: int = 6, events: int = 60_000) -> None:
+        self.service = service
+        self.size = size
+        self.events = events
+        self.entries: OrderedDict[str, _History] = OrderedDict()
+
+    async def open(
+        self, arn: str, described: Mapping[str, Any], definition_text: str, wait: float | None = None
+    ) -> _History:
+        """The execution's history, read or catching up; waits for the reading `wait` seconds at most
+        (None: until it is done)."""
+        entry = self.entries.get(arn)
+        if entry is None or entry.definition_text != definition_text:
+            entry = self.entries[arn] = _History(self.service, arn, definition_text)
+        self.entries.move_to_end(arn)
+        self._trim()
+        task = entry.refresh(described)
+        if task is not None:
+            done, _ = await asyncio.wait({task}, timeout=wait)
+            if task in done:
+                task.result()  # a failed read is the request's error
+                self._trim()
+        return entry
+
+    def _trim(self) -> None:
+        while len(self.entries) > 1 and (
+            len(self.entries) > self.size
+            or sum(len(e.index.events) for e in self.entries.values()) > self.events
+        ):
+            self.entries.popitem(last=False)
+
+
 def create_console(
     service: StepFunctionsService,
     uploads: Uploads | None = None,
@@ -398,25 +522,47 @@ def create_console(
             if not token:
                 return events
 
-    async def execution(request: Request) -> Response:
-        arn = request.query_params.get("arn", "")
+    histories = _Histories(service)
+
+    async def opened(arn: str, wait: float | None = None) -> tuple[dict[str, Any], dict[str, Any], _History]:
         described = await service.describe_execution(executionArn=arn)
         machine = await service.describe_state_machine_for_execution(executionArn=arn)
-        events = await history(arn)
-        try:
-            definition = json.loads(machine["definition"])
-        except ValueError:
-            definition = {}
-        context = {
-            **described,
+        entry = await histories.open(arn, described, machine["definition"], wait)
+        return described, machine, entry
+
+    def context(described: Mapping[str, Any], machine: Mapping[str, Any], entry: _History) -> dict[str, Any]:
+        """The execution as the payload stages see it (its context object's fields)."""
+        return {
+            **json.loads(json.dumps(described, default=_default)),
             "roleArn": machine.get("roleArn"),
             "stateMachineName": machine.get("name"),
-            "_queryLanguage": definition.get("QueryLanguage") if isinstance(definition, dict) else None,
+            "_queryLanguage": entry.definition.get("QueryLanguage"),
         }
-        runs = execution_runs(
-            definition, [json.loads(json.dumps(e, default=_default)) for e in events], context
-        )
+
+    def pickers(request: Request) -> dict[str, str]:
+        raw = request.query_params.get("pickers") or "{}"
+        value = json.loads(raw)
+        if not isinstance(value, dict):
+            raise ValueError("pickers is a JSON object")
+        return {str(k): str(v) for k, v in value.items()}
+
+    def status_of(described: Mapping[str, Any], entry: _History) -> str:
+        # While the history is still being read, what is open may have ended in the part not read yet.
+        return "RUNNING" if entry.reading else str(described.get("status", "RUNNING"))
+
+    async def summary_of(described: Mapping[str, Any], entry: _History, request: Request) -> dict[str, Any]:
+        complete = not entry.reading
+        summary = await entry.ask(entry.index.summary, status_of(described, entry), pickers(request))
+        return {**summary, "complete": complete}
+
+    async def execution(request: Request) -> Response:
+        """The execution page's first answer: the execution, the graph's summary and the first events.
+        A long history is read while it waits (OPEN_BUDGET at most); with `summary.complete` false
+        the page asks `execution/summary` again for the rest."""
+        arn = request.query_params.get("arn", "")
+        described, machine, entry = await opened(arn, OPEN_BUDGET)
         pending = await service.pending_task_tokens(executionArn=arn)
+        first = await entry.ask(entry.index.events_page, 0, FIRST_EVENTS)
         return _json(
             {
                 "execution": described,
@@ -425,10 +571,133 @@ def create_console(
                     "definition": machine["definition"],
                     "revisionId": machine.get("revisionId"),
                 },
-                "runs": runs,
-                "events": events,
-                "transitions": sum(1 for e in events if e["type"].endswith("StateEntered")),
+                "summary": await summary_of(described, entry, request),
+                "events": first["events"],
+                "eventsNext": first["next"],
                 "pendingTasks": pending["tasks"],
+            }
+        )
+
+    async def execution_summary(request: Request) -> Response:
+        arn = request.query_params.get("arn", "")
+        described, _, entry = await opened(arn, OPEN_BUDGET)
+        return _json({"execution": described, "summary": await summary_of(described, entry, request)})
+
+    async def execution_state(request: Request) -> Response:
+        """One state's runs (the last 500) and one of them in full, with its payload stages."""
+        q = request.query_params
+        arn = q.get("arn", "")
+        described, machine, entry = await opened(arn)
+        chosen = int(q["run"]) if q.get("run") else None
+        return _json(
+            await entry.ask(
+                entry.index.state_runs,
+                status_of(described, entry),
+                pickers(request),
+                q.get("state", ""),
+                chosen,
+                context(described, machine, entry),
+            )
+        )
+
+    async def execution_runs_route(request: Request) -> Response:
+        """A page of the table view, filtered and sorted here."""
+        q = request.query_params
+        arn = q.get("arn", "")
+        described, _, entry = await opened(arn)
+        return _json(
+            await entry.ask(
+                entry.index.table_rows,
+                status_of(described, entry),
+                pickers(request),
+                state_status=q.get("status") or "",
+                text=(q.get("q") or "").strip(),
+                sort=q.get("sort") or "id",
+                descending=q.get("dir") == "desc",
+                offset=max(0, int(q.get("offset") or 0)),
+                limit=max(1, min(int(q.get("limit") or 100), 500)),
+            )
+        )
+
+    async def execution_events(request: Request) -> Response:
+        """A page of events after `after`; a search looks through the history a slice at a time."""
+        q = request.query_params
+        arn = q.get("arn", "")
+        _, _, entry = await opened(arn)
+        limit = max(1, min(int(q.get("limit") or 100), 1000))
+        text = (q.get("q") or "").strip()
+        after = max(0, int(q.get("after") or 0))
+        found: list[dict[str, Any]] = []
+        while True:
+            page = await entry.ask(entry.index.events_page, after, limit - len(found), text, scan=2000)
+            found.extend(page["events"])
+            after = page["next"]
+            if after is None or len(found) >= limit:
+                break
+            await asyncio.sleep(0)
+        return _json({"events": found, "next": after, "total": page["total"]})
+
+    tallies: OrderedDict[str, tuple[str, Tally | None]] = OrderedDict()  # finished executions only
+
+    async def coverage(request: Request) -> Response:
+        """The state machine's coverage from its recorded executions (the newest COVERAGE_EXECUTIONS),
+        counted as `workflows coverage` counts: those that ran the current definition; the others
+        ran another revision and are only counted as such."""
+        from workflows.asl.definition import load_definition
+        from workflows.asl.errors import DefinitionError
+
+        arn = request.query_params.get("arn", "")
+        machine = await service.describe_state_machine(stateMachineArn=arn)
+        text = machine["definition"]
+        try:
+            definition = load_definition(text, service.substitutions)
+        except DefinitionError:  # it was registered, so it compiles; a `${...}` may upset validation
+            definition = load_definition(text, service.substitutions, validate=False)
+        entry = DefinitionCoverage.of(machine["name"], definition)
+        listed = await all_pages(service.list_executions, "executions", stateMachineArn=arn)
+        counted = others = 0
+        for n, e in enumerate(listed[:COVERAGE_EXECUTIONS]):
+            execution_arn = e["executionArn"]
+            known = tallies.get(execution_arn)
+            if known is None:
+                ran = await service.describe_state_machine_for_execution(executionArn=execution_arn)
+                tally = None
+                if ran["definition"] == text:
+                    described = await service.describe_execution(executionArn=execution_arn)
+                    context = trace_context(
+                        execution_arn,
+                        e["name"],
+                        arn,
+                        machine["name"],
+                        machine.get("roleArn"),
+                        int(described.get("redriveCount") or 0),
+                    )
+                    events = await history(execution_arn)
+                    trace = (
+                        await asyncio.to_thread(trace_history, definition, events, context=context)
+                        if len(events) > 2000  # a long one is read on a thread; the loop goes on
+                        else trace_history(definition, events, context=context)
+                    )
+                    tally = Tally.of(trace)
+                known = (ran["definition"], tally)
+                if e["status"] not in ("RUNNING", "PENDING_REDRIVE"):
+                    tallies[execution_arn] = known
+                    while len(tallies) > 20_000:
+                        tallies.popitem(last=False)
+            if known[0] == text and known[1] is not None:
+                entry.add(known[1])
+                counted += 1
+            else:
+                others += 1
+            if n % 50 == 49:
+                await asyncio.sleep(0)
+        return _json(
+            {
+                **entry.to_json(),
+                "counted": counted,
+                "otherRevisions": others,
+                "recorded": len(listed),
+                "limit": COVERAGE_EXECUTIONS,
             }
         )
 
@@ -628,6 +897,11 @@ def create_console(
         Route("/api/state-machine", api(state_machine), methods=["GET"]),
         Route("/api/executions", api(executions), methods=["GET"]),
         Route("/api/execution", api(execution), methods=["GET"]),
+        Route("/api/execution/summary", api(execution_summary), methods=["GET"]),
+        Route("/api/execution/state", api(execution_state), methods=["GET"]),
+        Route("/api/execution/runs", api(execution_runs_route), methods=["GET"]),
+        Route("/api/execution/events", api(execution_events), methods=["GET"]),
+        Route("/api/coverage", api(coverage), methods=["GET"]),
         Route("/api/start", api(start), methods=["POST"]),
         Route("/api/stop", api(stop), methods=["POST"]),
         Route("/api/redrive", api(redrive), methods=["POST"]),

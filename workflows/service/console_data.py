@@ -5,12 +5,16 @@ Pure functions over what the service returns (histories, definitions); console.p
 
 from __future__ import annotations
 
+import bisect
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+from datetime import datetime
 from json.decoder import scanstring  # type: ignore[attr-defined]
 from types import SimpleNamespace
 from typing import Any
+
+from workflows.engine.history import details_key_for
 
 _NUMBER = re.compile(r"-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][-+]?\d+)?")
 _WS = re.compile(r"[ \t\n\r]*")
@@ -145,6 +149,11 @@ _SCHEDULED_EVENTS = ("TaskScheduled", "LambdaFunctionScheduled", "ActivitySchedu
 
 def event_details(event: Mapping[str, Any]) -> dict[str, Any]:
     """The `...EventDetails` member of a history event as the API returns it."""
+    kind = event.get("type")
+    if isinstance(kind, str):  # the member the engine names for its type, looked up, not searched for
+        found = event.get(details_key_for(kind))
+        if isinstance(found, dict):
+            return found
     for key, value in event.items():
         if key.endswith("EventDetails") and isinstance(value, dict):
             return value
@@ -186,6 +195,8 @@ def _state_index(definition: Any) -> dict[str, dict[str, Any]]:
 
 
 class _Run:
+    __slots__ = ("done", "entered", "events", "exited", "name", "number", "scope", "type")
+
     def __init__(self, number: int, name: str, type_: str, scope: tuple[Any, ...], entered: dict[str, Any]):
         self.number = number
         self.name = name
@@ -197,34 +208,65 @@ class _Run:
         self.done = False  # exited, or a container that has ended (a failed one has no exit event)
 
 
-def execution_runs(
-    definition: Any, events: list[dict[str, Any]], execution: dict[str, Any]
-) -> list[dict[str, Any]]:
-    """One record per state run, in the order the states were entered.
+# How the view chooses among a Map's iterations: {map name: iteration index as text, or "all"}.
+Pickers = Mapping[str, str]
+_PRIORITY = {"failed": 5, "running": 4, "caught": 3, "cancelled": 2, "succeeded": 1, "notrun": 0}
 
-    Each record: id, name, type, scope (a list of [container, branch-or-iteration] pairs from the
-    top level down), status (succeeded | running | failed | caught | cancelled), start/end
-    timestamps, input, output, attempts (each with error/cause), error, cause, assignedVariables
-    and `stages` (InputPath, Parameters/Arguments, Result, ResultSelector, ResultPath, OutputPath,
-    each `{"value", "source": "history" | "computed"}`)."""
-    index = _state_index(definition)
-    by_id: dict[int, dict[str, Any]] = {e["id"]: e for e in events}
-    run_of: dict[int, _Run] = {}
-    scope_of: dict[int, tuple[Any, ...]] = {}
-    owner: dict[tuple[Any, ...], _Run] = {}
-    runs: list[_Run] = []
-    open_runs: list[_Run] = []
-    ended: dict[int, str] = {}
 
-    def open_ancestor(run: _Run | None) -> _Run | None:
+def _worst(statuses: Iterable[str]) -> str:
+    return max(statuses, key=lambda s: _PRIORITY.get(s, 0), default="notrun")
+
+
+class ExecutionIndex:
+    """An execution's history folded, event by event, into its state runs.
+
+    Fed in pages (`feed`), so a long history is read a page at a time with other work between, and
+    kept: an execution that goes on is fed only the events that came since (`last_id`). Everything
+    the console shows is asked of it: the graph's `summary` (bounded by the definition, not by the
+    history), one state's `state_runs` with their payload stages, a page of `table_rows`, a page of
+    `events_page`. `records` gives every run in full (what `execution_runs` returns)."""
+
+    def __init__(self, definition: Any) -> None:
+        self.index = _state_index(definition)
+        self.events: list[dict[str, Any]] = []
+        self.by_id: dict[int, dict[str, Any]] = {}
+        self.runs: list[_Run] = []
+        self.run_of: dict[int, _Run] = {}
+        self.scope_of: dict[int, tuple[Any, ...]] = {}
+        self.owner: dict[tuple[Any, ...], _Run] = {}
+        self.open_runs: dict[int, _Run] = {}  # by number, in the order they were entered
+        self.ended: dict[int, str] = {}
+        self.transitions = 0
+        self._statuses: tuple[tuple[str, int], list[str]] | None = None
+        self._resources: dict[int, tuple[int, str | None]] = {}
+
+    @property
+    def last_id(self) -> int:
+        return self.events[-1]["id"] if self.events else 0
+
+    def feed(self, events: Iterable[dict[str, Any]]) -> None:
+        """Events in id order, as GetExecutionHistory returns them (a datetime timestamp becomes ISO text)."""
+        for event in events:
+            if event["id"] <= self.last_id:
+                continue
+            stamp = event.get("timestamp")
+            if isinstance(stamp, datetime):
+                event["timestamp"] = stamp.isoformat()
+            self.events.append(event)
+            self.by_id[event["id"]] = event
+            self._fold(event)
+        self._statuses = None
+
+    def _open_ancestor(self, run: _Run | None) -> _Run | None:
         while run is not None and run.done:
-            run = owner.get(run.scope)
+            run = self.owner.get(run.scope)
         return run
 
-    for event in events:
+    def _fold(self, event: dict[str, Any]) -> None:
         kind = event["type"]
-        prev = by_id.get(event.get("previousEventId") or 0)
-        prev_run = run_of.get(prev["id"]) if prev else None
+        owner = self.owner
+        prev = self.by_id.get(event.get("previousEventId") or 0)
+        prev_run = self.run_of.get(prev["id"]) if prev else None
         if kind in ("ExecutionFailed", "ExecutionTimedOut", "ExecutionAborted"):
             # Every run still open ends here: the one that failed (and its containers) failed, the
             # others were cancelled. A redrive later starts new runs for them.
@@ -233,18 +275,19 @@ def execution_runs(
             while culprit is not None and kind == "ExecutionFailed":
                 chain.add(culprit.number)
                 culprit = owner.get(culprit.scope)
-            for run in open_runs:
+            for run in self.open_runs.values():
                 failed = run.number in chain or (kind == "ExecutionFailed" and _last_attempt_failed(run))
-                ended[run.number] = "failed" if failed else "cancelled"
+                self.ended[run.number] = "failed" if failed else "cancelled"
                 run.done = True
-            open_runs.clear()
-            continue
+            self.open_runs.clear()
+            return
         if kind.endswith("StateEntered"):
+            self.transitions += 1
             details = event_details(event)
             name = details.get("name", "")
-            info = index.get(name, {})
+            info = self.index.get(name, {})
             if prev is not None and prev["type"] == "MapIterationStarted":
-                scope = scope_of[prev["id"]]
+                scope = self.scope_of[prev["id"]]
             elif prev_run is not None and prev_run.exited is None and prev_run.type == "Parallel":
                 scope = (*prev_run.scope, (prev_run.name, info.get("branch") or 0))
                 owner[scope] = prev_run
@@ -253,18 +296,18 @@ def execution_runs(
             else:
                 # A Parallel branch starts a new thread: its container is the open run of the Parallel.
                 container = info.get("parent")
-                parent_run = next((r for r in reversed(open_runs) if r.name == container), None)
+                parent_run = next((r for r in reversed(self.open_runs.values()) if r.name == container), None)
                 if parent_run is not None and parent_run.type == "Parallel":
                     scope = (*parent_run.scope, (parent_run.name, info.get("branch") or 0))
                     owner[scope] = parent_run
                 else:
                     scope = ()
-            run = _Run(len(runs), name, info.get("type") or kind[: -len("StateEntered")], scope, event)
-            runs.append(run)
-            open_runs.append(run)
-            run_of[event["id"]] = run
-            scope_of[event["id"]] = scope
-            continue
+            run = _Run(len(self.runs), name, info.get("type") or kind[: -len("StateEntered")], scope, event)
+            self.runs.append(run)
+            self.open_runs[run.number] = run
+            self.run_of[event["id"]] = run
+            self.scope_of[event["id"]] = scope
+            return
         target = prev_run
         if kind.endswith("StateExited"):
             name = event_details(event).get("name")
@@ -285,28 +328,299 @@ def execution_runs(
             ):
                 target.done = True
         else:
-            target = open_ancestor(target)
+            target = self._open_ancestor(target)
         if target is None:
-            continue
+            return
         target.events.append(event)
-        run_of[event["id"]] = target
-        scope_of[event["id"]] = target.scope
+        self.run_of[event["id"]] = target
+        self.scope_of[event["id"]] = target.scope
         if kind == "MapIterationStarted":
             scope = (*target.scope, (target.name, event_details(event).get("index", 0)))
             owner[scope] = target
-            scope_of[event["id"]] = scope
+            self.scope_of[event["id"]] = scope
         if kind.endswith("StateExited"):
             target.exited = event
             target.done = True
-            if target in open_runs:
-                open_runs.remove(target)
+            self.open_runs.pop(target.number, None)
 
-    status = execution.get("status", "RUNNING")
-    records = []
-    variables: dict[tuple[Any, ...], dict[str, Any]] = {}
-    for run in runs:
-        records.append(_record(run, index, status, ended, execution, variables, runs, owner))
-    return records
+    # -- what the view asks for ---------------------------------------------------------------------
+
+    def statuses(self, status: str) -> list[str]:
+        """Each run's status (by run number) while the execution has `status`."""
+        key = (status, len(self.events))
+        if self._statuses is None or self._statuses[0] != key:
+            self._statuses = (key, [_run_status(run, status, self.ended)[0] for run in self.runs])
+        return self._statuses[1]
+
+    @staticmethod
+    def visible(run: _Run, pickers: Pickers) -> bool:
+        for container, key in run.scope:
+            pick = pickers.get(container)
+            if pick is not None and pick != "all" and str(key) != str(pick):
+                return False
+        return True
+
+    def summary(self, status: str, pickers: Pickers, iterations: int = 200) -> dict[str, Any]:
+        """What the graph draws: each state's status (the latest run in each thread, the worst across
+        threads) and number of runs, the edges the run took, each Map's iterations (the worst
+        status of each, at most `iterations` listed: those that did not succeed first) and the state
+        to show first. Its size follows the definition, not the history."""
+        statuses = self.statuses(status)
+        latest: dict[str, dict[tuple[Any, ...], str]] = {}
+        counts: dict[str, int] = {}
+        last: dict[tuple[Any, ...], _Run] = {}
+        taken: set[tuple[str, str | None, str | None]] = set()
+        maps: dict[str, dict[Any, str]] = {}
+        for run in self.runs:
+            st = statuses[run.number]
+            for container, key in run.scope:
+                if (self.index.get(container) or {}).get("type") == "Map":
+                    seen = maps.setdefault(container, {})
+                    if key not in seen or _PRIORITY[st] > _PRIORITY[seen[key]]:
+                        seen[key] = st
+            if not self.visible(run, pickers):
+                continue
+            latest.setdefault(run.name, {})[run.scope] = st
+            counts[run.name] = counts.get(run.name, 0) + 1
+            before = last.get(run.scope)
+            if before is not None:
+                kind = "catch" if statuses[before.number] == "caught" else "next"
+                taken.add((kind, before.name, run.name))
+            else:
+                taken.add(("next", run.scope[-1][0] if run.scope else None, run.name))
+            last[run.scope] = run
+        for run in last.values():
+            if statuses[run.number] == "succeeded":
+                taken.add(("next", run.name, None))
+        states = {
+            name: {"status": _worst(threads.values()), "runs": counts[name]}
+            for name, threads in latest.items()
+        }
+
+        def leaf(name: str) -> bool:
+            return (self.index.get(name) or {}).get("type") not in ("Map", "Parallel")
+
+        focus = None
+        for wanted in ("failed", "running"):
+            found = [r for r in self.runs if statuses[r.number] == wanted and self.visible(r, pickers)]
+            leaves = [r for r in found if leaf(r.name)]
+            if found:
+                focus = (leaves or found)[-1].name
+                break
+        listed = {}
+        for name, seen in maps.items():
+            # The iterations that did not succeed first, then the others in order.
+            order = sorted(
+                seen, key=lambda k: (-_PRIORITY[seen[k]] if seen[k] != "succeeded" else 0, _num(k))
+            )
+            chosen = sorted(order[:iterations], key=_num)
+            listed[name] = {"count": len(seen), "iterations": [[k, seen[k]] for k in chosen]}
+        return {
+            "states": states,
+            "taken": sorted(taken, key=lambda t: (t[0], t[1] or "", t[2] or "")),
+            "maps": listed,
+            "focus": focus,
+            "transitions": self.transitions,
+            "runs": len(self.runs),
+            "events": len(self.events),
+        }
+
+    def light(self, run: _Run, statuses: list[str]) -> dict[str, Any]:
+        """A run without its payloads: a row of the table, an entry in a state's list of runs."""
+        end = run.exited["timestamp"] if run.exited else None
+        if end is None and statuses[run.number] == "failed":
+            failure = _failure(run)
+            end = failure["timestamp"] if failure else None
+        return {
+            "id": run.number,
+            "name": run.name,
+            "type": run.type,
+            "scope": [list(s) for s in run.scope],
+            "status": statuses[run.number],
+            "start": run.entered["timestamp"],
+            "end": end,
+        }
+
+    def table_rows(
+        self,
+        status: str,
+        pickers: Pickers,
+        *,
+        state_status: str = "",
+        text: str = "",
+        sort: str = "id",
+        descending: bool = False,
+        offset: int = 0,
+        limit: int = 100,
+    ) -> dict[str, Any]:
+        """One page of the table view: runs filtered (status, text in name, type, status or
+        iteration) and sorted on the server, so the page never holds every run."""
+        statuses = self.statuses(status)
+        text = text.lower()
+        rows = []
+        for run in self.runs:
+            if not self.visible(run, pickers) or (state_status and statuses[run.number] != state_status):
+                continue
+            if text:
+                where = " ".join(f"{c}[{k}]" for c, k in run.scope)
+                if text not in f"{run.name} {run.type} {statuses[run.number]} {where}".lower():
+                    continue
+            rows.append(run)
+        if sort != "id":
+
+            def value(run: _Run) -> Any:
+                if sort == "duration":
+                    light = self.light(run, statuses)
+                    return float("inf") if light["end"] is None else _duration(light)
+                if sort == "status":
+                    return statuses[run.number]
+                if sort == "scope":
+                    return [[c, _num(k)] for c, k in run.scope]
+                if sort in ("start", "timeline"):
+                    return run.entered["timestamp"]
+                return getattr(run, sort, run.number) or ""
+
+            rows.sort(key=lambda r: (_sortable(value(r)), r.number))
+        if descending:
+            rows.reverse()
+        page = rows[offset : offset + limit]
+        return {
+            "runs": [self.light(r, statuses) for r in page],
+            "total": len(rows),
+            "offset": offset,
+            "next": offset + limit if offset + limit < len(rows) else None,
+        }
+
+    def state_runs(
+        self,
+        status: str,
+        pickers: Pickers,
+        name: str,
+        chosen: int | None,
+        execution: dict[str, Any],
+        limit: int = 500,
+    ) -> dict[str, Any]:
+        """The runs of one state (the last `limit` listed) and one of them in full: its payload at
+        each processing step, its attempts, variables and error."""
+        statuses = self.statuses(status)
+        runs = [r for r in self.runs if r.name == name and self.visible(r, pickers)]
+        pick = next((r for r in runs if r.number == chosen), runs[-1] if runs else None)
+        return {
+            "total": len(runs),
+            "runs": [self.light(r, statuses) for r in runs[-limit:]],
+            "run": self.record(pick, status, execution) if pick is not None else None,
+        }
+
+    def record(self, target: _Run, status: str, execution: dict[str, Any]) -> dict[str, Any]:
+        """One run in full. Its variables are those its scope held when it ran: the assignments of
+        the runs before it, in order."""
+        variables: dict[tuple[Any, ...], dict[str, Any]] = {}
+        for run in self.runs:
+            scope_vars = variables.setdefault(run.scope, dict(variables.get(run.scope[:-1], {})))
+            if run is target:
+                return _record(
+                    run, self.index, status, self.ended, execution, scope_vars, self.runs, self.owner
+                )
+            assigned = _assigned(run)
+            if assigned:
+                scope_vars.update(assigned)
+        raise ValueError("not a run of this execution")
+
+    def records(self, status: str, execution: dict[str, Any]) -> list[dict[str, Any]]:
+        variables: dict[tuple[Any, ...], dict[str, Any]] = {}
+        out = []
+        for run in self.runs:
+            scope_vars = variables.setdefault(run.scope, dict(variables.get(run.scope[:-1], {})))
+            out.append(
+                _record(run, self.index, status, self.ended, execution, scope_vars, self.runs, self.owner)
+            )
+            assigned = _assigned(run)
+            if assigned:
+                scope_vars.update(assigned)
+        return out
+
+    def step_of(self, event_id: int) -> tuple[str | None, str | None]:
+        """The state an event belongs to, and the resource its task called (as AWS's events view shows)."""
+        run = self.run_of.get(event_id)
+        if run is None:
+            return None, None
+        known = self._resources.get(run.number)
+        if known is None or known[0] != len(run.events):
+            called = None
+            for event in run.events:
+                d = event_details(event)
+                if isinstance(d.get("resource"), str):
+                    called = (
+                        f"{d['resourceType']}:{d['resource']}" if d.get("resourceType") else d["resource"]
+                    )
+            known = self._resources[run.number] = (len(run.events), called)
+        return run.name, known[1]
+
+    def events_page(
+        self, after: int = 0, limit: int = 100, text: str = "", scan: int | None = None
+    ) -> dict[str, Any]:
+        """Events after id `after` (with `text`, those that hold it, or whose state's name does),
+        each with its state and resource. At most `scan` events are looked at: a search of a long
+        history goes a slice at a time. `next` is the id to go on after, None at the end."""
+        text = text.lower()
+        out: list[dict[str, Any]] = []
+        start = bisect.bisect_right(self.events, after, key=lambda e: e["id"])
+        last = after
+        for looked, event in enumerate(self.events[start:], 1):
+            last = event["id"]
+            step, resource = self.step_of(event["id"])
+            if not text or text in (step or "").lower() or text in _search_text(event):
+                out.append({**event, "step": step, "resource": resource})
+            if len(out) >= limit or (scan is not None and looked >= scan):
+                break
+        return {"events": out, "next": last if last < self.last_id else None, "total": len(self.events)}
+
+
+def _num(key: Any) -> Any:
+    return (0, key, "") if isinstance(key, int) else (1, 0, str(key))
+
+
+def _sortable(value: Any) -> Any:
+    return (0, value, "") if isinstance(value, (int, float)) else (1, 0, json.dumps(value, default=str))
+
+
+def _duration(light: Mapping[str, Any]) -> float:
+    return (datetime.fromisoformat(light["end"]) - datetime.fromisoformat(light["start"])).total_seconds()
+
+
+def _search_text(event: Mapping[str, Any]) -> str:
+    return json.dumps(event, default=str, ensure_ascii=False).lower()
+
+
+def _assigned(run: _Run) -> dict[str, Any] | None:
+    text = event_details(run.exited).get("assignedVariables") if run.exited else None
+    return {k: load_json(v) for k, v in text.items()} if isinstance(text, dict) else None
+
+
+def _failure(run: _Run) -> dict[str, Any] | None:
+    return next(
+        (
+            e
+            for e in reversed(run.events)
+            if e["type"].endswith(_FAILURE_SUFFIXES) and not e["type"].startswith("MapIteration")
+        ),
+        None,
+    )
+
+
+def execution_runs(
+    definition: Any, events: list[dict[str, Any]], execution: dict[str, Any]
+) -> list[dict[str, Any]]:
+    """One record per state run, in the order the states were entered.
+
+    Each record: id, name, type, scope (a list of [container, branch-or-iteration] pairs from the
+    top level down), status (succeeded | running | failed | caught | cancelled), start/end
+    timestamps, input, output, attempts (each with error/cause), error, cause, assignedVariables
+    and `stages` (InputPath, Parameters/Arguments, Result, ResultSelector, ResultPath, OutputPath,
+    each `{"value", "source": "history" | "computed"}`)."""
+    index = ExecutionIndex(definition)
+    index.feed(events)
+    return index.records(execution.get("status", "RUNNING"), execution)
 
 
 def _last_attempt_failed(run: _Run) -> bool:
@@ -330,29 +644,11 @@ def _attempts(run: _Run) -> list[dict[str, Any]]:
     return attempts
 
 
-def _record(
-    run: _Run,
-    index: dict[str, dict[str, Any]],
-    status: str,
-    ended: dict[int, str],
-    execution: dict[str, Any],
-    variables: dict[tuple[Any, ...], dict[str, Any]],
-    runs: list[_Run],
-    owner: dict[tuple[Any, ...], _Run],
-) -> dict[str, Any]:
-    spec = index.get(run.name, {}).get("spec") or {}
+def _run_status(run: _Run, status: str, ended: dict[int, str]) -> tuple[str, list[dict[str, Any]], bool]:
+    """(status, attempts, whether the last attempt failed) of one run while the execution has `status`."""
     attempts = _attempts(run)
-    failure = next(
-        (
-            e
-            for e in reversed(run.events)
-            if e["type"].endswith(_FAILURE_SUFFIXES) and not e["type"].startswith("MapIteration")
-        ),
-        None,
-    )
     last_attempt_failed = bool(attempts) and bool(attempts[-1].get("failed"))
-    exited = run.exited
-    if exited is not None:
+    if run.exited is not None:
         state_status = "caught" if last_attempt_failed else "succeeded"
     elif run.number in ended:
         state_status = ended[run.number]
@@ -360,6 +656,23 @@ def _record(
         state_status = "running"
     else:  # the history ends without an execution-closing event
         state_status = "cancelled"
+    return state_status, attempts, last_attempt_failed
+
+
+def _record(
+    run: _Run,
+    index: dict[str, dict[str, Any]],
+    status: str,
+    ended: dict[int, str],
+    execution: dict[str, Any],
+    scope_vars: dict[str, Any],
+    runs: list[_Run],
+    owner: dict[tuple[Any, ...], _Run],
+) -> dict[str, Any]:
+    spec = index.get(run.name, {}).get("spec") or {}
+    state_status, attempts, last_attempt_failed = _run_status(run, status, ended)
+    failure = _failure(run)
+    exited = run.exited
     error = cause = None
     if failure is not None and (last_attempt_failed or state_status == "failed"):
         error, cause = event_details(failure).get("error"), event_details(failure).get("cause")
@@ -368,16 +681,9 @@ def _record(
         cause = cause or spec.get("Cause")
     input_value = load_json(event_details(run.entered).get("input"))
     output_value = load_json(event_details(exited).get("output")) if exited else None
-    assigned_text = event_details(exited).get("assignedVariables") if exited else None
-    assigned = (
-        {k: load_json(v) for k, v in assigned_text.items()} if isinstance(assigned_text, dict) else None
-    )
-    scope_vars = variables.setdefault(run.scope, dict(variables.get(run.scope[:-1], {})))
     stages = _stages(
         run, spec, input_value, output_value, scope_vars, execution, runs, owner, last_attempt_failed
     )
-    if assigned:
-        scope_vars.update(assigned)
     end = (
         exited["timestamp"]
         if exited
@@ -401,7 +707,7 @@ def _record(
         "retries": max(0, len(attempts) - 1),
         "error": error,
         "cause": cause,
-        "assignedVariables": assigned,
+        "assignedVariables": _assigned(run),
         "stages": stages,
     }
 

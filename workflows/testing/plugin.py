@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 if TYPE_CHECKING:
-    from workflows.testing.coverage import Coverage
+    from workflows.service.coverage import Coverage
     from workflows.testing.runner import StateMachineRunner
 
 # Installed, this module loads in every pytest run of the environment: the engine is imported only
@@ -90,7 +90,7 @@ class CoveragePlugin:
     @property
     def coverage(self) -> Coverage:
         if self._coverage is None:
-            from workflows.testing.coverage import Coverage
+            from workflows.service.coverage import Coverage
 
             self._coverage = Coverage(self.include)
         return self._coverage
@@ -105,7 +105,7 @@ class CoveragePlugin:
     def pytest_testnodedown(self, node: Any, error: Any) -> None:
         data = getattr(node, "workeroutput", {}).get(_WORKER_KEY)
         if data:
-            from workflows.testing.coverage import Coverage
+            from workflows.service.coverage import Coverage
 
             self.coverage.merge(Coverage.from_json(json.loads(data)))
 

@@ -45,8 +45,8 @@ from workflows.engine.resolvers import (
 from workflows.engine.runner import execution_info, run_async
 from workflows.engine.tasks import TaskRequest, resource_kind
 from workflows.local.template import FunctionSpec, Stack, load_template
-from workflows.testing.coverage import Coverage
-from workflows.testing.trace import Step, Trace, Transition, trace_history
+from workflows.service.coverage import Coverage
+from workflows.service.trace import Step, Trace, Transition, trace_history
 
 __all__ = ["Execution", "StateMachineRunner", "TaskContext", "TaskError"]
 

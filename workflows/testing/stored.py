@@ -12,9 +12,9 @@ from typing import Any
 
 from workflows.asl.definition import Definition, load_definition
 from workflows.asl.errors import DefinitionError
+from workflows.service.coverage import Coverage, trace_context
 from workflows.service.store import Store
-from workflows.testing.coverage import Coverage
-from workflows.testing.trace import trace_history
+from workflows.service.trace import trace_history
 
 __all__ = ["add_commands", "stored_coverage"]
 
@@ -51,15 +51,14 @@ def stored_coverage(
             if definition is None:
                 definition = compiled[text] = _load(text, substitutions)
             for record in records:
-                context = {
-                    "Execution": {
-                        "Id": record["executionArn"],
-                        "Name": record["name"],
-                        "RoleArn": (record.get("machine") or {}).get("roleArn") or "",
-                        "RedriveCount": record.get("redriveCount", 0),
-                    },
-                    "StateMachine": {"Id": record["stateMachineArn"], "Name": name},
-                }
+                context = trace_context(
+                    record["executionArn"],
+                    record["name"],
+                    record["stateMachineArn"],
+                    name,
+                    (record.get("machine") or {}).get("roleArn"),
+                    record.get("redriveCount", 0),
+                )
                 events = store.load_events(record["executionArn"])
                 coverage.add(key, definition, trace_history(definition, events, context=context))
         return coverage

@@ -248,7 +248,7 @@
     function showTab() {
       clear(tabs).append(...[["executions", "Executions"], ["definition", "Definition"]].map(([key, label]) =>
         h("button", { class: state.tab === key ? "active" : "", id: "tab-" + key, text: label, onclick: () => { state.tab = key; showTab(); } })));
-      clear(body).append(state.tab === "executions" ? h("div", {}, ...(upload ? [upload] : []), executionsPanel) : definitionPanel(machine));
+      clear(body).append(state.tab === "executions" ? h("div", {}, ...(upload ? [upload] : []), executionsPanel) : definitionPanel(machine, arn, params.get("coverage") === "1"));
     }
     clear(app).append(
       h("div", { class: "row" }, h("h1", { text: machine.name }), h("span", { class: "spacer" }),
@@ -264,14 +264,120 @@
     await load();
   }
 
-  // The definition as it is deployed, read only: the graph beside the JSON.
-  function definitionPanel(machine) {
+  // The definition as it is deployed, read only: the graph beside the JSON. With Coverage on, the
+  // graph shows which states this machine's recorded executions entered and which transitions they
+  // took (the server counts them as `workflows coverage` does), or what a coverage JSON written by
+  // `pytest --sfn-cov` says, and a summary takes the JSON's place.
+  function definitionPanel(machine, arn, coverageOn) {
     let definition = null;
     try { definition = JSON.parse(machine.definition); } catch { definition = null; }
+    if (!definition) return h("div", { class: "panel", id: "definition" }, h("p", { class: "muted", text: "The definition is not valid JSON." }));
+    const state = { on: coverageOn, data: null, source: null, memory: { plain: {}, coverage: {} } };
+    const toggle = h("input", { type: "checkbox", id: "coverage-toggle", checked: coverageOn });
+    const file = h("input", { type: "file", id: "coverage-file", accept: ".json,application/json" });
+    const paste = h("textarea", { id: "coverage-paste", rows: 4, spellcheck: "false", placeholder: "or paste the JSON of pytest --sfn-cov-report=json:FILE" });
+    const apply = h("button", { id: "coverage-apply", text: "Show this coverage" });
+    const note = h("span", { class: "muted", id: "coverage-note" });
+    const layout = h("div", { class: "definition-layout" });
+    const draw = () => {
+      const cov = state.on && state.data ? coverageIndex(state.data) : null;
+      layout.classList.toggle("with-coverage", !!cov);
+      // Too small to read once fitted: the view comes closer around the first branch not taken.
+      clear(layout).append(
+        graphFrame(drawGraph(definition, null, null, null, null, cov), cov ? coverageFocus(state.data) : null, cov ? state.memory.coverage : state.memory.plain),
+        cov ? coverageSummary(state.data, state.source) : h("pre", { id: "definition-json", class: "definition-json", text: JSON.stringify(definition, null, 2) }));
+    };
+    const recorded = async () => {
+      note.textContent = "Counting the recorded executions…";
+      state.data = await api("GET", "coverage?" + q({ arn }));
+      state.source = { kind: "recorded" };
+      note.textContent = "";
+      draw();
+    };
+    const fromJson = (text, name) => {
+      let doc;
+      try { doc = JSON.parse(text); } catch (e) { note.textContent = "Not JSON: " + e.message; return; }
+      const entries = Array.isArray(doc && doc.definitions) ? doc.definitions : doc && Array.isArray(doc.states) ? [doc] : [];
+      const names = new Set(Object.keys(indexStates(definition)));
+      const overlap = (d) => (d.states || []).filter((st) => names.has(st.name)).length;
+      const best = entries.slice().sort((x, y) => overlap(y) - overlap(x))[0];
+      if (!best || !overlap(best)) { note.textContent = "No definition in that coverage JSON has this machine's states."; return; }
+      state.data = best;
+      state.source = { kind: "json", name, key: best.definition, of: entries.length };
+      state.on = true;
+      toggle.checked = true;
+      note.textContent = "";
+      draw();
+    };
+    toggle.addEventListener("change", () => {
+      state.on = toggle.checked;
+      if (state.on && !state.data) recorded().catch((e) => { note.textContent = e.message; });
+      else draw();
+    });
+    file.addEventListener("change", async () => { if (file.files.length) fromJson(await file.files[0].text(), file.files[0].name); });
+    apply.addEventListener("click", () => fromJson(paste.value, "pasted JSON"));
+    const recount = h("button", { id: "coverage-recorded", text: "From recorded executions", onclick: () => { state.on = true; toggle.checked = true; recorded().catch((e) => { note.textContent = e.message; }); } });
+    draw();
+    if (coverageOn) recorded().catch((e) => { note.textContent = e.message; });
     return h("div", { class: "panel", id: "definition" },
-      h("div", { class: "definition-layout" },
-        definition ? graphFrame(drawGraph(definition, null, null, null)) : h("p", { class: "muted", text: "The definition is not valid JSON." }),
-        h("pre", { id: "definition-json", class: "definition-json", text: definition ? JSON.stringify(definition, null, 2) : machine.definition })));
+      h("div", { class: "row toolbar coverage-tools" },
+        h("label", { class: "switch" }, toggle, " Coverage"), note, h("span", { class: "spacer" }),
+        h("details", { class: "coverage-import" }, h("summary", { text: "Use a coverage JSON" }),
+          h("div", { class: "row" }, file, recount), paste, h("div", { class: "row" }, apply))),
+      layout);
+  }
+
+  // Coverage as the graph looks it up: states by name, edges by from/kind/index/to (the same key
+  // workflows.service.coverage gives them).
+  const edgeKey = (from, kind, index, to) => [from, kind, index === null || index === undefined ? "" : index, to].join("\u0000");
+  function coverageIndex(data) {
+    const states = {}, edges = {}, retries = {};
+    for (const st of data.states || []) states[st.name] = st;
+    for (const e of data.edges || []) {
+      edges[edgeKey(e.from, e.kind, e.index, e.to)] = e;
+      if (e.kind === "retry") (retries[e.from] = retries[e.from] || []).push(e);
+    }
+    return { states, edges, retries };
+  }
+
+  // Where the view opens when the whole graph is too small to read: the first Choice entered with a
+  // rule never taken (its untaken branches fan out from there), else the first state entered with
+  // a Catch or Next never taken, else the first state never entered.
+  function coverageFocus(data) {
+    const entered = new Set((data.states || []).filter((st) => st.covered).map((st) => st.name));
+    const open = (kinds) => (data.edges || []).find((e) => e.observable && !e.covered && kinds.includes(e.kind) && entered.has(e.from));
+    const branch = open(["choice", "default"]) || open(["catch", "next"]);
+    const missed = (data.states || []).find((st) => st.observable && !st.covered);
+    return branch ? branch.from : missed ? missed.name : null;
+  }
+
+  function coverageSummary(data, source) {
+    const s = data.summary || {};
+    const part = (k) => s[k] || { covered: 0, total: 0 };
+    const moves = ["next", "default", "choice", "catch"].reduce((a, k) => ({ covered: a.covered + part(k).covered, total: a.total + part(k).total }), { covered: 0, total: 0 });
+    const fraction = (p) => `${p.covered}/${p.total}`;
+    const from = source && source.kind === "json"
+      ? h("p", { class: "muted" }, "From ", h("code", { text: source.name }), `: ${data.definition}, ${data.executions} executions`)
+      : h("p", { class: "muted", id: "coverage-source" }, `From ${data.counted} recorded execution${data.counted === 1 ? "" : "s"} of this definition`,
+        data.otherRevisions ? ` (${data.otherRevisions} of other revisions not counted)` : "", data.recorded > data.limit ? ` — the newest ${data.limit} of ${data.recorded}` : "", ".");
+    const label = (e) => ({ next: "Next", default: "Default", choice: `Choice rule ${e.index + 1}`, catch: `Catch ${e.index + 1}`, retry: `Retry ${e.index + 1}` })[e.kind] || e.kind;
+    const unentered = new Set((data.states || []).filter((st) => st.observable && !st.covered).map((st) => st.name));
+    const missed = (data.edges || []).filter((e) => e.observable && !e.covered && !unentered.has(e.from));
+    const kinds = ["next", "default", "choice", "catch", "retry"].filter((k) => part(k).total);
+    return h("div", { class: "coverage-summary", id: "coverage-summary" },
+      h("h2", { text: "Coverage" }), from,
+      h("div", { class: "coverage-figures" },
+        h("div", { id: "coverage-states" }, h("b", { text: fraction(part("states")) }), h("span", { text: "states entered" })),
+        h("div", { id: "coverage-transitions" }, h("b", { text: fraction(moves) }), h("span", { text: "transitions taken" })),
+        h("div", {}, h("b", { text: (data.percent ?? 0) + "%" }), h("span", { text: "of all items" }))),
+      h("table", { class: "coverage-kinds" }, h("tbody", {}, kinds.map((k) => h("tr", { "data-kind": k }, h("td", { text: k === "retry" ? "Retry used" : k.charAt(0).toUpperCase() + k.slice(1) }), h("td", { text: fraction(part(k)) }))))),
+      h("div", { class: "legend" }, h("span", { class: "badge cov-covered", text: "Covered" }), h("span", { class: "badge cov-missed", text: "Not covered" }), h("span", { class: "badge cov-hidden", text: "Not observable" })),
+      unentered.size || missed.length ? h("div", { class: "coverage-missing", id: "coverage-missing" }, h("h3", { text: "Not covered" }),
+        h("ul", {},
+          [...unentered].map((name) => h("li", { "data-state": name }, h("b", { text: name }), " never entered")),
+          missed.map((e) => h("li", { "data-edge": `${e.from}:${e.kind}:${e.index ?? ""}` }, h("b", { text: e.from }), ` ${label(e)} → ${e.to}`))))
+        : h("p", { class: "ok-text", text: "Every state and transition is covered." }),
+      data.notes && data.notes.length ? h("details", {}, h("summary", { text: `${data.notes.length} note${data.notes.length === 1 ? "" : "s"}` }), h("ul", {}, data.notes.map((n) => h("li", { text: n })))) : null);
   }
 
   function uploadBox(uploads, after) {
@@ -337,11 +443,12 @@
     // Every catch edge in the layout drags dummy nodes across the ranks between, and dagre then bends
     // the main path around them: on the pipeline this halves the longest detour of a main edge.
     const caught = new Set(), extra = [];
-    const edge = (from, to, label, kind, title, names) => {
+    // `cov`: the edge as coverage names it ({kind, index}); none for the edges from Start and to End.
+    const edge = (from, to, label, kind, title, names, cov) => {
       const text = label ? short(label, LABEL_MAX) : "";
-      if (kind === "catch" && caught.has(to)) { extra.push({ from, to, kind, title, names }); return; }
+      if (kind === "catch" && caught.has(to)) { extra.push({ from, to, kind, title, names, cov }); return; }
       if (kind === "catch") caught.add(to);
-      g.setEdge(from, to, { label: text, title: title || label || "", kind: kind || "", names: names || [], width: text ? measure(text, 10) : 0, height: text ? 14 : 0, labelpos: "c", weight: kind === "catch" ? 1 : 3, minlen: 1 }, "e" + edgeCount++);
+      g.setEdge(from, to, { label: text, title: title || label || "", kind: kind || "", names: names || [], cov: cov || null, width: text ? measure(text, 10) : 0, height: text ? 14 : 0, labelpos: "c", weight: kind === "catch" ? 1 : 3, minlen: 1 }, "e" + edgeCount++);
     };
     g.setNode("__start", { kind: "terminal", label: "Start", width: 64, height: 28 });
     g.setNode("__end", { kind: "terminal", label: "End", width: 64, height: 28 });
@@ -390,17 +497,17 @@
           (spec.Choices || []).forEach((c, i) => {
             if (!c || !to(c.Next)) return;
             const text = conditionText(c);
-            edge(from, to(c.Next), text, "choice", `Rule ${i + 1}: ${text}`, [name, c.Next]);
+            edge(from, to(c.Next), text, "choice", `Rule ${i + 1}: ${text}`, [name, c.Next], { kind: "choice", index: i });
           });
-          if (to(spec.Default)) edge(from, to(spec.Default), "Default", "choice", "Default", [name, spec.Default]);
-        } else if (spec.Next && to(spec.Next)) edge(from, to(spec.Next), "", "", "", [name, spec.Next]);
+          if (to(spec.Default)) edge(from, to(spec.Default), "Default", "choice", "Default", [name, spec.Default], { kind: "default", index: null });
+        } else if (spec.Next && to(spec.Next)) edge(from, to(spec.Next), "", "", "", [name, spec.Next], { kind: "next", index: null });
         if (spec.End === true || spec.Type === "Succeed" || spec.Type === "Fail") edge(from, exit, "", "", "", [name, null]);
-        (spec.Catch || []).forEach((c) => {
+        (spec.Catch || []).forEach((c, i) => {
           if (!c || !to(c.Next)) return;
           const errors = (c.ErrorEquals || []).join(", ");
           // No text on the edge: dashed and coloured says "catch", the hover names the errors, and a
           // label would take room in the layout that the main path needs.
-          edge(from, to(c.Next), "", "catch", "Catch " + errors, [name, c.Next]);
+          edge(from, to(c.Next), "", "catch", `Catch ${i + 1}: ${errors}`, [name, c.Next], { kind: "catch", index: i });
         });
       }
     }
@@ -410,14 +517,30 @@
   }
 
   // `taken(from, to)` says whether the run went along an edge (state names; null is Start or End).
-  function drawGraph(definition, statusOf, onSelect, selected, taken) {
+  // `coverage` (coverageIndex) colours states and edges by whether executions covered them instead.
+  function drawGraph(definition, statusOf, onSelect, selected, taken, coverage) {
     const { g, extra } = buildGraph(definition);
     const graph = g.graph();
     const width = Math.ceil(graph.width || 200), height = Math.ceil(graph.height || 100);
-    const svgEl = s("svg", { class: "graph", id: "graph", width, height, viewBox: `0 0 ${width} ${height}`, role: "img", "aria-label": "state machine graph" });
-    svgEl.append(s("defs", {},
-      s("marker", { id: "arrow", viewBox: "0 0 10 10", refX: 9, refY: 5, markerWidth: 7, markerHeight: 7, orient: "auto-start-reverse" }, s("path", { d: "M0,0 L10,5 L0,10 z", fill: "#7d8998" })),
-      s("marker", { id: "arrow-taken", viewBox: "0 0 10 10", refX: 9, refY: 5, markerWidth: 7, markerHeight: 7, orient: "auto-start-reverse" }, s("path", { d: "M0,0 L10,5 L0,10 z", fill: "#0972d3" }))));
+    const svgEl = s("svg", { class: "graph" + (coverage ? " coverage" : ""), id: "graph", width, height, viewBox: `0 0 ${width} ${height}`, role: "img", "aria-label": "state machine graph" });
+    const marker = (id, fill) => s("marker", { id, viewBox: "0 0 10 10", refX: 9, refY: 5, markerWidth: 7, markerHeight: 7, orient: "auto-start-reverse" }, s("path", { d: "M0,0 L10,5 L0,10 z", fill }));
+    svgEl.append(s("defs", {}, marker("arrow", "#7d8998"), marker("arrow-taken", "#0972d3"), marker("arrow-covered", "#1d8102"), marker("arrow-missed", "#d13212")));
+    // An edge's coverage: its class, its arrow, what its hover adds, and a count drawn at `at`.
+    const edgeCoverage = (d) => {
+      if (!coverage) return null;
+      const item = d.cov ? coverage.edges[edgeKey(d.names[0], d.cov.kind, d.cov.index, d.names[1])] : null;
+      if (!item) return { cls: " cov-none", marker: "url(#arrow)", note: "", attrs: {} };
+      const st = item.observable === false ? "hidden" : item.covered ? "covered" : "missed";
+      return {
+        cls: " cov-" + st, marker: st === "covered" ? "url(#arrow-covered)" : st === "missed" ? "url(#arrow-missed)" : "url(#arrow)",
+        note: st === "hidden" ? " — not observable" : item.covered ? ` — taken ${item.hits}×` : " — never taken",
+        attrs: { "data-coverage": st, "data-hits": item.hits, "data-kind": item.kind, "data-index": item.index ?? "" }, hits: item.covered ? item.hits : null,
+      };
+    };
+    const hitsLabel = (x, y, hits) => {
+      const text = hits + "×", w = text.length * 6 + 8;
+      return s("g", { class: "hits" }, s("rect", { x: x - w / 2, y: y - 7, width: w, height: 13, rx: 6 }), s("text", { x, y: y + 3, "text-anchor": "middle", text }));
+    };
     const clusters = s("g"), edges = s("g"), onPath = s("g"), nodes = s("g");
     for (const v of g.nodes()) {
       const n = g.node(v);
@@ -432,14 +555,20 @@
       if (!pts.length) continue;
       const path = "M" + pts.map((p) => `${p.x},${p.y}`).join(" L");
       const went = !!(taken && d.names.length && taken(d.names[0], d.names[1], d.kind === "catch"));
-      const group = s("g", { class: "edge" + (d.kind ? " " + d.kind : "") + (went ? " taken" : ""), "data-from": d.names[0] ?? "", "data-to": d.names[1] ?? "" },
-        d.title ? s("title", { text: d.title }) : null,
-        s("path", { d: path, "marker-end": went ? "url(#arrow-taken)" : "url(#arrow)" }));
+      const cov = edgeCoverage(d);
+      const title = (d.title || "") + (cov ? cov.note : "");
+      const group = s("g", { class: "edge" + (d.kind ? " " + d.kind : "") + (went ? " taken" : "") + (cov ? cov.cls : ""), "data-from": d.names[0] ?? "", "data-to": d.names[1] ?? "", ...(cov ? cov.attrs : {}) },
+        title ? s("title", { text: title }) : null,
+        s("path", { d: path, "marker-end": went ? "url(#arrow-taken)" : cov ? cov.marker : "url(#arrow)" }));
       if (d.label) {
         group.append(s("rect", { class: "label-bg", x: d.x - d.width / 2, y: d.y - 8, width: d.width, height: 14, rx: 3 }));
         group.append(s("text", { x: d.x, y: d.y + 3, "text-anchor": "middle", text: d.label }));
       }
-      (went ? onPath : edges).append(group);
+      if (cov && cov.hits) {
+        const mid = pts[Math.floor(pts.length / 2)];
+        group.append(d.label ? hitsLabel(d.x, d.y + 15, cov.hits) : hitsLabel(mid.x, mid.y, cov.hits));
+      }
+      (went || (cov && cov.hits) ? onPath : edges).append(group);
     }
     for (const d of extra) {
       // From the side of the failing state to the top of its handler, as a curve over the layout.
@@ -450,8 +579,12 @@
       const bend = Math.max(40, Math.abs(y2 - y1) / 3);
       const path = `M${x1},${y1} C${x1 + side * bend},${y1} ${x2},${y2 - bend} ${x2},${y2}`;
       const went = !!(taken && taken(d.names[0], d.names[1], true));
-      (went ? onPath : edges).append(s("g", { class: "edge catch extra" + (went ? " taken" : ""), "data-from": d.names[0] ?? "", "data-to": d.names[1] ?? "" },
-        s("title", { text: d.title }), s("path", { d: path, "marker-end": went ? "url(#arrow-taken)" : "url(#arrow)" })));
+      const cov = edgeCoverage(d);
+      const group = s("g", { class: "edge catch extra" + (went ? " taken" : "") + (cov ? cov.cls : ""), "data-from": d.names[0] ?? "", "data-to": d.names[1] ?? "", ...(cov ? cov.attrs : {}) },
+        s("title", { text: d.title + (cov ? cov.note : "") }), s("path", { d: path, "marker-end": went ? "url(#arrow-taken)" : cov ? cov.marker : "url(#arrow)" }));
+      // The middle of the curve, where its count goes.
+      if (cov && cov.hits) group.append(hitsLabel((x1 + 3 * (x1 + side * bend) + 3 * x2 + x2) / 8, (y1 + 3 * y1 + 3 * (y2 - bend) + y2) / 8, cov.hits));
+      (went || (cov && cov.hits) ? onPath : edges).append(group);
     }
     for (const v of g.nodes()) {
       const n = g.node(v);
@@ -463,11 +596,19 @@
         nodes.append(s("g", { class: "join" }, s("circle", { cx: n.x, cy: n.y, r: 4 })));
       } else {
         const status = statusOf ? statusOf(n.name) : "notrun";
-        const group = s("g", { class: `node st-${status}${selected === n.name ? " selected" : ""}`, "data-state": n.name, "data-status": status, "data-x": n.x, "data-y": n.y, tabindex: 0 },
-          s("title", { text: `${n.name} (${n.type}) — ${STATE_LABEL[status]}` }),
+        const item = coverage ? coverage.states[n.name] : null;
+        const covered = item ? (item.observable === false ? "hidden" : item.covered ? "covered" : "missed") : null;
+        let title = `${n.name} (${n.type}) — ${STATE_LABEL[status]}`;
+        if (coverage) {
+          title = `${n.name} (${n.type}) — ` + (!item ? "not in the coverage" : covered === "hidden" ? "not observable (a Distributed Map's child executions)" : item.covered ? `entered ${item.hits}×` : "never entered");
+          for (const r of coverage.retries[n.name] || []) title += `\nRetry ${r.index + 1}: ` + (r.covered ? `used ${r.hits}×` : "never used");
+        }
+        const group = s("g", { class: `node ${coverage ? "cov-" + (covered || "none") : "st-" + status}${selected === n.name ? " selected" : ""}`, "data-state": n.name, "data-status": status, "data-x": n.x, "data-y": n.y, tabindex: 0, ...(item ? { "data-coverage": covered, "data-hits": item.hits } : {}) },
+          s("title", { text: title }),
           s("rect", { x: n.x - n.width / 2, y: n.y - n.height / 2, width: n.width, height: n.height, rx: 6 }),
           s("text", { x: n.x, y: n.y - 2, "text-anchor": "middle", text: n.name }),
           s("text", { class: "type", x: n.x, y: n.y + 13, "text-anchor": "middle", text: n.type }));
+        if (item && item.hits) group.append(hitsLabel(n.x + n.width / 2 - 4, n.y - n.height / 2, item.hits));
         if (onSelect) {
           group.addEventListener("click", () => onSelect(n.name));
           group.addEventListener("keydown", (ev) => { if (ev.key === "Enter") onSelect(n.name); });
@@ -573,28 +714,25 @@
   }
 
   // -- page: one execution --------------------------------------------------------------------------
-  const PRIORITY = { failed: 5, running: 4, caught: 3, cancelled: 2, succeeded: 1, notrun: 0 };
-  const worst = (statuses) => statuses.reduce((a, b) => (PRIORITY[b] > PRIORITY[a] ? b : a), "notrun");
 
+  // The page asks the server for what it shows, a part at a time: the first answer holds the graph's
+  // summary (a state's status, the edges taken, the Map iterations: sized by the definition, not the
+  // history) and the first events; one state's payloads, the table's rows and later events come
+  // when they are looked at. A long history is read on the server while the page shows what is read.
   async function executionPage(arn) {
-    const view = { graph: {}, tab: "graph", selected: null, runIndex: null, pickers: {}, tableFilter: "", tableStatus: "", sort: { key: "id", dir: 1 }, eventSearch: "", tokenValues: {}, openEvents: new Set() };
+    const view = { graph: {}, tab: "graph", selected: null, runId: null, pickers: {}, tableFilter: "", tableStatus: "", sort: { key: "id", dir: 1 }, tableShown: 100, eventSearch: "", tokenValues: {}, openEvents: new Set(), events: null, details: null };
     let data = await api("GET", "execution?" + q({ arn }));
     let definition = {};
     try { definition = JSON.parse(data.stateMachine.definition); } catch { definition = {}; }
     const smArn = data.execution.stateMachineArn || smArnOf(arn);
     crumbs({ text: "State machines", href: "/console" }, { text: data.stateMachine.name, href: machineUrl(smArn) }, { text: data.execution.name });
+    const chosen = () => JSON.stringify(Object.fromEntries(Object.entries(view.pickers).filter(([, v]) => v !== "all")));
+    const withPickers = (params) => q({ arn, pickers: chosen(), ...params });
 
-    function visible(run) {
-      return run.scope.every(([container, key]) => {
-        const pick = view.pickers[container];
-        return pick === undefined || pick === "all" || String(key) === String(pick);
-      });
-    }
-    // The latest run in each thread (a loop or a redrive runs a state again), the worst across threads.
-    function statusOf(name) {
-      const latest = {};
-      for (const r of data.runs) if (r.name === name && visible(r)) latest[JSON.stringify(r.scope)] = r.status;
-      return worst(Object.values(latest));
+    const statusOf = (name) => ((data.summary.states[name] || {}).status || "notrun");
+    function takenEdges() {
+      const pairs = new Set(data.summary.taken.map(([kind, from, to]) => kind + "\u0000" + from + "\u0000" + to));
+      return (from, to, isCatch) => pairs.has((isCatch ? "catch" : "next") + "\u0000" + from + "\u0000" + to);
     }
 
     function render() {
@@ -616,10 +754,12 @@
         h("div", {}, h("span", { text: "Started" }), h("b", { text: fmtTime(e.startDate) })),
         h("div", {}, h("span", { text: "Ended" }), h("b", { text: fmtTime(e.stopDate) })),
         h("div", {}, h("span", { text: "Duration" }), h("b", { id: "duration", text: fmtDuration(e.startDate, e.stopDate) })),
-        h("div", {}, h("span", { text: "State transitions" }), h("b", { id: "transitions", text: data.transitions })),
+        h("div", {}, h("span", { text: "State transitions" }), h("b", { id: "transitions", text: data.summary.transitions.toLocaleString("en-US") }),
+          h("span", { class: "events-of", text: " · " }), h("b", { id: "event-count", text: data.summary.events.toLocaleString("en-US") + (data.summary.complete ? "" : "…") }), h("span", { class: "events-of", text: " events" })),
         h("div", {}, h("span", { text: "Redrives" }), h("b", { text: e.redriveCount || 0 })),
         h("div", { class: "wide" }, h("span", { text: "Execution ARN" }), h("b", { class: "mono", text: e.executionArn })),
         h("div", {}, h("span", { text: "Revision" }), h("b", { class: "mono", text: data.stateMachine.revisionId || "initial" })));
+      const reading = data.summary.complete ? null : h("div", { class: "reading muted", id: "reading" }, `Reading the history: ${data.summary.events.toLocaleString("en-US")} events so far…`);
       const io = h("div", { class: "io" },
         h("div", { class: "panel" }, h("h2", { text: "Input" }), h("pre", { id: "exec-input", text: pretty(e.input) })),
         h("div", { class: "panel" }, h("h2", { text: "Output" }), h("pre", { id: "exec-output", text: e.output !== undefined ? pretty(e.output) : e.status === "RUNNING" ? "(running)" : "(none)" })));
@@ -630,7 +770,7 @@
       clear(app).append(
         h("div", { class: "row" }, h("h1", { id: "exec-name", text: e.name }), badge(e.status), h("span", { class: "spacer" }), actions),
         ...[banner, summary, tokensPanel()].filter(Boolean),
-        h("div", { class: "panel" }, tabs, body),
+        h("div", { class: "panel" }, tabs, reading, body),
         io);
       window.scrollTo(0, scrollY);
     }
@@ -657,51 +797,39 @@
         }));
     }
 
+    // A Map's iterations: the ones that did not succeed are listed first (the server sends a few
+    // hundred at most); any other is one number away.
+    async function pick(name, value) {
+      view.pickers[name] = value;
+      view.runId = null;
+      view.details = null;
+      view.tableShown = 100;
+      const fresh = await api("GET", "execution/summary?" + withPickers({}));
+      data.summary = fresh.summary;
+      render();
+    }
     function mapPickers() {
-      const maps = {};
-      for (const run of data.runs) for (const [container, key] of run.scope) {
-        if ((definitionIndex[container] || {}).type !== "Map") continue;
-        (maps[container] = maps[container] || {})[key] = (maps[container][key] || []).concat(run.status);
-      }
-      const names = Object.keys(maps);
+      const names = Object.keys(data.summary.maps);
       if (!names.length) return null;
       return h("div", { class: "pickers" }, names.map((name) => {
+        const map = data.summary.maps[name];
+        const current = view.pickers[name] ?? "all";
+        const listed = map.iterations.map(([k]) => String(k));
         const select = h("select", { class: "iteration-picker", "data-map": name },
-          h("option", { value: "all", text: `All iterations (${Object.keys(maps[name]).length})` }),
-          Object.keys(maps[name]).sort((a, b) => a - b).map((k) => h("option", { value: k, text: `Iteration #${k} — ${STATE_LABEL[worst(maps[name][k])]}` })));
-        select.value = view.pickers[name] ?? "all";
-        select.addEventListener("change", () => { view.pickers[name] = select.value; view.runIndex = null; render(); });
-        return h("label", {}, h("span", { class: "muted", text: `Map ${name}: ` }), select);
+          h("option", { value: "all", text: `All iterations (${map.count.toLocaleString("en-US")})` }),
+          map.iterations.map(([k, st]) => h("option", { value: String(k), text: `Iteration #${k} — ${STATE_LABEL[st]}` })),
+          current !== "all" && !listed.includes(current) ? h("option", { value: current, text: `Iteration #${current}` }) : null);
+        select.value = current;
+        select.addEventListener("change", () => pick(name, select.value).catch((e) => flash(e.message, true)));
+        const jump = map.count > map.iterations.length ? h("input", { type: "number", class: "iteration-jump", "data-map": name, min: 0, max: map.count - 1, placeholder: "#", title: "Go to an iteration by its index" }) : null;
+        if (jump) jump.addEventListener("change", () => { if (jump.value !== "") pick(name, String(Number(jump.value))).catch((e) => flash(e.message, true)); });
+        return h("label", {}, h("span", { class: "muted", text: `Map ${name}: ` }), select, jump ? " " : null, jump);
       }));
     }
 
-    // Transitions the run took, as "from\u0000to" (null: the scope's Start or End), from the order
-    // the states were entered in each thread.
-    function takenEdges() {
-      const pairs = new Set();
-      const last = {};
-      for (const r of data.runs) {
-        if (!visible(r)) continue;
-        const key = JSON.stringify(r.scope);
-        const from = key in last ? last[key].name : r.scope.length ? r.scope[r.scope.length - 1][0] : null;
-        // A state that ended in a Catch left along its catch edge, any other along its normal one.
-        const caught = key in last && last[key].status === "caught";
-        pairs.add((caught ? "c" : "n") + from + "\u0000" + r.name);
-        last[key] = r;
-      }
-      for (const r of Object.values(last)) if (r.status === "succeeded") pairs.add("n" + r.name + "\u0000" + null);
-      return (from, to, isCatch) => pairs.has((isCatch ? "c" : "n") + from + "\u0000" + to);
-    }
-    // The state to show first: the one that failed, else the one running now.
-    function focusState() {
-      const leaf = (r) => !(definitionIndex[r.name] && (definitionIndex[r.name].type === "Map" || definitionIndex[r.name].type === "Parallel"));
-      const pick = (st) => { const found = data.runs.filter((r) => r.status === st && visible(r)); return (found.filter(leaf).pop() || found.pop() || {}).name; };
-      return pick("failed") || pick("running") || null;
-    }
-
     function graphView() {
-      const select = (name) => { view.selected = name; view.runIndex = null; render(); };
-      const focus = focusState();
+      const select = (name) => { view.selected = name; view.runId = null; view.details = null; render(); };
+      const focus = data.summary.focus;
       return h("div", {}, mapPickers(), h("div", { class: "graph-layout" },
         h("div", {}, graphFrame(drawGraph(definition, statusOf, select, view.selected, takenEdges()), focus, view.graph), legend()),
         detailsPanel()));
@@ -710,15 +838,31 @@
     function detailsPanel() {
       const panel = h("div", { class: "panel details", id: "details" });
       if (view.selected === null) { panel.append(h("p", { class: "muted", text: "Select a state to see its input, output and each processing step." })); return panel; }
-      const runs = data.runs.filter((r) => r.name === view.selected && visible(r));
       const type = (definitionIndex[view.selected] || {}).type || "";
       panel.append(h("h3", { id: "details-name", text: view.selected }), h("div", { class: "muted", text: type }));
-      if (!runs.length) { panel.append(h("p", {}, badge("notrun"), " This state has not run", Object.keys(view.pickers).length ? " in the selected iteration." : ".")); return panel; }
-      const index = view.runIndex === null ? runs.length - 1 : Math.min(view.runIndex, runs.length - 1);
-      const run = runs[index];
-      if (runs.length > 1) {
+      const key = JSON.stringify([view.selected, view.runId, chosen(), data.summary.events, data.execution.status]);
+      if (!view.details || view.details.key !== key) {
+        const body = h("p", { class: "muted", text: "Loading…" });
+        panel.append(body);
+        api("GET", "execution/state?" + withPickers({ state: view.selected, run: view.runId ?? "" })).then((found) => {
+          view.details = { key, found };
+          if (panel.isConnected) panel.replaceWith(detailsPanel());
+        }).catch((e) => { body.textContent = e.message; });
+        return panel;
+      }
+      const { runs, run, total } = view.details.found;
+      if (!run) { panel.append(h("p", {}, badge("notrun"), " This state has not run", Object.keys(view.pickers).some((k) => view.pickers[k] !== "all") ? " in the selected iteration." : ".")); return panel; }
+      const index = runs.findIndex((r) => r.id === run.id);
+      const label = (r, i) => String(total - runs.length + i + 1) + (r.scope.length ? " " + scopeText(r) : "");
+      const choose = (id) => { view.runId = id; render(); };
+      if (runs.length > 1 && runs.length <= 12) {
         panel.append(h("div", { class: "row" }, h("span", { class: "muted", text: "Run" }),
-          runs.map((r, i) => h("button", { class: i === index ? "primary" : "", text: String(i + 1) + (r.scope.length ? " " + scopeText(r) : ""), onclick: () => { view.runIndex = i; render(); } }))));
+          runs.map((r, i) => h("button", { class: i === index ? "primary" : "", text: label(r, i), onclick: () => choose(r.id) }))));
+      } else if (runs.length > 12) {
+        const sel = h("select", { id: "run-picker" }, runs.map((r, i) => h("option", { value: r.id, text: `Run ${label(r, i)} — ${STATE_LABEL[r.status]}` })));
+        sel.value = String(run.id);
+        sel.addEventListener("change", () => choose(Number(sel.value)));
+        panel.append(h("div", { class: "row" }, h("span", { class: "muted", text: `${total.toLocaleString("en-US")} runs` + (total > runs.length ? ` (the last ${runs.length} listed)` : "") }), sel));
       }
       panel.append(runDetails(run));
       return panel;
@@ -748,11 +892,28 @@
       return box;
     }
 
+    // Loads the next page when its button scrolls into view, or is clicked.
+    function moreButton(id, load) {
+      const button = h("button", { id, class: "more", text: "Load more" });
+      let busy = false;
+      const go = async () => {
+        if (busy || !button.isConnected) return;
+        busy = true; button.disabled = true;
+        try { await load(); } catch (e) { flash(e.message, true); } finally { busy = false; button.disabled = false; }
+      };
+      button.addEventListener("click", go);
+      const observer = new IntersectionObserver((entries) => { if (!button.isConnected) observer.disconnect(); else if (entries.some((x) => x.isIntersecting)) go(); });
+      setTimeout(() => { if (button.isConnected) observer.observe(button); }, 0);
+      return button;
+    }
+
     function tableView() {
       const filter = h("input", { type: "search", id: "table-filter", placeholder: "Filter states", value: view.tableFilter });
       const status = h("select", { id: "table-status" }, h("option", { value: "", text: "Any status" }), STATE_STATUSES.slice(1).map((st) => h("option", { value: st, text: STATE_LABEL[st] })));
       status.value = view.tableStatus;
       const tbody = h("tbody");
+      const count = h("span", { class: "muted", id: "runs-count" });
+      const footer = h("div", { class: "below" });
       const cols = [["name", "Name"], ["type", "Type"], ["status", "Status"], ["scope", "Iteration / branch"], ["start", "Started"], ["duration", "Duration"], ["timeline", "Timeline"]];
       // The timeline: a bar per state run from entered to exited, on the execution's own time scale.
       const t0 = new Date(data.execution.startDate).getTime();
@@ -767,66 +928,91 @@
         el.style.width = width.toFixed(2) + "%";
         return h("div", { class: "timeline", title: `${r.name}: +${from - t0} ms, ${fmtDuration(r.start, r.end)}` }, el);
       };
-      const value = (run, key) => key === "timeline" ? run.start : key === "duration" ? (runEnd(run) ? new Date(runEnd(run)) - new Date(run.start) : Infinity) : key === "scope" ? scopeText(run) : key === "start" ? run.start : run[key];
-      const fill = () => {
-        const text = view.tableFilter.toLowerCase();
-        let rows = data.runs.filter((r) => (!view.tableStatus || r.status === view.tableStatus) && (!text || [r.name, r.type, r.status, scopeText(r)].join(" ").toLowerCase().includes(text)));
-        const { key, dir } = view.sort;
-        rows = rows.slice().sort((a, b) => { const x = value(a, key), y = value(b, key); return (x < y ? -1 : x > y ? 1 : a.id - b.id) * dir; });
-        clear(tbody).append(...rows.map((r) => h("tr", { class: "clickable", "data-state": r.name, onclick: () => { view.selected = r.name; view.tab = "graph"; render(); } },
-          h("td", { text: r.name }), h("td", { text: r.type }), h("td", {}, badge(r.status)), h("td", { class: "muted", text: scopeText(r) }),
-          h("td", { class: "nowrap", text: fmtTime(r.start) }), h("td", { class: "nowrap", text: fmtDuration(r.start, runEnd(r)) }), h("td", { class: "timeline-cell" }, bar(r)))));
+      const row = (r) => h("tr", { class: "clickable", "data-state": r.name, onclick: () => { view.selected = r.name; view.runId = r.id; view.details = null; view.tab = "graph"; render(); } },
+        h("td", { text: r.name }), h("td", { text: r.type }), h("td", {}, badge(r.status)), h("td", { class: "muted", text: scopeText(r) }),
+        h("td", { class: "nowrap", text: fmtTime(r.start) }), h("td", { class: "nowrap", text: fmtDuration(r.start, runEnd(r)) }), h("td", { class: "timeline-cell" }, bar(r)));
+      let asked = 0;
+      const fetchRows = (offset, limit) => api("GET", "execution/runs?" + withPickers({ offset, limit, status: view.tableStatus, q: view.tableFilter, sort: view.sort.key, dir: view.sort.dir > 0 ? "asc" : "desc" }));
+      const show = (page, append) => {
+        if (!append) clear(tbody);
+        tbody.append(...page.runs.map(row));
+        const shown = tbody.children.length;
+        view.tableShown = Math.max(100, shown);
+        count.textContent = `${shown.toLocaleString("en-US")} of ${page.total.toLocaleString("en-US")} state runs`;
+        clear(footer).append(page.next !== null ? moreButton("runs-more", async () => show(await fetchRows(shown, 200), true)) : "");
       };
-      filter.addEventListener("input", () => { view.tableFilter = filter.value; fill(); });
-      status.addEventListener("change", () => { view.tableStatus = status.value; fill(); });
+      const fill = async () => {
+        const mine = ++asked;
+        const page = await fetchRows(0, Math.min(view.tableShown, 500));
+        if (mine === asked) show(page, false);
+      };
+      let debounce;
+      filter.addEventListener("input", () => { view.tableFilter = filter.value; view.tableShown = 100; clearTimeout(debounce); debounce = setTimeout(() => fill().catch((e) => flash(e.message, true)), 200); });
+      status.addEventListener("change", () => { view.tableStatus = status.value; view.tableShown = 100; fill().catch((e) => flash(e.message, true)); });
       const head = h("tr", {}, cols.map(([key, label]) => h("th", {
         class: "sortable" + (view.sort.key === key ? (view.sort.dir > 0 ? " sorted-asc" : " sorted-desc") : ""), "data-sort": key, text: label,
         onclick: () => { view.sort = { key, dir: view.sort.key === key ? -view.sort.dir : 1 }; render(); },
       })));
-      fill();
-      return h("div", {}, h("div", { class: "row toolbar" }, filter, status), h("div", { class: "table-box" }, h("table", { id: "runs" }, h("thead", {}, head), tbody)));
+      fill().catch((e) => flash(e.message, true));
+      return h("div", {}, h("div", { class: "row toolbar" }, filter, status, count), h("div", { class: "table-box" }, h("table", { id: "runs" }, h("thead", {}, head), tbody)), footer);
     }
 
-    // Which state each event belongs to and the resource its task called, as AWS's events view shows.
-    function eventContext() {
-      const step = {}, resource = {};
-      for (const r of data.runs) {
-        let called = null;
-        for (const id of r.eventIds) {
-          const ev = data.events[id - 1];
-          const d = ev && Object.entries(ev).find(([k]) => k.endsWith("EventDetails"));
-          if (d && d[1] && typeof d[1].resource === "string") called = d[1].resourceType ? `${d[1].resourceType}:${d[1].resource}` : d[1].resource;
-        }
-        for (const id of r.eventIds) { step[id] = r.name; if (called) resource[id] = called; }
-      }
-      return { step, resource };
+    function eventRow(ev, start) {
+      const failed = /(Failed|TimedOut|Aborted)$/.test(ev.type);
+      const { step, resource, ...event } = ev;
+      const det = h("details", { "data-event": ev.id, class: failed ? "failed" : "", open: view.openEvents.has(ev.id) },
+        h("summary", {}, h("span", { class: "id", text: ev.id }), h("span", { class: "type", text: ev.type }),
+          h("span", { class: "step", text: step || "" }),
+          h("span", { class: "resource mono", title: resource || "", text: resource ? short(resource.split(":").slice(-2).join(":"), 40) : "" }),
+          h("span", { class: "muted", text: (new Date(ev.timestamp) - start) + " ms" }),
+          h("span", { class: "muted", text: fmtTime(ev.timestamp) })),
+        h("pre", { text: JSON.stringify(Object.fromEntries(Object.entries(event).map(([k, v]) => [k, v && typeof v === "object" ? Object.fromEntries(Object.entries(v).map(([dk, dv]) => [dk, typeof dv === "string" && /^[[{"]/.test(dv) ? (() => { try { return JSON.parse(dv); } catch { return dv; } })() : dv])) : v])), null, 2) }));
+      det.addEventListener("toggle", () => { if (det.open) view.openEvents.add(ev.id); else view.openEvents.delete(ev.id); });
+      return det;
     }
 
     function eventsView() {
       const search = h("input", { type: "search", id: "event-search", placeholder: "Search events", value: view.eventSearch, size: 40 });
       const list = h("div", { class: "events", id: "events" });
-      const start = data.events.length ? new Date(data.events[0].timestamp) : null;
-      const { step, resource } = eventContext();
-      const failed = (type) => /(Failed|TimedOut|Aborted)$/.test(type);
-      const fill = () => {
-        const text = view.eventSearch.toLowerCase();
-        clear(list).append(
-          h("div", { class: "events-head" }, ["ID", "Type", "Step", "Resource", "Started after", "Date and time"].map((t) => h("span", { text: t }))),
-          ...data.events.filter((ev) => !text || JSON.stringify(ev).toLowerCase().includes(text) || (step[ev.id] || "").toLowerCase().includes(text)).map((ev) => {
-          const det = h("details", { "data-event": ev.id, class: failed(ev.type) ? "failed" : "", open: view.openEvents.has(ev.id) },
-            h("summary", {}, h("span", { class: "id", text: ev.id }), h("span", { class: "type", text: ev.type }),
-              h("span", { class: "step", text: step[ev.id] || "" }),
-              h("span", { class: "resource mono", title: resource[ev.id] || "", text: resource[ev.id] ? short(resource[ev.id].split(":").slice(-2).join(":"), 40) : "" }),
-              h("span", { class: "muted", text: (new Date(ev.timestamp) - start) + " ms" }),
-              h("span", { class: "muted", text: fmtTime(ev.timestamp) })),
-            h("pre", { text: JSON.stringify(Object.fromEntries(Object.entries(ev).map(([k, v]) => [k, v && typeof v === "object" ? Object.fromEntries(Object.entries(v).map(([dk, dv]) => [dk, typeof dv === "string" && /^[[{"]/.test(dv) ? (() => { try { return JSON.parse(dv); } catch { return dv; } })() : dv])) : v])), null, 2) }));
-          det.addEventListener("toggle", () => { if (det.open) view.openEvents.add(ev.id); else view.openEvents.delete(ev.id); });
-          return det;
-        }));
+      const count = h("span", { class: "muted", id: "events-count" });
+      const footer = h("div", { class: "below" });
+      const start = new Date(data.execution.startDate);
+      if (!view.events || view.events.query !== view.eventSearch) view.events = view.eventSearch ? null : { query: "", list: data.events.slice(), next: data.eventsNext };
+      const show = () => {
+        const loaded = view.events;
+        clear(list).append(h("div", { class: "events-head" }, ["ID", "Type", "Step", "Resource", "Started after", "Date and time"].map((t) => h("span", { text: t }))),
+          ...loaded.list.map((ev) => eventRow(ev, start)));
+        const total = data.summary.events.toLocaleString("en-US");
+        count.textContent = loaded.query ? `${loaded.list.length} found` + (loaded.next !== null ? " so far" : "") + ` in ${total} events` : `${loaded.list.length.toLocaleString("en-US")} of ${total} events`;
+        clear(footer).append(loaded.next !== null ? moreButton("events-more", more) : "");
       };
-      search.addEventListener("input", () => { view.eventSearch = search.value; fill(); });
-      fill();
-      return h("div", {}, h("div", { class: "row toolbar" }, search, h("span", { class: "muted", text: data.events.length + " events" })), list);
+      const fetchEvents = (after) => api("GET", "execution/events?" + q({ arn, after, limit: 200, q: view.eventSearch }));
+      async function more() {
+        const loaded = view.events;
+        const page = await fetchEvents(loaded.next);
+        if (view.events !== loaded) return;
+        const known = new Set(loaded.list.map((ev) => ev.id));
+        loaded.list.push(...page.events.filter((ev) => !known.has(ev.id)));
+        loaded.next = page.next;
+        show();
+      }
+      const searchFor = async (text) => {
+        const page = await fetchEvents(0);
+        if (view.eventSearch !== text) return;
+        view.events = { query: text, list: page.events, next: page.next };
+        show();
+      };
+      let debounce;
+      search.addEventListener("input", () => {
+        clearTimeout(debounce);
+        debounce = setTimeout(() => {
+          view.eventSearch = search.value;
+          if (!view.eventSearch) { view.events = null; render(); return; }
+          searchFor(view.eventSearch).catch((e) => flash(e.message, true));
+        }, 250);
+      });
+      if (view.events) show(); else searchFor(view.eventSearch).catch((e) => flash(e.message, true));
+      return h("div", {}, h("div", { class: "row toolbar" }, search, count), list, footer);
     }
 
     async function act(path, body, message) {
@@ -837,10 +1023,12 @@
     function redrive() { act("redrive", { executionArn: arn }, "Execution redriven"); }
 
     async function refresh(force) {
-      const fresh = await api("GET", "execution?" + q({ arn }));
-      const changed = force || fresh.events.length !== data.events.length || fresh.execution.status !== data.execution.status || fresh.pendingTasks.length !== data.pendingTasks.length;
+      const fresh = await api("GET", "execution?" + withPickers({}));
+      const changed = force || fresh.summary.events !== data.summary.events || fresh.summary.complete !== data.summary.complete || fresh.execution.status !== data.execution.status || fresh.pendingTasks.length !== data.pendingTasks.length;
+      // Events already paged in stay; the newer ones are one "Load more" away.
+      if (view.events && !view.events.query && view.events.next === null && fresh.summary.events > view.events.list.length) view.events.next = view.events.list.length ? view.events.list[view.events.list.length - 1].id : 0;
       data = fresh;
-      if (changed && !(document.activeElement && document.activeElement.matches && document.activeElement.matches("#tokens textarea, #tokens input, input[type=search]"))) render();
+      if (changed && !(document.activeElement && document.activeElement.matches && document.activeElement.matches("#tokens textarea, #tokens input, input[type=search], input[type=number], select"))) render();
       else if (changed) pendingRender = true;
       const d = document.getElementById("duration");
       if (d) d.textContent = fmtDuration(data.execution.startDate, data.execution.stopDate);
@@ -850,7 +1038,12 @@
 
     const definitionIndex = indexStates(definition);
     render();
-    every(1500, () => { if (!document.hidden && (data.execution.status === "RUNNING" || pendingRender)) refresh(false).catch(() => {}); });
+    // A running execution, or a long history still being read, is asked again.
+    const poll = async () => {
+      if (!document.hidden && (data.execution.status === "RUNNING" || !data.summary.complete || pendingRender)) await refresh(false).catch(() => {});
+      setTimeout(poll, data.summary.complete ? 1500 : 250);
+    };
+    setTimeout(poll, data.summary.complete ? 1500 : 250);
   }
 
   function indexStates(definition) {

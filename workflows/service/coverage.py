@@ -7,6 +7,10 @@ is keyed as `from`, `to`, `kind` (next, default, choice, catch, retry) and `inde
 or retrier; null for next and default): the same key a graph of the definition can colour its edges by.
 States inside a Distributed Map run as child executions whose events are not in the parent's history:
 they are listed with `observable: false` and left out of the percentages.
+
+The pytest plugin (`--sfn-cov`), `workflows coverage` over a data dir and the console's coverage
+overlay all count with this module: a `Tally` of each execution (read with
+`workflows.service.trace.trace_history`, given `trace_context`) added to a `DefinitionCoverage`.
 """
 
 from __future__ import annotations
@@ -21,9 +25,9 @@ from pathlib import Path
 from typing import Any
 
 from workflows.asl.definition import Definition, StateMachine
-from workflows.testing.trace import Trace, Transition
+from workflows.service.trace import Trace, Transition
 
-__all__ = ["KINDS", "Coverage", "DefinitionCoverage", "structure"]
+__all__ = ["KINDS", "Coverage", "DefinitionCoverage", "Tally", "structure", "trace_context"]
 
 # Edge kinds in the order reports show them.
 KINDS = ("next", "default", "choice", "catch", "retry")
@@ -66,6 +70,41 @@ def _walk(
             _walk(state.processor, name, None, observable and inline, states, edges)
 
 
+def trace_context(
+    execution_arn: str,
+    name: str,
+    state_machine_arn: str,
+    state_machine_name: str,
+    role_arn: str | None = None,
+    redrive_count: int = 0,
+) -> dict[str, Any]:
+    """The context object's Execution and StateMachine parts of a recorded execution, for
+    `trace_history` (Choice rules that read `$$` are evaluated again with them)."""
+    return {
+        "Execution": {
+            "Id": execution_arn,
+            "Name": name,
+            "RoleArn": role_arn or "",
+            "RedriveCount": redrive_count,
+        },
+        "StateMachine": {"Id": state_machine_arn, "Name": state_machine_name},
+    }
+
+
+@dataclass(frozen=True)
+class Tally:
+    """What one execution counts for: the states it entered (once per entry) and the transitions it
+    took, without the payloads a Trace keeps (small enough to keep for many executions)."""
+
+    states: tuple[str, ...]
+    transitions: tuple[Transition, ...]
+    notes: tuple[str, ...] = ()
+
+    @classmethod
+    def of(cls, trace: Trace) -> Tally:
+        return cls(tuple(step.name for step in trace.steps), tuple(trace.transitions()), tuple(trace.notes))
+
+
 def _edge_key(edge: Transition) -> str:
     return f"{edge.source}\x1f{edge.kind}\x1f{'' if edge.index is None else edge.index}\x1f{edge.target}"
 
@@ -87,14 +126,15 @@ class DefinitionCoverage:
         states, edges = structure(definition)
         return cls(key, states, edges)
 
-    def add(self, trace: Trace) -> None:
+    def add(self, trace: Trace | Tally) -> None:
+        tally = trace if isinstance(trace, Tally) else Tally.of(trace)
         self.executions += 1
-        for step in trace.steps:
-            self.state_hits[step.name] = self.state_hits.get(step.name, 0) + 1
-        for edge in trace.transitions():
+        for name in tally.states:
+            self.state_hits[name] = self.state_hits.get(name, 0) + 1
+        for edge in tally.transitions:
             key = _edge_key(edge)
             self.edge_hits[key] = self.edge_hits.get(key, 0) + 1
-        for note in trace.notes:
+        for note in tally.notes:
             if note not in self.notes and len(self.notes) < 100:
                 self.notes.append(note)
 
