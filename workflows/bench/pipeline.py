@@ -105,6 +105,11 @@ class Trip:
 class Batch:
     trips: list[Trip] = field(default_factory=list)
     seconds: float = 0.0  # first put_object call -> last message in the queue
+    cpu: dict[str, float] = field(default_factory=dict)  # process group -> CPU seconds the batch used
+
+    def cpu_ms_per_upload(self) -> dict[str, float]:
+        done = len(self.trips)
+        return {name: seconds * 1000 / done for name, seconds in self.cpu.items()} if done else {}
 
     def latencies(self) -> list[float]:
         return [t.latency_ms for t in self.trips if t.latency_ms is not None]
@@ -205,7 +210,8 @@ class _Tap:
                 MessageSystemAttributeNames=["SentTimestamp"],
             )
             received = time.time()
-            for message in response.get("Messages", []):
+            messages = response.get("Messages", [])
+            for message in messages:
                 sent = int(message.get("Attributes", {}).get("SentTimestamp", 0)) / 1000 or received
                 body = json.loads(message["Body"])
                 try:
@@ -214,7 +220,48 @@ class _Tap:
                     key = None
                 if key:
                     self.arrived.setdefault(key, (sent, received, body))
-                self.sqs.delete_message(QueueUrl=self.url, ReceiptHandle=message["ReceiptHandle"])
+            if messages:
+                self.sqs.delete_message_batch(
+                    QueueUrl=self.url,
+                    Entries=[
+                        {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)
+                    ],
+                )
+
+
+def _process_cpu(pid: int | str = "self") -> float:
+    """User + system CPU seconds of one process so far (0 when it is gone, or there is no /proc)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rpartition(")")[2].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
+
+
+def cpu_snapshot(world: Any) -> dict[str, dict[int | str, float]]:
+    """CPU seconds so far of each process of the world, grouped: this process (the engine, its API and
+    the bench's own client), moto, and each Lambda function's workers."""
+    groups: dict[str, dict[int | str, float]] = {"engine + bench client": {"self": _process_cpu()}}
+    aws = getattr(world, "local_aws", None)
+    if aws is not None and aws.pid is not None:
+        groups["moto (S3, SNS, SQS, EventBridge)"] = {aws.pid: _process_cpu(aws.pid)}
+    workers = getattr(world, "workers", None)
+    for name, pool in sorted((getattr(workers, "pools", None) or {}).items()):
+        groups[f"{name} workers"] = {
+            w.process.pid: _process_cpu(w.process.pid) for w in list(getattr(pool, "_all", ()))
+        }
+    return groups
+
+
+def cpu_used(
+    before: dict[str, dict[int | str, float]], after: dict[str, dict[int | str, float]]
+) -> dict[str, float]:
+    """CPU seconds each group used between two snapshots (a worker started in between counts from 0)."""
+    return {
+        group: sum(max(seconds - before.get(group, {}).get(pid, 0.0), 0.0) for pid, seconds in pids.items())
+        for group, pids in after.items()
+    }
 
 
 async def _trips(
@@ -232,6 +279,7 @@ async def _trips(
 
     loop = asyncio.get_running_loop()
     batch = Batch()
+    cpu_before = cpu_snapshot(world)
     started = time.time()
     if parallel <= 1:
         for key in keys:  # one at a time: the next upload only after the last one's message arrived
@@ -245,11 +293,13 @@ async def _trips(
     batch.seconds = last - started
     # The message goes out before the execution ends (the thumbnail follows it): wait for the ends.
     deadline = time.time() + timeout
+    known: dict[str, str | None] = {}
     while True:
-        executions = await _executions_by_key(world, set(keys))
+        executions = await _executions_by_key(world, set(keys), known)
         if time.time() > deadline or all(e["status"] != "RUNNING" for e in executions.values()):
             break
         await asyncio.sleep(0.05)
+    batch.cpu = cpu_used(cpu_before, cpu_snapshot(world))
     for key in keys:
         t0, t1 = returned[key]
         trip = Trip(key=key, put_seconds=t1 - t0)
@@ -300,22 +350,27 @@ def state_medians(batch: Batch) -> dict[str, float]:
     return {name: statistics.median(values) for name, values in names.items()}
 
 
-async def _executions_by_key(world: Any, keys: set[str]) -> dict[str, dict[str, Any]]:
+async def _executions_by_key(
+    world: Any, keys: set[str], known: dict[str, str | None]
+) -> dict[str, dict[str, Any]]:
+    """The newest execution of each key, as ListExecutions gives it (status, start and stop dates).
+    `known` (execution ARN -> key) carries over between calls, so each execution is described once."""
     service = world.service
     arn = next(iter(world.state_machine_arns.values()))
     found: dict[str, dict[str, Any]] = {}
     token = None
-    while len(found) < len(keys):
+    while True:
         page = await service.list_executions(stateMachineArn=arn, maxResults=1000, nextToken=token)
         for item in page["executions"]:
-            described = await service.describe_execution(executionArn=item["executionArn"])
-            key = json.loads(described.get("input") or "{}").get("key")
-            if key in keys:
-                found[key] = described
+            if item["executionArn"] not in known:
+                described = await service.describe_execution(executionArn=item["executionArn"])
+                known[item["executionArn"]] = json.loads(described.get("input") or "{}").get("key")
+            key = known[item["executionArn"]]
+            if key in keys and key not in found:
+                found[key] = item
         token = page.get("nextToken")
-        if not token:
-            break
-    return found
+        if not token or len(found) == len(keys):
+            return found
 
 
 async def run_pipeline_async(
@@ -359,7 +414,8 @@ async def run_pipeline_async(
             tap = _Tap(world.endpoints.client("sqs"), world.tap_queue_url)
             await asyncio.to_thread(tap.drain)
             say(f"pipeline: {settings.warmup} warm-up uploads")
-            warm = await _trips(world, tap, s3, body, settings.warmup, 1, settings.timeout)
+            # At once, so every worker process of each function has had its cold start.
+            warm = await _trips(world, tap, s3, body, settings.warmup, settings.warmup, settings.timeout)
             if not warm.ok:
                 result.problem = "warm-up: " + "; ".join(warm.problems[:3])
                 return result
@@ -537,8 +593,21 @@ def render_pipeline(result: PipelineResult) -> list[Any]:
     states.add_column("sequential", justify="right")
     states.add_column("concurrent", justify="right")
     seq, conc = state_medians(result.sequential), state_medians(result.concurrent)
+    states.add_row(
+        "(upload -> execution started: S3 -> EventBridge -> starter)",
+        _ms(result.sequential.percentile(50, "to_start_ms")),
+        _ms(result.concurrent.percentile(50, "to_start_ms")),
+    )
     for name in dict.fromkeys([*seq, *conc]):
         states.add_row(name, _ms(seq.get(name)), _ms(conc.get(name)))
+    cpu = Table(title="where the CPU goes: ms of CPU per upload, by process (all 2 cores count)")
+    cpu.add_column("process")
+    cpu.add_column("sequential", justify="right")
+    cpu.add_column("concurrent", justify="right")
+    seq_cpu, conc_cpu = result.sequential.cpu_ms_per_upload(), result.concurrent.cpu_ms_per_upload()
+    for name in dict.fromkeys([*seq_cpu, *conc_cpu]):
+        cpu.add_row(name, _ms(seq_cpu.get(name)), _ms(conc_cpu.get(name)))
+    cpu.add_row("total", _ms(sum(seq_cpu.values()) or None), _ms(sum(conc_cpu.values()) or None))
     targets = Table(title="pipeline targets")
     targets.add_column("figure")
     targets.add_column("measured", justify="right")
@@ -577,7 +646,7 @@ def render_pipeline(result: PipelineResult) -> list[Any]:
         targets.add_row("  handler time", f"{memory['seconds'] * 1000:,.0f} ms", "", "")
     elif memory is not None:
         targets.add_row("analyse peak RSS (100 MP)", f"[red]{memory['error']}[/red]", "", no)
-    return [latency, states, targets]
+    return [latency, states, cpu, targets]
 
 
 def pipeline_problems(result: PipelineResult) -> list[str]:
@@ -596,6 +665,8 @@ def pipeline_figures(result: PipelineResult) -> dict[str, Any]:
             "p95_ms": b.percentile(95),
             "throughput_per_s": b.throughput,
             "state_medians_ms": state_medians(b),
+            "to_start_p50_ms": b.percentile(50, "to_start_ms"),
+            "cpu_ms_per_upload": b.cpu_ms_per_upload(),
             "seconds": b.seconds,
             "trips": [asdict(t) for t in b.trips],
         }
