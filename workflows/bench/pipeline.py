@@ -146,9 +146,12 @@ class PipelineSettings:
     timeout: float = 120.0
     memory: bool = True
     memory_side: int = 10_000
+    batch: int = 1000  # files of `workflows upload DIR`; 0 skips it
 
 
-QUICK_PIPELINE = PipelineSettings(warmup=1, sequential=2, concurrent=2, width=800, height=600, memory=False)
+QUICK_PIPELINE = PipelineSettings(
+    warmup=1, sequential=2, concurrent=2, width=800, height=600, memory=False, batch=0
+)
 
 
 @dataclass
@@ -437,6 +440,248 @@ async def run_pipeline_async(
 
 def run_pipeline(settings: PipelineSettings = PipelineSettings(), progress: Any = None) -> PipelineResult:
     return asyncio.run(run_pipeline_async(settings, progress))
+
+
+# ---------------------------------------------------------------------------------------------------------
+# A batch of files from the CLI, and how the API and console answer meanwhile
+
+
+def mixed_batch(directory: Path, count: int) -> dict[str, str]:
+    """A mixed batch like a user's folder: small photos in sub-folders, JSON and CSV documents, and a
+    tenth that are broken (a JPEG cut after its header, an empty file). Relative path -> its kind
+    (image, document, corrupt, empty)."""
+    from PIL import Image, ImageDraw
+
+    kinds: dict[str, str] = {}
+    for i in range(count):
+        if i % 10 == 9:
+            name, kind = (f"broken/{i}.jpg", "corrupt") if i % 20 == 9 else (f"broken/{i}.png", "empty")
+            data = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + bytes(range(40)) if kind == "corrupt" else b""
+        elif i % 5 == 3:
+            name, kind = f"docs/{i}.json", "document"
+            data = json.dumps({"id": i, "tags": ["a", "b"]}).encode()
+        elif i % 5 == 4:
+            name, kind = f"docs/{i}.csv", "document"
+            data = f"id,value\n{i},{i * 2}\n{i + 1},{i * 3}\n".encode()
+        else:
+            name, kind = f"photos/{i // 50}/{i}.jpg", "image"
+            image = Image.new("RGB", (160, 120), (20 + i % 200, 90, 160))
+            ImageDraw.Draw(image).ellipse(
+                [30, 20, 130, 100], fill=(240, 230, 200), outline=(0, 0, 0), width=3
+            )
+            out = io.BytesIO()
+            image.save(out, "JPEG", quality=85)
+            data = out.getvalue()
+        (directory / name).parent.mkdir(parents=True, exist_ok=True)
+        (directory / name).write_bytes(data)
+        kinds[name] = kind
+    return kinds
+
+
+@dataclass
+class BatchUploadResult:
+    files: int = 0
+    seconds: float = 0.0  # the CLI's run: first upload -> every execution followed to its end
+    counts: dict[str, int] = field(default_factory=dict)  # succeeded / quarantined / failed
+    accounted: int = 0  # rows with a finished execution, one per file
+    exit_code: int | None = None
+    describe_ms: list[float] = field(default_factory=list)  # DescribeExecution while the batch ran
+    console_ms: list[float] = field(default_factory=list)  # the console's executions list meanwhile
+    cpu: dict[str, float] = field(default_factory=dict)
+    problem: str | None = None
+
+    @property
+    def per_second(self) -> float | None:
+        return self.files / self.seconds if self.seconds > 0 else None
+
+    @staticmethod
+    def percentile(values: list[float], q: int) -> float | None:
+        if len(values) < 2:
+            return values[0] if values else None
+        return float(statistics.quantiles(values, n=100, method="inclusive")[q - 1])
+
+
+def _probe(url: str, call: Any, stop: Any, out: list[float], every: float = 0.1) -> None:
+    """Time `call()` every `every` seconds until `stop` is set (a person clicking around meanwhile)."""
+    while not stop.is_set():
+        t0 = time.perf_counter()
+        try:
+            call()
+        except Exception:  # an error is also an answer, but a slow one must still show
+            pass
+        out.append((time.perf_counter() - t0) * 1000)
+        stop.wait(every)
+
+
+async def run_batch_upload_async(
+    count: int = 1000, concurrency: int = 8, progress: Any = None
+) -> BatchUploadResult:
+    """`workflows upload DIR` (a separate process, as a user runs it) of `count` small mixed files into
+    the local world, while this process asks DescribeExecution and the console's executions list
+    every 100 ms: files per second end to end, and how long those answers took meanwhile."""
+    import logging
+    import threading
+    import urllib.request
+
+    from workflows.bench.http import free_port
+    from workflows.local.dev import DevOptions, start_world, stop_world
+
+    def say(text: str) -> None:
+        if progress:
+            progress(text)
+
+    result = BatchUploadResult(files=count)
+    for name in ("workflows", "moto", "werkzeug"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    with tempfile.TemporaryDirectory(prefix="workflows-bench-batch-") as scratch:
+        folder = Path(scratch) / "batch"
+        say(f"batch: making {count} files")
+        await asyncio.to_thread(mixed_batch, folder, count)
+        data_dir = Path(scratch) / "data"
+        options = DevOptions(
+            port=free_port(),
+            aws_port=free_port(),
+            data_dir=str(data_dir),
+            template=str(ROOT / "template.yaml"),
+        )
+        say("batch: starting the local world")
+        saved_stderr = os.dup(2)
+        with open(LOG_PATH, "wb") as log_file:
+            os.dup2(log_file.fileno(), 2)
+        try:
+            world = await start_world(options)
+        except BaseException:
+            os.dup2(saved_stderr, 2)
+            os.close(saved_stderr)
+            raise
+        try:
+            s3 = world.endpoints.client("s3")
+            tap = _Tap(world.endpoints.client("sqs"), str(world.tap_queue_url))
+            warm = await _trips(world, tap, s3, photo_like_jpeg(640, 480), 3, 3, 60.0)  # a known execution
+            if not warm.ok:
+                result.problem = "warm-up: " + "; ".join(warm.problems[:3])
+                return result
+            machine = next(iter(world.state_machine_arns.values()))
+            known = (await world.service.list_executions(stateMachineArn=machine))["executions"][0][
+                "executionArn"
+            ]
+            sfn = world.endpoints.client("stepfunctions")
+            page = f"{world.api_url}/console/api/executions?stateMachineArn={machine}&maxResults=25"
+            stop = threading.Event()
+            probes = [
+                threading.Thread(
+                    target=_probe,
+                    args=(
+                        world.api_url,
+                        lambda: sfn.describe_execution(executionArn=known),
+                        stop,
+                        result.describe_ms,
+                    ),
+                    daemon=True,
+                ),
+                threading.Thread(
+                    target=_probe,
+                    args=(
+                        page,
+                        lambda: urllib.request.urlopen(page, timeout=30).read(),
+                        stop,
+                        result.console_ms,
+                    ),
+                    daemon=True,
+                ),
+            ]
+            say(f"batch: workflows upload of {count} files")
+            before = cpu_snapshot(world)
+            for thread in probes:
+                thread.start()
+            command = [sys.executable, "-m", "workflows", "upload", str(folder), "--data-dir", str(data_dir)]
+            command += ["--json", "--concurrency", str(concurrency), "--timeout", "300"]
+            env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+            t0 = time.time()
+            done = await asyncio.to_thread(
+                subprocess.run, command, capture_output=True, text=True, cwd=scratch, env=env, timeout=1200
+            )
+            result.seconds = time.time() - t0
+            stop.set()
+            for thread in probes:
+                thread.join(30)
+            result.cpu = cpu_used(before, cpu_snapshot(world))
+            result.exit_code = done.returncode
+            try:
+                rows = json.loads(done.stdout)
+            except ValueError:
+                result.problem = f"upload exited {done.returncode}: {done.stderr.strip()[-300:]}"
+                return result
+            counts = {"succeeded": 0, "quarantined": 0, "failed": 0}
+            for row in rows:
+                if row["status"] == "SUCCEEDED":
+                    counts["quarantined" if row.get("outcome") == "quarantined" else "succeeded"] += 1
+                elif row["status"] in ("FAILED", "TIMED_OUT", "ABORTED"):
+                    counts["failed"] += 1
+            result.counts = counts
+            result.accounted = sum(counts.values())
+            if result.accounted != count or len({r["execution"] for r in rows}) != count:
+                result.problem = f"{result.accounted} of {count} files accounted for by a finished execution"
+        finally:
+            await stop_world(world)
+            os.dup2(saved_stderr, 2)
+            os.close(saved_stderr)
+    return result
+
+
+def render_batch(result: BatchUploadResult) -> Any:
+    from rich.table import Table
+
+    table = Table(
+        title=f"workflows upload of {result.files} small mixed files (a tenth broken), API meanwhile"
+    )
+    table.add_column("figure")
+    table.add_column("measured", justify="right")
+    rate = result.per_second
+    table.add_row("files / s, upload -> every execution finished", "-" if rate is None else f"{rate:.1f}")
+    table.add_row("seconds", f"{result.seconds:.1f}")
+    counts = result.counts
+    table.add_row(
+        "succeeded / quarantined / failed",
+        f"{counts.get('succeeded', 0)} / {counts.get('quarantined', 0)} / {counts.get('failed', 0)}",
+    )
+    for label, values in (
+        ("DescribeExecution", result.describe_ms),
+        ("console executions list", result.console_ms),
+    ):
+        p50, p99 = result.percentile(values, 50), result.percentile(values, 99)
+        table.add_row(
+            f"{label} p50 / p99 / max ms (n={len(values)})",
+            f"{_ms(p50)} / {_ms(p99)} / {_ms(max(values, default=None))}",
+        )
+    per_file = {k: v * 1000 / result.files for k, v in result.cpu.items()} if result.files else {}
+    table.add_row("CPU ms per file, all processes of the world", _ms(sum(per_file.values()) or None))
+    for name, ms in per_file.items():
+        table.add_row(f"  {name}", _ms(ms))
+    return table
+
+
+def batch_figures(result: BatchUploadResult) -> dict[str, Any]:
+    return {
+        "files": result.files,
+        "seconds": result.seconds,
+        "files_per_s": result.per_second,
+        "counts": result.counts,
+        "accounted": result.accounted,
+        "exit_code": result.exit_code,
+        "describe_ms": {
+            "p50": result.percentile(result.describe_ms, 50),
+            "p99": result.percentile(result.describe_ms, 99),
+            "n": len(result.describe_ms),
+        },
+        "console_ms": {
+            "p50": result.percentile(result.console_ms, 50),
+            "p99": result.percentile(result.console_ms, 99),
+            "n": len(result.console_ms),
+        },
+        "cpu_seconds": result.cpu,
+        "problem": result.problem,
+    }
 
 
 # ---------------------------------------------------------------------------------------------------------
