@@ -155,3 +155,17 @@ def test_analyse_peak_memory_measures_the_handler(tmp_path: Path) -> None:
     assert "error" not in measured, measured
     assert (measured["width"], measured["height"]) == (1200, 1200)
     assert measured["rss_peak_mib"] >= measured["rss_base_mib"] > 0
+
+
+def test_batch_upload_accounts_for_every_file_and_times_the_api_meanwhile() -> None:
+    """The batch figure's harness: `workflows upload DIR` in its own process, every file's execution
+    found finished, and DescribeExecution and the console's list timed while it ran."""
+    import asyncio
+
+    result = asyncio.run(bench_pipeline.run_batch_upload_async(20))
+    assert result.problem is None, result.problem
+    assert result.exit_code == 0
+    assert result.accounted == 20 and result.counts == {"succeeded": 18, "quarantined": 2, "failed": 0}
+    assert result.describe_ms and result.console_ms
+    figures = bench_pipeline.batch_figures(result)
+    assert figures["files_per_s"] > 0 and figures["describe_ms"]["p99"] is not None

@@ -160,12 +160,14 @@ ROOT = Path(__file__).resolve().parent.parent
 ROLE = "arn:aws:iam::123456789012:role/cli-test"
 
 
-def run_in(cwd: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def run_in(
+    cwd: Path, *args: str, env: dict[str, str] | None = None, timeout: float = 90
+) -> subprocess.CompletedProcess[str]:
     import os
 
     environment = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
     return subprocess.run(
-        [*WORKFLOWS, *args], capture_output=True, text=True, timeout=90, cwd=cwd, env=environment
+        [*WORKFLOWS, *args], capture_output=True, text=True, timeout=timeout, cwd=cwd, env=environment
     )
 
 
@@ -411,3 +413,78 @@ def test_upload_follows_each_file_and_exits_1_when_an_execution_failed(api: Any,
         stop.set()
         thread.join(5)
         server.stop()
+
+
+def test_a_batch_upload_accounts_for_every_execution(tmp_path: Path) -> None:
+    """200 files of a folder through the whole local world (moto, the S3 rule, the starter, the
+    pipeline's Lambda workers): one row per file, each with the execution its upload started, none
+    missing and none started twice; broken files quarantined with their reason, the rest routed."""
+    import asyncio
+    import threading
+
+    import boto3
+
+    from workflows.bench.pipeline import mixed_batch
+    from workflows.local.dev import DevOptions, start_world, stop_world
+    from workflows.local.local_aws import free_port
+
+    folder = tmp_path / "batch"
+    kinds = mixed_batch(folder, 200)
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    data_dir = tmp_path / "data"
+    options = DevOptions(
+        port=free_port(), aws_port=free_port(), data_dir=str(data_dir), template=str(ROOT / "template.yaml")
+    )
+    world = asyncio.run_coroutine_threadsafe(start_world(options), loop).result(120)
+    try:
+        result = run_in(
+            tmp_path,
+            "upload",
+            "batch",
+            "--data-dir",
+            str(data_dir),
+            "--json",
+            "--concurrency",
+            "8",
+            timeout=300,
+        )
+        assert "Traceback" not in result.stderr, result.stderr
+        assert result.returncode == 0, result.stderr[-2000:]
+        rows = json.loads(result.stdout)
+        prefix = world.input_prefix
+        assert sorted(r["key"] for r in rows) == sorted(prefix + name for name in kinds)
+        assert all(r["status"] == "SUCCEEDED" for r in rows), [r for r in rows if r["status"] != "SUCCEEDED"]
+        by_kind: dict[str, list[dict[str, Any]]] = {}
+        for row in rows:
+            by_kind.setdefault(kinds[row["key"][len(prefix) :]], []).append(row)
+        assert {r["reason"] for r in by_kind["corrupt"]} == {"CorruptImage"}
+        assert {r["reason"] for r in by_kind["empty"]} == {"EmptyObject"}
+        assert all(r["outcome"] == "quarantined" for r in by_kind["corrupt"] + by_kind["empty"])
+        assert all(
+            r["outcome"] in ("accepted", "review", "rejected") for r in by_kind["image"] + by_kind["document"]
+        )
+        # The counts the progress bar ended on, and the summary line.
+        summary = result.stderr.strip().splitlines()[-1]
+        assert "200 file(s) in " in summary and "180 succeeded, 20 quarantined, 0 failed" in summary, summary
+        # Every execution is accounted for: as many as files, each named in exactly one row.
+        sfn = boto3.client(
+            "stepfunctions",
+            endpoint_url=world.api_url,
+            region_name="us-east-1",
+            aws_access_key_id="local",
+            aws_secret_access_key="local",
+        )
+        machine = next(iter(world.state_machine_arns.values()))
+        listed = [
+            e["name"]
+            for page in sfn.get_paginator("list_executions").paginate(stateMachineArn=machine)
+            for e in page["executions"]
+        ]
+        assert sorted(listed) == sorted(r["execution"] for r in rows)
+        assert len(set(listed)) == 200
+    finally:
+        asyncio.run_coroutine_threadsafe(stop_world(world), loop).result(60)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)

@@ -40,7 +40,7 @@ HANDLERS = textwrap.dedent(
             "request_id": context.aws_request_id,
             "env": {k: os.environ.get(k) for k in (
                 "MY_VAR", "AWS_LAMBDA_FUNCTION_NAME", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "AWS_ENDPOINT_URL",
-                "LAMBDA_TASK_ROOT", "_HANDLER", "TZ")},
+                "LAMBDA_TASK_ROOT", "_HANDLER", "TZ", "AWS_SAM_LOCAL")},
             "cwd": os.getcwd(),
         }
 
@@ -111,6 +111,7 @@ def test_cold_then_warm_start_with_the_functions_environment(code: Path) -> None
     assert env["AWS_ENDPOINT_URL"] == "http://127.0.0.1:9"
     assert env["LAMBDA_TASK_ROOT"] == str(code) and first["cwd"] == str(code)
     assert env["_HANDLER"] == "fns.echo" and env["TZ"] == ":UTC"
+    assert env["AWS_SAM_LOCAL"] == "true"  # as under `sam local`: Powertools' Tracer sends no segments
     assert first["function_name"] == "fn-echo" and first["arn"] == ARN + "fn-echo"
     assert 0 < first["remaining"] <= 5000
 

@@ -35,6 +35,28 @@ def world() -> Iterator[tuple[LocalAws, Stack, AwsEndpoints]]:
     server.stop()
 
 
+def test_moto_in_a_process_of_its_own_serves_every_service() -> None:
+    """What `workflows dev` runs: moto beside the engine, not in a thread taking turns for its GIL.
+    Requests reach each service (Host matching now reads moto's service list once), and stop() ends it."""
+    server = LocalAws(port=0, subprocess=True).start()
+    try:
+        assert server.pid is not None
+        endpoints = server.endpoints()
+        s3 = endpoints.client("s3")
+        s3.create_bucket(Bucket="own-process")
+        s3.put_object(Bucket="own-process", Key="a", Body=b"hello")
+        assert s3.get_object(Bucket="own-process", Key="a", Range="bytes=1-3")["Body"].read() == b"ell"
+        sqs = endpoints.client("sqs")
+        url = sqs.create_queue(QueueName="own-process")["QueueUrl"]
+        sqs.send_message(QueueUrl=url, MessageBody="m")
+        assert [m["Body"] for m in sqs.receive_message(QueueUrl=url)["Messages"]] == ["m"]
+        assert endpoints.client("sns").create_topic(Name="own-process")["TopicArn"].endswith(":own-process")
+        process = server._process
+    finally:
+        server.stop()
+    assert process.poll() is not None
+
+
 def test_provisioned_buckets_topic_queues(world: tuple[LocalAws, Stack, AwsEndpoints]) -> None:
     _, stack, endpoints = world
     names = {b["Name"] for b in endpoints.client("s3").list_buckets()["Buckets"]}

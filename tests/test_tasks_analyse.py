@@ -30,7 +30,7 @@ from tasks.analyse.analyse.documents import MAX_JSON_DEPTH, analyse_document, js
 from tasks.analyse.analyse.errors import CorruptImage, DecompressionBomb, ImageTooLarge
 from tasks.analyse.analyse.images import analyse_image, sharpness
 
-from .test_tasks_validate import FakeLambdaContext
+from .test_tasks_validate import FakeLambdaContext, calls_to_s3
 
 EVENTS = Path(__file__).parent / "events"
 BUCKET, THUMBS = "pipeline-input", "pipeline-accepted"
@@ -243,6 +243,33 @@ def test_jpeg_with_html_appended_reports_the_trailing_bytes(s3, context):
     assert (image["format"], image["trailingBytes"]) == ("JPEG", len(HTML))
     s3.put_object(Bucket=BUCKET, Key=ev["key"], Body=photo)
     assert analyse_app.handler(ev, context)["image"]["trailingBytes"] == 0
+
+
+def test_the_object_is_read_with_one_get(s3, context):
+    """No HEAD and no managed transfer: one GET streamed to the spool, by analyse and by thumbnail."""
+    photo = encoded(Image.open(SKDATA / "chelsea.png"), "JPEG", quality=90)
+    ev = event("uploads/cat.jpg", "image/jpeg")
+    s3.put_object(Bucket=BUCKET, Key=ev["key"], Body=photo)
+    made = calls_to_s3(analyse_app._s3())
+    assert analyse_app.handler(ev, context)["image"]["width"] == 451
+    assert made == ["GetObject"]
+    made.clear()
+    analyse_app.thumbnail(ev, context)
+    assert made == ["GetObject", "PutObject"]
+
+
+@pytest.mark.parametrize("split", [0, 1, 2])
+def test_a_marker_split_across_reads_is_found(split):
+    """The entropy-coded data is read in blocks: a 0xFF at the end of one block and the EOI's D9 at
+    the start of the next still end the image there; stuffed FF00, restart markers and fill bytes
+    before them do not."""
+    from tasks.analyse.analyse import trailing
+
+    header = b"\xff\xd8\xff\xda\x00\x02"  # SOI, then SOS with an empty segment
+    data = b"\x12\xff\x00\x34\xff\xd3\x56" * 9_000 + b"\xff\xff"  # stuffing, RST3, then fill
+    pad = trailing._CHUNK - (len(data) % trailing._CHUNK) - split  # puts the end near a block edge
+    body = header + b"\x77" * pad + data + b"\xd9" + HTML
+    assert trailing.trailing_bytes(io.BytesIO(body), "JPEG") == len(HTML)
 
 
 def test_png_with_zip_appended_reports_the_trailing_bytes():

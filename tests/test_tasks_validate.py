@@ -153,6 +153,37 @@ def test_zero_bytes(s3, context):
         run(s3, context, "empty.jpg", b"")
 
 
+def calls_to_s3(client) -> list[str]:
+    """The S3 operations the client makes from now on, by name, in order."""
+    made: list[str] = []
+    client.meta.events.register("before-call.s3", lambda model, **_: made.append(model.name))
+    return made
+
+
+def test_one_ranged_get_answers_for_size_version_and_metadata(s3, context):
+    """One request per object: the ranged GET's Content-Range gives the whole size (not the 4 KiB
+    part), and it carries the version, ETag and metadata a HEAD would."""
+    body = jpeg_bytes((400, 300)) + b"\0" * 10_000  # well past the bytes the sniffer reads
+    made = calls_to_s3(validate_app._s3())
+    result = run(s3, context, "big.jpg", body, {"uploader": "ana"})
+    assert made == ["GetObject"]
+    version = s3.head_object(Bucket=BUCKET, Key="big.jpg").get("VersionId")
+    assert (result["size"], result["metadata"], result["versionId"]) == (
+        len(body),
+        {"uploader": "ana"},
+        version,
+    )
+    assert result["etag"] == s3.head_object(Bucket=BUCKET, Key="big.jpg")["ETag"].strip('"')
+
+
+def test_zero_bytes_is_asked_again_with_head(s3, context):
+    """S3 refuses a range of an empty object (InvalidRange): a HEAD confirms it is empty."""
+    made = calls_to_s3(validate_app._s3())
+    with pytest.raises(EmptyObject):
+        run(s3, context, "empty.png", b"")
+    assert made == ["GetObject", "HeadObject"]
+
+
 def test_size_limits_come_from_the_input(s3, context):
     limits = load("validate_input.json")["limits"]
     with pytest.raises(ObjectTooLarge):

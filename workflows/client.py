@@ -245,12 +245,134 @@ def _stderr() -> Any:
     return Console(stderr=True)
 
 
+UPLOAD_CONCURRENCY = 8  # files in flight at once: enough to keep a local S3 busy, few enough to stay polite
+FINISHED = ("SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")
+POLL_SECONDS = 1.0
+
+
+def upload_files(paths: list[str]) -> list[tuple[Path, str]]:
+    """(file, key under the prefix) for each argument: a file by its name, a directory's files by
+    their path inside it (sorted), so a tree keeps its shape and two `a.jpg` in it stay two keys."""
+    out: list[tuple[Path, str]] = []
+    for arg in paths:
+        path = Path(arg)
+        if path.is_dir():
+            out += [(f, f.relative_to(path).as_posix()) for f in sorted(path.rglob("*")) if f.is_file()]
+        else:
+            out.append((path, path.name))
+    return out
+
+
+def outcome_group(row: dict[str, Any]) -> str:
+    """What the progress bar counts an execution as: succeeded, quarantined or failed."""
+    if row.get("status") != "SUCCEEDED":
+        return "failed"
+    return "quarantined" if row.get("outcome") == "quarantined" else "succeeded"
+
+
+class ExecutionFollower:
+    """Finds the execution each uploaded key started and follows it to its end, at the cost of one
+    ListExecutions page per poll (statuses of every execution since the batch began) and at most two
+    DescribeExecution calls per execution: one to read its key, one for its output once it ended.
+    Nothing is described again while it runs, so a batch of thousands stays light on the API."""
+
+    def __init__(self, client: Any, machine: str, bucket: str, since: float) -> None:
+        from workflows.service.console_data import execution_columns
+
+        self.client, self.machine, self.bucket, self.since = client, machine, bucket, since
+        self.columns = list_columns(client, machine)
+        self._columns_of = execution_columns
+        self.wanted: set[str] = set()
+        self.key_of: dict[str, str | None] = {}  # execution ARN -> key (None: not one of ours)
+        self.newest: dict[str, dict[str, Any]] = {}  # key -> its newest execution as listed
+        self.rows: dict[str, dict[str, Any]] = {}  # key -> the finished execution's row
+
+    def poll(self) -> None:
+        for page in self.client.get_paginator("list_executions").paginate(
+            stateMachineArn=self.machine, PaginationConfig={"PageSize": 1000}
+        ):
+            fresh = [e for e in page["executions"] if e["startDate"].timestamp() >= self.since - 2]
+            for execution in fresh:
+                arn = execution["executionArn"]
+                if arn not in self.key_of:
+                    described = self.client.describe_execution(executionArn=arn)
+                    cols = self._columns_of(self.columns, described)
+                    ours = cols.get("bucket") in (None, self.bucket)
+                    self.key_of[arn] = str(cols.get("key")) if ours else None
+                key = self.key_of[arn]
+                if key is None:
+                    continue
+                known = self.newest.get(key)
+                if (
+                    known is None
+                    or known["executionArn"] == arn  # the same execution, its status now
+                    or execution["startDate"] > known["startDate"]
+                ):
+                    self.newest[key] = execution
+            if len(fresh) < len(page["executions"]):
+                break  # newest first: the rest started before this batch
+        for key in self.wanted:
+            execution = self.newest.get(key)
+            if execution is None or execution["status"] not in FINISHED:
+                continue
+            if self.rows.get(key, {}).get("executionArn") != execution["executionArn"]:
+                described = self.client.describe_execution(executionArn=execution["executionArn"])
+                self.rows[key] = self.row(key, described)
+
+    def row(self, key: str, described: dict[str, Any]) -> dict[str, Any]:
+        cols = self._columns_of(self.columns, described)
+        return {
+            "key": key,
+            "execution": described["name"],
+            "executionArn": described["executionArn"],
+            "status": described["status"],
+            "outcome": cols.get("outcome"),
+            "reason": cols.get("reason"),
+            "bucket": cols.get("bucket") or self.bucket,
+        }
+
+    def counts(self) -> dict[str, int]:
+        out = {"succeeded": 0, "quarantined": 0, "failed": 0}
+        for key in self.wanted:
+            if key in self.rows:
+                out[outcome_group(self.rows[key])] += 1
+        return out
+
+    @property
+    def done(self) -> bool:
+        return all(key in self.rows for key in self.wanted)
+
+    def results(self, keys: list[str]) -> list[dict[str, Any]]:
+        rows = []
+        for key in keys:
+            row = self.rows.get(key)
+            if row is None:
+                execution = self.newest.get(key)
+                status = execution["status"] if execution is not None else "NOT FOUND"
+                name = execution["name"] if execution is not None else "-"
+                row = {"key": key, "execution": name, "status": status, "bucket": self.bucket}
+            rows.append(row)
+        return rows
+
+
+def _finished_text(counts: dict[str, int]) -> str:
+    return (
+        f"finished  [green]{counts['succeeded']} succeeded[/green]  "
+        f"[yellow]{counts['quarantined']} quarantined[/yellow]  [red]{counts['failed']} failed[/red]"
+    )
+
+
 def cmd_upload(args: argparse.Namespace) -> int:
-    """Upload files into the input bucket (from `.workflows/endpoints.json`) with a progress bar, then
-    follow each to the execution it started: one line per file, exit 1 if any execution FAILED."""
+    """Upload files into the input bucket (from `.workflows/endpoints.json`), a bounded number at once,
+    and follow each to the execution it started. The progress bar counts files sent and executions
+    finished (succeeded, quarantined, failed); then one line per file; exit 1 if any execution FAILED."""
+    import concurrent.futures
+
     import boto3
+    from boto3.s3.transfer import TransferConfig
+    from botocore.config import Config
     from botocore.exceptions import BotoCoreError, ClientError
-    from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TimeElapsedColumn
 
     path = Path(args.data_dir) / "endpoints.json"
     if not path.exists() and not args.to:
@@ -263,45 +385,116 @@ def cmd_upload(args: argparse.Namespace) -> int:
         return 2
     bucket, _, prefix = target[5:].partition("/")
     endpoint = args.endpoint_url or info.get("aws")
+    concurrency = max(1, args.concurrency)
     s3 = boto3.client(
         "s3",
         endpoint_url=endpoint,
         region_name=info.get("region", "us-east-1"),
+        config=Config(max_pool_connections=concurrency),
         **({"aws_access_key_id": "local", "aws_secret_access_key": "local"} if endpoint else {}),
     )
-    files = [Path(f) for f in args.files]
-    missing = [f for f in files if not f.is_file()]
+    missing = [a for a in args.files if not Path(a).is_file() and not Path(a).is_dir()]
     if missing:
-        _stderr().print(f"[red]not a file: {', '.join(map(str, missing))}[/red]")
+        _stderr().print(f"[red]not a file: {', '.join(missing)}[/red]")
         return 2
-    started = time.time()
-    keys: list[str] = []
-    try:
-        with Progress(
-            "{task.description}", BarColumn(), DownloadColumn(), TransferSpeedColumn(), console=_stderr()
-        ) as bar:
-            for f in files:
-                task = bar.add_task(f.name, total=f.stat().st_size)
-                key = f"{prefix}{f.name}"
-                s3.upload_file(str(f), bucket, key, Callback=lambda n, task=task: bar.advance(task, n))
-                keys.append(key)
-    except (BotoCoreError, ClientError, boto3.exceptions.S3UploadFailedError) as exc:
-        print(f"workflows upload: {_upload_error(exc, bucket, endpoint)}", file=sys.stderr)
-        return 1
+    files = [(f, f"{prefix}{name}") for f, name in upload_files(args.files)]
+    # Each file in one thread of the pool: a large one still goes in parts, one after another.
+    transfer = TransferConfig(use_threads=False)
+
+    def send(item: tuple[Path, str]) -> str:
+        f, key = item
+        s3.upload_file(str(f), bucket, key, Config=transfer)
+        return key
+
     machine = args.state_machine or info.get("stateMachineArn")
-    if args.no_wait or not machine:
-        for key in keys:
+    follow = not args.no_wait and bool(machine)
+    follower = None
+    started = time.time()
+    if follow:
+        try:
+            client = sfn_client(resolve_endpoint(args.endpoint, args.data_dir))
+            follower = ExecutionFollower(client, str(machine), bucket, started)
+        except (BotoCoreError, ClientError) as exc:
+            print(f"workflows upload: cannot follow the executions: {exc}", file=sys.stderr)
+            return 1
+    keys: list[str] = []
+    errors: dict[str, str] = {}  # key -> why it was not uploaded
+    deadline = None
+    columns: list[str | ProgressColumn] = [
+        "{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    ]
+    with (
+        Progress(*columns, console=_stderr()) as bar,
+        concurrent.futures.ThreadPoolExecutor(concurrency, thread_name_prefix="upload") as pool,
+    ):
+        sent_task = bar.add_task("uploaded", total=len(files))
+        done_task = bar.add_task(
+            _finished_text({"succeeded": 0, "quarantined": 0, "failed": 0}), total=len(files), visible=follow
+        )
+        pending = {pool.submit(send, item): item for item in files}
+        while True:
+            # Once a second: each poll lists every execution of the batch, and the server that
+            # answers is the one running them.
+            finished, _ = concurrent.futures.wait(pending, timeout=POLL_SECONDS)
+            for future in finished:
+                _, key = pending.pop(future)
+                try:
+                    keys.append(future.result())
+                except (BotoCoreError, ClientError, boto3.exceptions.S3UploadFailedError, OSError) as exc:
+                    errors[key] = _upload_error(exc, bucket, endpoint)
+                bar.advance(sent_task)
+            if follower is not None and keys:
+                follower.wanted.update(keys)
+                try:
+                    follower.poll()
+                except (BotoCoreError, ClientError) as exc:
+                    print(f"workflows upload: cannot follow the executions: {exc}", file=sys.stderr)
+                    follower = None
+                    continue
+                counts = follower.counts()
+                bar.update(done_task, completed=sum(counts.values()), description=_finished_text(counts))
+            if pending:
+                continue
+            if follower is None or follower.done:
+                break
+            deadline = deadline or time.time() + args.timeout  # from the last upload on
+            if time.time() > deadline:
+                break
+            time.sleep(POLL_SECONDS)
+    for message in dict.fromkeys(errors.values()):  # one line per distinct cause, not per file
+        print(f"workflows upload: {message}", file=sys.stderr)
+    ordered = [key for _, key in files if key not in errors]
+    if not follow:
+        for key in ordered:
             print(f"s3://{bucket}/{key}")
-        return 0
-    client = sfn_client(resolve_endpoint(args.endpoint, args.data_dir))
-    try:
-        rows = follow_uploads(client, machine, bucket, keys, started, args.timeout)
-    except (BotoCoreError, ClientError, CommandError) as exc:
-        print(f"workflows upload: uploaded, but cannot follow the executions: {exc}", file=sys.stderr)
+        return 1 if errors else 0
+    if follower is None:
         return 1
-    headers = ["key", "execution", "status", "outcome", "reason", "bucket"]
-    print_table(headers, [[str(r.get(h) or "-") for h in headers] for r in rows])
-    return 1 if any(r["status"] in ("FAILED", "TIMED_OUT", "ABORTED", "NOT FOUND") for r in rows) else 0
+    rows = follower.results(ordered)
+    seconds = time.time() - started
+    counts = {"succeeded": 0, "quarantined": 0, "failed": 0}
+    for row in rows:
+        if row["status"] in FINISHED:
+            counts[outcome_group(row)] += 1
+    if args.json:
+        print(json.dumps(rows))
+    else:
+        headers = ["key", "execution", "status", "outcome", "reason", "bucket"]
+        print_table(headers, [[str(r.get(h) or "-") for h in headers] for r in rows])
+    unfinished = len(rows) - sum(counts.values())
+    _stderr().print(
+        f"{len(files)} file(s) in {seconds:.1f} s ({len(files) / seconds:.1f}/s): "
+        f"{counts['succeeded']} succeeded, {counts['quarantined']} quarantined, {counts['failed']} failed"
+        + (f", {unfinished} not finished" if unfinished else "")
+        + (f", {len(errors)} not uploaded" if errors else ""),
+        highlight=False,
+    )
+    # Anything but SUCCEEDED fails the command: FAILED, TIMED_OUT, ABORTED, NOT FOUND, and RUNNING
+    # still at --timeout.
+    return 1 if errors or any(r["status"] != "SUCCEEDED" for r in rows) else 0
 
 
 def _upload_error(exc: BaseException, bucket: str, endpoint: str | None) -> str:
@@ -312,59 +505,6 @@ def _upload_error(exc: BaseException, bucket: str, endpoint: str | None) -> str:
     if "Could not connect" in text:
         return f"cannot reach S3{where}: is `workflows dev` running?"
     return text.splitlines()[0] if text else type(exc).__name__
-
-
-def follow_uploads(
-    client: Any, machine: str, bucket: str, keys: list[str], since: float, timeout: float
-) -> list[dict[str, Any]]:
-    """Each uploaded key's execution (the newest started on that bucket and key since the upload
-    began) followed to its end, with the columns the list shows: outcome and reason."""
-    from workflows.service.console_data import execution_columns
-
-    columns = list_columns(client, machine)
-    found: dict[str, dict[str, Any]] = {}  # key -> its newest execution, described
-    checked: set[str] = set()
-    deadline = time.time() + timeout
-    with _stderr().status(f"following {len(keys)} upload(s) to their executions"):
-        while True:
-            for page in client.get_paginator("list_executions").paginate(stateMachineArn=machine):
-                fresh = [e for e in page["executions"] if e["startDate"].timestamp() >= since - 2]
-                for execution in fresh:
-                    if execution["executionArn"] in checked:
-                        continue
-                    checked.add(execution["executionArn"])
-                    described = client.describe_execution(executionArn=execution["executionArn"])
-                    cols = execution_columns(columns, described)
-                    key = str(cols.get("key"))
-                    ours = key in keys and cols.get("bucket") in (None, bucket)
-                    if ours and (key not in found or described["startDate"] > found[key]["startDate"]):
-                        found[key] = described
-                if len(fresh) < len(page["executions"]):
-                    break  # newest first: the rest started before these uploads
-            for key, described in list(found.items()):
-                if described["status"] == "RUNNING":
-                    found[key] = client.describe_execution(executionArn=described["executionArn"])
-            if all(k in found and found[k]["status"] != "RUNNING" for k in keys) or time.time() > deadline:
-                break
-            time.sleep(0.2)
-    rows: list[dict[str, Any]] = []
-    for key in keys:
-        described = found.get(key)
-        if described is None:
-            rows.append({"key": key, "execution": "-", "status": "NOT FOUND", "bucket": bucket})
-            continue
-        cols = execution_columns(columns, described)
-        rows.append(
-            {
-                "key": key,
-                "execution": described["name"],
-                "status": described["status"],
-                "outcome": cols.get("outcome"),
-                "reason": cols.get("reason"),
-                "bucket": cols.get("bucket") or bucket,
-            }
-        )
-    return rows
 
 
 def definition_dot(document: dict[str, Any]) -> str:
@@ -467,7 +607,14 @@ def add_commands(sub: Any) -> None:
     history.set_defaults(func=cmd_history)
 
     upload = sub.add_parser("upload", help="upload files to the input bucket to start executions")
-    upload.add_argument("files", nargs="+")
+    upload.add_argument("files", nargs="+", help="files, or directories (their files, keys by path inside)")
+    upload.add_argument(
+        "--concurrency",
+        type=int,
+        default=UPLOAD_CONCURRENCY,
+        help=f"files sent at once (default {UPLOAD_CONCURRENCY})",
+    )
+    upload.add_argument("--json", action="store_true", help="print the rows as one JSON list")
     upload.add_argument("--to", help="s3://bucket/prefix (default: the input from .workflows/endpoints.json)")
     upload.add_argument("--endpoint-url", help="S3 endpoint (default: from endpoints.json; real AWS if none)")
     upload.add_argument("--data-dir", default=".workflows")
@@ -476,7 +623,12 @@ def add_commands(sub: Any) -> None:
         "--state-machine", help="the state machine the uploads start (default: from endpoints.json)"
     )
     upload.add_argument("--endpoint", help="Step Functions endpoint (default: from endpoints.json)")
-    upload.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for the executions")
+    upload.add_argument(
+        "--timeout",
+        type=float,
+        default=120.0,
+        help="seconds to wait for the executions after the last upload",
+    )
     upload.set_defaults(func=cmd_upload)
 
     graph = sub.add_parser("graph", help="print a definition as a Graphviz (DOT) graph")

@@ -105,6 +105,11 @@ class Trip:
 class Batch:
     trips: list[Trip] = field(default_factory=list)
     seconds: float = 0.0  # first put_object call -> last message in the queue
+    cpu: dict[str, float] = field(default_factory=dict)  # process group -> CPU seconds the batch used
+
+    def cpu_ms_per_upload(self) -> dict[str, float]:
+        done = len(self.trips)
+        return {name: seconds * 1000 / done for name, seconds in self.cpu.items()} if done else {}
 
     def latencies(self) -> list[float]:
         return [t.latency_ms for t in self.trips if t.latency_ms is not None]
@@ -141,9 +146,12 @@ class PipelineSettings:
     timeout: float = 120.0
     memory: bool = True
     memory_side: int = 10_000
+    batch: int = 1000  # files of `workflows upload DIR`; 0 skips it
 
 
-QUICK_PIPELINE = PipelineSettings(warmup=1, sequential=2, concurrent=2, width=800, height=600, memory=False)
+QUICK_PIPELINE = PipelineSettings(
+    warmup=1, sequential=2, concurrent=2, width=800, height=600, memory=False, batch=0
+)
 
 
 @dataclass
@@ -205,7 +213,8 @@ class _Tap:
                 MessageSystemAttributeNames=["SentTimestamp"],
             )
             received = time.time()
-            for message in response.get("Messages", []):
+            messages = response.get("Messages", [])
+            for message in messages:
                 sent = int(message.get("Attributes", {}).get("SentTimestamp", 0)) / 1000 or received
                 body = json.loads(message["Body"])
                 try:
@@ -214,7 +223,48 @@ class _Tap:
                     key = None
                 if key:
                     self.arrived.setdefault(key, (sent, received, body))
-                self.sqs.delete_message(QueueUrl=self.url, ReceiptHandle=message["ReceiptHandle"])
+            if messages:
+                self.sqs.delete_message_batch(
+                    QueueUrl=self.url,
+                    Entries=[
+                        {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)
+                    ],
+                )
+
+
+def _process_cpu(pid: int | str = "self") -> float:
+    """User + system CPU seconds of one process so far (0 when it is gone, or there is no /proc)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rpartition(")")[2].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
+
+
+def cpu_snapshot(world: Any) -> dict[str, dict[int | str, float]]:
+    """CPU seconds so far of each process of the world, grouped: this process (the engine, its API and
+    the bench's own client), moto, and each Lambda function's workers."""
+    groups: dict[str, dict[int | str, float]] = {"engine + bench client": {"self": _process_cpu()}}
+    aws = getattr(world, "local_aws", None)
+    if aws is not None and aws.pid is not None:
+        groups["moto (S3, SNS, SQS, EventBridge)"] = {aws.pid: _process_cpu(aws.pid)}
+    workers = getattr(world, "workers", None)
+    for name, pool in sorted((getattr(workers, "pools", None) or {}).items()):
+        groups[f"{name} workers"] = {
+            w.process.pid: _process_cpu(w.process.pid) for w in list(getattr(pool, "_all", ()))
+        }
+    return groups
+
+
+def cpu_used(
+    before: dict[str, dict[int | str, float]], after: dict[str, dict[int | str, float]]
+) -> dict[str, float]:
+    """CPU seconds each group used between two snapshots (a worker started in between counts from 0)."""
+    return {
+        group: sum(max(seconds - before.get(group, {}).get(pid, 0.0), 0.0) for pid, seconds in pids.items())
+        for group, pids in after.items()
+    }
 
 
 async def _trips(
@@ -232,6 +282,7 @@ async def _trips(
 
     loop = asyncio.get_running_loop()
     batch = Batch()
+    cpu_before = cpu_snapshot(world)
     started = time.time()
     if parallel <= 1:
         for key in keys:  # one at a time: the next upload only after the last one's message arrived
@@ -245,11 +296,13 @@ async def _trips(
     batch.seconds = last - started
     # The message goes out before the execution ends (the thumbnail follows it): wait for the ends.
     deadline = time.time() + timeout
+    known: dict[str, str | None] = {}
     while True:
-        executions = await _executions_by_key(world, set(keys))
+        executions = await _executions_by_key(world, set(keys), known)
         if time.time() > deadline or all(e["status"] != "RUNNING" for e in executions.values()):
             break
         await asyncio.sleep(0.05)
+    batch.cpu = cpu_used(cpu_before, cpu_snapshot(world))
     for key in keys:
         t0, t1 = returned[key]
         trip = Trip(key=key, put_seconds=t1 - t0)
@@ -300,22 +353,27 @@ def state_medians(batch: Batch) -> dict[str, float]:
     return {name: statistics.median(values) for name, values in names.items()}
 
 
-async def _executions_by_key(world: Any, keys: set[str]) -> dict[str, dict[str, Any]]:
+async def _executions_by_key(
+    world: Any, keys: set[str], known: dict[str, str | None]
+) -> dict[str, dict[str, Any]]:
+    """The newest execution of each key, as ListExecutions gives it (status, start and stop dates).
+    `known` (execution ARN -> key) carries over between calls, so each execution is described once."""
     service = world.service
     arn = next(iter(world.state_machine_arns.values()))
     found: dict[str, dict[str, Any]] = {}
     token = None
-    while len(found) < len(keys):
+    while True:
         page = await service.list_executions(stateMachineArn=arn, maxResults=1000, nextToken=token)
         for item in page["executions"]:
-            described = await service.describe_execution(executionArn=item["executionArn"])
-            key = json.loads(described.get("input") or "{}").get("key")
-            if key in keys:
-                found[key] = described
+            if item["executionArn"] not in known:
+                described = await service.describe_execution(executionArn=item["executionArn"])
+                known[item["executionArn"]] = json.loads(described.get("input") or "{}").get("key")
+            key = known[item["executionArn"]]
+            if key in keys and key not in found:
+                found[key] = item
         token = page.get("nextToken")
-        if not token:
-            break
-    return found
+        if not token or len(found) == len(keys):
+            return found
 
 
 async def run_pipeline_async(
@@ -359,7 +417,8 @@ async def run_pipeline_async(
             tap = _Tap(world.endpoints.client("sqs"), world.tap_queue_url)
             await asyncio.to_thread(tap.drain)
             say(f"pipeline: {settings.warmup} warm-up uploads")
-            warm = await _trips(world, tap, s3, body, settings.warmup, 1, settings.timeout)
+            # At once, so every worker process of each function has had its cold start.
+            warm = await _trips(world, tap, s3, body, settings.warmup, settings.warmup, settings.timeout)
             if not warm.ok:
                 result.problem = "warm-up: " + "; ".join(warm.problems[:3])
                 return result
@@ -381,6 +440,250 @@ async def run_pipeline_async(
 
 def run_pipeline(settings: PipelineSettings = PipelineSettings(), progress: Any = None) -> PipelineResult:
     return asyncio.run(run_pipeline_async(settings, progress))
+
+
+# ---------------------------------------------------------------------------------------------------------
+# A batch of files from the CLI, and how the API and console answer meanwhile
+
+
+def mixed_batch(directory: Path, count: int) -> dict[str, str]:
+    """A mixed batch like a user's folder: small photos in sub-folders, JSON and CSV documents, and a
+    tenth that are broken (a JPEG cut after its header, an empty file). Relative path -> its kind
+    (image, document, corrupt, empty)."""
+    from PIL import Image, ImageDraw
+
+    kinds: dict[str, str] = {}
+    for i in range(count):
+        if i % 10 == 9:
+            name, kind = (f"broken/{i}.jpg", "corrupt") if i % 20 == 9 else (f"broken/{i}.png", "empty")
+            data = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + bytes(range(40)) if kind == "corrupt" else b""
+        elif i % 5 == 3:
+            name, kind = f"docs/{i}.json", "document"
+            data = json.dumps({"id": i, "tags": ["a", "b"]}).encode()
+        elif i % 5 == 4:
+            name, kind = f"docs/{i}.csv", "document"
+            data = f"id,value\n{i},{i * 2}\n{i + 1},{i * 3}\n".encode()
+        else:
+            name, kind = f"photos/{i // 50}/{i}.jpg", "image"
+            image = Image.new("RGB", (160, 120), (20 + i % 200, 90, 160))
+            ImageDraw.Draw(image).ellipse(
+                [30, 20, 130, 100], fill=(240, 230, 200), outline=(0, 0, 0), width=3
+            )
+            out = io.BytesIO()
+            image.save(out, "JPEG", quality=85)
+            data = out.getvalue()
+        (directory / name).parent.mkdir(parents=True, exist_ok=True)
+        (directory / name).write_bytes(data)
+        kinds[name] = kind
+    return kinds
+
+
+@dataclass
+class BatchUploadResult:
+    files: int = 0
+    seconds: float = 0.0  # the CLI's run: first upload -> every execution followed to its end
+    counts: dict[str, int] = field(default_factory=dict)  # succeeded / quarantined / failed
+    accounted: int = 0  # rows with a finished execution, one per file
+    exit_code: int | None = None
+    describe_ms: list[float] = field(default_factory=list)  # DescribeExecution while the batch ran
+    console_ms: list[float] = field(default_factory=list)  # the console's executions list meanwhile
+    cpu: dict[str, float] = field(default_factory=dict)
+    problem: str | None = None
+
+    @property
+    def per_second(self) -> float | None:
+        return self.files / self.seconds if self.seconds > 0 else None
+
+    @staticmethod
+    def percentile(values: list[float], q: int) -> float | None:
+        if len(values) < 2:
+            return values[0] if values else None
+        return float(statistics.quantiles(values, n=100, method="inclusive")[q - 1])
+
+
+def _probe(url: str, call: Any, stop: Any, out: list[float], every: float = 0.1) -> None:
+    """Time `call()` every `every` seconds until `stop` is set (a person clicking around meanwhile)."""
+    while not stop.is_set():
+        t0 = time.perf_counter()
+        try:
+            call()
+        except Exception:  # an error is also an answer, but a slow one must still show
+            pass
+        out.append((time.perf_counter() - t0) * 1000)
+        stop.wait(every)
+
+
+async def run_batch_upload_async(
+    count: int = 1000, concurrency: int = 8, progress: Any = None
+) -> BatchUploadResult:
+    """`workflows upload DIR` (a separate process, as a user runs it) of `count` small mixed files into
+    the local world, while this process asks DescribeExecution every 100 ms and the console's
+    executions list (every execution, its columns filled) every 500 ms: files per second end to end,
+    and how long those answers took meanwhile."""
+    import logging
+    import threading
+    import urllib.request
+
+    from workflows.bench.http import free_port
+    from workflows.local.dev import DevOptions, start_world, stop_world
+
+    def say(text: str) -> None:
+        if progress:
+            progress(text)
+
+    result = BatchUploadResult(files=count)
+    for name in ("workflows", "moto", "werkzeug"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    with tempfile.TemporaryDirectory(prefix="workflows-bench-batch-") as scratch:
+        folder = Path(scratch) / "batch"
+        say(f"batch: making {count} files")
+        await asyncio.to_thread(mixed_batch, folder, count)
+        data_dir = Path(scratch) / "data"
+        options = DevOptions(
+            port=free_port(),
+            aws_port=free_port(),
+            data_dir=str(data_dir),
+            template=str(ROOT / "template.yaml"),
+        )
+        say("batch: starting the local world")
+        saved_stderr = os.dup(2)
+        with open(LOG_PATH, "wb") as log_file:
+            os.dup2(log_file.fileno(), 2)
+        try:
+            world = await start_world(options)
+        except BaseException:
+            os.dup2(saved_stderr, 2)
+            os.close(saved_stderr)
+            raise
+        try:
+            s3 = world.endpoints.client("s3")
+            tap = _Tap(world.endpoints.client("sqs"), str(world.tap_queue_url))
+            warm = await _trips(world, tap, s3, photo_like_jpeg(640, 480), 3, 3, 60.0)  # a known execution
+            if not warm.ok:
+                result.problem = "warm-up: " + "; ".join(warm.problems[:3])
+                return result
+            machine = next(iter(world.state_machine_arns.values()))
+            known = (await world.service.list_executions(stateMachineArn=machine))["executions"][0][
+                "executionArn"
+            ]
+            sfn = world.endpoints.client("stepfunctions")
+            page = f"{world.api_url}/console/api/executions?stateMachineArn={machine}&maxResults=25"
+            stop = threading.Event()
+            probes = [
+                threading.Thread(
+                    target=_probe,
+                    args=(
+                        world.api_url,
+                        lambda: sfn.describe_execution(executionArn=known),
+                        stop,
+                        result.describe_ms,
+                    ),
+                    daemon=True,
+                ),
+                threading.Thread(  # every 0.5 s: more often than an open console page refreshes it
+                    target=_probe,
+                    args=(
+                        page,
+                        lambda: urllib.request.urlopen(page, timeout=30).read(),
+                        stop,
+                        result.console_ms,
+                        0.5,
+                    ),
+                    daemon=True,
+                ),
+            ]
+            say(f"batch: workflows upload of {count} files")
+            before = cpu_snapshot(world)
+            for thread in probes:
+                thread.start()
+            command = [sys.executable, "-m", "workflows", "upload", str(folder), "--data-dir", str(data_dir)]
+            command += ["--json", "--concurrency", str(concurrency), "--timeout", "300"]
+            env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+            t0 = time.time()
+            done = await asyncio.to_thread(
+                subprocess.run, command, capture_output=True, text=True, cwd=scratch, env=env, timeout=1200
+            )
+            result.seconds = time.time() - t0
+            stop.set()
+            for thread in probes:
+                thread.join(30)
+            result.cpu = cpu_used(before, cpu_snapshot(world))
+            result.exit_code = done.returncode
+            try:
+                rows = json.loads(done.stdout)
+            except ValueError:
+                result.problem = f"upload exited {done.returncode}: {done.stderr.strip()[-300:]}"
+                return result
+            counts = {"succeeded": 0, "quarantined": 0, "failed": 0}
+            for row in rows:
+                if row["status"] == "SUCCEEDED":
+                    counts["quarantined" if row.get("outcome") == "quarantined" else "succeeded"] += 1
+                elif row["status"] in ("FAILED", "TIMED_OUT", "ABORTED"):
+                    counts["failed"] += 1
+            result.counts = counts
+            result.accounted = sum(counts.values())
+            if result.accounted != count or len({r["execution"] for r in rows}) != count:
+                result.problem = f"{result.accounted} of {count} files accounted for by a finished execution"
+        finally:
+            await stop_world(world)
+            os.dup2(saved_stderr, 2)
+            os.close(saved_stderr)
+    return result
+
+
+def render_batch(result: BatchUploadResult) -> Any:
+    from rich.table import Table
+
+    table = Table(
+        title=f"workflows upload of {result.files} small mixed files (a tenth broken), API meanwhile"
+    )
+    table.add_column("figure")
+    table.add_column("measured", justify="right")
+    rate = result.per_second
+    table.add_row("files / s, upload -> every execution finished", "-" if rate is None else f"{rate:.1f}")
+    table.add_row("seconds", f"{result.seconds:.1f}")
+    counts = result.counts
+    table.add_row(
+        "succeeded / quarantined / failed",
+        f"{counts.get('succeeded', 0)} / {counts.get('quarantined', 0)} / {counts.get('failed', 0)}",
+    )
+    for label, values in (
+        ("DescribeExecution", result.describe_ms),
+        ("console executions list", result.console_ms),
+    ):
+        p50, p99 = result.percentile(values, 50), result.percentile(values, 99)
+        table.add_row(
+            f"{label} p50 / p99 / max ms (n={len(values)})",
+            f"{_ms(p50)} / {_ms(p99)} / {_ms(max(values, default=None))}",
+        )
+    per_file = {k: v * 1000 / result.files for k, v in result.cpu.items()} if result.files else {}
+    table.add_row("CPU ms per file, all processes of the world", _ms(sum(per_file.values()) or None))
+    for name, ms in per_file.items():
+        table.add_row(f"  {name}", _ms(ms))
+    return table
+
+
+def batch_figures(result: BatchUploadResult) -> dict[str, Any]:
+    return {
+        "files": result.files,
+        "seconds": result.seconds,
+        "files_per_s": result.per_second,
+        "counts": result.counts,
+        "accounted": result.accounted,
+        "exit_code": result.exit_code,
+        "describe_ms": {
+            "p50": result.percentile(result.describe_ms, 50),
+            "p99": result.percentile(result.describe_ms, 99),
+            "n": len(result.describe_ms),
+        },
+        "console_ms": {
+            "p50": result.percentile(result.console_ms, 50),
+            "p99": result.percentile(result.console_ms, 99),
+            "n": len(result.console_ms),
+        },
+        "cpu_seconds": result.cpu,
+        "problem": result.problem,
+    }
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -537,8 +840,21 @@ def render_pipeline(result: PipelineResult) -> list[Any]:
     states.add_column("sequential", justify="right")
     states.add_column("concurrent", justify="right")
     seq, conc = state_medians(result.sequential), state_medians(result.concurrent)
+    states.add_row(
+        "(upload -> execution started: S3 -> EventBridge -> starter)",
+        _ms(result.sequential.percentile(50, "to_start_ms")),
+        _ms(result.concurrent.percentile(50, "to_start_ms")),
+    )
     for name in dict.fromkeys([*seq, *conc]):
         states.add_row(name, _ms(seq.get(name)), _ms(conc.get(name)))
+    cpu = Table(title="where the CPU goes: ms of CPU per upload, by process (all 2 cores count)")
+    cpu.add_column("process")
+    cpu.add_column("sequential", justify="right")
+    cpu.add_column("concurrent", justify="right")
+    seq_cpu, conc_cpu = result.sequential.cpu_ms_per_upload(), result.concurrent.cpu_ms_per_upload()
+    for name in dict.fromkeys([*seq_cpu, *conc_cpu]):
+        cpu.add_row(name, _ms(seq_cpu.get(name)), _ms(conc_cpu.get(name)))
+    cpu.add_row("total", _ms(sum(seq_cpu.values()) or None), _ms(sum(conc_cpu.values()) or None))
     targets = Table(title="pipeline targets")
     targets.add_column("figure")
     targets.add_column("measured", justify="right")
@@ -577,7 +893,7 @@ def render_pipeline(result: PipelineResult) -> list[Any]:
         targets.add_row("  handler time", f"{memory['seconds'] * 1000:,.0f} ms", "", "")
     elif memory is not None:
         targets.add_row("analyse peak RSS (100 MP)", f"[red]{memory['error']}[/red]", "", no)
-    return [latency, states, targets]
+    return [latency, states, cpu, targets]
 
 
 def pipeline_problems(result: PipelineResult) -> list[str]:
@@ -596,6 +912,8 @@ def pipeline_figures(result: PipelineResult) -> dict[str, Any]:
             "p95_ms": b.percentile(95),
             "throughput_per_s": b.throughput,
             "state_medians_ms": state_medians(b),
+            "to_start_p50_ms": b.percentile(50, "to_start_ms"),
+            "cpu_ms_per_upload": b.cpu_ms_per_upload(),
             "seconds": b.seconds,
             "trips": [asdict(t) for t in b.trips],
         }

@@ -7,8 +7,10 @@
   (`workflows.bench.http`; --http-starts, --http-completed, --concurrency, --profile FILE);
 * console: the console's execution view of a 25,000-event history, and DescribeExecution's latency
   while it opens (`workflows.bench.console`);
-* pipeline: upload -> SNS latency and throughput of a 12 MP JPEG in the local world, and the analyse
-  task's peak memory on a 100 MP one (`workflows.bench.pipeline`; --uploads).
+* pipeline: upload -> SNS latency and throughput of a 12 MP JPEG in the local world, where its CPU
+  goes by process, the analyse task's peak memory on a 100 MP one, and a `workflows upload` of 1,000
+  small mixed files with the API's and console's latency meanwhile (`workflows.bench.pipeline`;
+  --uploads, --batch).
 Ratios (ours / moto), not absolute rates, are the figures that mean something on a shared, noisy machine.
 """
 
@@ -404,6 +406,9 @@ def main(argv: list[str] | None = None) -> int:
         "--uploads", type=int, help="pipeline: sequential and concurrent uploads (default 20)"
     )
     parser.add_argument("--no-memory", action="store_true", help="pipeline: skip the 100 MP memory figure")
+    parser.add_argument(
+        "--batch", type=int, help="pipeline: files in the `workflows upload` batch (default 1000; 0 skips it)"
+    )
     args = parser.parse_args(argv)
 
     from rich.console import Console
@@ -497,13 +502,29 @@ def _main_pipeline(args: argparse.Namespace, console: Any) -> tuple[bool, dict[s
         settings = replace(settings, sequential=args.uploads, concurrent=args.uploads)
     if args.no_memory:
         settings = replace(settings, memory=False)
+    if args.batch is not None:
+        settings = replace(settings, batch=args.batch)
     with console.status("pipeline") as status:
         result = bench_pipeline.run_pipeline(settings, progress=lambda text: status.update(text))
     for table in bench_pipeline.render_pipeline(result):
         console.print(table)
     for line in bench_pipeline.pipeline_problems(result):
         console.print(f"[red]problem[/red] {line}", highlight=False)
-    return result.ok, bench_pipeline.pipeline_figures(result)
+    figures = bench_pipeline.pipeline_figures(result)
+    ok = result.ok
+    if settings.batch:
+        with console.status("batch upload") as status:
+            batch = asyncio.run(
+                bench_pipeline.run_batch_upload_async(
+                    settings.batch, progress=lambda text: status.update(text)
+                )
+            )
+        console.print(bench_pipeline.render_batch(batch))
+        if batch.problem:
+            console.print(f"[red]problem[/red] batch: {batch.problem}", highlight=False)
+        figures["batch_upload"] = bench_pipeline.batch_figures(batch)
+        ok = ok and batch.problem is None
+    return ok, figures
 
 
 if __name__ == "__main__":

@@ -43,6 +43,7 @@ class DevWorld:
     tap_queue_url: str | None = None
     workers: Any = None  # the LambdaWorkerResolver: one pool of worker processes per function
     bridge: Any = None  # the S3 -> EventBridge "Object Created" bridge, when there is an input bucket
+    local_aws: Any = None  # the LocalAws (moto in its own process) this world started, if it started one
     closers: list[Any] = field(default_factory=list)
     async_closers: list[Any] = field(default_factory=list)
 
@@ -422,7 +423,7 @@ async def start_world(options: DevOptions) -> DevWorld:
     else:
         aws_url = options.aws_endpoint
         if aws_url is None:
-            aws = LocalAws(port=options.aws_port, host="127.0.0.1").start()
+            aws = LocalAws(port=options.aws_port, host="127.0.0.1", subprocess=True).start()
             aws_url = aws.url
         endpoints = AwsEndpoints(aws_url, services={"stepfunctions": api_url}, region=stack.region)
         await asyncio.to_thread(provision, stack, endpoints)
@@ -446,6 +447,7 @@ async def start_world(options: DevOptions) -> DevWorld:
     world.closers.extend(world_closers)
     world.async_closers.append(workers.close)
     if aws is not None:
+        world.local_aws = aws
         world.closers.append(aws.stop)
 
     app = create_app(service, allowed_hosts=[options.host])

@@ -238,6 +238,9 @@ class FunctionPool:
                 "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand",
                 "AWS_REGION": "us-east-1",
                 "AWS_DEFAULT_REGION": "us-east-1",
+                # As `sam local` sets it: no X-Ray daemon listens here, so Powertools' Tracer stays off
+                # instead of wrapping every SDK call in a segment sent to nobody.
+                "AWS_SAM_LOCAL": "true",
             }
         )
         env.update(self.extra_env)  # endpoints, region, local credentials

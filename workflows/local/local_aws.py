@@ -24,6 +24,7 @@ import ipaddress
 import json
 import logging
 import socket
+import textwrap
 import time
 import urllib.request
 import uuid
@@ -67,10 +68,47 @@ def free_port(host: str = "127.0.0.1") -> int:
 # ----- moto's server ----------------------------------------------------------------------------------------
 
 
-class LocalAws:
-    """moto's server on 127.0.0.1, in a thread of this process (default) or as a `moto_server` subprocess.
+def _moto_main() -> None:  # pragma: no cover - runs in the moto process, moto and werkzeug only
+    """moto's server as `python -m moto.server` runs it, less two costs it pays on every request.
 
-    `port=0` picks a free port. `endpoints` is what the resolvers, workers and provisioning use."""
+    moto matches each request's Host against its service names by listing its package directory (a
+    listdir and an isdir per service, a third of a small request's time); the list cannot change while
+    the server runs, so it is read once. And werkzeug's one log line per request goes nowhere here."""
+    import signal
+    import sys
+
+    from moto import backends
+    from moto.moto_server.werkzeug_app import (
+        DomainDispatcherApplication,
+        MotoRequestHandler,
+        create_backend_app,
+    )
+    from werkzeug.serving import make_server
+
+    modules = tuple(backends.list_of_moto_modules())
+    backends.list_of_moto_modules = lambda: modules
+
+    class QuietHandler(MotoRequestHandler):
+        def log_request(self, code: object = "-", size: object = "-") -> None:
+            pass
+
+    host, port = sys.argv[1], int(sys.argv[2])
+    app = DomainDispatcherApplication(create_backend_app)
+    server = make_server(host, port, app, threaded=True, request_handler=QuietHandler)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    server.serve_forever()
+
+
+_MOTO_BOOTSTRAP = textwrap.dedent(inspect.getsource(_moto_main)) + "\n_moto_main()\n"
+
+
+class LocalAws:
+    """moto's server on 127.0.0.1, in a thread of this process (default) or in a process of its own.
+
+    In its own process (`subprocess=True`, what `workflows dev` runs) moto's request handling, a few
+    milliseconds of Python per request and more for megabytes of object data, runs beside the engine
+    instead of taking turns with it for this process's GIL. `port=0` picks a free port. `endpoints` is
+    what the resolvers, workers and provisioning use."""
 
     def __init__(
         self,
@@ -100,7 +138,7 @@ class LocalAws:
             import sys
 
             self._process = subprocess.Popen(
-                [sys.executable, "-m", "moto.server", "-H", self.host, "-p", str(self.port)],
+                [sys.executable, "-c", _MOTO_BOOTSTRAP, self.host, str(self.port)],
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
             )
@@ -112,6 +150,11 @@ class LocalAws:
             self._server.start()
         self.wait_ready(timeout)
         return self
+
+    @property
+    def pid(self) -> int | None:
+        """The moto process's id when it runs as a subprocess (None in a thread of this process)."""
+        return self._process.pid if self._process is not None else None
 
     def wait_ready(self, timeout: float = 20.0) -> None:
         deadline = time.monotonic() + timeout
@@ -426,37 +469,40 @@ class S3EventBridgeBridge:
             WaitTimeSeconds=self.wait_seconds if wait_seconds is None else wait_seconds,
             MessageSystemAttributeNames=["SentTimestamp"],
         )
-        handed = 0
-        for message in response.get("Messages", []):
-            try:
-                event = normalise_event(json.loads(message["Body"]), message, self.account)
-            except (ValueError, KeyError, TypeError):
-                log.warning("dropping a message that is not an S3 EventBridge event")
-                await asyncio.to_thread(
-                    sqs.delete_message, QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"]
-                )
+        messages = response.get("Messages", [])
+        # The batch's events start their executions at once (each a starter invocation and a
+        # StartExecution); one DeleteMessageBatch then drops those that were handed over.
+        outcomes = await asyncio.gather(*(self._hand_over(message) for message in messages))
+        done = [message for message, (ok, _) in zip(messages, outcomes, strict=True) if ok]
+        if done:
+            entries = [{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done)]
+            await asyncio.to_thread(sqs.delete_message_batch, QueueUrl=self.queue_url, Entries=entries)
+        return sum(handed for _, handed in outcomes)
+
+    async def _hand_over(self, message: dict[str, Any]) -> tuple[bool, int]:
+        """(whether the message may be deleted, how many rules' on_event took its event)."""
+        try:
+            event = normalise_event(json.loads(message["Body"]), message, self.account)
+        except (ValueError, KeyError, TypeError):
+            log.warning("dropping a message that is not an S3 EventBridge event")
+            return True, 0
+        ok, handed = True, 0
+        for rule in self.rules:
+            if not event_matches(rule.pattern, event):
                 continue
-            ok = True
-            for rule in self.rules:
-                if not event_matches(rule.pattern, event):
-                    continue
-                try:
-                    result = self.on_event(event)
-                    if inspect.isawaitable(result):
-                        await result
-                    handed += 1
-                except Exception:
-                    ok = False  # left on the queue: redelivered after the visibility timeout, then DLQ
-                    log.exception(
-                        "on_event failed for s3://%s/%s",
-                        event["detail"]["bucket"]["name"],
-                        event["detail"]["object"]["key"],
-                    )
-            if ok:
-                await asyncio.to_thread(
-                    sqs.delete_message, QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"]
+            try:
+                result = self.on_event(event)
+                if inspect.isawaitable(result):
+                    await result
+                handed += 1
+            except Exception:
+                ok = False  # left on the queue: redelivered after the visibility timeout, then DLQ
+                log.exception(
+                    "on_event failed for s3://%s/%s",
+                    event["detail"]["bucket"]["name"],
+                    event["detail"]["object"]["key"],
                 )
-        return handed
+        return ok, handed
 
 
 def _is_s3_object_created(pattern: dict[str, Any]) -> bool:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
+from contextlib import closing
 from functools import cache
 from typing import IO, Any, TypedDict
 
@@ -11,7 +13,13 @@ import boto3
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from botocore.exceptions import ClientError
+from botocore.exceptions import (
+    ClientError,
+    ConnectionClosedError,
+    IncompleteReadError,
+    ReadTimeoutError,
+    ResponseStreamingError,
+)
 
 from .documents import DocumentReport, analyse_document
 from .errors import S3Unavailable, UnsupportedMediaType
@@ -22,6 +30,8 @@ tracer = Tracer()
 metrics = Metrics()
 
 _TRANSIENT = frozenset({"500", "503", "InternalError", "ServiceUnavailable", "SlowDown", "RequestTimeout"})
+_STREAM_ERRORS = (ResponseStreamingError, IncompleteReadError, ReadTimeoutError, ConnectionClosedError)
+_CHUNK = 1024 * 1024
 IMAGE_TYPES = frozenset({"image/jpeg", "image/png", "image/gif", "image/webp", "image/tiff", "image/bmp"})
 
 
@@ -55,17 +65,26 @@ def _s3() -> Any:
 
 @tracer.capture_method
 def _download(event: AnalyseInput) -> IO[bytes]:
-    """Spool the object to /tmp so memory holds only what the decoder needs, not the whole file."""
+    """Spool the object to /tmp so memory holds only what the decoder needs, not the whole file.
+
+    One GET streamed to the spool: a managed download (download_fileobj) asks HEAD first and starts a
+    thread pool, for an object the size of a photo a request and threads more than needed."""
     extra = {"VersionId": event["versionId"]} if event.get("versionId") else {}
+    where = f"s3://{event['bucket']}/{event['key']}"
     spool = tempfile.TemporaryFile(dir=os.environ.get("TMPDIR"))  # noqa: SIM115 - the caller closes it
     try:
-        _s3().download_fileobj(event["bucket"], event["key"], spool, ExtraArgs=extra or None)
+        response = _s3().get_object(Bucket=event["bucket"], Key=event["key"], **extra)
+        with closing(response["Body"]) as body:
+            shutil.copyfileobj(body, spool, _CHUNK)
     except ClientError as err:
         spool.close()
         code = err.response.get("Error", {}).get("Code", "")
         if code in _TRANSIENT:
-            raise S3Unavailable(f"{code} reading s3://{event['bucket']}/{event['key']}") from err
+            raise S3Unavailable(f"{code} reading {where}") from err
         raise
+    except _STREAM_ERRORS as err:  # the connection failed mid-body: transient, retried by the definition
+        spool.close()
+        raise S3Unavailable(f"{type(err).__name__} reading {where}") from err
     spool.seek(0)
     return spool
 

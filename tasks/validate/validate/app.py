@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import closing
 from functools import cache
 from typing import Any
 
@@ -30,12 +31,17 @@ def _s3() -> Any:
 
 @tracer.capture_method
 def _read(bucket: str, key: str, version_id: str | None) -> tuple[dict[str, Any], bytes]:
+    """What S3 says of the object (size, version, ETag, metadata) and its first bytes, in one request:
+    a ranged GET answers with everything a HEAD does, and its Content-Range carries the whole size.
+    An empty object has no byte 0 to ask for (S3 answers InvalidRange): a HEAD answers for it."""
     version = {"VersionId": version_id} if version_id else {}
     try:
-        head = _s3().head_object(Bucket=bucket, Key=key, **version)
-        if head["ContentLength"] == 0:
-            return head, b""
-        body = _s3().get_object(Bucket=bucket, Key=key, Range=f"bytes=0-{HEAD_BYTES - 1}", **version)
+        try:
+            response = _s3().get_object(Bucket=bucket, Key=key, Range=f"bytes=0-{HEAD_BYTES - 1}", **version)
+        except ClientError as err:
+            if err.response.get("Error", {}).get("Code") != "InvalidRange":
+                raise
+            return _s3().head_object(Bucket=bucket, Key=key, **version), b""
     except ClientError as err:
         code = err.response.get("Error", {}).get("Code", "")
         if code in _MISSING:
@@ -43,7 +49,16 @@ def _read(bucket: str, key: str, version_id: str | None) -> tuple[dict[str, Any]
         if code in _TRANSIENT:
             raise S3Unavailable(f"{code} reading s3://{bucket}/{key}") from err
         raise  # access denied and the like: a fault of the deployment, caught by States.ALL
-    return head, body["Body"].read()
+    with closing(response["Body"]) as stream:
+        first = stream.read(HEAD_BYTES)  # at most this much, should a server send more than asked
+    return {**response, "ContentLength": _object_size(response)}, first
+
+
+def _object_size(response: dict[str, Any]) -> int:
+    """The whole object's size: after the slash of `Content-Range: bytes 0-4095/3526061`; a server
+    that ignored the Range sent the whole object, and its Content-Length is the size."""
+    total = str(response.get("ContentRange") or "").rpartition("/")[2]
+    return int(total) if total.isdigit() else int(response["ContentLength"])
 
 
 @metrics.log_metrics
