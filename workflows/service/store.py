@@ -91,11 +91,16 @@ CREATE TABLE IF NOT EXISTS executions (
 );
 CREATE INDEX IF NOT EXISTS executions_sm ON executions (state_machine_arn, seq);
 CREATE INDEX IF NOT EXISTS executions_status ON executions (status);
-CREATE TABLE IF NOT EXISTS events (
+-- An execution's history in runs of consecutive events: `data` is a JSON array of the records of
+-- events first_id..last_id (HistoryEvent.to_json). One row per commit and execution (split past
+-- _CHUNK_EVENTS events or _CHUNK_CHARS of text), not one per event: a row costs SQLite several
+-- microseconds whatever its size, which was most of recording a Pass or Choice state.
+CREATE TABLE IF NOT EXISTS event_chunks (
     execution_arn TEXT NOT NULL,
-    id INTEGER NOT NULL,
+    first_id INTEGER NOT NULL,
+    last_id INTEGER NOT NULL,
     data TEXT NOT NULL,
-    PRIMARY KEY (execution_arn, id)
+    PRIMARY KEY (execution_arn, first_id)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS task_tokens (
     token TEXT PRIMARY KEY,
@@ -112,6 +117,61 @@ CREATE TABLE IF NOT EXISTS map_items (
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
+
+# A store written before event_chunks kept one row per event: each becomes a chunk of one.
+_MIGRATE_EVENTS = """
+INSERT OR IGNORE INTO event_chunks (execution_arn, first_id, last_id, data)
+    SELECT execution_arn, id, id, '[' || data || ']' FROM events;
+DROP TABLE events;
+"""
+# Bounds of one chunk row: a page of history decodes at most this much beyond what it returns.
+_CHUNK_EVENTS = 256
+_CHUNK_CHARS = 1 << 20
+
+# Event records as compact JSON with non-ASCII escaped (a lone surrogate in a payload stays storable),
+# through one C encoder built here rather than one per json.dumps call.
+_RECORD_ENCODER = json.JSONEncoder(separators=(",", ":"))
+_record_encode: Any = (
+    json.encoder.c_make_encoder(  # type: ignore[attr-defined]
+        None,
+        _RECORD_ENCODER.default,
+        json.encoder.encode_basestring_ascii,
+        None,
+        ":",
+        ",",
+        False,
+        False,
+        True,
+    )
+    if getattr(json.encoder, "c_make_encoder", None) is not None
+    else None
+)
+
+
+def _encode_record(value: Any) -> str:
+    if _record_encode is None:  # pragma: no cover - CPython always has the C encoder
+        return _RECORD_ENCODER.encode(value)
+    return "".join(_record_encode(value, 0))
+
+
+_HEADS: dict[tuple[str, str | None], str] = {}
+
+
+def _record_text(event: HistoryEvent) -> str:
+    """`event.to_json()` as JSON text, put together without building the dict: the fields around
+    `details` are a few numbers and two strings from a small fixed set (cached per event type)."""
+    head = _HEADS.get((event.type, event.details_key))
+    if head is None:
+        head = _HEADS[(event.type, event.details_key)] = (
+            f',"type":{_encode_record(event.type)},"detailsKey":{_encode_record(event.details_key)}'
+        )
+    details = "null" if event.details is None else _encode_record(event.details)
+    thread = f',"thread":{_encode_record(event.thread)}' if event.thread else ""
+    return (
+        f'{{"id":{event.id:d},"previousEventId":{event.previous_event_id:d}{head},'
+        f'"timestamp":{float(event.timestamp)!r},"details":{details}{thread}}}'
+    )
+
 
 # Execution columns kept outside the JSON record, so listing and filtering need no parsing.
 _EXEC_COLUMNS = ("state_machine_arn", "map_run_arn", "name", "status", "start_date", "stop_date")
@@ -146,6 +206,7 @@ class Store:
             self.db.execute("PRAGMA synchronous=NORMAL")
             self.db.execute("PRAGMA busy_timeout=5000")
             self.db.executescript(_SCHEMA)
+            self._migrate()
             self._seq = self.db.execute("SELECT COALESCE(MAX(seq), 0) FROM executions").fetchone()[0]
             # A write now, so a read-only store is refused at start rather than at its first execution.
             with self.transaction():
@@ -162,6 +223,14 @@ class Store:
 
     def close(self) -> None:
         self.db.close()
+
+    def _migrate(self) -> None:
+        old = self.db.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='events'").fetchone()
+        if old is not None:
+            with self.transaction():
+                for statement in _MIGRATE_EVENTS.split(";"):
+                    if statement.strip():
+                        self.db.execute(statement)
 
     # -- transactions -------------------------------------------------------------------------
 
@@ -284,36 +353,69 @@ class Store:
     # -- history ------------------------------------------------------------------------------
 
     def load_events(self, execution_arn: str) -> list[HistoryEvent]:
-        rows = self.db.execute("SELECT data FROM events WHERE execution_arn=? ORDER BY id", (execution_arn,))
-        return [HistoryEvent.from_json(json.loads(r[0])) for r in rows]
+        rows = self.db.execute(
+            "SELECT data FROM event_chunks WHERE execution_arn=? ORDER BY first_id", (execution_arn,)
+        )
+        return [HistoryEvent.from_json(record) for (data,) in rows for record in json.loads(data)]
 
     def iter_events(
         self, execution_arn: str, *, reverse: bool = False, after: int | None = None, limit: int = 1000
     ) -> list[HistoryEvent]:
+        """Up to `limit` events after id `after` (before it when `reverse`, newest first)."""
+        out: list[HistoryEvent] = []
         if reverse:
             bound = after if after is not None else 2**62
             rows = self.db.execute(
-                "SELECT data FROM events WHERE execution_arn=? AND id<? ORDER BY id DESC LIMIT ?",
-                (execution_arn, bound, limit),
+                "SELECT data FROM event_chunks WHERE execution_arn=? AND first_id<? ORDER BY first_id DESC",
+                (execution_arn, bound),
             )
-        else:
-            rows = self.db.execute(
-                "SELECT data FROM events WHERE execution_arn=? AND id>? ORDER BY id LIMIT ?",
-                (execution_arn, after or 0, limit),
-            )
-        return [HistoryEvent.from_json(json.loads(r[0])) for r in rows]
+            for (data,) in rows:
+                for record in reversed(json.loads(data)):
+                    if record["id"] < bound:
+                        out.append(HistoryEvent.from_json(record))
+                        if len(out) >= limit:
+                            return out
+            return out
+        start = after or 0
+        rows = self.db.execute(
+            "SELECT data FROM event_chunks WHERE execution_arn=? AND last_id>? ORDER BY first_id",
+            (execution_arn, start),
+        )
+        for (data,) in rows:
+            for record in json.loads(data):
+                if record["id"] > start:
+                    out.append(HistoryEvent.from_json(record))
+                    if len(out) >= limit:
+                        return out
+        return out
 
     def count_events(self, execution_arn: str) -> int:
         return self.db.execute(
-            "SELECT COUNT(*) FROM events WHERE execution_arn=?", (execution_arn,)
+            "SELECT COALESCE(SUM(last_id - first_id + 1), 0) FROM event_chunks WHERE execution_arn=?",
+            (execution_arn,),
         ).fetchone()[0]
 
     def delete_events(self, execution_arn: str, from_id: int) -> None:
-        self.db.execute("DELETE FROM events WHERE execution_arn=? AND id>=?", (execution_arn, from_id))
+        """Drop events `from_id` on; a chunk that straddles it keeps its earlier events."""
+        straddling = self.db.execute(
+            "SELECT first_id, data FROM event_chunks WHERE execution_arn=? AND first_id<? AND last_id>=?",
+            (execution_arn, from_id, from_id),
+        ).fetchone()
+        self.db.execute(
+            "DELETE FROM event_chunks WHERE execution_arn=? AND last_id>=?", (execution_arn, from_id)
+        )
+        if straddling is not None:
+            first_id, data = straddling
+            kept = [r for r in json.loads(data) if r["id"] < from_id]
+            self.write_events([(execution_arn, first_id, kept[-1]["id"], json.dumps(kept))])
 
-    def write_events(self, rows: list[tuple[str, int, str]]) -> None:
-        # OR IGNORE: a resumed execution replays its prior events through the sink without duplicating.
-        self.db.executemany("INSERT OR IGNORE INTO events (execution_arn, id, data) VALUES (?,?,?)", rows)
+    def write_events(self, rows: list[tuple[str, int, int, str]]) -> None:
+        """Chunks of (execution ARN, first id, last id, JSON array of event records)."""
+        # OR IGNORE: a chunk already stored (a commit retried after it had in fact succeeded) is not doubled.
+        self.db.executemany(
+            "INSERT OR IGNORE INTO event_chunks (execution_arn, first_id, last_id, data) VALUES (?,?,?,?)",
+            rows,
+        )
 
     # -- task tokens --------------------------------------------------------------------------
 
@@ -417,7 +519,9 @@ class EventWriter:
         self._backoff = interval
 
     def add_event(self, execution_arn: str, event: HistoryEvent) -> None:
-        self._events.append((execution_arn, event.id, json.dumps(event.to_json())))
+        # Serialised now, as the event is made: the commit only joins texts (and a payload that
+        # something changed later could not change what was recorded).
+        self._events.append((execution_arn, event.id, _record_text(event)))
 
     def update_execution(self, record: dict[str, Any]) -> None:
         self._executions[record["executionArn"]] = record
@@ -442,7 +546,7 @@ class EventWriter:
         items, self._map_items = self._map_items, []
         try:
             with self.store.transaction():
-                self.store.write_events(events)
+                self.store.write_events(_chunks(events))
                 if items:
                     self.store.write_map_items(items)
                 for record in executions.values():
@@ -534,3 +638,28 @@ class EventWriter:
 
     def iter_pending(self, execution_arn: str) -> Iterator[tuple[str, int, str]]:
         return (row for row in self._events if row[0] == execution_arn)
+
+
+def _chunks(events: list[tuple[str, int, str]]) -> list[tuple[str, int, int, str]]:
+    """Queued (ARN, id, record text) rows as event_chunks rows: each execution's events in the order
+    they were queued, cut into runs of at most _CHUNK_EVENTS events and about _CHUNK_CHARS of text."""
+    by_execution: dict[str, list[tuple[int, str]]] = {}
+    for arn, event_id, text in events:
+        queued = by_execution.get(arn)
+        if queued is None:
+            queued = by_execution[arn] = []
+        queued.append((event_id, text))
+    rows: list[tuple[str, int, int, str]] = []
+    for arn, queued in by_execution.items():
+        start, size = 0, 0
+        for i, (_, text) in enumerate(queued):
+            if i > start and (i - start >= _CHUNK_EVENTS or size + len(text) > _CHUNK_CHARS):
+                rows.append(_chunk(arn, queued[start:i]))
+                start, size = i, 0
+            size += len(text) + 1
+        rows.append(_chunk(arn, queued[start:]))
+    return rows
+
+
+def _chunk(arn: str, run: list[tuple[int, str]]) -> tuple[str, int, int, str]:
+    return arn, run[0][0], run[-1][0], "[" + ",".join(text for _, text in run) + "]"
