@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -82,18 +83,26 @@ class _Next:
 
 
 def _iso(epoch: float) -> str:
-    # Every state entry stamps the context object; under a fake clock (and often a real one) time
-    # has not moved since the last state, so the last text is reused.
+    """ISO 8601 UTC text to the millisecond (the context object's times), e.g. 2024-01-01T00:00:00.123Z.
+
+    Every state entry stamps the context object. States follow each other faster than a millisecond
+    passes, so the text is built once per millisecond (from the time rounded to the microsecond, as
+    datetime does, then cut to the millisecond) and reused until the clock moves past it."""
     global _last_iso
+    # datetime.fromtimestamp's rounding: the fraction of the second to the microsecond, half to even
+    fraction, whole = math.modf(epoch)
+    micros = round(fraction * 1e6)
+    millis = int(whole) * 1000 + micros // 1000  # (floor division also carries a negative fraction)
     last = _last_iso
-    if last[0] == epoch:
+    if last[0] == millis:
         return last[1]
-    text = datetime.fromtimestamp(epoch, tz=UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-    _last_iso = (epoch, text)
+    seconds, ms = divmod(millis, 1000)
+    text = f"{datetime.fromtimestamp(seconds, tz=UTC).isoformat()[:19]}.{ms:03d}Z"
+    _last_iso = (millis, text)
     return text
 
 
-_last_iso: tuple[float, str] = (float("nan"), "")
+_last_iso: tuple[int, str] = (-1, "")
 
 
 # Compiled Assign templates of the compiled states, by identity (the spec dicts live as long as
