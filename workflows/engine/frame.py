@@ -15,6 +15,7 @@ from workflows.asl.definition import (
     StateMachine,
 )
 from workflows.asl.errors import ASLError
+from workflows.asl.payload import SizeCheck
 from workflows.engine.clock import Clock
 from workflows.engine.history import EventLog, HistoryEvent
 
@@ -30,6 +31,7 @@ class Frame:
         "log_events",
         "path",
         "prev",
+        "sizes",
         "steps",
         "variables",
     )
@@ -54,6 +56,10 @@ class Frame:
         # the same on every run of the item.
         self.path = ""
         self.steps = 0
+        # Every state output over 256 KiB fails its state (Retry and Catch see it), as on AWS. Each
+        # thread keeps its own bound: its next state's input is its last output, whatever other
+        # branches or iterations did in between.
+        self.sizes = SizeCheck()
 
     def child(
         self, context: dict[str, Any], prev: int, log_events: bool | None = None, place: str = ""
