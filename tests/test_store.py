@@ -172,3 +172,52 @@ def test_an_event_record_is_the_json_of_to_json(event: HistoryEvent) -> None:
         event.timestamp,
         event.details,
     )
+
+
+def test_the_wal_is_checkpointed_off_the_event_loop(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A started writer turns SQLite's automatic checkpoint (run inside a commit, on the event loop)
+    off and checkpoints on a thread instead, once the WAL passes 1000 pages: the WAL is then reused
+    rather than growing. Stopping the writer hands checkpoints back to SQLite."""
+    import os
+    import threading
+
+    from workflows.service import store as store_module
+
+    done: list[str] = []
+    real = store_module._Checkpointer._checkpoint
+
+    def counted(self: Any, db: sqlite3.Connection) -> None:
+        real(self, db)
+        done.append(threading.current_thread().name)
+
+    monkeypatch.setattr(store_module._Checkpointer, "_checkpoint", counted)
+    store = Store(str(tmp_path))
+    writer = EventWriter(store)
+    arn = "arn:aws:states:us-east-1:123456789012:execution:m:big"
+    wal = store.path + "-wal"
+    limit = 1000 * store.db.execute("PRAGMA page_size").fetchone()[0]
+
+    async def go() -> list[int]:
+        writer.start()
+        assert store.db.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 0
+        sizes = []
+        for batch in range(6):  # ~1.5 MiB of history a batch
+            for i in range(batch * 300 + 1, batch * 300 + 301):
+                writer.add_event(arn, _event(i, {"blob": f"{i}" + "x" * 5000}))
+            await writer.flush()
+            sizes.append(os.path.getsize(wal))
+            checkpoints = len(done)
+            for _ in range(500):  # the thread checkpoints once the WAL is past its limit
+                if os.path.getsize(wal) < limit or len(done) > checkpoints:
+                    break
+                await asyncio.sleep(0.01)
+        await writer.stop()
+        return sizes
+
+    sizes = asyncio.run(go())
+    assert done and set(done) == {"workflows-store-checkpoint"}
+    # ~1.5 MiB a batch: past the limit after the third, then reused from its start (9 MiB without)
+    assert max(sizes) < 1.5 * limit
+    assert store.db.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 1000
+    assert not any(t.name == "workflows-store-checkpoint" for t in threading.enumerate())
+    assert [e.id for e in store.load_events(arn)][-1] == 1800

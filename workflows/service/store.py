@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import sqlite3
+import threading
 import time
 from collections.abc import Iterable, Iterator
 from typing import Any
@@ -200,6 +201,7 @@ class Store:
                 "InternalFailure", f"The store {self.path} cannot be opened ({exc})", 500
             ) from exc
         self.db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        self._checkpointer: _Checkpointer | None = None
         try:
             self.db.execute("PRAGMA journal_mode=WAL")
             # NORMAL is durable against a process crash (SIGKILL) in WAL mode; FULL adds power-loss safety.
@@ -222,7 +224,35 @@ class Store:
             raise store_error(exc, self.path) from exc
 
     def close(self) -> None:
+        self.stop_checkpoints()
         self.db.close()
+
+    # -- checkpoints ------------------------------------------------------------------------------
+
+    def start_checkpoints(self) -> None:
+        """Copy the WAL into the database on a thread of its own instead of inside a commit.
+
+        SQLite's automatic checkpoint runs in the commit that fills the WAL past 1000 pages: it
+        copies those pages and syncs the file (the only fsync in synchronous=NORMAL), on the event
+        loop, stalling every execution for tens of milliseconds every few megabytes of history.
+        The thread checkpoints (PASSIVE: never blocks the writer) once the WAL passes the same size,
+        or a second after the last commit; SQLite releases the GIL while it works. What is durable
+        when is unchanged: a commit is in the WAL when it returns, as before."""
+        if self._checkpointer is None:
+            self.db.execute("PRAGMA wal_autocheckpoint=0")
+            self._checkpointer = _Checkpointer(self.path)
+
+    def stop_checkpoints(self) -> None:
+        checkpointer, self._checkpointer = self._checkpointer, None
+        if checkpointer is not None:
+            checkpointer.stop()
+            with contextlib.suppress(sqlite3.Error):
+                self.db.execute(f"PRAGMA wal_autocheckpoint={_CHECKPOINT_PAGES}")
+
+    def committed(self) -> None:
+        """A transaction has been committed: the checkpointer looks at the WAL's size."""
+        if self._checkpointer is not None:
+            self._checkpointer.wake.set()
 
     def _migrate(self) -> None:
         old = self.db.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='events'").fetchone()
@@ -466,6 +496,58 @@ class Store:
         self.db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?,?)", (key, value))
 
 
+# SQLite's default automatic checkpoint size, in pages; the checkpointer uses the same.
+_CHECKPOINT_PAGES = 1000
+_IDLE_CHECKPOINT_SECONDS = 1.0
+
+
+class _Checkpointer:
+    """The thread that checkpoints the WAL (see Store.start_checkpoints), with its own connection."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.wake = threading.Event()
+        self._stopping = False
+        self._thread = threading.Thread(target=self._run, name="workflows-store-checkpoint", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        except sqlite3.Error as exc:
+            log.warning("the store's checkpoint thread cannot open %s: %s", self.path, exc)
+            return
+        try:
+            db.execute("PRAGMA busy_timeout=5000")
+            page_size = db.execute("PRAGMA page_size").fetchone()[0]
+            limit = _CHECKPOINT_PAGES * page_size
+            while not self._stopping:
+                woken = self.wake.wait(_IDLE_CHECKPOINT_SECONDS)
+                self.wake.clear()
+                if self._stopping:
+                    break
+                try:
+                    wal = os.path.getsize(self.path + "-wal")
+                except OSError:
+                    continue
+                # after a burst of commits, or once things are quiet: never with nothing new
+                if wal >= limit or (not woken and wal > 0):
+                    self._checkpoint(db)
+        finally:
+            db.close()
+
+    def _checkpoint(self, db: sqlite3.Connection) -> None:
+        try:
+            db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+        except sqlite3.Error as exc:  # a full disk, say: the next attempt may succeed
+            log.warning("checkpoint of %s failed: %s", self.path, exc)
+
+    def stop(self) -> None:
+        self._stopping = True
+        self.wake.set()
+        self._thread.join(timeout=30)
+
+
 class _Tx:
     def __init__(self, db: sqlite3.Connection, path: str) -> None:
         self.db = db
@@ -553,6 +635,7 @@ class EventWriter:
                     self.store.update_execution(record)
                 if ended:
                     self.store.delete_tokens_of(ended)
+            self.store.committed()
         except Exception:
             # Nothing was written (the transaction rolled back): queue it all again, ahead of
             # anything added meanwhile, so the next flush retries instead of losing it.
@@ -615,6 +698,7 @@ class EventWriter:
 
     def start(self) -> None:
         if self._task is None:
+            self.store.start_checkpoints()
             self._task = asyncio.get_running_loop().create_task(self._run())
 
     async def _run(self) -> None:
@@ -635,6 +719,7 @@ class EventWriter:
             self.commit()
         except StoreError as exc:  # what is lost resumes from the last committed event, as after a crash
             log.error("%s; events not yet written are lost", exc.message)
+        self.store.stop_checkpoints()
 
     def iter_pending(self, execution_arn: str) -> Iterator[tuple[str, int, str]]:
         return (row for row in self._events if row[0] == execution_arn)
