@@ -167,9 +167,7 @@ def payload_growth(template: Any) -> tuple[int, int]:
     fixed = _fixed_size(template, paths)
     # Values at paths none of which is inside another are disjoint parts of the input's text: together
     # at most n. Otherwise each may be all of it.
-    disjoint = all(
-        a[: len(b)] != b and b[: len(a)] != a for i, a in enumerate(paths) for b in paths[i + 1 :]
-    )
+    disjoint = all(a[: len(b)] != b and b[: len(a)] != a for i, a in enumerate(paths) for b in paths[i + 1 :])
     return fixed, (min(len(paths), 1) if disjoint else len(paths))
 
 
