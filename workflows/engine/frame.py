@@ -95,20 +95,23 @@ def _iso(epoch: float) -> str:
     passes, so the text is built once per millisecond (from the time rounded to the microsecond, as
     datetime does, then cut to the millisecond) and reused until the clock moves past it."""
     global _last_iso
+    last = _last_iso
+    if last[0] == epoch:  # the same instant (a fake clock, or states within a clock tick)
+        return last[2]
     # datetime.fromtimestamp's rounding: the fraction of the second to the microsecond, half to even
     fraction, whole = math.modf(epoch)
     micros = round(fraction * 1e6)
     millis = int(whole) * 1000 + micros // 1000  # (floor division also carries a negative fraction)
-    last = _last_iso
-    if last[0] == millis:
-        return last[1]
-    seconds, ms = divmod(millis, 1000)
-    text = f"{datetime.fromtimestamp(seconds, tz=UTC).isoformat()[:19]}.{ms:03d}Z"
-    _last_iso = (millis, text)
+    if last[1] == millis:
+        text = last[2]
+    else:
+        seconds, ms = divmod(millis, 1000)
+        text = f"{datetime.fromtimestamp(seconds, tz=UTC).isoformat()[:19]}.{ms:03d}Z"
+    _last_iso = (epoch, millis, text)
     return text
 
 
-_last_iso: tuple[int, str] = (-1, "")
+_last_iso: tuple[float, int, str] = (float("nan"), -1, "")
 
 
 # Compiled Assign templates of the compiled states, by identity (the spec dicts live as long as
