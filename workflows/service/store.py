@@ -741,23 +741,20 @@ class EventWriter:
 def _chunks(events: list[tuple[str, int, str]]) -> list[tuple[str, int, int, str]]:
     """Queued (ARN, id, record text) rows as event_chunks rows: each execution's events in the order
     they were queued, cut into runs of at most _CHUNK_EVENTS events and about _CHUNK_CHARS of text."""
-    by_execution: dict[str, list[tuple[int, str]]] = {}
+    by_execution: dict[str, tuple[list[int], list[str]]] = {}
     for arn, event_id, text in events:
         queued = by_execution.get(arn)
         if queued is None:
-            queued = by_execution[arn] = []
-        queued.append((event_id, text))
+            queued = by_execution[arn] = ([], [])
+        queued[0].append(event_id)
+        queued[1].append(text)
     rows: list[tuple[str, int, int, str]] = []
-    for arn, queued in by_execution.items():
+    for arn, (ids, texts) in by_execution.items():
         start, size = 0, 0
-        for i, (_, text) in enumerate(queued):
+        for i, text in enumerate(texts):
             if i > start and (i - start >= _CHUNK_EVENTS or size + len(text) > _CHUNK_CHARS):
-                rows.append(_chunk(arn, queued[start:i]))
+                rows.append((arn, ids[start], ids[i - 1], "[" + ",".join(texts[start:i]) + "]"))
                 start, size = i, 0
             size += len(text) + 1
-        rows.append(_chunk(arn, queued[start:]))
+        rows.append((arn, ids[start], ids[-1], "[" + ",".join(texts[start:]) + "]"))
     return rows
-
-
-def _chunk(arn: str, run: list[tuple[int, str]]) -> tuple[str, int, int, str]:
-    return arn, run[0][0], run[-1][0], "[" + ",".join(text for _, text in run) + "]"
