@@ -1,7 +1,7 @@
 """Benchmark: the Step Functions API over HTTP, this engine's server beside moto's, in one run.
 
-Both servers run in their own process on a free 127.0.0.1 port: ours is `workflows.service.server.build(data_dir)`
-under uvicorn with its SQLite store (durable history) in a temporary directory; moto's is
+Both servers run in their own process on a free 127.0.0.1 port: ours is `workflows serve`'s
+`workflows.service.server.serve` with its SQLite store (durable history) in a temporary directory; moto's is
 `moto.server.ThreadedMotoServer` with `execute_state_machine` switched on. One load generator drives
 both with the same raw AWS JSON 1.0 requests (`X-Amz-Target: AWSStepFunctions.<Op>`) from concurrent
 keep-alive connections, so the figures compare servers, not client libraries:
@@ -177,23 +177,21 @@ class Pool:
 
 
 _OURS = """
-import sys, uvicorn
-from workflows.service.server import build
-app, _service = build(sys.argv[1])
-uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[2]), log_level="warning", lifespan="on",
-            timeout_graceful_shutdown=5)
+import sys
+from workflows.service.server import serve
+serve("127.0.0.1", int(sys.argv[2]), sys.argv[1])
 """
 
 _OURS_PROFILED = """
-import cProfile, pstats, signal, sys, uvicorn
-from workflows.service.server import build
-app, _service = build(sys.argv[1])
+import cProfile, sys, uvicorn
+from workflows.service.server import ListeningServer, build
+app, service = build(sys.argv[1])
 profile = cProfile.Profile()
 config = uvicorn.Config(app, host="127.0.0.1", port=int(sys.argv[2]), log_level="warning", lifespan="on",
                         timeout_graceful_shutdown=5)
 profile.enable()
 try:
-    uvicorn.Server(config).run()
+    ListeningServer(config, service).run()
 finally:
     profile.disable()
     profile.dump_stats(sys.argv[3])
