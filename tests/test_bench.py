@@ -169,3 +169,49 @@ def test_batch_upload_accounts_for_every_file_and_times_the_api_meanwhile() -> N
     assert result.describe_ms and result.console_ms
     figures = bench_pipeline.batch_figures(result)
     assert figures["files_per_s"] > 0 and figures["describe_ms"]["p99"] is not None
+
+
+# ---------------------------------------------------------------------------------------------------------
+# HTTP suite, one execution at a time
+
+
+def test_serial_runs_every_definition_through_our_server() -> None:
+    """Each shared definition through our server and boto3, one at a time: the result matches its
+    expected output, transitions are counted from the history and its timestamps give an engine time
+    no longer than the wall time the client saw. A result that differs from its expectation (the last
+    case, given a wrong transition count) is a problem, not a figure."""
+    (intrinsics,) = [c for c in CASES if c.name == "intrinsics"]
+    wrong = replace(intrinsics, name="wrong", expected={**intrinsics.expected, "transitions": 5})
+    *rows, mismatch = bench_http.run_serial(bench_http.QUICK_SERIAL, cases=[*CASES, wrong])
+    assert bench_http.serial_problems(rows) == []
+    assert [row.name for row in rows] == [case.name for case in CASES]
+    for row, case in zip(rows, CASES, strict=True):
+        assert row.matched and row.ours.runs == 1 and row.moto.skipped
+        if "transitions" in case.expected:
+            assert row.ours.transitions == case.expected["transitions"]
+        assert 0 < row.ours.engines[0] <= row.ours.walls[0]
+        assert row.ours.per_second is not None
+    figures = bench_http.serial_figures(rows)
+    assert figures["choice_loop"]["ours"]["ok"] is True
+    assert not mismatch.matched
+    assert mismatch.ours.problem == "4 transitions, expected 5"
+    assert bench_http.serial_problems([mismatch]) == ["wrong (ours): 4 transitions, expected 5"]
+
+
+def test_serial_moto_peer_and_ratio() -> None:
+    """moto's server runs the smallest definition too; the ratio compares the two wall times."""
+    small = [c for c in CASES if c.name == "intrinsics"]
+    settings = replace(bench_http.QUICK_SERIAL, moto=True, moto_budget=0.0, moto_max_runs=1)
+    (row,) = bench_http.run_serial(settings, cases=small)
+    assert bench_http.serial_problems([row]) == []
+    assert row.moto.runs == 1 and row.moto.transitions == small[0].expected["transitions"]
+    assert row.ratio == pytest.approx(row.moto.wall_ms / row.ours.wall_ms)  # type: ignore[operator]
+
+
+def test_main_http_serial_part_writes_its_table(tmp_path: Path) -> None:
+    out = tmp_path / "figures.json"
+    args = ["--suite", "http", "--http-part", "serial", "--quick", "--only", "pass_chain_100"]
+    assert bench.main([*args, "--json", str(out)]) == 0
+    figures = json.loads(out.read_text())["http"]["one at a time"]
+    assert list(figures) == ["pass_chain_100"]
+    assert figures["pass_chain_100"]["ours"]["durable_per_second"] > 0

@@ -218,3 +218,21 @@ def test_map_max_concurrency_is_honoured() -> None:
         _, outcome = run(fan_out(limit), gauge, clock, input=list(range(10)))
         assert outcome.status == "SUCCEEDED" and outcome.output == list(range(10))
         assert gauge.peak == expected_peak
+
+
+def test_context_times_are_datetimes_text_to_the_millisecond() -> None:
+    """`$$.State.EnteredTime` text is built once per millisecond and reused: it must still be what
+    datetime gives for every instant, including fractions that round up to the next millisecond."""
+    import random
+    from datetime import UTC, datetime
+
+    from workflows.engine.frame import _iso
+
+    rng = random.Random(14)
+    base = [1_700_000_000.0, 1_700_000_000.9999996, 1_393_732_808.3899994, 1_699_999_999.0005, 0.0]
+    seconds = [rng.randint(1_000_000_000, 2_000_000_000) for _ in range(20_000)]
+    near = [s + rng.randint(0, 999_999) / 1e6 + rng.choice((0.0, 4.9e-7, 5e-7, -5e-7)) for s in seconds]
+    for epoch in base + near + [rng.uniform(1e9, 2e9) for _ in range(20_000)]:
+        expected = datetime.fromtimestamp(epoch, tz=UTC).isoformat(timespec="milliseconds")
+        assert _iso(epoch) == expected.replace("+00:00", "Z"), epoch
+        assert _iso(epoch) == _iso(epoch)  # the reused text

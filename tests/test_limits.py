@@ -161,6 +161,93 @@ def test_a_state_output_one_byte_over_fails_and_one_at_the_limit_passes() -> Non
     assert (over.outcome.status, over.outcome.error) == ("FAILED", "States.DataLimitExceeded")
 
 
+def test_an_output_growing_a_little_each_state_fails_at_the_limit() -> None:
+    """Each state adds to its input (ResultPath): the size check bounds the output from the input's
+    bound without serialising it, and still fails the state whose output is over the limit, recording
+    nothing over it."""
+    chunk = 30 * 1024
+    states: dict[str, Any] = {
+        f"S{i}": {
+            "Type": "Pass",
+            "Parameters": {"s.$": "$.seed"},
+            "ResultPath": f"$.k{i}",
+            "Next": f"S{i + 1}",
+        }
+        for i in range(12)
+    }
+    states["S12"] = {"Type": "Succeed"}
+    run = run_definition({"StartAt": "S0", "States": states}, {"seed": "x" * chunk}, clock=FakeClock())
+    assert run.outcome is not None
+    assert (run.outcome.status, run.outcome.error) == ("FAILED", "States.DataLimitExceeded")
+    # {"seed": 30 KiB} and 30 KiB more per state: the output of S7 (nine strings) is the first over
+    assert "'S7'" in (run.outcome.cause or "")
+    assert _largest_payload(run) <= LIMIT
+
+
+@pytest.mark.parametrize(
+    ("state", "growth"),
+    [
+        # disjoint paths: together at most the input once; fixed = the template's keys and constants
+        ({"Parameters": {"a.$": "$.x", "b.$": "$.y[0]", "c": 1}}, (2 + 6 * 3 + 4 + 6 * 3 + 4 + 6 + 4 + 1, 1)),
+        # one path inside another: each may be all of the input
+        ({"Parameters": {"a.$": "$.x", "b.$": "$.x.y"}}, (2 + 2 * (6 * 3 + 4), 2)),
+        ({"Parameters": {"a.$": "$", "b.$": "$"}}, (2 + 2 * (6 * 3 + 4), 2)),
+        # a number-valued intrinsic has a bounded result; a string-building one has not
+        ({"Parameters": {"n.$": "States.MathAdd($.n, 1)"}}, (2 + 6 * 3 + 4 + 24, 0)),
+        ({"Parameters": {"s.$": "States.Format('{}{}', $.s, $.s)"}}, None),
+        # the context object, variables and indefinite paths are not parts of the input
+        ({"Parameters": {"c.$": "$$.Execution.Input"}}, None),
+        ({"Parameters": {"v.$": "$..x"}}, None),
+        ({"InputPath": "$$.Execution.Input"}, None),
+        # ResultPath puts the result into the input (and may make an object per step)
+        ({"Parameters": {"a.$": "$.x"}, "ResultPath": "$.r"}, (2 + 6 * 3 + 4 + 6 * 1 + 6, 2)),
+        ({"Result": {"k": "v"}, "ResultPath": "$.a.b"}, (len('{"k":"v"}') + 2 * (6 + 6), 1)),
+        ({"Parameters": {"a.$": "$.x"}, "ResultPath": None}, (0, 1)),
+        ({"Parameters": {"a.$": "$.x"}, "OutputPath": None}, (2, 0)),
+        ({"OutputPath": "$.a"}, (0, 1)),
+    ],
+)
+def test_a_pass_state_knows_how_its_output_grows(state: dict[str, Any], growth: Any) -> None:
+    from workflows.asl.definition import load_definition
+
+    definition = {"StartAt": "P", "States": {"P": {"Type": "Pass", **state, "End": True}}}
+    compiled = load_definition(json.dumps(definition)).machine.states["P"]
+    assert compiled.output_growth == growth
+
+
+def test_the_growth_of_a_pass_state_bounds_its_real_output() -> None:
+    """For templates over random inputs, the output is never larger than the bound said."""
+    import random
+
+    from workflows.asl.definition import load_definition
+    from workflows.asl.payload import size
+
+    rng = random.Random(5)
+    templates = [
+        {"Parameters": {"a.$": "$.x", "b.$": "$.y", "nested": {"c.$": "$.z[0]", "k": "é\n"}}},
+        {
+            "Parameters": {"a.$": "$", "b.$": "$.x", "n.$": "States.ArrayLength($.z)"},
+            "ResultPath": "$.x.deep",
+        },
+        {"Parameters": ["$.x", {"a.$": "$.y"}], "ResultPath": "$.list"},
+        {"Result": ["€", 1.5e300], "ResultPath": "$.y"},
+        {"InputPath": "$.x", "Parameters": {"u.$": "States.UUID()", "x.$": "$"}},
+    ]
+
+    def text() -> str:
+        return "".join(rng.choice(["a", '"', "\x00", "😀", "é"]) for _ in range(rng.randrange(20)))
+
+    for template in templates:
+        definition = {"StartAt": "P", "States": {"P": {"Type": "Pass", **template, "End": True}}}
+        growth = load_definition(json.dumps(definition)).machine.states["P"].output_growth
+        assert growth is not None, template
+        for _ in range(50):
+            value = {"x": {"t": text()}, "y": [text(), -(10**17)], "z": [text(), {"q": 0.1}]}
+            run = run_definition(definition, value, clock=FakeClock())
+            assert run.outcome is not None and run.outcome.status == "SUCCEEDED"
+            assert size(run.outcome.output) <= growth[0] + growth[1] * size(value)
+
+
 def test_a_catcher_for_states_all_takes_an_output_over_the_limit() -> None:
     branch = {
         "StartAt": "Big",

@@ -146,3 +146,37 @@ def test_a_graceful_stop_and_restart_resumes_running_executions(tmp_path: Path) 
     finally:
         server.terminate()
         server.wait(20)
+
+
+def test_the_server_freezes_its_startup_heap_once_it_listens(tmp_path: Path) -> None:
+    """Full garbage collections would otherwise rescan everything the server loaded at start on every
+    few executions: once the port is open, what is alive is frozen out of them."""
+    import asyncio
+    import gc
+
+    import uvicorn
+
+    from workflows.service.server import ListeningServer, build
+
+    app, service = build(str(tmp_path))
+    server = ListeningServer(uvicorn.Config(app, host="127.0.0.1", port=free_port(), lifespan="on"), service)
+
+    async def scenario() -> tuple[int, int]:
+        before = gc.get_freeze_count()
+        serving = asyncio.create_task(server.serve())
+        try:
+            for _ in range(1000):
+                if server.started:
+                    break
+                await asyncio.sleep(0.01)
+            assert server.started
+            return before, gc.get_freeze_count()
+        finally:
+            server.should_exit = True
+            await serving
+
+    try:
+        before, after = asyncio.run(scenario())
+    finally:
+        gc.unfreeze()  # (this test process goes on to other tests)
+    assert after > before and after > 10_000  # the modules, the app and botocore's models among them

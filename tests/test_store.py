@@ -47,3 +47,173 @@ def test_a_failed_commit_keeps_its_events_for_the_next(
     asyncio.run(go())
     assert [e.id for e in store.load_events(arn)] == [1, 2, 3]
     assert not writer.pending
+
+
+def _event(i: int, payload: Any = None) -> HistoryEvent:
+    details = {"name": "P", "input": payload if payload is not None else {"i": i}}
+    return HistoryEvent(i, i - 1, "PassStateEntered", 1.0 + i, "stateEnteredEventDetails", details)
+
+
+def test_history_is_stored_in_chunks_and_read_back_in_pages(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One commit of 700 events is a few chunk rows (at most _CHUNK_EVENTS each, two executions kept
+    apart); pages forward and backward cross the chunk edges without losing or repeating an event."""
+    from workflows.service import store as store_module
+
+    store = Store(str(tmp_path))
+    writer = EventWriter(store)
+    a, b = (
+        "arn:aws:states:us-east-1:123456789012:execution:m:a",
+        "arn:aws:states:us-east-1:123456789012:execution:m:b",
+    )
+    for i in range(1, 701):
+        writer.add_event(a, _event(i))
+        if i <= 3:
+            writer.add_event(b, _event(i))
+    writer.commit()
+    chunks = store.db.execute(
+        "SELECT execution_arn, first_id, last_id FROM event_chunks ORDER BY execution_arn, first_id"
+    ).fetchall()
+    size = store_module._CHUNK_EVENTS
+    assert chunks == [(a, 1, size), (a, size + 1, 2 * size), (a, 2 * size + 1, 700), (b, 1, 3)]
+    assert [e.id for e in store.load_events(a)] == list(range(1, 701))
+    assert store.load_events(a)[299].details == {"name": "P", "input": {"i": 300}}
+    assert store.count_events(a) == 700 and store.count_events(b) == 3
+
+    seen, after = [], None
+    while page := store.iter_events(a, after=after, limit=100):
+        seen += [e.id for e in page]
+        after = page[-1].id
+    assert seen == list(range(1, 701))
+    seen, after = [], None
+    while page := store.iter_events(a, reverse=True, after=after, limit=300):
+        seen += [e.id for e in page]
+        after = page[-1].id
+    assert seen == list(range(700, 0, -1))
+
+    store.delete_events(a, 300)  # inside the second chunk: it keeps 257..299
+    assert [e.id for e in store.load_events(a)] == list(range(1, 300))
+
+    # Big payloads close a chunk early: a row holds at most _CHUNK_CHARS of text (or one event).
+    monkeypatch.setattr(store_module, "_CHUNK_CHARS", 10_000)
+    for i in range(1, 11):
+        writer.add_event(b + "2", _event(i, {"blob": "x" * 4000}))
+    writer.commit()
+    lengths = store.db.execute(
+        "SELECT last_id - first_id + 1, length(data) FROM event_chunks WHERE execution_arn=? ORDER BY first_id",
+        (b + "2",),
+    ).fetchall()
+    assert [n for n, _ in lengths] == [2, 2, 2, 2, 2]  # each event is some 4,100 characters
+    assert all(length <= 10_000 for _, length in lengths)
+
+
+def test_a_store_with_one_row_per_event_is_migrated(tmp_path: Path) -> None:
+    """A database written before event_chunks is read as it was: each old row becomes a chunk."""
+    import json
+
+    db = sqlite3.connect(tmp_path / "workflows.db")
+    db.execute(
+        "CREATE TABLE events (execution_arn TEXT NOT NULL, id INTEGER NOT NULL, data TEXT NOT NULL,"
+        " PRIMARY KEY (execution_arn, id)) WITHOUT ROWID"
+    )
+    arn = "arn:aws:states:us-east-1:123456789012:execution:m:old"
+    db.executemany(
+        "INSERT INTO events VALUES (?,?,?)", [(arn, i, json.dumps(_event(i).to_json())) for i in (1, 2, 3)]
+    )
+    db.commit()
+    db.close()
+    store = Store(str(tmp_path))
+    assert [(e.id, e.details) for e in store.load_events(arn)] == [(i, _event(i).details) for i in (1, 2, 3)]
+    tables = {r[0] for r in store.db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    assert "events" not in tables
+    writer = EventWriter(store)
+    writer.add_event(arn, _event(4))
+    writer.commit()
+    assert [e.id for e in store.iter_events(arn, after=2)] == [3, 4]
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        HistoryEvent(
+            1, 0, "ExecutionStarted", 1_700_000_000.123456, "executionStartedEventDetails", {"input": {}}
+        ),
+        HistoryEvent(
+            2, 1, "PassStateEntered", 1_700_000_000.5, "stateEnteredEventDetails", {"name": 'é\ud800"'}
+        ),
+        HistoryEvent(
+            7,
+            3,
+            "MapIterationStarted",
+            1_700_000_001.0,
+            "mapIterationStartedEventDetails",
+            {"index": 0},
+            "/3.0",
+        ),
+        HistoryEvent(9, 8, "WaitStateAborted", 2.0),
+    ],
+    ids=["started", "escapes", "thread", "no-details"],
+)
+def test_an_event_record_reads_back_as_the_event(event: HistoryEvent) -> None:
+    """Events are stored as JSON arrays of their fields, ASCII (a lone surrogate in a payload is
+    escaped, so SQLite can store it); an object written by an older store reads back the same."""
+    import json
+
+    from workflows.service.store import _event, _record_text
+
+    text = _record_text(event)
+    assert text.isascii()
+    for record in (json.loads(text), json.loads(json.dumps(event.to_json()))):
+        back = _event(record)
+        assert back.to_json() == event.to_json()
+        assert (back.thread, back.details_key) == (event.thread, event.details_key)
+
+
+def test_the_wal_is_checkpointed_off_the_event_loop(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A started writer turns SQLite's automatic checkpoint (run inside a commit, on the event loop)
+    off and checkpoints on a thread instead, once the WAL passes 1000 pages: the WAL is then reused
+    rather than growing. Stopping the writer hands checkpoints back to SQLite."""
+    import os
+    import threading
+
+    from workflows.service import store as store_module
+
+    done: list[str] = []
+    real = store_module._Checkpointer._checkpoint
+
+    def counted(self: Any, db: sqlite3.Connection) -> None:
+        real(self, db)
+        done.append(threading.current_thread().name)
+
+    monkeypatch.setattr(store_module._Checkpointer, "_checkpoint", counted)
+    store = Store(str(tmp_path))
+    writer = EventWriter(store)
+    arn = "arn:aws:states:us-east-1:123456789012:execution:m:big"
+    wal = store.path + "-wal"
+    limit = 1000 * store.db.execute("PRAGMA page_size").fetchone()[0]
+
+    async def go() -> list[int]:
+        writer.start()
+        assert store.db.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 0
+        sizes = []
+        for batch in range(6):  # ~1.5 MiB of history a batch
+            for i in range(batch * 300 + 1, batch * 300 + 301):
+                writer.add_event(arn, _event(i, {"blob": f"{i}" + "x" * 5000}))
+            await writer.flush()
+            sizes.append(os.path.getsize(wal))
+            checkpoints = len(done)
+            for _ in range(500):  # the thread checkpoints once the WAL is past its limit
+                if os.path.getsize(wal) < limit or len(done) > checkpoints:
+                    break
+                await asyncio.sleep(0.01)
+        await writer.stop()
+        return sizes
+
+    sizes = asyncio.run(go())
+    assert done and set(done) == {"workflows-store-checkpoint"}
+    # ~1.5 MiB a batch: past the limit after the third, then reused from its start (9 MiB without)
+    assert max(sizes) < 1.5 * limit
+    assert store.db.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 1000
+    assert not any(t.name == "workflows-store-checkpoint" for t in threading.enumerate())
+    assert [e.id for e in store.load_events(arn)][-1] == 1800

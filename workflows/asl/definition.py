@@ -143,6 +143,93 @@ def compile_payload(template: Any) -> Template:
     return lambda value, env: template
 
 
+# Intrinsic functions whose result has a size known in advance: the longest JSON text of a number (a
+# float's repr is at most 24 characters), a boolean, a UUID in quotes.
+_BOUNDED_RESULTS = {
+    "States.MathAdd": 24,
+    "States.MathRandom": 24,
+    "States.ArrayLength": 24,
+    "States.ArrayContains": 5,
+    "States.UUID": 38,
+}
+
+
+class _Unbounded(Exception):
+    """Part of a template whose size cannot be told from its input's."""
+
+
+def payload_growth(template: Any) -> tuple[int, int]:
+    """(fixed, copies): what a JSONPath payload template makes from an input of at most n bytes of
+    text is at most `fixed + copies * n` bytes. Raises _Unbounded for a context or variable reference,
+    an indefinite path (a descent can match a node and its children) or an intrinsic whose result can
+    be larger than its input."""
+    paths: list[tuple[str | int, ...]] = []
+    fixed = _fixed_size(template, paths)
+    # Values at paths none of which is inside another are disjoint parts of the input's text: together
+    # at most n. Otherwise each may be all of it.
+    disjoint = all(a[: len(b)] != b and b[: len(a)] != a for i, a in enumerate(paths) for b in paths[i + 1 :])
+    return fixed, (min(len(paths), 1) if disjoint else len(paths))
+
+
+def _fixed_size(template: Any, paths: list[tuple[str | int, ...]]) -> int:
+    if not _is_dynamic(template):
+        return len(dumps(template).encode())
+    if isinstance(template, list):
+        return 2 + sum(1 + _fixed_size(item, paths) for item in template)
+    total = 2
+    for key, item in template.items():
+        if key.endswith(".$") and isinstance(item, str):
+            total += 6 * len(key) + 4 + _dynamic_size(item, paths)  # 6 bytes per character: any escape
+        else:
+            total += 6 * len(key) + 4 + _fixed_size(item, paths)
+    return total
+
+
+def _dynamic_size(text: str, paths: list[tuple[str | int, ...]]) -> int:
+    from workflows.asl.intrinsics import compile_intrinsic, is_intrinsic
+
+    if is_intrinsic(text):
+        size = _BOUNDED_RESULTS.get(compile_intrinsic(text).function)
+        if size is None:
+            raise _Unbounded
+        return size
+    ref = compile_reference(text)
+    if ref.root != "input" or ref.path.steps is None:
+        raise _Unbounded
+    paths.append(ref.path.steps)
+    return 0
+
+
+def output_growth(
+    *,
+    input_path: Reference | None,
+    input_path_null: bool,
+    result: tuple[int, int],
+    result_path: Path | None,
+    result_path_null: bool,
+    output_path: Reference | None,
+    output_path_null: bool,
+) -> tuple[int, int] | None:
+    """(fixed, factor): a state whose result grows as `result` (see payload_growth) from its
+    effective input has an output of at most `fixed + factor * n` bytes of text when its input has
+    at most n (payload.SizeCheck uses it to skip serialising). None when it cannot be told."""
+    for path, null in ((input_path, input_path_null), (output_path, output_path_null)):
+        # a definite path into the input selects a part of it ({} for null: input is an object here)
+        if not null and path is not None and (path.root != "input" or path.path.steps is None):
+            return None
+    if output_path_null:
+        return 2, 0
+    if result_path_null:
+        return 0, 1
+    if result_path is None:
+        return result
+    if result_path.steps is None:
+        return None
+    # the input with the result placed in it, and at worst a new object for every step on the way
+    steps = sum(6 * len(str(step)) + 6 for step in result_path.steps)
+    return result[0] + steps, result[1] + 1
+
+
 def _is_dynamic(template: Any) -> bool:
     if isinstance(template, dict):
         return any((k.endswith(".$") and isinstance(v, str)) or _is_dynamic(v) for k, v in template.items())
@@ -436,6 +523,8 @@ class State:
     result: Any = None
     has_result: bool = False
     result_too_large: bool = False  # a static Result over the payload limit fails at run time, as on AWS
+    # Pass: how its output's size grows with its input's (see output_growth), or None
+    output_growth: tuple[int, int] | None = None
     # JSONata processing
     arguments: Any = None
     output: Any = None
@@ -488,6 +577,29 @@ def _path_field(spec: Mapping[str, Any], name: str) -> tuple[Any, bool]:
     if value == "$":
         return None, False
     return (compile_path(value) if name == "ResultPath" else compile_reference(value)), False
+
+
+def _pass_growth(spec: Mapping[str, Any], kw: dict[str, Any]) -> tuple[int, int] | None:
+    try:
+        if "Result" in spec:
+            result = (len(dumps(spec["Result"]).encode()), 0)
+        elif "Parameters" in spec:
+            result = payload_growth(spec["Parameters"])
+        else:
+            result = (0, 1)  # the effective input
+    except _Unbounded:
+        return None
+    except (RecursionError, UnicodeEncodeError):  # a Result that fails its state anyway
+        return None
+    return output_growth(
+        input_path=kw["input_path"],
+        input_path_null=kw["input_path_null"],
+        result=result,
+        result_path=kw["result_path"],
+        result_path_null=kw["result_path_null"],
+        output_path=kw["output_path"],
+        output_path_null=kw["output_path_null"],
+    )
 
 
 def _retriers(items: list[dict[str, Any]]) -> tuple[Retrier, ...]:
@@ -552,6 +664,8 @@ def _compile_state(name: str, spec: Mapping[str, Any], language: str) -> State:
         kw["result"] = spec["Result"]
         kw["has_result"] = True
         kw["result_too_large"] = exceeds_limit(spec["Result"])
+    if kind == "Pass" and lang == JSONPATH:
+        kw["output_growth"] = _pass_growth(spec, kw)
     if "Retry" in spec:
         kw["retry"] = _retriers(spec["Retry"])
     if "Catch" in spec:

@@ -66,6 +66,7 @@ def too_large(name: str) -> ASLError:
 
 
 _MISSING = object()
+_NO_INPUT = object()
 _SMALL = 16 * 1024
 
 
@@ -76,23 +77,47 @@ class SizeCheck:
     rest is shared, never mutated). When the input was measured (an upper bound of its size is
     kept) and both are objects, the output's bound is the input's plus the size of each member
     that is not the input's own; only when that bound passes the limit is the output serialised
-    whole, exactly. A bound that only grows is reset by that exact measure."""
+    whole, exactly. A bound that only grows is reset by that exact measure.
+
+    A state may also say how its output grows with its input (`growth`, worked out when the
+    definition is compiled: see `definition.output_growth`): then a bounded input bounds the output
+    with one multiplication, and nothing is serialised until that bound passes the limit."""
 
     __slots__ = ("bound", "measured")
 
     def __init__(self) -> None:
-        self.measured: Any = None  # the last output measured, and an upper bound of its size
+        self.measured: Any = _MISSING  # the last output measured, and an upper bound of its size
         self.bound = 0
 
-    def check(self, value: Any, output: Any, name: str) -> None:
-        if output is value:
+    def measure(self, value: Any, name: str) -> None:
+        """`check_size` for a value made from nothing this thread measured (a Map item's selection),
+        kept as the bound its next state starts from."""
+        self.check(_NO_INPUT, value, name)
+
+    def check(self, value: Any, output: Any, name: str, growth: tuple[int, int] | None = None) -> None:
+        if output is value or output is self.measured:
             return  # measured when it was made
+        grown = False
+        if growth is not None and self.measured is value:
+            grown = True
+            bound = growth[0] + growth[1] * self.bound
+            if bound <= MAX_PAYLOAD_BYTES:
+                self.measured, self.bound = output, bound
+                return
+            # Past the limit: measured whole below. (Member by member would keep the bound near the
+            # limit, and every state after would pay for a member; an exact size starts it afresh.)
         if not isinstance(output, dict | list | str):
             return  # a number, a boolean or null
         if isinstance(output, str) and len(output) * 6 + 2 <= MAX_PAYLOAD_BYTES:
             return  # short enough even if every character were escaped
         # (a small input is cheaper to serialise whole than to compare member by member)
-        if self.measured is value and self.bound > _SMALL and type(output) is dict and type(value) is dict:
+        if (
+            not grown
+            and self.measured is value
+            and self.bound > _SMALL
+            and type(output) is dict
+            and type(value) is dict
+        ):
             bound = self.bound
             try:
                 for key, member in output.items():
@@ -111,8 +136,7 @@ class SizeCheck:
             ) from None
         if exact > MAX_PAYLOAD_BYTES:
             raise too_large(name)
-        if exact > _SMALL and type(output) is dict:
-            self.measured, self.bound = output, exact
+        self.measured, self.bound = output, exact
 
 
 def check_size(value: Any, name: str) -> None:

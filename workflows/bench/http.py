@@ -1,14 +1,20 @@
 """Benchmark: the Step Functions API over HTTP, this engine's server beside moto's, in one run.
 
-Both servers run in their own process on a free 127.0.0.1 port: ours is `workflows.service.server.build(data_dir)`
-under uvicorn with its SQLite store (durable history) in a temporary directory; moto's is
+Both servers run in their own process on a free 127.0.0.1 port: ours is `workflows serve`'s
+`workflows.service.server.serve` with its SQLite store (durable history) in a temporary directory; moto's is
 `moto.server.ThreadedMotoServer` with `execute_state_machine` switched on. One load generator drives
 both with the same raw AWS JSON 1.0 requests (`X-Amz-Target: AWSStepFunctions.<Op>`) from concurrent
 keep-alive connections, so the figures compare servers, not client libraries:
 
 * starts/s: named StartExecution calls of a one-state machine, until every call has answered;
 * completed/s: named StartExecution calls of a five-Pass machine, from the first call until every
-  execution has left RUNNING (polled with ListExecutions), each then checked to be SUCCEEDED.
+  execution has left RUNNING (polled with ListExecutions), each then checked to be SUCCEEDED;
+* one at a time: each shared bench definition (`../shared/bench`) run as one execution after another
+  through boto3 clients, StartExecution -> the DescribeExecution that first shows a terminal status
+  (wall), beside moto's server, each result checked against `<name>.expected.json`. Our engine time is
+  the span of the history's own timestamps (ExecutionStarted -> the closing event), so durable
+  transitions/s = transitions / engine time; the history was committed before DescribeExecution could
+  see the end (see `serial_table`).
 """
 
 from __future__ import annotations
@@ -171,23 +177,21 @@ class Pool:
 
 
 _OURS = """
-import sys, uvicorn
-from workflows.service.server import build
-app, _service = build(sys.argv[1])
-uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[2]), log_level="warning", lifespan="on",
-            timeout_graceful_shutdown=5)
+import sys
+from workflows.service.server import serve
+serve("127.0.0.1", int(sys.argv[2]), sys.argv[1])
 """
 
 _OURS_PROFILED = """
-import cProfile, pstats, signal, sys, uvicorn
-from workflows.service.server import build
-app, _service = build(sys.argv[1])
+import cProfile, sys, uvicorn
+from workflows.service.server import ListeningServer, build
+app, service = build(sys.argv[1])
 profile = cProfile.Profile()
 config = uvicorn.Config(app, host="127.0.0.1", port=int(sys.argv[2]), log_level="warning", lifespan="on",
                         timeout_graceful_shutdown=5)
 profile.enable()
 try:
-    uvicorn.Server(config).run()
+    ListeningServer(config, service).run()
 finally:
     profile.disable()
     profile.dump_stats(sys.argv[3])
@@ -584,3 +588,297 @@ def print_profile(path: str, console: Any, top: int = 35) -> None:
     stats.sort_stats("tottime").print_stats(top)
     stats.sort_stats("cumulative").print_stats(top)
     console.print(out.getvalue(), highlight=False, markup=False)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# One execution at a time: the shared bench definitions through boto3, ours beside moto's server
+
+
+@dataclass(frozen=True)
+class SerialSettings:
+    budget: float = 1.0  # seconds of timed runs per definition, ours (at least min_runs)
+    min_runs: int = 5
+    max_runs: int = 200
+    moto: bool = True
+    moto_budget: float = 2.0
+    moto_min_runs: int = 1
+    moto_max_runs: int = 3
+    only: tuple[str, ...] = ()  # definition names; empty: all of ../shared/bench
+    timeout: float = 600.0  # seconds one execution may take
+    profile: str | None = None  # write our server's cProfile stats here
+
+
+QUICK_SERIAL = SerialSettings(budget=0.0, min_runs=1, max_runs=1, moto=False)
+
+
+@dataclass
+class SerialResult:
+    walls: list[float] = field(default_factory=list)  # seconds, StartExecution -> terminal status seen
+    engines: list[float] = field(default_factory=list)  # seconds, first -> last history timestamp
+    transitions: int = 0  # StateEntered events per execution
+    problem: str | None = None
+    skipped: bool = False
+
+    @property
+    def runs(self) -> int:
+        return len(self.walls)
+
+    @property
+    def ok(self) -> bool:
+        return not self.skipped and self.runs > 0 and self.problem is None
+
+    @property
+    def wall_ms(self) -> float | None:
+        return _median(self.walls) * 1000 if self.walls else None
+
+    @property
+    def engine_ms(self) -> float | None:
+        return _median(self.engines) * 1000 if self.engines else None
+
+    @property
+    def per_second(self) -> float | None:
+        """Durable transitions per second of engine time (median run)."""
+        engine = _median(self.engines) if self.engines else 0.0
+        return self.transitions / engine if self.transitions and engine > 0 else None
+
+    @property
+    def wall_per_second(self) -> float | None:
+        wall = _median(self.walls) if self.walls else 0.0
+        return self.transitions / wall if self.transitions and wall > 0 else None
+
+
+def _median(values: list[float]) -> float:
+    ordered = sorted(values)
+    mid = len(ordered) // 2
+    return ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
+
+
+@dataclass
+class SerialRow:
+    name: str
+    ours: SerialResult = field(default_factory=SerialResult)
+    moto: SerialResult = field(default_factory=SerialResult)
+
+    @property
+    def ratio(self) -> float | None:
+        """How many times faster ours finishes one execution (median wall times)."""
+        a, b = self.ours.wall_ms, self.moto.wall_ms
+        return b / a if a and b else None
+
+    @property
+    def matched(self) -> bool:
+        return self.ours.ok and (self.moto.skipped or self.moto.ok)
+
+
+def sfn_client(port: int) -> Any:
+    """A boto3 Step Functions client for a server on 127.0.0.1 (no retries: a failure is a result)."""
+    import boto3
+    from botocore.config import Config
+
+    return boto3.client(
+        "stepfunctions",
+        endpoint_url=f"http://127.0.0.1:{port}",
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+        config=Config(retries={"total_max_attempts": 1}, read_timeout=120),
+    )
+
+
+def _history(client: Any, arn: str) -> list[dict[str, Any]]:
+    events: list[dict[str, Any]] = []
+    kwargs: dict[str, Any] = {"executionArn": arn, "maxResults": 1000}
+    while True:
+        page = client.get_execution_history(**kwargs)
+        events.extend(page["events"])
+        if not page.get("nextToken"):
+            return events
+        kwargs["nextToken"] = page["nextToken"]
+
+
+def run_one(client: Any, machine_arn: str, payload: str, name: str, timeout: float) -> dict[str, Any]:
+    """Start one execution and poll DescribeExecution until it is no longer RUNNING.
+
+    The poll interval grows with the time waited (1/20 of it, 0.5 to 20 ms), so the wall time
+    overshoots the end by about 5 % on either server, and the polls do not slow a slow server down.
+    """
+    t0 = time.perf_counter()
+    arn = client.start_execution(stateMachineArn=machine_arn, name=name, input=payload)["executionArn"]
+    while True:
+        described = client.describe_execution(executionArn=arn)
+        elapsed = time.perf_counter() - t0
+        if described["status"] != "RUNNING":
+            break
+        if elapsed > timeout:
+            raise TimeoutError(f"execution still running after {timeout:.0f} s")
+        time.sleep(min(max(elapsed / 20, 0.0005), 0.02))
+    events = _history(client, arn)
+    stamps = [e["timestamp"].timestamp() for e in events]
+    return {
+        "wall": elapsed,
+        "engine": max(stamps) - min(stamps) if stamps else 0.0,
+        "status": described["status"],
+        "output": json.loads(described["output"]) if described.get("output") else None,
+        "transitions": sum(1 for e in events if e["type"].endswith("StateEntered")),
+    }
+
+
+def bench_serial(
+    client: Any, case: Any, tag: str, budget: float, min_runs: int, max_runs: int, timeout: float
+) -> SerialResult:
+    from workflows.bench.suite import check
+
+    result = SerialResult()
+    try:
+        machine = client.create_state_machine(
+            name=f"serial-{case.name}-{time.time_ns()}", definition=case.definition, roleArn=ROLE
+        )["stateMachineArn"]
+    except Exception as exc:
+        result.problem = f"CreateStateMachine: {type(exc).__name__}: {exc}"
+        return result
+    payload = json.dumps(case.input)
+    started = time.perf_counter()
+    while result.runs < max_runs:
+        try:
+            run = run_one(client, machine, payload, f"{tag}-{result.runs}-{time.time_ns()}", timeout)
+        except Exception as exc:  # a crash is a result, and the table should still print
+            result.problem = f"{type(exc).__name__}: {exc}"
+            break
+        result.walls.append(run["wall"])
+        result.engines.append(run["engine"])
+        result.transitions = run["transitions"]
+        if result.problem is None:
+            result.problem = check(case.expected, run["status"], run["transitions"], run["output"])
+        if result.runs >= min_runs and time.perf_counter() - started >= budget:
+            break
+    return result
+
+
+def _serial_cases(settings: SerialSettings) -> list[Any]:
+    from workflows.bench.suite import bench_dir, load_cases
+
+    return load_cases(bench_dir(), list(settings.only) or None)
+
+
+async def run_serial_async(
+    settings: SerialSettings = SerialSettings(), progress: Any = None, cases: list[Any] | None = None
+) -> list[SerialRow]:
+    cases = cases if cases is not None else _serial_cases(settings)
+    rows = [SerialRow(case.name) for case in cases]
+
+    def side(port: int, who: str, budget: float, min_runs: int, max_runs: int) -> list[SerialResult]:
+        client = sfn_client(port)
+        out = []
+        for case in cases:
+            if progress:
+                progress(f"{who}: {case.name}, one execution at a time")
+            if who == "ours":  # one untimed run first: the definition compiled, the code paths warm
+                bench_serial(client, case, "warm", 0.0, 1, 1, settings.timeout)
+            out.append(bench_serial(client, case, who, budget, min_runs, max_runs, settings.timeout))
+        return out
+
+    with tempfile.TemporaryDirectory(prefix="workflows-bench-serial-") as data_dir:
+        try:
+            async with our_server(data_dir, settings.profile) as server:
+                results = await asyncio.to_thread(
+                    side, server.port, "ours", settings.budget, settings.min_runs, settings.max_runs
+                )
+                for row, result in zip(rows, results, strict=True):
+                    row.ours = result
+        except Exception as exc:
+            for row in rows:
+                if row.ours.problem is None and not row.ours.ok:
+                    row.ours.problem = f"{type(exc).__name__}: {exc}"
+    if not settings.moto:
+        for row in rows:
+            row.moto.skipped = True
+        return rows
+    try:
+        async with moto_server() as server:
+            results = await asyncio.to_thread(
+                side,
+                server.port,
+                "moto",
+                settings.moto_budget,
+                settings.moto_min_runs,
+                settings.moto_max_runs,
+            )
+            for row, result in zip(rows, results, strict=True):
+                row.moto = result
+    except Exception as exc:
+        for row in rows:
+            if row.moto.problem is None and not row.moto.ok:
+                row.moto.problem = f"{type(exc).__name__}: {exc}"
+    return rows
+
+
+def run_serial(
+    settings: SerialSettings = SerialSettings(), progress: Any = None, cases: list[Any] | None = None
+) -> list[SerialRow]:
+    return asyncio.run(run_serial_async(settings, progress, cases))
+
+
+def serial_table(rows: list[SerialRow], settings: SerialSettings) -> Any:
+    from rich.table import Table
+
+    profiled = "; OURS UNDER cProfile, SLOWED BY IT" if settings.profile else ""
+    table = Table(
+        title="One execution at a time over HTTP (boto3; wall = StartExecution -> DescribeExecution shows "
+        "the end, median; engine = first -> last history timestamp; durable/s = transitions / engine; "
+        f"ratio = moto wall / ours{profiled})"
+    )
+    for name, justify in (
+        ("definition", "left"),
+        ("trans.", "right"),
+        ("ours ms", "right"),
+        ("engine ms", "right"),
+        ("durable/s", "right"),
+        ("runs", "right"),
+        ("moto ms", "right"),
+        ("runs", "right"),
+        ("ratio", "right"),
+        ("match", "left"),
+    ):
+        table.add_column(name, justify=justify)  # type: ignore[arg-type]
+    for row in rows:
+        ours, moto, ratio = row.ours, row.moto, row.ratio
+        table.add_row(
+            row.name,
+            str(ours.transitions),
+            "-" if ours.wall_ms is None else f"{ours.wall_ms:.1f}",
+            "-" if ours.engine_ms is None else f"{ours.engine_ms:.1f}",
+            _rate(ours.per_second),
+            str(ours.runs),
+            "skip" if moto.skipped else ("-" if moto.wall_ms is None else f"{moto.wall_ms:,.0f}"),
+            "-" if moto.skipped else str(moto.runs),
+            "-" if ratio is None else f"{ratio:,.0f}x",
+            "[green]yes[/green]" if row.matched else "[red]NO[/red]",
+        )
+    return table
+
+
+def serial_problems(rows: list[SerialRow]) -> list[str]:
+    return [
+        f"{row.name} ({who}): {r.problem or 'no run'}"
+        for row in rows
+        for who, r in (("ours", row.ours), ("moto", row.moto))
+        if not r.skipped and not r.ok
+    ]
+
+
+def serial_figures(rows: list[SerialRow]) -> dict[str, Any]:
+    def one(r: SerialResult) -> dict[str, Any]:
+        return {
+            **asdict(r),
+            "runs": r.runs,
+            "ok": r.ok,
+            "wall_ms": r.wall_ms,
+            "engine_ms": r.engine_ms,
+            "durable_per_second": r.per_second,
+            "wall_per_second": r.wall_per_second,
+        }
+
+    return {
+        row.name: {"ours": one(row.ours), "moto": one(row.moto), "ratio": row.ratio, "matched": row.matched}
+        for row in rows
+    }

@@ -3,8 +3,9 @@
 `python -m workflows.bench [--suite asl|http|console|pipeline|all] [--json FILE] [--quick] [--no-moto] ...`
 * asl: the shared pure-ASL definitions on this engine and on moto's, each result checked against
   `<name>.expected.json` (options --bench-dir, --only, --budget, --moto-runs);
-* http: StartExecution/s and completed 5-state executions/s through our server and moto's
-  (`workflows.bench.http`; --http-starts, --http-completed, --concurrency, --profile FILE);
+* http: StartExecution/s and completed 5-state executions/s through our server and moto's, then each
+  shared definition one execution at a time through both (`workflows.bench.http`; --http-starts,
+  --http-completed, --concurrency, --http-part, --only, --profile FILE);
 * console: the console's execution view of a 25,000-event history, and DescribeExecution's latency
   while it opens (`workflows.bench.console`);
 * pipeline: upload -> SNS latency and throughput of a 12 MP JPEG in the local world, where its CPU
@@ -387,7 +388,7 @@ def main(argv: list[str] | None = None) -> int:
         help="asl: definitions (default: $WORKFLOWS_SHARED/bench, ../shared/bench or tests/data/shared/bench)",
     )
     parser.add_argument("--json", metavar="FILE", help="write the figures as JSON, by suite")
-    parser.add_argument("--only", nargs="*", help="asl: definition names to run")
+    parser.add_argument("--only", nargs="*", help="asl and http one at a time: definition names to run")
     parser.add_argument(
         "--budget", type=float, default=Settings.budget, help="asl: seconds per definition, ours"
     )
@@ -401,7 +402,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--http-starts", type=int, help="http: StartExecution calls per round, ours")
     parser.add_argument("--http-completed", type=int, help="http: 5-state executions per round, ours")
     parser.add_argument("--concurrency", type=int, help="http: connections per server")
-    parser.add_argument("--profile", metavar="FILE", help="http: cProfile our server into FILE and print it")
+    parser.add_argument(
+        "--http-part",
+        choices=["all", "concurrent", "serial"],
+        default="all",
+        help="http: the concurrent measures, the one-at-a-time table, or both (default)",
+    )
+    parser.add_argument(
+        "--profile",
+        metavar="FILE",
+        help="http: cProfile our server into FILE (FILE.serial for the one-at-a-time part) and print it",
+    )
     parser.add_argument(
         "--uploads", type=int, help="pipeline: sequential and concurrent uploads (default 20)"
     )
@@ -461,23 +472,42 @@ def _main_http(args: argparse.Namespace, console: Any) -> tuple[bool, dict[str, 
 
     from workflows.bench import http as bench_http
 
-    settings = bench_http.QUICK_HTTP if args.quick else bench_http.HttpSettings()
-    changes: dict[str, Any] = {"moto": not (args.no_moto or args.quick), "profile": args.profile}
-    if args.http_starts:
-        changes["starts"] = args.http_starts
-    if args.http_completed:
-        changes["completed"] = args.http_completed
-    if args.concurrency:
-        changes["concurrency"] = args.concurrency
-    settings = replace(settings, **changes)
-    with console.status("HTTP API") as status:
-        rows = bench_http.run_http(settings, progress=lambda text: status.update(text))
-    console.print(bench_http.render_http(rows, settings))
-    for line in bench_http.http_problems(rows):
-        console.print(f"[red]problem[/red] {line}", highlight=False)
-    if args.profile and Path(args.profile).exists():
-        bench_http.print_profile(args.profile, console)
-    return all(row.matched for row in rows), bench_http.http_figures(rows)
+    out: dict[str, Any] = {}
+    ok = True
+    moto = not (args.no_moto or args.quick)
+    if args.http_part in ("all", "concurrent"):
+        settings = bench_http.QUICK_HTTP if args.quick else bench_http.HttpSettings()
+        changes: dict[str, Any] = {"moto": moto, "profile": args.profile}
+        if args.http_starts:
+            changes["starts"] = args.http_starts
+        if args.http_completed:
+            changes["completed"] = args.http_completed
+        if args.concurrency:
+            changes["concurrency"] = args.concurrency
+        settings = replace(settings, **changes)
+        with console.status("HTTP API") as status:
+            rows = bench_http.run_http(settings, progress=lambda text: status.update(text))
+        console.print(bench_http.render_http(rows, settings))
+        for line in bench_http.http_problems(rows):
+            console.print(f"[red]problem[/red] {line}", highlight=False)
+        if args.profile and Path(args.profile).exists():
+            bench_http.print_profile(args.profile, console)
+        ok = all(row.matched for row in rows)
+        out = bench_http.http_figures(rows)
+    if args.http_part in ("all", "serial"):
+        serial = bench_http.QUICK_SERIAL if args.quick else bench_http.SerialSettings()
+        profile = args.profile and (args.profile if args.http_part == "serial" else f"{args.profile}.serial")
+        serial = replace(serial, moto=moto, only=tuple(args.only or ()), profile=profile or None)
+        with console.status("HTTP API, one execution at a time") as status:
+            serial_rows = bench_http.run_serial(serial, progress=lambda text: status.update(text))
+        console.print(bench_http.serial_table(serial_rows, serial))
+        for line in bench_http.serial_problems(serial_rows):
+            console.print(f"[red]mismatch[/red] {line}", highlight=False)
+        if serial.profile and Path(serial.profile).exists():
+            bench_http.print_profile(serial.profile, console)
+        ok = ok and all(row.matched for row in serial_rows)
+        out["one at a time"] = bench_http.serial_figures(serial_rows)
+    return ok, out
 
 
 def _main_console(args: argparse.Namespace, console: Any) -> tuple[bool, dict[str, Any]]:

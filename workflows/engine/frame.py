@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -14,6 +15,7 @@ from workflows.asl.definition import (
     StateMachine,
 )
 from workflows.asl.errors import ASLError
+from workflows.asl.payload import SizeCheck
 from workflows.engine.clock import Clock
 from workflows.engine.history import EventLog, HistoryEvent
 
@@ -29,6 +31,7 @@ class Frame:
         "log_events",
         "path",
         "prev",
+        "sizes",
         "steps",
         "variables",
     )
@@ -53,6 +56,10 @@ class Frame:
         # the same on every run of the item.
         self.path = ""
         self.steps = 0
+        # Every state output over 256 KiB fails its state (Retry and Catch see it), as on AWS. Each
+        # thread keeps its own bound: its next state's input is its last output, whatever other
+        # branches or iterations did in between.
+        self.sizes = SizeCheck()
 
     def child(
         self, context: dict[str, Any], prev: int, log_events: bool | None = None, place: str = ""
@@ -82,18 +89,29 @@ class _Next:
 
 
 def _iso(epoch: float) -> str:
-    # Every state entry stamps the context object; under a fake clock (and often a real one) time
-    # has not moved since the last state, so the last text is reused.
+    """ISO 8601 UTC text to the millisecond (the context object's times), e.g. 2024-01-01T00:00:00.123Z.
+
+    Every state entry stamps the context object. States follow each other faster than a millisecond
+    passes, so the text is built once per millisecond (from the time rounded to the microsecond, as
+    datetime does, then cut to the millisecond) and reused until the clock moves past it."""
     global _last_iso
     last = _last_iso
-    if last[0] == epoch:
-        return last[1]
-    text = datetime.fromtimestamp(epoch, tz=UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-    _last_iso = (epoch, text)
+    if last[0] == epoch:  # the same instant (a fake clock, or states within a clock tick)
+        return last[2]
+    # datetime.fromtimestamp's rounding: the fraction of the second to the microsecond, half to even
+    fraction, whole = math.modf(epoch)
+    micros = round(fraction * 1e6)
+    millis = int(whole) * 1000 + micros // 1000  # (floor division also carries a negative fraction)
+    if last[1] == millis:
+        text = last[2]
+    else:
+        seconds, ms = divmod(millis, 1000)
+        text = f"{datetime.fromtimestamp(seconds, tz=UTC).isoformat()[:19]}.{ms:03d}Z"
+    _last_iso = (epoch, millis, text)
     return text
 
 
-_last_iso: tuple[float, str] = (float("nan"), "")
+_last_iso: tuple[float, int, str] = (float("nan"), -1, "")
 
 
 # Compiled Assign templates of the compiled states, by identity (the spec dicts live as long as

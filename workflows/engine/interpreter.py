@@ -25,7 +25,6 @@ from workflows.asl.definition import (
     StateMachine,
 )
 from workflows.asl.errors import ASLError, FailStateError, StateError
-from workflows.asl.payload import SizeCheck
 from workflows.engine import offload
 from workflows.engine.clock import Clock, SystemClock
 from workflows.engine.frame import Frame, _error_matches, _ExecutionTimeout, _iso, _Next, _race, _Resumed
@@ -187,8 +186,6 @@ class ExecutionRun(TaskInvocation, Resume):
         # StateEntered id -> whether its open attempt had started: a Task a restart interrupted
         # goes on with that attempt instead of scheduling another.
         self._reattach: dict[int, bool] = {}
-        # Every state output over 256 KiB fails its state (Retry and Catch see it), as on AWS.
-        self._sizes = SizeCheck()
         self._shutting_down = False
         # StateEntered id -> how far a Map or Parallel a restart interrupted had got (at any depth)
         self._progress: dict[int, Any] = {}  # _MapProgress or _ParallelProgress
@@ -411,7 +408,7 @@ class ExecutionRun(TaskInvocation, Resume):
         entered_prev, entered = self._enter(state, value, frame)
         try:
             step = in_slice(_SYNC_HANDLERS[state.type], self, state, value, frame)
-            self._sizes.check(value, step.output, state.name)
+            frame.sizes.check(value, step.output, state.name, state.output_growth)
         except Overtime:
             return _Slow(entered_prev, entered)
         except ASLError as err:
@@ -422,7 +419,7 @@ class ExecutionRun(TaskInvocation, Resume):
     async def _finish_slow_state(self, state: State, value: Any, frame: Frame, slow: _Slow) -> _Next:
         try:
             step = await offload.evaluate(_SYNC_HANDLERS[state.type], self, state, value, frame)
-            self._sizes.check(value, step.output, state.name)
+            frame.sizes.check(value, step.output, state.name, state.output_growth)
         except ASLError as err:
             step = self._sync_state_failed(state, err, value, frame, slow.entered, slow.entered_prev)
         self._exit(state, step, frame)
@@ -476,7 +473,7 @@ class ExecutionRun(TaskInvocation, Resume):
                         "State": {**frame.context["State"], "RetryCount": retry_count},
                     }
                 step = await handler(self, state, value, frame)
-                self._sizes.check(value, step.output, state.name)
+                frame.sizes.check(value, step.output, state.name, state.output_growth)
                 break
             except ASLError as err:
                 err = self._state_failed(state, err, frame, entered, entered_prev)

@@ -16,7 +16,6 @@ from workflows.asl.definition import (
 from workflows.asl.errors import ASLError, StateError
 from workflows.asl.jsonata_eval import expression_text
 from workflows.asl.jsonpath import compile_reference
-from workflows.asl.payload import check_size
 from workflows.engine import item_io, offload
 from workflows.engine.frame import Frame, _closing, _copy_context, _gather_fail_fast, _Next
 from workflows.engine.history import dumps
@@ -173,8 +172,8 @@ async def _map(run: ExecutionRun, state: State, value: Any, frame: Frame) -> _Ne
             else:
                 element = item
             try:
-                if element is not item:
-                    check_size(element, state.name)
+                if element is not item:  # (and the first state's size check starts from its bound)
+                    child.sizes.measure(element, state.name)
                 if resumed is not None:
                     result = await run._resume_thread(processor, element, child, resumed.events)
                 else:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import ipaddress
 import logging
 import sys
@@ -131,6 +132,12 @@ class ListeningServer(uvicorn.Server):
         sys.setswitchinterval(0.001)
         await super().startup(sockets)
         if self.started:
+            # What is alive now lives as long as the server (the app, botocore's service models, the
+            # service). Every full garbage collection would scan it again, and executions trigger
+            # them every few runs (their history events outlive the young generations): freezing it
+            # took a full collection from 27 to 7 ms in the choice_loop benchmark.
+            gc.collect()
+            gc.freeze()
             self.service.resume_in_background()
 
 

@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import sqlite3
+import threading
 import time
 from collections.abc import Iterable, Iterator
 from typing import Any
@@ -91,11 +92,16 @@ CREATE TABLE IF NOT EXISTS executions (
 );
 CREATE INDEX IF NOT EXISTS executions_sm ON executions (state_machine_arn, seq);
 CREATE INDEX IF NOT EXISTS executions_status ON executions (status);
-CREATE TABLE IF NOT EXISTS events (
+-- An execution's history in runs of consecutive events: `data` is a JSON array of the records of
+-- events first_id..last_id (see _record_text). One row per commit and execution (split past
+-- _CHUNK_EVENTS events or _CHUNK_CHARS of text), not one per event: a row costs SQLite several
+-- microseconds whatever its size, which was most of recording a Pass or Choice state.
+CREATE TABLE IF NOT EXISTS event_chunks (
     execution_arn TEXT NOT NULL,
-    id INTEGER NOT NULL,
+    first_id INTEGER NOT NULL,
+    last_id INTEGER NOT NULL,
     data TEXT NOT NULL,
-    PRIMARY KEY (execution_arn, id)
+    PRIMARY KEY (execution_arn, first_id)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS task_tokens (
     token TEXT PRIMARY KEY,
@@ -112,6 +118,70 @@ CREATE TABLE IF NOT EXISTS map_items (
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
+
+# A store written before event_chunks kept one row per event: each becomes a chunk of one.
+_MIGRATE_EVENTS = """
+INSERT OR IGNORE INTO event_chunks (execution_arn, first_id, last_id, data)
+    SELECT execution_arn, id, id, '[' || data || ']' FROM events;
+DROP TABLE events;
+"""
+# Bounds of one chunk row: a page of history decodes at most this much beyond what it returns.
+_CHUNK_EVENTS = 256
+_CHUNK_CHARS = 1 << 20
+
+# Event records as compact JSON with non-ASCII escaped (a lone surrogate in a payload stays storable),
+# through one C encoder built here rather than one per json.dumps call.
+_RECORD_ENCODER = json.JSONEncoder(separators=(",", ":"))
+_record_encode: Any = (
+    json.encoder.c_make_encoder(  # type: ignore[attr-defined]
+        None,
+        _RECORD_ENCODER.default,
+        json.encoder.encode_basestring_ascii,
+        None,
+        ":",
+        ",",
+        False,
+        False,
+        True,
+    )
+    if getattr(json.encoder, "c_make_encoder", None) is not None
+    else None
+)
+
+
+def _encode_record(value: Any) -> str:
+    if _record_encode is None:  # pragma: no cover - CPython always has the C encoder
+        return _RECORD_ENCODER.encode(value)
+    return "".join(_record_encode(value, 0))
+
+
+def _record_text(event: HistoryEvent) -> str:
+    """An event as stored: a JSON array of HistoryEvent's arguments in order (id, previous id, type,
+    timestamp, details key, details[, thread]). An array is one C-encoder call with no key text, a
+    third cheaper to write and to read than `event.to_json()`'s object; stores written before hold
+    those objects, and `_event` reads both."""
+    if event.thread:
+        return _encode_record(
+            (
+                event.id,
+                event.previous_event_id,
+                event.type,
+                event.timestamp,
+                event.details_key,
+                event.details,
+                event.thread,
+            )
+        )
+    return _encode_record(
+        (event.id, event.previous_event_id, event.type, event.timestamp, event.details_key, event.details)
+    )
+
+
+def _event(record: Any) -> HistoryEvent:
+    if type(record) is list:
+        return HistoryEvent(*record)
+    return HistoryEvent.from_json(record)
+
 
 # Execution columns kept outside the JSON record, so listing and filtering need no parsing.
 _EXEC_COLUMNS = ("state_machine_arn", "map_run_arn", "name", "status", "start_date", "stop_date")
@@ -140,12 +210,14 @@ class Store:
                 "InternalFailure", f"The store {self.path} cannot be opened ({exc})", 500
             ) from exc
         self.db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        self._checkpointer: _Checkpointer | None = None
         try:
             self.db.execute("PRAGMA journal_mode=WAL")
             # NORMAL is durable against a process crash (SIGKILL) in WAL mode; FULL adds power-loss safety.
             self.db.execute("PRAGMA synchronous=NORMAL")
             self.db.execute("PRAGMA busy_timeout=5000")
             self.db.executescript(_SCHEMA)
+            self._migrate()
             self._seq = self.db.execute("SELECT COALESCE(MAX(seq), 0) FROM executions").fetchone()[0]
             # A write now, so a read-only store is refused at start rather than at its first execution.
             with self.transaction():
@@ -161,7 +233,43 @@ class Store:
             raise store_error(exc, self.path) from exc
 
     def close(self) -> None:
+        self.stop_checkpoints()
         self.db.close()
+
+    # -- checkpoints ------------------------------------------------------------------------------
+
+    def start_checkpoints(self) -> None:
+        """Copy the WAL into the database on a thread of its own instead of inside a commit.
+
+        SQLite's automatic checkpoint runs in the commit that fills the WAL past 1000 pages: it
+        copies those pages and syncs the file (the only fsync in synchronous=NORMAL), on the event
+        loop, stalling every execution for tens of milliseconds every few megabytes of history.
+        The thread checkpoints (PASSIVE: never blocks the writer) once the WAL passes the same size,
+        or a second after the last commit; SQLite releases the GIL while it works. What is durable
+        when is unchanged: a commit is in the WAL when it returns, as before."""
+        if self._checkpointer is None:
+            self.db.execute("PRAGMA wal_autocheckpoint=0")
+            self._checkpointer = _Checkpointer(self.path)
+
+    def stop_checkpoints(self) -> None:
+        checkpointer, self._checkpointer = self._checkpointer, None
+        if checkpointer is not None:
+            checkpointer.stop()
+            with contextlib.suppress(sqlite3.Error):
+                self.db.execute(f"PRAGMA wal_autocheckpoint={_CHECKPOINT_PAGES}")
+
+    def committed(self) -> None:
+        """A transaction has been committed: the checkpointer looks at the WAL's size."""
+        if self._checkpointer is not None:
+            self._checkpointer.wake.set()
+
+    def _migrate(self) -> None:
+        old = self.db.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='events'").fetchone()
+        if old is not None:
+            with self.transaction():
+                for statement in _MIGRATE_EVENTS.split(";"):
+                    if statement.strip():
+                        self.db.execute(statement)
 
     # -- transactions -------------------------------------------------------------------------
 
@@ -284,36 +392,73 @@ class Store:
     # -- history ------------------------------------------------------------------------------
 
     def load_events(self, execution_arn: str) -> list[HistoryEvent]:
-        rows = self.db.execute("SELECT data FROM events WHERE execution_arn=? ORDER BY id", (execution_arn,))
-        return [HistoryEvent.from_json(json.loads(r[0])) for r in rows]
+        rows = self.db.execute(
+            "SELECT data FROM event_chunks WHERE execution_arn=? ORDER BY first_id", (execution_arn,)
+        )
+        return [_event(record) for (data,) in rows for record in json.loads(data)]
 
     def iter_events(
         self, execution_arn: str, *, reverse: bool = False, after: int | None = None, limit: int = 1000
     ) -> list[HistoryEvent]:
+        """Up to `limit` events after id `after` (before it when `reverse`, newest first)."""
+        out: list[HistoryEvent] = []
         if reverse:
             bound = after if after is not None else 2**62
             rows = self.db.execute(
-                "SELECT data FROM events WHERE execution_arn=? AND id<? ORDER BY id DESC LIMIT ?",
-                (execution_arn, bound, limit),
+                "SELECT data FROM event_chunks WHERE execution_arn=? AND first_id<? ORDER BY first_id DESC",
+                (execution_arn, bound),
             )
-        else:
-            rows = self.db.execute(
-                "SELECT data FROM events WHERE execution_arn=? AND id>? ORDER BY id LIMIT ?",
-                (execution_arn, after or 0, limit),
-            )
-        return [HistoryEvent.from_json(json.loads(r[0])) for r in rows]
+            for (data,) in rows:
+                for record in reversed(json.loads(data)):
+                    event = _event(record)
+                    if event.id < bound:
+                        out.append(event)
+                        if len(out) >= limit:
+                            return out
+            return out
+        start = after or 0
+        rows = self.db.execute(
+            "SELECT data FROM event_chunks WHERE execution_arn=? AND last_id>? ORDER BY first_id",
+            (execution_arn, start),
+        )
+        for (data,) in rows:
+            for record in json.loads(data):
+                event = _event(record)
+                if event.id > start:
+                    out.append(event)
+                    if len(out) >= limit:
+                        return out
+        return out
 
     def count_events(self, execution_arn: str) -> int:
         return self.db.execute(
-            "SELECT COUNT(*) FROM events WHERE execution_arn=?", (execution_arn,)
+            "SELECT COALESCE(SUM(last_id - first_id + 1), 0) FROM event_chunks WHERE execution_arn=?",
+            (execution_arn,),
         ).fetchone()[0]
 
     def delete_events(self, execution_arn: str, from_id: int) -> None:
-        self.db.execute("DELETE FROM events WHERE execution_arn=? AND id>=?", (execution_arn, from_id))
+        """Drop events `from_id` on; a chunk that straddles it keeps its earlier events."""
+        straddling = self.db.execute(
+            "SELECT first_id, data FROM event_chunks WHERE execution_arn=? AND first_id<? AND last_id>=?",
+            (execution_arn, from_id, from_id),
+        ).fetchone()
+        self.db.execute(
+            "DELETE FROM event_chunks WHERE execution_arn=? AND last_id>=?", (execution_arn, from_id)
+        )
+        if straddling is not None:
+            first_id, data = straddling
+            kept = [_event(r) for r in json.loads(data)]
+            kept = [e for e in kept if e.id < from_id]
+            text = "[" + ",".join(_record_text(e) for e in kept) + "]"
+            self.write_events([(execution_arn, first_id, kept[-1].id, text)])
 
-    def write_events(self, rows: list[tuple[str, int, str]]) -> None:
-        # OR IGNORE: a resumed execution replays its prior events through the sink without duplicating.
-        self.db.executemany("INSERT OR IGNORE INTO events (execution_arn, id, data) VALUES (?,?,?)", rows)
+    def write_events(self, rows: list[tuple[str, int, int, str]]) -> None:
+        """Chunks of (execution ARN, first id, last id, JSON array of event records)."""
+        # OR IGNORE: a chunk already stored (a commit retried after it had in fact succeeded) is not doubled.
+        self.db.executemany(
+            "INSERT OR IGNORE INTO event_chunks (execution_arn, first_id, last_id, data) VALUES (?,?,?,?)",
+            rows,
+        )
 
     # -- task tokens --------------------------------------------------------------------------
 
@@ -362,6 +507,58 @@ class Store:
 
     def set_meta(self, key: str, value: str) -> None:
         self.db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?,?)", (key, value))
+
+
+# SQLite's default automatic checkpoint size, in pages; the checkpointer uses the same.
+_CHECKPOINT_PAGES = 1000
+_IDLE_CHECKPOINT_SECONDS = 1.0
+
+
+class _Checkpointer:
+    """The thread that checkpoints the WAL (see Store.start_checkpoints), with its own connection."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.wake = threading.Event()
+        self._stopping = False
+        self._thread = threading.Thread(target=self._run, name="workflows-store-checkpoint", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        except sqlite3.Error as exc:
+            log.warning("the store's checkpoint thread cannot open %s: %s", self.path, exc)
+            return
+        try:
+            db.execute("PRAGMA busy_timeout=5000")
+            page_size = db.execute("PRAGMA page_size").fetchone()[0]
+            limit = _CHECKPOINT_PAGES * page_size
+            while not self._stopping:
+                woken = self.wake.wait(_IDLE_CHECKPOINT_SECONDS)
+                self.wake.clear()
+                if self._stopping:
+                    break
+                try:
+                    wal = os.path.getsize(self.path + "-wal")
+                except OSError:
+                    continue
+                # after a burst of commits, or once things are quiet: never with nothing new
+                if wal >= limit or (not woken and wal > 0):
+                    self._checkpoint(db)
+        finally:
+            db.close()
+
+    def _checkpoint(self, db: sqlite3.Connection) -> None:
+        try:
+            db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+        except sqlite3.Error as exc:  # a full disk, say: the next attempt may succeed
+            log.warning("checkpoint of %s failed: %s", self.path, exc)
+
+    def stop(self) -> None:
+        self._stopping = True
+        self.wake.set()
+        self._thread.join(timeout=30)
 
 
 class _Tx:
@@ -417,7 +614,9 @@ class EventWriter:
         self._backoff = interval
 
     def add_event(self, execution_arn: str, event: HistoryEvent) -> None:
-        self._events.append((execution_arn, event.id, json.dumps(event.to_json())))
+        # Serialised now, as the event is made: the commit only joins texts (and a payload that
+        # something changed later could not change what was recorded).
+        self._events.append((execution_arn, event.id, _record_text(event)))
 
     def update_execution(self, record: dict[str, Any]) -> None:
         self._executions[record["executionArn"]] = record
@@ -442,13 +641,14 @@ class EventWriter:
         items, self._map_items = self._map_items, []
         try:
             with self.store.transaction():
-                self.store.write_events(events)
+                self.store.write_events(_chunks(events))
                 if items:
                     self.store.write_map_items(items)
                 for record in executions.values():
                     self.store.update_execution(record)
                 if ended:
                     self.store.delete_tokens_of(ended)
+            self.store.committed()
         except Exception:
             # Nothing was written (the transaction rolled back): queue it all again, ahead of
             # anything added meanwhile, so the next flush retries instead of losing it.
@@ -511,6 +711,7 @@ class EventWriter:
 
     def start(self) -> None:
         if self._task is None:
+            self.store.start_checkpoints()
             self._task = asyncio.get_running_loop().create_task(self._run())
 
     async def _run(self) -> None:
@@ -531,6 +732,29 @@ class EventWriter:
             self.commit()
         except StoreError as exc:  # what is lost resumes from the last committed event, as after a crash
             log.error("%s; events not yet written are lost", exc.message)
+        self.store.stop_checkpoints()
 
     def iter_pending(self, execution_arn: str) -> Iterator[tuple[str, int, str]]:
         return (row for row in self._events if row[0] == execution_arn)
+
+
+def _chunks(events: list[tuple[str, int, str]]) -> list[tuple[str, int, int, str]]:
+    """Queued (ARN, id, record text) rows as event_chunks rows: each execution's events in the order
+    they were queued, cut into runs of at most _CHUNK_EVENTS events and about _CHUNK_CHARS of text."""
+    by_execution: dict[str, tuple[list[int], list[str]]] = {}
+    for arn, event_id, text in events:
+        queued = by_execution.get(arn)
+        if queued is None:
+            queued = by_execution[arn] = ([], [])
+        queued[0].append(event_id)
+        queued[1].append(text)
+    rows: list[tuple[str, int, int, str]] = []
+    for arn, (ids, texts) in by_execution.items():
+        start, size = 0, 0
+        for i, text in enumerate(texts):
+            if i > start and (i - start >= _CHUNK_EVENTS or size + len(text) > _CHUNK_CHARS):
+                rows.append((arn, ids[start], ids[i - 1], "[" + ",".join(texts[start:i]) + "]"))
+                start, size = i, 0
+            size += len(text) + 1
+        rows.append((arn, ids[start], ids[-1], "[" + ",".join(texts[start:]) + "]"))
+    return rows
