@@ -605,8 +605,8 @@ async def run_batch_upload_async(
             )
             result.seconds = time.time() - t0
             stop.set()
-            for thread in probes:
-                thread.join(30)
+            for thread in probes:  # joined off the loop: a probe's last call is answered by this loop
+                await asyncio.to_thread(thread.join, 30)
             result.cpu = cpu_used(before, cpu_snapshot(world))
             result.exit_code = done.returncode
             try:
