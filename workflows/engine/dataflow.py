@@ -47,7 +47,7 @@ class DataFlow(RunBase):
 
     def _read_path(self, path: Reference, value: Any, frame: Frame) -> Any:
         try:
-            return path.get(value, frame.context, frame.variables)
+            return path.read(value, frame)
         except PathError as exc:
             raise StateError(errors.RUNTIME, f"Invalid path '{path.text}' : {exc.message}")
 

@@ -139,7 +139,7 @@ async def _wait(run: ExecutionRun, state: State, value: Any, frame: Frame) -> _N
     elif "SecondsPath" in spec:
         text = spec["SecondsPath"]
         try:
-            seconds = compile_reference(text).get(effective, frame.context, frame.variables)
+            seconds = compile_reference(text).read(effective, frame)
         except PathError:
             raise StateError(
                 errors.RUNTIME, f"The SecondsPath parameter does not reference an input value: {text}"
@@ -157,7 +157,7 @@ async def _wait(run: ExecutionRun, state: State, value: Any, frame: Frame) -> _N
     else:
         text = spec["TimestampPath"]
         try:
-            stamp = compile_reference(text).get(effective, frame.context, frame.variables)
+            stamp = compile_reference(text).read(effective, frame)
         except PathError:
             raise StateError(
                 errors.RUNTIME, f"The TimestampPath parameter does not reference an input value: {text}"
