@@ -401,11 +401,11 @@ class ExecutionRun(TaskInvocation, Resume):
             )
         entered_prev = frame.prev
         if frame.log_events:
-            entered = frame.prev = log.add(
+            entered = frame.prev = log.add_state(
                 _ENTERED[state.type],
+                "stateEnteredEventDetails",
                 {"name": state.name, "input": value, "inputDetails": _NOT_TRUNCATED},
                 entered_prev,
-                "stateEnteredEventDetails",
                 frame.path,
             )
             # The context's EnteredTime is the entry event's own time, as on AWS.
@@ -557,8 +557,8 @@ class ExecutionRun(TaskInvocation, Resume):
         if assigned:
             details["assignedVariables"] = {k: dumps(v) for k, v in assigned.items()}
             details["assignedVariablesDetails"] = _NOT_TRUNCATED
-        frame.prev = self.log.add(
-            _EXITED[state.type], details, frame.prev, "stateExitedEventDetails", frame.path
+        frame.prev = self.log.add_state(
+            _EXITED[state.type], "stateExitedEventDetails", details, frame.prev, frame.path
         )
 
     def _map_run(self, record: dict[str, Any]) -> None:
