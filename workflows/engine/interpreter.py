@@ -427,7 +427,8 @@ class ExecutionRun(TaskInvocation, Resume):
         entered_prev, entered = self._enter(state, value, frame)
         try:
             step = in_slice(handler, self, state, value, frame)
-            frame.sizes.check(value, step.output, state.name, state.output_growth)
+            if step.output is not value:  # (a Choice's output mostly is its input: nothing to measure)
+                frame.sizes.check(value, step.output, state.name, state.output_growth)
         except Overtime:
             return _Slow(entered_prev, entered)
         except ASLError as err:

@@ -90,11 +90,12 @@ def _choice(run: ExecutionRun, state: State, value: Any, frame: Frame) -> _Next:
     for rule in state.choices:
         assert rule.predicate is not None
         if rule.predicate(effective, frame):
-            assigned = run._assign_jsonpath(rule.assign or state.assign, effective, frame)
+            assign = rule.assign or state.assign
+            assigned = run._assign_jsonpath(assign, effective, frame) if assign else None
             return _Next(run._output_path(state, effective, frame), rule.next, assigned)
     if state.default is None:
         raise ASLError(errors.NO_CHOICE_MATCHED, "No Matches!")
-    assigned = run._assign_jsonpath(state.assign, effective, frame)
+    assigned = run._assign_jsonpath(state.assign, effective, frame) if state.assign else None
     return _Next(run._output_path(state, effective, frame), state.default, assigned)
 
 
