@@ -236,3 +236,39 @@ def test_context_times_are_datetimes_text_to_the_millisecond() -> None:
         expected = datetime.fromtimestamp(epoch, tz=UTC).isoformat(timespec="milliseconds")
         assert _iso(epoch) == expected.replace("+00:00", "Z"), epoch
         assert _iso(epoch) == _iso(epoch)  # the reused text
+
+
+def test_context_state_is_stamped_on_first_read_with_that_states_entry() -> None:
+    """The context object's `State` is built only when something reads `$$`: it must still name the
+    state that reads it, carry that state's entry time (its StateEntered event's), and leave a
+    context object an earlier state kept untouched."""
+    from workflows.engine.frame import _iso
+
+    definition = {
+        "StartAt": "Keep",
+        "States": {
+            "Keep": {"Type": "Pass", "Parameters": {"kept.$": "$$.State"}, "Next": "Quiet"},
+            "Quiet": {"Type": "Pass", "Next": "Later"},
+            "Later": {"Type": "Wait", "Seconds": 3, "Next": "Which"},
+            "Which": {
+                "Type": "Choice",
+                "Choices": [{"Variable": "$$.State.Name", "StringEquals": "Which", "Next": "Read"}],
+                "Default": "Wrong",
+            },
+            "Wrong": {"Type": "Fail", "Error": "Stale"},
+            "Read": {
+                "Type": "Pass",
+                "Parameters": {"kept.$": "$.kept", "now.$": "$$.State"},
+                "End": True,
+            },
+        },
+    }
+    clock = FakeClock()
+    execution, outcome = run(definition, clock=clock)
+    assert outcome.status == "SUCCEEDED", outcome
+    entered = {e.details["name"]: e.timestamp for e in execution.events if e.type.endswith("StateEntered")}
+    assert outcome.output == {
+        "kept": {"Name": "Keep", "EnteredTime": _iso(entered["Keep"])},
+        "now": {"Name": "Read", "EnteredTime": _iso(entered["Read"])},
+    }
+    assert entered["Read"] - entered["Keep"] == 3

@@ -393,3 +393,19 @@ def test_lookup_errors_pass_through() -> None:
     with pytest.raises(ASLError) as failure:
         evaluate("States.Format('{}', $.missing)", {})
     assert failure.value.cause == "The JSONPath '$.missing' could not be found in the input"
+
+
+def test_argument_kinds_are_checked_at_run_time_for_paths_and_nested_calls() -> None:
+    """Literal arguments are checked when the text is compiled; a path's or a nested call's value
+    only when it is known, and the failure names its argument."""
+    with pytest.raises(ASLError) as failure:
+        evaluate("States.MathAdd(1, $.a)", {"a": "x"})
+    assert failure.value.cause == (
+        "The function States.MathAdd failed: argument 2 must be a number but was a string"
+    )
+    with pytest.raises(ASLError) as failure:
+        evaluate("States.ArrayLength(States.Format('{}', $.a))", {"a": 1})
+    assert failure.value.cause == (
+        "The function States.ArrayLength failed: argument 1 must be an array but was a string"
+    )
+    assert evaluate("States.MathAdd($.a, States.ArrayLength($.b))", {"a": 2, "b": [1, 2]}) == 4

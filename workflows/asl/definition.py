@@ -67,7 +67,7 @@ def _reference_reader(text: str, field_name: str) -> Template:
 
     def run_reference(value: Any, env: Env) -> Any:
         try:
-            return ref.get(value, env.context, env.variables)
+            return ref.read(value, env)
         except PathError:
             raise _missing_path_error(text, field_name, value)
 
@@ -415,7 +415,7 @@ def compile_rule(rule: dict[str, Any]) -> Predicate:
 
     def read(value: Any, env: Env) -> Any:
         try:
-            return variable.get(value, env.context, env.variables)
+            return variable.read(value, env)
         except PathError as exc:
             raise StateError(errors.RUNTIME, f"Invalid path '{variable.text}' : {exc.message}")
 
@@ -424,7 +424,7 @@ def compile_rule(rule: dict[str, Any]) -> Predicate:
 
         def is_present(value: Any, env: Env) -> bool:
             try:
-                variable.get(value, env.context, env.variables)
+                variable.read(value, env)
                 present = True
             except PathError:
                 present = False
@@ -457,7 +457,7 @@ def compile_rule(rule: dict[str, Any]) -> Predicate:
 
             def compare_path(value: Any, env: Env, op: Any = op, ref: Reference = ref) -> bool:
                 try:
-                    operand = ref.get(value, env.context, env.variables)
+                    operand = ref.read(value, env)
                 except PathError as exc:
                     raise StateError(errors.RUNTIME, f"Invalid path '{ref.text}' : {exc.message}")
                 return op(read(value, env), operand)

@@ -79,6 +79,10 @@ class _Call:
     # A States.Format template given as a literal, split at compile time into text and None
     # (a placeholder); None for every other call.
     template: tuple[str | None, ...] | None = None
+    # Worked out at compile time: the function itself, and the argument checks left for run time
+    # (index, kind) - arity and literal arguments were checked when the text was parsed.
+    impl: Callable[..., Any] | None = None
+    checks: tuple[tuple[int, _Kind], ...] = ()
 
 
 _Node: TypeAlias = _Literal | _Path | _Call
@@ -177,7 +181,12 @@ class _Parser:
                     self.pos -= 1
                     self.fail("expected ',' or ')'")
         template = spec.check_compile(name, args, self)
-        return _Call(name, tuple(args), template)
+        checks = tuple(
+            (index, spec.kind(index))
+            for index, arg in enumerate(args)
+            if not isinstance(arg, _Literal) and spec.kind(index) is not ANY
+        )
+        return _Call(name, tuple(args), template, spec.impl, checks)
 
     def argument(self) -> _Node:
         self.skip_space()
@@ -277,21 +286,24 @@ def _split_template(raw: str) -> tuple[str | None, ...]:
 
 
 def _eval(node: _Node, lookup: Lookup) -> Any:
-    if isinstance(node, _Literal):
-        return node.value
-    if isinstance(node, _Path):
-        return lookup(node.path)
-    return _eval_call(node, lookup)
+    if node.__class__ is _Literal:
+        return node.value  # type: ignore[union-attr]
+    if node.__class__ is _Path:
+        return lookup(node.path)  # type: ignore[union-attr]
+    return _eval_call(node, lookup)  # type: ignore[arg-type]
 
 
 def _eval_call(call: _Call, lookup: Lookup) -> Any:
-    spec = _FUNCTIONS[call.name]
     if call.template is not None:
         values = [_eval(arg, lookup) for arg in call.args[1:]]
         return _render_template(call.template, values)
     values = [_eval(arg, lookup) for arg in call.args]
-    spec.check_values(call.name, values)
-    return spec.impl(*values)
+    for index, (accepts, wanted) in call.checks:
+        value = values[index]
+        if not accepts(value):
+            raise _fail(call.name, f"argument {index + 1} must be {wanted} but was {_type_name(value)}")
+    assert call.impl is not None
+    return call.impl(*values)
 
 
 def _fail(function: str, detail: str) -> ASLError:
@@ -360,15 +372,6 @@ class _Spec:
                 )
             return template
         return None
-
-    def check_values(self, name: str, values: Sequence[Any]) -> None:
-        problem = self.check_arity(name, len(values))
-        if problem:
-            raise _fail(name, problem)
-        for index, value in enumerate(values):
-            accepts, wanted = self.kind(index)
-            if not accepts(value):
-                raise _fail(name, f"argument {index + 1} must be {wanted} but was {_type_name(value)}")
 
 
 def _type_name(value: Any) -> str:

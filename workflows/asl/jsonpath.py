@@ -252,6 +252,15 @@ class Reference:
             raise PathError(f"Variable ${self.variable} is not defined", "variable")
         return self.path.get(variables[self.variable])
 
+    def read(self, value: Any, env: Any) -> Any:
+        """`get` against a state's frame (`env.context`, `env.variables`), reading the context
+        object only when the path is rooted in it: the frame builds that object on first read."""
+        if self.root == "input":
+            return self.path.get(value)
+        if self.root == "context":
+            return self.path.get(env.context)
+        return self.get(value, None, env.variables)
+
 
 @lru_cache(maxsize=4096)
 def compile_reference(text: str) -> Reference:

@@ -35,6 +35,8 @@ class DataFlow(RunBase):
         return _assign_template(assign)(value, frame)  # type: ignore[no-any-return]
 
     def _input_path(self, state: State, value: Any, frame: Frame) -> Any:
+        if state.input_path is None and not state.input_path_null:
+            return value  # most states have none: no further call on every state
         return self._filter(state.input_path, state.input_path_null, value, frame)
 
     def _filter(self, path: Reference | None, null: bool, value: Any, frame: Frame) -> Any:
@@ -47,11 +49,13 @@ class DataFlow(RunBase):
 
     def _read_path(self, path: Reference, value: Any, frame: Frame) -> Any:
         try:
-            return path.get(value, frame.context, frame.variables)
+            return path.read(value, frame)
         except PathError as exc:
             raise StateError(errors.RUNTIME, f"Invalid path '{path.text}' : {exc.message}")
 
     def _output_path(self, state: State, value: Any, frame: Frame) -> Any:
+        if state.output_path is None and not state.output_path_null:
+            return value
         return self._filter(state.output_path, state.output_path_null, value, frame)
 
     def _result_path(self, path: Path | None, null: bool, raw_input: Any, result: Any) -> Any:

@@ -24,7 +24,8 @@ class Frame:
     """One thread of control: the execution, a Parallel branch or a Map iteration."""
 
     __slots__ = (
-        "context",
+        "_context",
+        "_stamped",
         "entered_at",
         "entered_id",
         "interleave",
@@ -39,7 +40,9 @@ class Frame:
     def __init__(
         self, context: dict[str, Any], variables: dict[str, Any], prev: int, log_events: bool = True
     ):
-        self.context = context
+        self._context = context
+        # The state whose entry the context object has yet to be stamped with (see `stamp`).
+        self._stamped: str | None = None
         self.variables = variables
         self.prev = prev
         self.log_events = log_events
@@ -60,6 +63,31 @@ class Frame:
         # thread keeps its own bound: its next state's input is its last output, whatever other
         # branches or iterations did in between.
         self.sizes = SizeCheck()
+
+    @property
+    def context(self) -> dict[str, Any]:
+        """The context object (`$$`), stamped with the current state. Most states never read it, so
+        the stamp is made when first read after an entry, from the entry's name and time."""
+        name = self._stamped
+        if name is not None:
+            self._stamped = None
+            self._context = {
+                **self._context,
+                "State": {"Name": name, "EnteredTime": _iso(self.entered_at)},
+            }
+        return self._context
+
+    @context.setter
+    def context(self, value: dict[str, Any]) -> None:
+        self._stamped = None
+        self._context = value
+
+    def stamp(self, name: str, entered_at: float, entered_id: int) -> None:
+        """A state was entered: the context object's `State` is theirs from now on. The object is
+        replaced, never mutated (`$$` values may already sit in outputs); see `context`."""
+        self.entered_at = entered_at
+        self.entered_id = entered_id
+        self._stamped = name
 
     def child(
         self, context: dict[str, Any], prev: int, log_events: bool | None = None, place: str = ""

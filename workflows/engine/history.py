@@ -155,3 +155,16 @@ class EventLog:
         if self._listener is not None:
             self._listener(event)
         return event_id
+
+    def add_state(
+        self, type: str, details_key: str, details: dict[str, Any], previous: int, thread: str
+    ) -> int:
+        """`add` for the run loop's state entries and exits, every argument given: nothing is worked
+        out, on the path every state takes twice."""
+        event_id = self.last_id + 1
+        event = HistoryEvent(event_id, previous, type, self._clock(), details_key, details, thread)
+        self.last_id = event_id
+        self.events.append(event)
+        if self._listener is not None:
+            self._listener(event)
+        return event_id

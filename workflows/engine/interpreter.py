@@ -13,7 +13,7 @@ import random
 import time
 from collections.abc import Awaitable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from workflows.asl import errors
 from workflows.asl.budget import Overtime, in_slice
@@ -33,6 +33,9 @@ from workflows.engine.map import _map_run_counts
 from workflows.engine.resume import Resume, _MapProgress, _ParallelProgress
 from workflows.engine.states import _HANDLERS, _SYNC_HANDLERS
 from workflows.engine.tasks import CallbackRegistry, TaskInvocation, TaskResolver
+
+if TYPE_CHECKING:
+    from workflows.engine.states import _Handler
 
 MAX_HISTORY_EVENTS = 25_000
 _TURN_SECONDS = 0.01
@@ -117,6 +120,14 @@ class MemorySink:
 _STATE_PREFIX_MARK = "An error occurred while executing the state"
 
 
+# A payload's `...Details` in the history: events share this one dict, which nothing mutates.
+_NOT_TRUNCATED: dict[str, Any] = {"truncated": False}
+
+# Event types of each state type's entry and exit, made once rather than on every state.
+_STATE_TYPES = ("Pass", "Task", "Choice", "Wait", "Succeed", "Fail", "Parallel", "Map")
+_ENTERED = {t: t + "StateEntered" for t in _STATE_TYPES}
+_EXITED = {t: t + "StateExited" for t in _STATE_TYPES}
+
 # State types that can be interrupted, with a `<Type>StateAborted` history event.
 _ABORTABLE = frozenset({"Task", "Wait", "Map", "Parallel"})
 
@@ -174,7 +185,9 @@ class ExecutionRun(TaskInvocation, Resume):
         self.input = input_value
         self.sink = sink
         self.clock = interpreter.clock
-        self.log = EventLog(self.clock.now, sink.emit)
+        # Every event reads the clock: the system clock's own function spares a call per event.
+        now = time.time if type(self.clock) is SystemClock else self.clock.now
+        self.log = EventLog(now, sink.emit)
         self.prior = history or []
         self.task: asyncio.Future[Outcome] | None = None
         self.outcome: Outcome | None = None
@@ -342,10 +355,11 @@ class ExecutionRun(TaskInvocation, Resume):
             state = states[name]
             # States that never wait run without a coroutine of their own; Retry is what Task,
             # Parallel and Map (the awaiting kinds) add, so a state with retriers takes the full path.
-            if state.type in _SYNC_HANDLERS and not state.retry and not frame.interleave:
-                ran = self._run_sync_state(state, value, frame)
+            sync = _SYNC_HANDLERS.get(state.type)
+            if sync is not None and not state.retry and not frame.interleave:
+                ran = self._run_sync_state(state, sync, value, frame)
                 step = (
-                    await self._finish_slow_state(state, value, frame, ran) if isinstance(ran, _Slow) else ran
+                    ran if ran.__class__ is _Next else await self._finish_slow_state(state, value, frame, ran)  # type: ignore[arg-type]
                 )
             else:
                 step = await self._run_state(state, value, frame)
@@ -378,37 +392,43 @@ class ExecutionRun(TaskInvocation, Resume):
 
     def _enter(self, state: State, value: Any, frame: Frame) -> tuple[int, int]:
         """Record the state's entry and stamp the context; (the event before it, its own id)."""
-        if self.log.last_id >= MAX_HISTORY_EVENTS - 1:
+        log = self.log
+        if log.last_id >= MAX_HISTORY_EVENTS - 1:
             # AWS fails an execution whose history reaches its quota; leave room for the closing event.
             raise ASLError(
                 errors.RUNTIME,
                 f"The execution reached the maximum number of history events ({MAX_HISTORY_EVENTS}).",
             )
         entered_prev = frame.prev
-        if not frame.log_events:
+        if frame.log_events:
+            entered = frame.prev = log.add_state(
+                _ENTERED[state.type],
+                "stateEnteredEventDetails",
+                {"name": state.name, "input": value, "inputDetails": _NOT_TRUNCATED},
+                entered_prev,
+                frame.path,
+            )
+            # The context's EnteredTime is the entry event's own time, as on AWS.
+            frame.stamp(state.name, log.events[-1].timestamp, entered)
+        else:
             frame.steps += 1  # stands in for the entry's event id (see Frame.site)
-        entered = self._emit(
-            frame,
-            state.type + "StateEntered",
-            {"name": state.name, "input": value, "inputDetails": {"truncated": False}},
-        )
-        self._stamp(state, frame, self.clock.now(), entered)
+            entered = entered_prev
+            frame.stamp(state.name, self.clock.now(), entered)
         return entered_prev, entered
 
     def _stamp(self, state: State, frame: Frame, entered_at: float, entered_id: int) -> None:
-        # The context object is replaced, never mutated: `$$` values may already sit in outputs.
-        frame.entered_at = entered_at
-        frame.entered_id = entered_id
-        frame.context = {**frame.context, "State": {"Name": state.name, "EnteredTime": _iso(entered_at)}}
+        frame.stamp(state.name, entered_at, entered_id)
 
-    def _run_sync_state(self, state: State, value: Any, frame: Frame) -> _Next | _Slow:
-        """`_run_state` for a state that never awaits and has no retriers. When an evaluation in it
-        outgrows its slice of the event loop, the state is left entered and `_Slow` returned: the
-        run loop then finishes it off the loop (`_finish_slow_state`)."""
+    def _run_sync_state(self, state: State, handler: _Handler, value: Any, frame: Frame) -> _Next | _Slow:
+        """`_run_state` for a state that never awaits and has no retriers (`handler` is its type's
+        from `_SYNC_HANDLERS`). When an evaluation in it outgrows its slice of the event loop, the
+        state is left entered and `_Slow` returned: the run loop then finishes it off the loop
+        (`_finish_slow_state`)."""
         entered_prev, entered = self._enter(state, value, frame)
         try:
-            step = in_slice(_SYNC_HANDLERS[state.type], self, state, value, frame)
-            frame.sizes.check(value, step.output, state.name, state.output_growth)
+            step = in_slice(handler, self, state, value, frame)
+            if step.output is not value:  # (a Choice's output mostly is its input: nothing to measure)
+                frame.sizes.check(value, step.output, state.name, state.output_growth)
         except Overtime:
             return _Slow(entered_prev, entered)
         except ASLError as err:
@@ -523,19 +543,24 @@ class ExecutionRun(TaskInvocation, Resume):
         return err
 
     def _exit(self, state: State, step: _Next, frame: Frame) -> None:
-        if step.assigned:
+        assigned = step.assigned
+        if assigned:
             # Assign sees the variables as they were when the state started; the new values are
             # visible from the next state on.
-            frame.variables.update(step.assigned)
+            frame.variables.update(assigned)
+        if not frame.log_events:
+            return
         details: dict[str, Any] = {
             "name": state.name,
             "output": step.output,
-            "outputDetails": {"truncated": False},
+            "outputDetails": _NOT_TRUNCATED,
         }
-        if step.assigned:
-            details["assignedVariables"] = {k: dumps(v) for k, v in step.assigned.items()}
-            details["assignedVariablesDetails"] = {"truncated": False}
-        self._emit(frame, state.type + "StateExited", details)
+        if assigned:
+            details["assignedVariables"] = {k: dumps(v) for k, v in assigned.items()}
+            details["assignedVariablesDetails"] = _NOT_TRUNCATED
+        frame.prev = self.log.add_state(
+            _EXITED[state.type], "stateExitedEventDetails", details, frame.prev, frame.path
+        )
 
     def _map_run(self, record: dict[str, Any]) -> None:
         """Tell the sink about a Distributed Map's Map Run (for ListMapRuns / DescribeMapRun), if it asks."""

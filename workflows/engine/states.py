@@ -90,11 +90,12 @@ def _choice(run: ExecutionRun, state: State, value: Any, frame: Frame) -> _Next:
     for rule in state.choices:
         assert rule.predicate is not None
         if rule.predicate(effective, frame):
-            assigned = run._assign_jsonpath(rule.assign or state.assign, effective, frame)
+            assign = rule.assign or state.assign
+            assigned = run._assign_jsonpath(assign, effective, frame) if assign else None
             return _Next(run._output_path(state, effective, frame), rule.next, assigned)
     if state.default is None:
         raise ASLError(errors.NO_CHOICE_MATCHED, "No Matches!")
-    assigned = run._assign_jsonpath(state.assign, effective, frame)
+    assigned = run._assign_jsonpath(state.assign, effective, frame) if state.assign else None
     return _Next(run._output_path(state, effective, frame), state.default, assigned)
 
 
@@ -139,7 +140,7 @@ async def _wait(run: ExecutionRun, state: State, value: Any, frame: Frame) -> _N
     elif "SecondsPath" in spec:
         text = spec["SecondsPath"]
         try:
-            seconds = compile_reference(text).get(effective, frame.context, frame.variables)
+            seconds = compile_reference(text).read(effective, frame)
         except PathError:
             raise StateError(
                 errors.RUNTIME, f"The SecondsPath parameter does not reference an input value: {text}"
@@ -157,7 +158,7 @@ async def _wait(run: ExecutionRun, state: State, value: Any, frame: Frame) -> _N
     else:
         text = spec["TimestampPath"]
         try:
-            stamp = compile_reference(text).get(effective, frame.context, frame.variables)
+            stamp = compile_reference(text).read(effective, frame)
         except PathError:
             raise StateError(
                 errors.RUNTIME, f"The TimestampPath parameter does not reference an input value: {text}"

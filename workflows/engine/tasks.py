@@ -348,7 +348,7 @@ class TaskInvocation(DataFlow):
         if path_name in spec:
             path = compile_reference(spec[path_name])
             try:
-                raw = path.get(value, frame.context, frame.variables)
+                raw = path.read(value, frame)
             except PathError as exc:
                 raise StateError(errors.RUNTIME, f"Invalid path '{spec[path_name]}' : {exc.message}")
             if not isinstance(raw, int | float) or isinstance(raw, bool) or raw <= 0:

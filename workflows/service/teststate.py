@@ -598,7 +598,7 @@ async def _mocked_children(
             items = effective
             if state.items_path is not None:
                 try:
-                    items = state.items_path.get(effective, frame.context, frame.variables)
+                    items = state.items_path.read(effective, frame)
                 except Exception:
                     items = None
             if not isinstance(items, list):
