@@ -126,7 +126,12 @@ def loads(text: str | bytes) -> Any:
         text = text.decode()
     if depth_exceeds(text):
         raise TooDeep()
-    return json.loads(text)
+    return json.loads(text, parse_constant=_not_json)
+
+
+def _not_json(name: str) -> Any:
+    # NaN and Infinity are Python's extensions, not JSON: AWS's parser refuses them, and so does this.
+    raise json.JSONDecodeError(f"{name} is not a JSON value", name, 0)
 
 
 _RE2_OPTIONS = re2.Options()
