@@ -186,16 +186,27 @@ def test_an_event_record_reads_back_as_the_event(tmp_path: Path, event: HistoryE
     assert json.dumps(stored.details) == json.dumps(event.details)  # -0.0 and float text kept
 
 
-@pytest.mark.parametrize("text", ["NaN", '{"a": Infinity}', "[-Infinity]"])
-def test_nan_and_infinity_are_not_json(text: str) -> None:
+@pytest.mark.parametrize(
+    ("text", "token"), [("NaN", "NaN"), ('{"a": Infinity}', "Infinity"), ("[-Infinity]", "-Infinity")]
+)
+def test_nan_and_infinity_are_not_json(text: str, token: str) -> None:
     """Python's parser takes NaN and Infinity; JSON (and AWS's parser) does not, and a history record
     could not keep them."""
     import json
 
     from workflows.asl.budget import loads
+    from workflows.asl.errors import ServiceError
+    from workflows.service.core import _parse_input
 
     with pytest.raises(json.JSONDecodeError):
         loads(text)
+    with pytest.raises(ServiceError) as refused:  # StartExecution's input
+        _parse_input(text)
+    assert refused.value.code == "InvalidExecutionInput"
+    assert refused.value.message == (
+        f"Invalid State Machine Execution Input: 'Non-standard token '{token}': enable "
+        "`JsonReadFeature.ALLOW_NON_NUMERIC_NUMBERS` to allow'"
+    )
 
 
 def test_the_wal_is_checkpointed_off_the_event_loop(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -57,8 +57,11 @@ def valid_name(name: str) -> bool:
 
 
 def _jackson_message(text: str) -> str:
+    constants: list[str] = []
     try:
-        json.loads(text)
+        json.loads(text, parse_constant=lambda name: constants.append(name))
+        if constants:  # Python's extension, a parse error in Jackson (worded as Jackson 2.10+ words it)
+            return f"Non-standard token '{constants[0]}': enable `JsonReadFeature.ALLOW_NON_NUMERIC_NUMBERS` to allow"
         return ""
     except json.JSONDecodeError as err:
         pos = err.pos
