@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import json
 import os
@@ -25,6 +26,7 @@ import tempfile
 import textwrap
 import time
 import uuid
+from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -376,13 +378,34 @@ async def _executions_by_key(
             return found
 
 
+@contextlib.asynccontextmanager
+async def _quiet_world(data_dir: str) -> AsyncIterator[Any]:
+    """The local world (moto, engine, Lambda workers) on free ports, its workers' stderr in LOG_PATH
+    (they log each invocation, as Lambda does to CloudWatch) until it has stopped."""
+    from workflows.bench.http import free_port
+    from workflows.local.dev import DevOptions, start_world, stop_world
+
+    options = DevOptions(
+        port=free_port(), aws_port=free_port(), data_dir=data_dir, template=str(ROOT / "template.yaml")
+    )
+    saved_stderr = os.dup(2)
+    with open(LOG_PATH, "wb") as log_file:
+        os.dup2(log_file.fileno(), 2)
+    try:
+        world = await start_world(options)
+        try:
+            yield world
+        finally:
+            await stop_world(world)
+    finally:
+        os.dup2(saved_stderr, 2)
+        os.close(saved_stderr)
+
+
 async def run_pipeline_async(
     settings: PipelineSettings = PipelineSettings(), progress: Any = None
 ) -> PipelineResult:
     import logging
-
-    from workflows.bench.http import free_port
-    from workflows.local.dev import DevOptions, start_world, stop_world
 
     def say(text: str) -> None:
         if progress:
@@ -396,20 +419,7 @@ async def run_pipeline_async(
         logging.getLogger(name).setLevel(logging.ERROR)
     with tempfile.TemporaryDirectory(prefix="workflows-bench-pipeline-") as data_dir:
         say("pipeline: starting the local world")
-        options = DevOptions(
-            port=free_port(), aws_port=free_port(), data_dir=data_dir, template=str(ROOT / "template.yaml")
-        )
-        # The Lambda workers log every invocation to stderr (as Lambda does to CloudWatch): to a file here.
-        saved_stderr = os.dup(2)
-        with open(LOG_PATH, "wb") as log_file:
-            os.dup2(log_file.fileno(), 2)
-        try:
-            world = await start_world(options)
-        except BaseException:
-            os.dup2(saved_stderr, 2)
-            os.close(saved_stderr)
-            raise
-        try:
+        async with _quiet_world(data_dir) as world:
             if not world.input_bucket or not world.tap_queue_url:
                 result.problem = "the world has no input bucket or SNS tap queue"
                 return result
@@ -428,10 +438,6 @@ async def run_pipeline_async(
             result.concurrent = await _trips(
                 world, tap, s3, body, settings.concurrent, settings.concurrent, settings.timeout
             )
-        finally:
-            await stop_world(world)
-            os.dup2(saved_stderr, 2)
-            os.close(saved_stderr)
     if settings.memory:
         say("pipeline: analyse peak memory on a 100 MP JPEG")
         result.memory = await asyncio.to_thread(analyse_peak_memory, settings.memory_side)
@@ -524,9 +530,6 @@ async def run_batch_upload_async(
     import threading
     import urllib.request
 
-    from workflows.bench.http import free_port
-    from workflows.local.dev import DevOptions, start_world, stop_world
-
     def say(text: str) -> None:
         if progress:
             progress(text)
@@ -539,23 +542,8 @@ async def run_batch_upload_async(
         say(f"batch: making {count} files")
         await asyncio.to_thread(mixed_batch, folder, count)
         data_dir = Path(scratch) / "data"
-        options = DevOptions(
-            port=free_port(),
-            aws_port=free_port(),
-            data_dir=str(data_dir),
-            template=str(ROOT / "template.yaml"),
-        )
         say("batch: starting the local world")
-        saved_stderr = os.dup(2)
-        with open(LOG_PATH, "wb") as log_file:
-            os.dup2(log_file.fileno(), 2)
-        try:
-            world = await start_world(options)
-        except BaseException:
-            os.dup2(saved_stderr, 2)
-            os.close(saved_stderr)
-            raise
-        try:
+        async with _quiet_world(str(data_dir)) as world:
             s3 = world.endpoints.client("s3")
             tap = _Tap(world.endpoints.client("sqs"), str(world.tap_queue_url))
             warm = await _trips(world, tap, s3, photo_like_jpeg(640, 480), 3, 3, 60.0)  # a known execution
@@ -624,10 +612,6 @@ async def run_batch_upload_async(
             result.accounted = sum(counts.values())
             if result.accounted != count or len({r["execution"] for r in rows}) != count:
                 result.problem = f"{result.accounted} of {count} files accounted for by a finished execution"
-        finally:
-            await stop_world(world)
-            os.dup2(saved_stderr, 2)
-            os.close(saved_stderr)
     return result
 
 
