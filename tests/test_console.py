@@ -114,11 +114,8 @@ def pipeline_analyse(event: Any, context: Any) -> Any:
         image.update(width=8, height=8)
     elif kind == "dark":
         image["brightness"] = 0.01
-    return {"kind": "image", "image": image}
-
-
-def pipeline_thumbnail(event: Any, context: Any) -> Any:
-    return {"key": "thumbnails/" + event["key"]}
+    preview = {"bucket": "previews", "key": f"previews/{event['objectId']}.jpg", "width": 256, "height": 192}
+    return {"kind": "image", "image": image, "preview": preview}
 
 
 class Integrations:
@@ -143,7 +140,6 @@ def pipeline_definition() -> str:
     values.update(
         ValidateFunctionArn=FN + "pvalidate",
         AnalyseFunctionArn=FN + "panalyse",
-        ThumbnailFunctionArn=FN + "pthumbnail",
     )
     for name, value in values.items():
         text = text.replace("${" + name + "}", str(value))
@@ -322,7 +318,6 @@ class Server(LiveServer):
                     "flaky": FLAKY,
                     "pvalidate": pipeline_validate,
                     "panalyse": pipeline_analyse,
-                    "pthumbnail": pipeline_thumbnail,
                 }
             ),
             Callbacks(),

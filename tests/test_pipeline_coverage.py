@@ -65,7 +65,14 @@ def image(**report: Any) -> dict[str, Any]:
         "sharpness": 150.0,
         "brightness": 0.5,
     }
-    return {"kind": "image", "contentType": "image/jpeg", "image": {**base, **report}, "document": None}
+    preview = {"bucket": "workflows-local-previewbucket", "key": f"previews/{UPLOAD['objectId']}.jpg"}
+    return {
+        "kind": "image",
+        "contentType": "image/jpeg",
+        "image": {**base, **report},
+        "document": None,
+        "preview": {**preview, "width": 256, "height": 192},
+    }
 
 
 def document(**report: Any) -> dict[str, Any]:
@@ -79,7 +86,13 @@ def document(**report: Any) -> dict[str, Any]:
         "topLevel": None,
         "header": [],
     }
-    return {"kind": "document", "contentType": "text/csv", "image": None, "document": {**base, **report}}
+    return {
+        "kind": "document",
+        "contentType": "text/csv",
+        "image": None,
+        "document": {**base, **report},
+        "preview": None,
+    }
 
 
 @dataclass(frozen=True)
@@ -214,7 +227,10 @@ CASES = [
         status="FAILED",
     ),
     Case(
-        "the thumbnail fails", ("PrepareFailureNotice",), faults=(("Thumbnail", BUG, None),), status="FAILED"
+        "the thumbnail copy is denied",
+        ("PrepareFailureNotice",),
+        faults=(("Thumbnail", "S3.AccessDeniedException", None),),
+        status="FAILED",
     ),
     Case(
         "the quarantine copy is denied",
@@ -250,7 +266,7 @@ CASES = [
             ("Analyse", "Lambda.TooManyRequestsException", (0,)),
             ("CopyToOutcome", "S3.SlowDownException", (0,)),
             ("Notify", "SNS.ThrottledException", (0,)),
-            ("Thumbnail", "Lambda.ServiceException", (0,)),
+            ("Thumbnail", "S3.InternalErrorException", (0,)),
         ),
         outcome=("accepted", "passed"),
         retried={"Validate": 1, "Analyse": 1, "CopyToOutcome": 1, "Notify": 1, "Thumbnail": 1},
@@ -311,12 +327,6 @@ def run_case(sfn: StateMachineRunner, case: Case, integrations: Integrations | N
             handlers={
                 "ValidateFunction": lambda event: validated,
                 "AnalyseFunction": lambda event: case.analysis,
-                "ThumbnailFunction": lambda event: {
-                    "thumbnailBucket": "b",
-                    "thumbnailKey": "k",
-                    "width": 256,
-                    "height": 192,
-                },
                 "arn:aws:states:::aws-sdk:s3:copyObject": integrations.copy,
                 "arn:aws:states:::sns:publish": integrations.publish,
             },
@@ -388,13 +398,13 @@ def test_every_choice_rule_of_the_file_is_reached_by_a_case(pytestconfig: pytest
 
 
 def test_the_projects_own_handlers_run_from_the_template(sfn: StateMachineRunner) -> None:
-    """Validate, analyse and thumbnail as template.yaml deploys them (CodeUri + Handler + Environment),
-    in process against moto's S3: a real PNG goes to accepted."""
+    """Validate and analyse as template.yaml deploys them (CodeUri + Handler + Environment), in process
+    against moto's S3: a real PNG goes to accepted, and its thumbnail is analyse's preview, copied."""
     from moto import mock_aws
     from PIL import Image
 
     stack = load_template("template.yaml")
-    accepted = stack.buckets["AcceptedBucket"].name
+    accepted, previews = stack.buckets["AcceptedBucket"].name, stack.buckets["PreviewBucket"].name
     picture = Image.effect_noise((160, 120), 60).convert("RGB")
     body = io.BytesIO()
     picture.save(body, format="PNG")
@@ -404,7 +414,7 @@ def test_the_projects_own_handlers_run_from_the_template(sfn: StateMachineRunner
         import boto3
 
         s3 = boto3.client("s3", region_name="us-east-1")
-        for bucket in (UPLOAD["bucket"], accepted):
+        for bucket in (UPLOAD["bucket"], accepted, previews):
             s3.create_bucket(Bucket=bucket)
         s3.put_object(Bucket=UPLOAD["bucket"], Key=key, Body=body.getvalue(), ContentType="image/png")
         upload = {
@@ -423,11 +433,27 @@ def test_the_projects_own_handlers_run_from_the_template(sfn: StateMachineRunner
                 "arn:aws:states:::sns:publish": integrations.publish,
             },
         )
-        thumbnails = s3.list_objects_v2(Bucket=accepted).get("Contents", [])
+        stored = [o["Key"] for o in s3.list_objects_v2(Bucket=previews).get("Contents", [])]
     execution.assert_succeeded()
-    assert execution.output_of("Analyse")["analysis"]["image"]["width"] == 160
-    assert execution.output["outcome"]["reason"] in ("passed", "blurry", "exposure")
+    analysis = execution.output_of("Analyse")["analysis"]
+    assert analysis["image"]["width"] == 160
+    # The template's PREVIEW_BUCKET and PREVIEW_SIZE reached analyse: a 160x120 image fits in 256.
+    preview_key = f"previews/{UPLOAD['objectId']}.jpg"
+    assert analysis["preview"] == {"bucket": previews, "key": preview_key, "width": 160, "height": 120}
+    assert stored == [preview_key]
+    # Noise is sharp and, around mid-grey, well exposed: accepted, so the thumbnail copy ran.
+    assert execution.output["outcome"]["reason"] == "passed"
     # The template's MaxObjectBytes reached validate through DefinitionSubstitutions and Configure.
     assert execution.state("Validate").parameters["limits"]["maxBytes"] == 104857600
-    if execution.output["outcome"]["reason"] == "passed":
-        assert [o["Key"] for o in thumbnails] == [f"thumbnails/{UPLOAD['objectId']}.jpg"]
+    assert integrations.copies[-1] == {
+        "Bucket": accepted,
+        "Key": f"thumbnails/{UPLOAD['objectId']}.jpg",
+        "CopySource": f"{previews}/{preview_key}",
+        "MetadataDirective": "COPY",
+    }
+    assert execution.output["thumbnail"] == {
+        "thumbnailBucket": accepted,
+        "thumbnailKey": f"thumbnails/{UPLOAD['objectId']}.jpg",
+        "width": 160,
+        "height": 120,
+    }

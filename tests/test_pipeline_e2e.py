@@ -122,6 +122,7 @@ class E2E:
         self.sqs = boto3.client("sqs", **kwargs)
         outputs = world.stack.outputs
         self.accepted = outputs["AcceptedBucketName"]
+        self.previews = outputs["PreviewBucketName"]
         self.review = outputs["ReviewBucketName"]
         self.rejected = outputs["RejectedBucketName"]
         self.topic = outputs["TopicArn"]
@@ -730,6 +731,10 @@ def test_processed_upload_lands_in_its_bucket(e2e: E2E, batch: dict[str, Upload]
         )
         src = output["analysis"]["image"]
         assert abs(thumb.size[0] / thumb.size[1] - src["width"] / src["height"]) < 0.02
+        # the thumbnail is analyse's preview, copied: the upload was decoded once
+        preview = output["analysis"]["preview"]
+        assert (preview["bucket"], preview["key"]) == (e2e.previews, f"previews/{upload.object_id}.jpg")
+        assert e2e.get(e2e.accepted, thumbnail_key) == e2e.get(e2e.previews, preview["key"])
     else:
         assert "thumbnail" not in output
         assert e2e.head(e2e.accepted, thumbnail_key) is None
@@ -997,13 +1002,12 @@ def test_workflows_upload_command_starts_an_execution(
     ids=["16-bit-png", "float-tiff", "16-bit-tiff"],
 )
 def test_high_bit_depth_brightness_is_scaled_not_clipped(make: Callable[[], bytes]) -> None:
-    from tasks.analyse.analyse.images import analyse_image, make_thumbnail
+    from tasks.analyse.analyse.images import inspect_image
 
     data = make()
-    report = analyse_image(io.BytesIO(data))
+    report, preview = inspect_image(io.BytesIO(data), None, 64)
     assert 0.2 < report["brightness"] < 0.8, report["brightness"]
-    thumb, _, _ = make_thumbnail(io.BytesIO(data), 64)
-    mean = ImageStat.Stat(Image.open(io.BytesIO(thumb)).convert("L")).mean[0]
+    mean = ImageStat.Stat(Image.open(io.BytesIO(preview.data)).convert("L")).mean[0]
     assert 50 < mean < 205
 
 

@@ -53,7 +53,26 @@ def image_analysis(**image: Any) -> dict[str, Any]:
         "contrast": 0.4,
         "trailingBytes": 0,
     } | image
-    return {"kind": "image", "contentType": "image/jpeg", "image": report, "document": None}
+    preview = {"bucket": "previews", "key": "previews/p.jpg", "width": 256, "height": 192}
+    return {
+        "kind": "image",
+        "contentType": "image/jpeg",
+        "image": report,
+        "document": None,
+        "preview": preview,
+    }
+
+
+def accepted_copies(tasks: Any, key: str) -> dict[str, Any]:
+    """An accepted image's two copies: the upload to its outcome key, then the preview to its thumbnail,
+    whose key is the object id's and takes nothing from the upload's key."""
+    copy, thumbnail = tasks.copies()
+    object_id = upload(key)["objectId"]
+    assert (thumbnail["Key"], thumbnail["CopySource"]) == (
+        f"thumbnails/{object_id}.jpg",
+        "previews/previews/p.jpg",
+    )
+    return copy
 
 
 def route(analysis: dict[str, Any], valid: dict[str, Any] | None = None, key: str = "uploads/cat.jpg") -> Any:
@@ -165,7 +184,7 @@ def assert_contained(key: str, prefix: str = "") -> None:
 def test_outcome_copy_key_stays_inside_the_bucket(key: str) -> None:
     outcome, tasks = route(image_analysis(), key=key)
     assert outcome["outcome"] == "accepted"
-    [copy] = tasks.copies()
+    copy = accepted_copies(tasks, key)
     assert copy["CopySource"] == upload(key)["copySource"]  # the source is the upload, as it is
     assert_contained(copy["Key"])
     message = json.loads(tasks.messages()[0]["Message"])
@@ -188,7 +207,7 @@ def test_quarantine_key_stays_under_its_reason_and_object_id(key: str) -> None:
 )
 def test_ordinary_keys_are_copied_under_the_same_key(key: str) -> None:
     _, tasks = route(image_analysis(), key=key)
-    assert [c["Key"] for c in tasks.copies()] == [key]
+    assert accepted_copies(tasks, key)["Key"] == key
     tasks = FakeTasks({}, {"Validate": lambda_error("EmptyObject", "no content")})
     run_pipeline(upload(key), tasks)
     assert [c["Key"] for c in tasks.copies()] == [f"quarantine/EmptyObject/{upload(key)['objectId']}/{key}"]
@@ -197,7 +216,7 @@ def test_ordinary_keys_are_copied_under_the_same_key(key: str) -> None:
 def test_a_long_keys_tail_is_made_safe_after_the_cut() -> None:
     key = "uploads/xa../" + "y" * 197  # nothing unsafe, until the cut to 200 characters leaves "../"
     _, tasks = route(image_analysis(), key=key)
-    assert [c["Key"] for c in tasks.copies()] == [key]
+    assert accepted_copies(tasks, key)["Key"] == key
     tasks = FakeTasks({}, {"Validate": lambda_error("EmptyObject", "no content")})
     run_pipeline(upload(key), tasks)
     [copy] = tasks.copies()

@@ -91,10 +91,9 @@ class Lambdas:
                 "gps": False,
                 "trailingBytes": 0,
             }
-            return {"kind": "image", "image": image}
-        if "ThumbnailFunction" in request.resource:
-            return {"thumbnail": f"thumbs/{i}.jpg"}
-        return {}  # S3 copies and SNS publishes
+            preview = {"bucket": "previews", "key": f"previews/{i}.jpg", "width": 256, "height": 192}
+            return {"kind": "image", "image": image, "preview": preview}
+        return {}  # S3 copies (the outcome, the thumbnail) and SNS publishes
 
 
 def routed_to_small(i: int, min_width: int) -> bool:
@@ -188,8 +187,8 @@ def test_a_raised_min_width_reports_exactly_the_rerouted_executions(recorded: Re
 
 
 def test_a_call_without_recording_fails_clearly(recorded: Recorded) -> None:
-    # Lowering the threshold accepts an image that was rejected: its Thumbnail never ran, so nothing
-    # stands in for it.
+    # Lowering the threshold accepts an image that was rejected: its Thumbnail copy never ran, so
+    # nothing stands in for it.
     results = asyncio.run(replay_many(recorded.edited(10), recorded.recordings()))
     newly = [r for r in results if r.path_changed]
     assert newly

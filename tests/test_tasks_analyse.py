@@ -1,4 +1,4 @@
-"""The analyse and thumbnail handlers: generated and real photographs, hostile inputs, bounded memory."""
+"""The analyse handler and its preview: generated and real photographs, hostile inputs, bounded memory."""
 
 from __future__ import annotations
 
@@ -28,12 +28,12 @@ from PIL import Image, ImageFilter
 from tasks.analyse.analyse import app as analyse_app
 from tasks.analyse.analyse.documents import MAX_JSON_DEPTH, analyse_document, json_depth
 from tasks.analyse.analyse.errors import CorruptImage, DecompressionBomb, ImageTooLarge
-from tasks.analyse.analyse.images import analyse_image, sharpness
+from tasks.analyse.analyse.images import WORK_SIZE, analyse_image, inspect_image, sharpness
 
 from .test_tasks_validate import FakeLambdaContext, calls_to_s3
 
 EVENTS = Path(__file__).parent / "events"
-BUCKET, THUMBS = "pipeline-input", "pipeline-accepted"
+BUCKET, PREVIEWS = "pipeline-input", "pipeline-previews"
 ROOT = Path(__file__).parents[1]
 SKDATA = Path(skdata.__file__).parent
 
@@ -48,12 +48,12 @@ def s3(monkeypatch: pytest.MonkeyPatch):
     for var in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
         monkeypatch.setenv(var, "testing")
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    monkeypatch.setenv("THUMBNAIL_BUCKET", THUMBS)
+    monkeypatch.setenv("PREVIEW_BUCKET", PREVIEWS)
     with mock_aws():
         analyse_app._s3.cache_clear()
         client = boto3.client("s3")
         client.create_bucket(Bucket=BUCKET)
-        client.create_bucket(Bucket=THUMBS)
+        client.create_bucket(Bucket=PREVIEWS)
         yield client
     analyse_app._s3.cache_clear()
 
@@ -142,6 +142,20 @@ def test_perceptual_hash_survives_recompression():
     assert distance <= 8
 
 
+def test_dominant_colours_are_the_colours_and_their_shares():
+    """65 % red, 30 % blue, 5 % white: each found exactly, in order, with its share of the picture."""
+    from PIL import ImageDraw
+
+    picture = Image.new("RGB", (400, 300), (200, 30, 30))
+    draw = ImageDraw.Draw(picture)
+    draw.rectangle([0, 0, 119, 299], fill=(20, 40, 180))
+    draw.rectangle([300, 0, 399, 59], fill=(240, 240, 240))
+    colours = analyse_image(io.BytesIO(encoded(picture, "PNG")))["dominantColours"]
+    assert [c["hex"] for c in colours[:3]] == ["#c81e1e", "#1428b4", "#f0f0f0"]
+    assert [c["fraction"] for c in colours[:3]] == pytest.approx([0.65, 0.30, 0.05], abs=0.01)
+    assert sum(c["fraction"] for c in colours) == pytest.approx(1.0, abs=0.001)
+
+
 def test_gps_and_orientation_from_exif():
     exif = Image.Exif()
     exif[0x0112] = 6
@@ -153,17 +167,62 @@ def test_gps_and_orientation_from_exif():
     assert report["privacyTags"] == ["gps", "make"]
 
 
-def test_thumbnail_is_deterministic(s3, context):
-    ev = event("uploads/astronaut.png", "image/png")
-    s3.put_object(Bucket=BUCKET, Key=ev["key"], Body=(SKDATA / "astronaut.png").read_bytes())
-    first = analyse_app.thumbnail(ev, context)
-    body = s3.get_object(Bucket=THUMBS, Key=first["thumbnailKey"])["Body"].read()
-    assert analyse_app.thumbnail(ev, context) == first
-    assert s3.get_object(Bucket=THUMBS, Key=first["thumbnailKey"])["Body"].read() == body
-    assert (
-        first["thumbnailKey"] == f"thumbnails/{ev['objectId']}.jpg"
-        and max(first["width"], first["height"]) == 256
-    )
+def test_an_image_gets_an_upright_deterministic_preview_from_the_same_decode(s3, context):
+    """The preview is written beside the report: the state machine copies it to an accepted image's
+    thumbnail, so nothing downloads or decodes the upload a second time."""
+    rotated = Image.open(SKDATA / "astronaut.png").convert("RGB").resize((400, 200))
+    exif = Image.Exif()
+    exif[0x0112] = 6  # stored landscape, shown portrait
+    ev = event("uploads/astronaut.jpg", "image/jpeg")
+    s3.put_object(Bucket=BUCKET, Key=ev["key"], Body=encoded(rotated, "JPEG", exif=exif))
+    first = analyse_app.handler(ev, context)
+    assert first["preview"] == {
+        "bucket": PREVIEWS,
+        "key": f"previews/{ev['objectId']}.jpg",
+        "width": 128,
+        "height": 256,
+    }
+    stored = s3.get_object(Bucket=PREVIEWS, Key=first["preview"]["key"])
+    body = stored["Body"].read()
+    assert stored["ContentType"] == "image/jpeg" and stored["Metadata"] == {
+        "source-object-id": ev["objectId"]
+    }
+    assert Image.open(io.BytesIO(body)).size == (128, 256)  # upright: orientation 6 applied
+    assert analyse_app.handler(ev, context) == first
+    assert s3.get_object(Bucket=PREVIEWS, Key=first["preview"]["key"])["Body"].read() == body
+
+
+def test_a_document_gets_no_preview(s3, context):
+    ev = event("uploads/rows.csv", "text/csv")
+    s3.put_object(Bucket=BUCKET, Key=ev["key"], Body=b"id,name\n1,ana\n")
+    assert analyse_app.handler(ev, context)["preview"] is None
+    assert "Contents" not in s3.list_objects_v2(Bucket=PREVIEWS)
+
+
+def test_an_image_without_a_preview_bucket_fails_with_the_setting_named(s3, context, monkeypatch):
+    monkeypatch.delenv("PREVIEW_BUCKET")
+    ev = event("uploads/grey.png", "image/png")
+    s3.put_object(Bucket=BUCKET, Key=ev["key"], Body=encoded(Image.new("RGB", (40, 40), (90, 90, 90)), "PNG"))
+    with pytest.raises(RuntimeError, match="PREVIEW_BUCKET is not set"):
+        analyse_app.handler(ev, context)
+    monkeypatch.setenv("PREVIEW_BUCKET", PREVIEWS)
+    monkeypatch.setenv("PREVIEW_SIZE", str(WORK_SIZE + 1))
+    with pytest.raises(RuntimeError, match=f"PREVIEW_SIZE is 1 to {WORK_SIZE}"):
+        analyse_app.handler(ev, context)
+
+
+def test_the_preview_matches_the_report_it_was_made_with():
+    """Report and preview come from one working copy: the preview's mean brightness is the report's."""
+    from PIL import ImageStat
+
+    data = encoded(Image.open(SKDATA / "coffee.png").convert("RGB"), "JPEG", quality=92)
+    report, preview = inspect_image(io.BytesIO(data), None, 64)
+    assert report == analyse_image(io.BytesIO(data))
+    assert max(preview.width, preview.height) == 64
+    mean = ImageStat.Stat(Image.open(io.BytesIO(preview.data)).convert("L")).mean[0] / 255
+    assert abs(mean - report["brightness"]) < 0.02
+    with pytest.raises(ValueError, match="a preview is 1 to"):
+        inspect_image(io.BytesIO(data), None, 0)
 
 
 @pytest.mark.parametrize("fmt", ["JPEG", "PNG"])
@@ -246,16 +305,18 @@ def test_jpeg_with_html_appended_reports_the_trailing_bytes(s3, context):
 
 
 def test_the_object_is_read_with_one_get(s3, context):
-    """No HEAD and no managed transfer: one GET streamed to the spool, by analyse and by thumbnail."""
+    """No HEAD and no managed transfer: one GET streamed to the spool, and one PUT of an image's preview."""
     photo = encoded(Image.open(SKDATA / "chelsea.png"), "JPEG", quality=90)
     ev = event("uploads/cat.jpg", "image/jpeg")
     s3.put_object(Bucket=BUCKET, Key=ev["key"], Body=photo)
     made = calls_to_s3(analyse_app._s3())
     assert analyse_app.handler(ev, context)["image"]["width"] == 451
-    assert made == ["GetObject"]
-    made.clear()
-    analyse_app.thumbnail(ev, context)
     assert made == ["GetObject", "PutObject"]
+    made.clear()
+    ev = event("uploads/rows.csv", "text/csv")
+    s3.put_object(Bucket=BUCKET, Key=ev["key"], Body=b"id\n1\n")
+    analyse_app.handler(ev, context)
+    assert made == ["GetObject"]
 
 
 @pytest.mark.parametrize("split", [0, 1, 2])
@@ -358,7 +419,7 @@ def test_peak_memory_of_a_100_megapixel_jpeg_is_bounded(tmp_path):
     script = textwrap.dedent(
         f"""
         import json, tracemalloc
-        from tasks.analyse.analyse.images import analyse_image, sharpness
+        from tasks.analyse.analyse.images import WORK_SIZE, analyse_image, inspect_image, sharpness
 
         def hwm_kib():  # VmHWM is per address space: unlike ru_maxrss it does not inherit the parent's peak
             for line in open("/proc/self/status"):

@@ -150,7 +150,6 @@ def test_deploys_into_moto_cloudformation(monkeypatch):
         assert set(functions) == {
             "validate.app.handler",
             "analyse.app.handler",
-            "analyse.app.thumbnail",
             "starter.app.handler",
         }
         assert functions["analyse.app.handler"]["Timeout"] == 120

@@ -44,9 +44,10 @@ def test_functions_have_code_handler_limits_and_merged_environment(stack) -> Non
     assert validate.environment["POWERTOOLS_METRICS_NAMESPACE"] == "UploadPipeline"
     assert validate.environment["PIPELINE_ENVIRONMENT"] == "dev"
     assert validate.environment["POWERTOOLS_SERVICE_NAME"] == "validate"
-    thumb = stack.functions["ThumbnailFunction"]
-    assert thumb.environment["THUMBNAIL_BUCKET"] == "workflows-local-acceptedbucket"
-    assert (thumb.timeout, thumb.memory_size) == (120, 1024)
+    analyse = stack.functions["AnalyseFunction"]
+    assert analyse.environment["PREVIEW_BUCKET"] == "workflows-local-previewbucket"
+    assert analyse.environment["PREVIEW_SIZE"] == "256"
+    assert (analyse.timeout, analyse.memory_size) == (120, 1024)
     starter = stack.functions["StarterFunction"]
     assert starter.environment["STATE_MACHINE_ARN"] == (
         f"arn:aws:states:us-east-1:{ACCOUNT}:stateMachine:workflows-local-PipelineStateMachine"

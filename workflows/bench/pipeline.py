@@ -733,6 +733,7 @@ def analyse_peak_memory(side: int = 10_000, cache_dir: str | None = None) -> dic
             aws_secret_access_key="testing",
         )
         s3.create_bucket(Bucket="bench-input")
+        s3.create_bucket(Bucket="bench-previews")
         key = f"uploads/{path.name}"
         s3.upload_file(str(path), "bench-input", key)
         event = {
@@ -753,6 +754,7 @@ def analyse_peak_memory(side: int = 10_000, cache_dir: str | None = None) -> dic
             "POWERTOOLS_METRICS_NAMESPACE": "Bench",
             "POWERTOOLS_SERVICE_NAME": "bench",
             "POWERTOOLS_LOG_LEVEL": "WARNING",
+            "PREVIEW_BUCKET": "bench-previews",
         }
         out = subprocess.run(
             [sys.executable, "-c", _MEMORY_SCRIPT, json.dumps(event)],

@@ -1,4 +1,7 @@
-"""Lambda handlers of the analyse function: ``handler`` reports on content, ``thumbnail`` writes one."""
+"""Lambda handler of the analyse function: a report on the content and, for an image, a preview.
+
+The preview is written to the preview bucket from the same decode as the report; the state machine
+copies an accepted image's preview to its thumbnail key, so no upload is downloaded or decoded twice."""
 
 from __future__ import annotations
 
@@ -22,8 +25,8 @@ from botocore.exceptions import (
 )
 
 from .documents import DocumentReport, analyse_document
-from .errors import S3Unavailable, UnsupportedMediaType
-from .images import ImageLimits, ImageReport, analyse_image, describe, make_thumbnail
+from .errors import S3Unavailable
+from .images import WORK_SIZE, ImageLimits, ImageReport, Preview, describe, inspect_image
 
 logger = Logger()
 tracer = Tracer()
@@ -44,18 +47,19 @@ class AnalyseInput(TypedDict, total=False):
     limits: ImageLimits
 
 
+class PreviewRef(TypedDict):
+    bucket: str
+    key: str
+    width: int
+    height: int
+
+
 class AnalyseResult(TypedDict):
     kind: str
     contentType: str
     image: ImageReport | None
     document: DocumentReport | None
-
-
-class ThumbnailResult(TypedDict):
-    thumbnailBucket: str
-    thumbnailKey: str
-    width: int
-    height: int
+    preview: PreviewRef | None
 
 
 @cache
@@ -93,46 +97,61 @@ def _limits(event: AnalyseInput) -> ImageLimits:
     return ImageLimits(**{k: int(v) for k, v in (event.get("limits") or {}).items()})  # type: ignore[typeddict-item]
 
 
+def preview_key(object_id: str) -> str:
+    return f"previews/{object_id}.jpg"
+
+
+def _preview_settings() -> tuple[str, int]:
+    """PREVIEW_BUCKET (required for images) and PREVIEW_SIZE (1..WORK_SIZE, default 256)."""
+    bucket = os.environ.get("PREVIEW_BUCKET")
+    if not bucket:
+        raise RuntimeError("PREVIEW_BUCKET is not set: the function has nowhere to write an image's preview")
+    size = int(os.environ.get("PREVIEW_SIZE", "256"))
+    if not 1 <= size <= WORK_SIZE:
+        raise RuntimeError(f"PREVIEW_SIZE is 1 to {WORK_SIZE}, not {size}")
+    return bucket, size
+
+
+@tracer.capture_method
+def _put_preview(event: AnalyseInput, preview: Preview, bucket: str) -> PreviewRef:
+    key = preview_key(event["objectId"])
+    try:
+        _s3().put_object(
+            Bucket=bucket,
+            Key=key,
+            Body=preview.data,
+            ContentType="image/jpeg",
+            Metadata={"source-object-id": event["objectId"]},
+        )
+    except ClientError as err:
+        code = err.response.get("Error", {}).get("Code", "")
+        if code in _TRANSIENT:
+            raise S3Unavailable(f"{code} writing s3://{bucket}/{key}") from err
+        raise
+    return PreviewRef(bucket=bucket, key=key, width=preview.width, height=preview.height)
+
+
 @metrics.log_metrics
 @tracer.capture_lambda_handler
 @logger.inject_lambda_context
 def handler(event: AnalyseInput, context: LambdaContext) -> AnalyseResult:
     content_type = event["contentType"]
     logger.append_keys(bucket=event["bucket"], key=event["key"], content_type=content_type)
-    with _download(event) as fp:
-        if content_type in IMAGE_TYPES:
-            image = analyse_image(fp, _limits(event))
-            logger.info("image analysed", **describe(image))
-            result = AnalyseResult(kind="image", contentType=content_type, image=image, document=None)
-        else:
+    if content_type in IMAGE_TYPES:
+        bucket, size = _preview_settings()
+        with _download(event) as fp:
+            image, preview = inspect_image(fp, _limits(event), size)
+        logger.info("image analysed", **describe(image))
+        ref = _put_preview(event, preview, bucket)
+        result = AnalyseResult(
+            kind="image", contentType=content_type, image=image, document=None, preview=ref
+        )
+    else:
+        with _download(event) as fp:
             document = analyse_document(fp, content_type)
-            logger.info("document analysed", valid=document["valid"], rows=document["rows"])
-            result = AnalyseResult(kind="document", contentType=content_type, image=None, document=document)
+        logger.info("document analysed", valid=document["valid"], rows=document["rows"])
+        result = AnalyseResult(
+            kind="document", contentType=content_type, image=None, document=document, preview=None
+        )
     metrics.add_metric(name="Analysed", unit=MetricUnit.Count, value=1)
     return result
-
-
-def thumbnail_key(object_id: str) -> str:
-    return f"thumbnails/{object_id}.jpg"
-
-
-@metrics.log_metrics
-@tracer.capture_lambda_handler
-@logger.inject_lambda_context
-def thumbnail(event: AnalyseInput, context: LambdaContext) -> ThumbnailResult:
-    if event["contentType"] not in IMAGE_TYPES:
-        raise UnsupportedMediaType(f"no thumbnail for {event['contentType']}")
-    bucket = os.environ["THUMBNAIL_BUCKET"]
-    size = int(os.environ.get("THUMBNAIL_SIZE", "256"))
-    with _download(event) as fp:
-        data, width, height = make_thumbnail(fp, size, _limits(event))
-    key = thumbnail_key(event["objectId"])
-    _s3().put_object(
-        Bucket=bucket,
-        Key=key,
-        Body=data,
-        ContentType="image/jpeg",
-        Metadata={"source-object-id": event["objectId"]},
-    )
-    metrics.add_metric(name="Thumbnails", unit=MetricUnit.Count, value=1)
-    return ThumbnailResult(thumbnailBucket=bucket, thumbnailKey=key, width=width, height=height)

@@ -1,4 +1,5 @@
-"""Image analysis in bounded memory: header checked first, JPEG decoded at reduced scale, stats on a copy."""
+"""Image analysis in bounded memory: header checked first, JPEG decoded at reduced scale, stats and the
+preview made from one working copy."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import io
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import IO, Any, TypedDict
+from typing import IO, Any, NamedTuple, TypedDict
 
 from PIL import Image, ImageFilter, ImageStat, UnidentifiedImageError
 
@@ -108,7 +109,31 @@ def open_bounded(
         yield image, (width, height)
 
 
+class Preview(NamedTuple):
+    """An upright JPEG of the image, no larger than size x size: what an accepted image's thumbnail is."""
+
+    data: bytes
+    width: int
+    height: int
+
+
 def analyse_image(fp: IO[bytes], limits: ImageLimits | None = None) -> ImageReport:
+    return _inspect(fp, limits)[0]
+
+
+def inspect_image(
+    fp: IO[bytes], limits: ImageLimits | None, preview_size: int
+) -> tuple[ImageReport, Preview]:
+    """The report and a preview, both from one decode: the costliest step by far (a 12 MP JPEG takes
+    35-45 ms to decode even at 1/8 scale; the statistics and the preview together about half that)."""
+    if not 1 <= preview_size <= WORK_SIZE:
+        raise ValueError(f"a preview is 1 to {WORK_SIZE} pixels on a side, not {preview_size}")
+    report, work = _inspect(fp, limits)
+    return report, _preview(work, preview_size)
+
+
+def _inspect(fp: IO[bytes], limits: ImageLimits | None) -> tuple[ImageReport, Image.Image]:
+    """The report and the working copy it was measured on (upright 8-bit RGB, at most WORK_SIZE)."""
     with open_bounded(fp, limits) as (image, (width, height)):
         exif = image.getexif()
         orientation = int(exif.get(_ORIENTATION, 1) or 1)
@@ -139,7 +164,17 @@ def analyse_image(fp: IO[bytes], limits: ImageLimits | None = None) -> ImageRepo
         dhash=dhash(work),
         phash=phash(work),
         trailingBytes=trailing,
-    )
+    ), work
+
+
+def _preview(work: Image.Image, size: int) -> Preview:
+    """The working copy (upright, 8-bit RGB, alpha on white) scaled to fit size x size: the same input
+    gives the same bytes."""
+    thumb = work.copy()
+    thumb.thumbnail((size, size), Image.Resampling.LANCZOS)
+    out = io.BytesIO()
+    thumb.save(out, "JPEG", quality=85, optimize=True)
+    return Preview(out.getvalue(), thumb.width, thumb.height)
 
 
 def _mp_offsets(image: Image.Image) -> list[int]:
@@ -162,16 +197,6 @@ def sharpness(grey: Image.Image) -> float:
         return 0.0
     edges = grey.filter(_LAPLACIAN).crop((1, 1, width - 1, height - 1))
     return round(float(ImageStat.Stat(edges).var[0]), 2)
-
-
-def make_thumbnail(fp: IO[bytes], size: int, limits: ImageLimits | None = None) -> tuple[bytes, int, int]:
-    """An upright JPEG no larger than size x size; the same input gives the same bytes."""
-    with open_bounded(fp, limits) as (image, _):
-        orientation = int(image.getexif().get(_ORIENTATION, 1) or 1)
-        thumb = _working_copy(image, orientation, size)
-    out = io.BytesIO()
-    thumb.save(out, "JPEG", quality=85, optimize=True)
-    return out.getvalue(), thumb.width, thumb.height
 
 
 def _to_8bit(image: Image.Image) -> Image.Image:
@@ -222,7 +247,10 @@ COLOUR_SAMPLE = 128  # dominant colours are a property of the whole picture: a s
 def _dominant_colours(work: Image.Image, count: int = 5) -> list[Colour]:
     sample = work.copy()
     sample.thumbnail((COLOUR_SAMPLE, COLOUR_SAMPLE), Image.Resampling.BOX)
-    quantized = sample.quantize(colors=count, method=Image.Quantize.MEDIANCUT)
+    # Fast octree: clusters by colour, so a colour covering most of the picture comes out as one entry
+    # with its real share. Median cut splits into boxes of equal population instead, and on photographs
+    # took 7-30 ms against well under 1-5 ms, on a 128-pixel sample.
+    quantized = sample.quantize(colors=count, method=Image.Quantize.FASTOCTREE)
     palette = quantized.getpalette() or []
     colours = sorted(quantized.getcolors(count) or [], key=lambda c: (-c[0], c[1]))
     total = sample.width * sample.height
