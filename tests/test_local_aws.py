@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -46,6 +47,19 @@ def test_moto_in_a_process_of_its_own_serves_every_service() -> None:
         s3.create_bucket(Bucket="own-process")
         s3.put_object(Bucket="own-process", Key="a", Body=b"hello")
         assert s3.get_object(Bucket="own-process", Key="a", Range="bytes=1-3")["Body"].read() == b"ell"
+        # A copy takes its source's ETag rather than hashing the bytes again: still each body's own MD5.
+        for source, body in (("a", b"hello"), ("c", b"other bytes")):
+            s3.put_object(Bucket="own-process", Key=source, Body=body)
+            copied = s3.copy_object(Bucket="own-process", Key="b", CopySource=f"own-process/{source}")
+            md5 = f'"{hashlib.md5(body).hexdigest()}"'
+            assert copied["CopyObjectResult"]["ETag"] == md5
+            assert s3.head_object(Bucket="own-process", Key="b")["ETag"] == md5
+            assert s3.get_object(Bucket="own-process", Key="b")["Body"].read() == body
+        s3.put_object(Bucket="own-process", Key="d", Body=b"put after the copies")
+        assert (
+            s3.head_object(Bucket="own-process", Key="d")["ETag"]
+            == f'"{hashlib.md5(b"put after the copies").hexdigest()}"'
+        )
         sqs = endpoints.client("sqs")
         url = sqs.create_queue(QueueName="own-process")["QueueUrl"]
         sqs.send_message(QueueUrl=url, MessageBody="m")
