@@ -64,6 +64,19 @@ def test_moto_in_a_process_of_its_own_serves_every_service() -> None:
         url = sqs.create_queue(QueueName="own-process")["QueueUrl"]
         sqs.send_message(QueueUrl=url, MessageBody="m")
         assert [m["Body"] for m in sqs.receive_message(QueueUrl=url)["Messages"]] == ["m"]
+        # SQS reads the clock its own way here: delays, visibility and counts still keep time.
+        sqs.send_message(QueueUrl=url, MessageBody="later", DelaySeconds=1)
+        got = sqs.receive_message(QueueUrl=url, VisibilityTimeout=1).get("Messages", [])
+        assert got == [], "a delayed message was delivered early"
+        counts = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+        assert counts["ApproximateNumberOfMessagesDelayed"] == "1"
+        got = sqs.receive_message(QueueUrl=url, VisibilityTimeout=1, WaitTimeSeconds=3)["Messages"]
+        assert [m["Body"] for m in got] == ["later"]
+        assert sqs.receive_message(QueueUrl=url, VisibilityTimeout=1).get("Messages", []) == []
+        again = sqs.receive_message(QueueUrl=url, WaitTimeSeconds=3)["Messages"]
+        assert [m["Body"] for m in again] == ["later"] and again[0]["ReceiptHandle"] != got[0][
+            "ReceiptHandle"
+        ]
         assert endpoints.client("sns").create_topic(Name="own-process")["TopicArn"].endswith(":own-process")
         process = server._process
     finally:

@@ -69,16 +69,20 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 
 def _moto_main() -> None:  # pragma: no cover - runs in the moto process, moto and werkzeug only
-    """moto's server as `python -m moto.server` runs it, less three costs it pays for nothing.
+    """moto's server as `python -m moto.server` runs it, less four costs it pays for nothing.
 
     moto matches each request's Host against its service names by listing its package directory (a
     listdir and an isdir per service, a third of a small request's time); the list cannot change while
     the server runs, so it is read once. Werkzeug's one log line per request goes nowhere here. And a
     CopyObject hashed the bytes it copied again for the new object's ETag (7 ms for a 3.4 MiB photo);
-    the copy takes the source's, which is the MD5 of the same bytes."""
+    the copy takes the source's, which is the MD5 of the same bytes. SQS asks the clock through two
+    datetime conversions and an import, several times per message of a queue on every send and receive
+    (its attribute counts): the same clock is read with time.time(), which took most of moto's time out
+    of a 1,000-file batch."""
     import signal
     import sys
     import threading
+    import time
     from typing import Any  # noqa: F401 - the annotations below run: this source runs alone in moto
 
     from moto import backends
@@ -88,7 +92,18 @@ def _moto_main() -> None:  # pragma: no cover - runs in the moto process, moto a
         create_backend_app,
     )
     from moto.s3.models import S3Backend
+    from moto.sqs import models as sqs_models
     from werkzeug.serving import make_server
+
+    exact_unix_time, exact_unix_time_millis = sqs_models.unix_time, sqs_models.unix_time_millis
+
+    def unix_time(dt: Any = None) -> float:  # seconds since the epoch, now unless given a (naive UTC) dt
+        return time.time() if dt is None else exact_unix_time(dt)
+
+    def unix_time_millis(dt: Any = None) -> float:
+        return time.time() * 1000.0 if dt is None else exact_unix_time_millis(dt)
+
+    sqs_models.unix_time, sqs_models.unix_time_millis = unix_time, unix_time_millis
 
     modules = tuple(backends.list_of_moto_modules())
     backends.list_of_moto_modules = lambda: modules
