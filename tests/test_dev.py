@@ -171,6 +171,32 @@ def test_upload_follows_each_file_to_its_outcome_and_dev_says_how_to_reach_it(tm
         assert good[2:5] == ["SUCCEEDED", "accepted", "passed"]
         assert broken[2:5] == ["SUCCEEDED", "quarantined", "CorruptImage"]
         assert good[1].startswith("s3-") and good[5] == "workflows-local-inputbucket"
+        # The terminal follows each upload to its SNS message, and reading them keeps the tap queue empty.
+        feed: list[str] = []
+        while len(feed) < 2 and time.monotonic() < deadline + 60:
+            feed = [
+                line for line in (tmp_path / "dev.err").read_text().splitlines() if line.startswith("SNS ")
+            ]
+            time.sleep(0.2)
+        by_key = {line.split()[3]: line.split() for line in feed}
+        assert by_key["uploads/good.jpg"][1:3] == ["accepted", "passed"], feed
+        assert "s3://workflows-local-acceptedbucket/uploads/good.jpg" in by_key["uploads/good.jpg"], feed
+        assert by_key["uploads/broken.jpg"][1:3] == ["quarantined", "CorruptImage"], feed
+        sqs_env = {**env, **exports}
+        endpoints = json.loads((data_dir / "endpoints.json").read_text())
+        tap = endpoints["snsTapQueueUrl"]
+        left = subprocess.run(
+            [*aws, "sqs", "get-queue-attributes", "--queue-url", tap, "--attribute-names", "All"]
+            + ["--endpoint-url", endpoints["aws"]],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env=sqs_env,
+            cwd=tmp_path,
+        )
+        assert left.returncode == 0, left.stderr
+        counts = json.loads(left.stdout)["Attributes"]
+        assert counts["ApproximateNumberOfMessages"] == counts["ApproximateNumberOfMessagesNotVisible"] == "0"
     finally:
         process.terminate()
         process.wait(30)

@@ -581,6 +581,11 @@ async def run_batch_upload_async(
                 ),
             ]
             say(f"batch: workflows upload of {count} files")
+            # As `workflows dev` does while serving: the SNS tap is read (its lines go to the log).
+            from workflows.local.dev import follow_notifications
+
+            following = asyncio.Event()
+            follower = asyncio.create_task(follow_notifications(world, following))
             before = cpu_snapshot(world)
             for thread in probes:
                 thread.start()
@@ -593,6 +598,8 @@ async def run_batch_upload_async(
             )
             result.seconds = time.time() - t0
             stop.set()
+            following.set()
+            await follower
             for thread in probes:  # joined off the loop: a probe's last call is answered by this loop
                 await asyncio.to_thread(thread.join, 30)
             result.cpu = cpu_used(before, cpu_snapshot(world))

@@ -312,6 +312,65 @@ async def run_sample(world: DevWorld, timeout: float = 60.0) -> dict[str, Any]:
     return result
 
 
+def notification_line(body: dict[str, Any]) -> str:
+    """One message of the SNS tap queue (its SQS body: the SNS envelope) as one line: the outcome, why,
+    the upload's key, where it went, and the execution's name."""
+    attributes = {k: v.get("Value") for k, v in (body.get("MessageAttributes") or {}).items()}
+    text = str(body.get("Message") or "")
+    try:
+        message = json.loads(text)
+    except ValueError:
+        message = None
+    if not isinstance(message, dict):
+        return f"SNS  {' '.join(text.split())[:160]}"
+    outcome = str(message.get("outcome") or attributes.get("outcome") or "-")
+    why = str(message.get("reason") or message.get("error") or attributes.get("reason") or "")
+    source: dict[str, Any] = message["source"] if isinstance(message.get("source"), dict) else {}
+    line = f"SNS  {outcome:<11} {why:<18} {source.get('key') or message.get('key') or ''}"
+    if message.get("bucket") and message.get("key"):
+        line += f" -> s3://{message['bucket']}/{message['key']}"
+    if message.get("cause"):
+        line += f": {message['cause']}"
+    if message.get("execution"):
+        line += f"  ({str(message['execution']).rsplit(':', 1)[-1]})"
+    return line
+
+
+async def follow_notifications(world: DevWorld, stop: asyncio.Event, wait_seconds: int = 1) -> int:
+    """While serving, read the SNS tap queue and print each message as it arrives: every upload's
+    outcome shows in the terminal. It also keeps the queue short: moto scans a whole queue on every send
+    and receive, so a tap nobody read made each publish slower than the last (a 1,000-file batch
+    spent most of moto's time there). Returns how many messages it showed."""
+    if not world.tap_queue_url:
+        return 0
+    sqs = world.endpoints.client("sqs")
+    shown = 0
+    while not stop.is_set():
+        try:
+            got = await asyncio.to_thread(
+                sqs.receive_message,
+                QueueUrl=world.tap_queue_url,
+                WaitTimeSeconds=wait_seconds,
+                MaxNumberOfMessages=10,
+            )
+        except Exception as err:  # moto going away at shutdown, or a transient error
+            logging.getLogger(__name__).debug("SNS tap: %s", err)
+            await asyncio.sleep(wait_seconds)
+            continue
+        messages = got.get("Messages", [])
+        if messages:
+            entries = [{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)]
+            await asyncio.to_thread(sqs.delete_message_batch, QueueUrl=world.tap_queue_url, Entries=entries)
+        for m in messages:
+            try:
+                body = json.loads(m["Body"])
+            except ValueError:
+                body = {"Message": m["Body"]}
+            console.print(notification_line(body), markup=False, highlight=False, soft_wrap=True)
+            shown += 1
+    return shown
+
+
 def _print_endpoints(info: dict[str, Any], path: Path) -> None:
     from rich.table import Table
 
@@ -600,12 +659,17 @@ async def dev_main(args: argparse.Namespace) -> int:
             console.print("--once: shutting down")
         else:
             console.print(f"[bold]Serving.[/bold] Open {info['console']} - Ctrl-C to stop.")
+            if world.tap_queue_url:
+                console.print("Each SNS message the pipeline publishes is shown below as it arrives.")
             stop = asyncio.Event()
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGINT, signal.SIGTERM):
                 with contextlib.suppress(NotImplementedError):
                     loop.add_signal_handler(sig, stop.set)
+            follower = asyncio.create_task(follow_notifications(world, stop))
             await stop.wait()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(follower, 5)
     finally:
         await stop_world(world)
     return status
