@@ -256,3 +256,39 @@ def test_the_wal_is_checkpointed_off_the_event_loop(tmp_path: Path, monkeypatch:
     assert store.db.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 1000
     assert not any(t.name == "workflows-store-checkpoint" for t in threading.enumerate())
     assert [e.id for e in store.load_events(arn)][-1] == 1800
+
+
+def test_a_summary_list_leaves_out_what_no_list_shows(tmp_path: Path) -> None:
+    """ListExecutions reads summaries: the machine snapshot (its whole definition), input, output,
+    error and cause are dropped in SQL; everything a list row needs is there, and paging still works."""
+    store = Store(str(tmp_path))
+    machine = "arn:aws:states:us-east-1:123456789012:stateMachine:m"
+    for i in range(3):
+        store.insert_execution(
+            {
+                "executionArn": f"arn:aws:states:us-east-1:123456789012:execution:m:e{i}",
+                "stateMachineArn": machine,
+                "mapRunArn": None,
+                "name": f"e{i}",
+                "status": "SUCCEEDED",
+                "startDate": 1000.0 + i,
+                "stopDate": 1001.0 + i,
+                "machine": {"definition": "{" + " " * 20_000 + "}"},
+                "input": '{"key": "uploads/a.jpg"}',
+                "output": '{"outcome": "accepted"}',
+                "error": None,
+                "cause": None,
+                "redriveCount": 0,
+            }
+        )
+    full = store.list_executions(state_machine_arn=machine)
+    listed = store.list_executions(state_machine_arn=machine, summary=True)
+    assert [r["name"] for r in listed] == ["e2", "e1", "e0"]
+    dropped = {"machine", "input", "output", "error", "cause"}
+    assert [{k: v for k, v in r.items() if k not in dropped} for r in full] == listed
+    assert not dropped & set(listed[0])
+    assert full[0]["machine"]["definition"].startswith("{")
+    page = store.list_executions(
+        state_machine_arn=machine, summary=True, before_seq=listed[0]["seq"], limit=1
+    )
+    assert [r["name"] for r in page] == ["e1"]

@@ -404,6 +404,7 @@ class Executions(ServiceCore):
                 status=statusFilter,
                 before_seq=cursor,
                 limit=size + 1,
+                summary=True,
             )
             if not batch:
                 break
