@@ -4,6 +4,7 @@ retried, and whoever waits on the flush goes on once it succeeds)."""
 from __future__ import annotations
 
 import asyncio
+import json
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -292,3 +293,27 @@ def test_a_summary_list_leaves_out_what_no_list_shows(tmp_path: Path) -> None:
         state_machine_arn=machine, summary=True, before_seq=listed[0]["seq"], limit=1
     )
     assert [r["name"] for r in page] == ["e1"]
+    # A row from before summaries (its column NULL) is summarised in SQL as it is listed.
+    store.db.execute("UPDATE executions SET summary=NULL WHERE name='e0'")
+    assert store.list_executions(state_machine_arn=machine, summary=True) == listed
+    store.close()
+
+
+def test_a_store_from_before_summaries_gets_the_column(tmp_path: Path) -> None:
+    db = sqlite3.connect(tmp_path / "workflows.db")
+    db.execute(
+        "CREATE TABLE executions (arn TEXT PRIMARY KEY, state_machine_arn TEXT NOT NULL, map_run_arn TEXT,"
+        " name TEXT NOT NULL, status TEXT NOT NULL, start_date REAL NOT NULL, stop_date REAL,"
+        " seq INTEGER NOT NULL, data TEXT NOT NULL)"
+    )
+    record = {"executionArn": "arn:e", "stateMachineArn": "arn:m", "name": "e", "status": "SUCCEEDED"}
+    db.execute(
+        "INSERT INTO executions VALUES ('arn:e', 'arn:m', NULL, 'e', 'SUCCEEDED', 1.0, 2.0, 1, ?)",
+        (json.dumps({**record, "input": "{}", "machine": {"definition": "{}"}, "seq": 1}),),
+    )
+    db.commit()
+    db.close()
+    store = Store(str(tmp_path))
+    assert store.list_executions(state_machine_arn="arn:m", summary=True) == [{**record, "seq": 1}]
+    assert store.get_execution("arn:e")["input"] == "{}"
+    store.close()

@@ -29,8 +29,15 @@ __all__ = ["EventWriter", "Store", "StoreError", "store_error"]
 log = logging.getLogger(__name__)
 
 
-# The fields of an execution's record that no list shows, removed in SQL (SQLite's JSON functions).
-_SUMMARY = "json_remove(data, '$.machine', '$.input', '$.output', '$.error', '$.cause')"
+# The fields of an execution's record that no list shows: the machine snapshot (its whole definition),
+# input, output, error, cause. A row keeps the rest as its `summary`; rows written before that column
+# existed have them removed in SQL (SQLite's JSON functions) as they are listed.
+_LIST_DROPS = ("machine", "input", "output", "error", "cause")
+_SUMMARY = "COALESCE(summary, json_remove(data, " + ", ".join(f"'$.{k}'" for k in _LIST_DROPS) + "))"
+
+
+def _summary_text(record: dict[str, Any]) -> str:
+    return json.dumps({k: v for k, v in record.items() if k not in _LIST_DROPS})
 
 
 @functools.cache
@@ -105,7 +112,8 @@ CREATE TABLE IF NOT EXISTS executions (
     start_date REAL NOT NULL,
     stop_date REAL,
     seq INTEGER NOT NULL,
-    data TEXT NOT NULL
+    data TEXT NOT NULL,
+    summary TEXT  -- `data` without what no list shows (_LIST_DROPS); NULL in rows older than it
 );
 CREATE INDEX IF NOT EXISTS executions_sm ON executions (state_machine_arn, seq);
 CREATE INDEX IF NOT EXISTS executions_status ON executions (status);
@@ -288,6 +296,9 @@ class Store:
             self._checkpointer.wake.set()
 
     def _migrate(self) -> None:
+        columns = {row[1] for row in self.db.execute("PRAGMA table_info(executions)")}
+        if "summary" not in columns:  # a store from before summaries: its rows are summarised as listed
+            self.db.execute("ALTER TABLE executions ADD COLUMN summary TEXT")
         old = self.db.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='events'").fetchone()
         if old is not None:
             with self.transaction():
@@ -348,7 +359,7 @@ class Store:
         record["seq"] = self._seq
         self.db.execute(
             "INSERT INTO executions (arn, state_machine_arn, map_run_arn, name, status, start_date, stop_date,"
-            " seq, data) VALUES (?,?,?,?,?,?,?,?,?)",
+            " seq, data, summary) VALUES (?,?,?,?,?,?,?,?,?,?)",
             (
                 record["executionArn"],
                 record["stateMachineArn"],
@@ -359,13 +370,20 @@ class Store:
                 record.get("stopDate"),
                 self._seq,
                 json.dumps(record),
+                _summary_text(record),
             ),
         )
 
     def update_execution(self, record: dict[str, Any]) -> None:
         self.db.execute(
-            "UPDATE executions SET status=?, stop_date=?, data=? WHERE arn=?",
-            (record["status"], record.get("stopDate"), json.dumps(record), record["executionArn"]),
+            "UPDATE executions SET status=?, stop_date=?, data=?, summary=? WHERE arn=?",
+            (
+                record["status"],
+                record.get("stopDate"),
+                json.dumps(record),
+                _summary_text(record),
+                record["executionArn"],
+            ),
         )
 
     def get_execution(self, arn: str) -> dict[str, Any] | None:
@@ -384,8 +402,8 @@ class Store:
     ) -> list[dict[str, Any]]:
         """Newest first, as AWS lists them; `before_seq` continues a page. With `summary`, records come
         without what a list never shows (the machine snapshot with its definition, input, output, error,
-        cause): SQLite drops them before Python decodes anything. A pipeline execution's record is
-        about 30 KB, nearly all definition, so a console listing 1,000 decoded 30 MB per refresh."""
+        cause), read from the row's summary. A pipeline execution's record is about 30 KB, nearly all
+        definition, so a console listing 1,000 executions decoded 30 MB on each refresh."""
         where: list[str] = []
         args: list[Any] = []
         if state_machine_arn is not None:
@@ -400,7 +418,8 @@ class Store:
         if before_seq is not None:
             where.append("seq<?")
             args.append(before_seq)
-        sql = f"SELECT {_SUMMARY if summary and _has_json1(self.db) else 'data'} FROM executions"
+        column = "data" if not summary else _SUMMARY if _has_json1(self.db) else "COALESCE(summary, data)"
+        sql = f"SELECT {column} FROM executions"
         if where:
             sql += " WHERE " + " AND ".join(where)
         sql += " ORDER BY seq DESC LIMIT ?"
