@@ -317,3 +317,39 @@ def test_a_store_from_before_summaries_gets_the_column(tmp_path: Path) -> None:
     assert store.list_executions(state_machine_arn="arn:m", summary=True) == [{**record, "seq": 1}]
     assert store.get_execution("arn:e")["input"] == "{}"
     store.close()
+
+
+def test_a_machine_snapshot_is_stored_once_and_read_back_whole(tmp_path: Path) -> None:
+    """Executions of one revision share one snapshot row; each record reads back with its machine,
+    whether it was written with a reference or (an older store) with the machine inline."""
+    store = Store(str(tmp_path))
+    machine = {
+        "definition": '{"StartAt": "P", "States": {"P": {"Type": "Pass", "End": true}}}' + " " * 20_000
+    }
+    machine |= {"name": "m", "roleArn": "arn:aws:iam::123456789012:role/r"}
+
+    def record(i: int, status: str = "RUNNING") -> dict[str, Any]:
+        return {
+            "executionArn": f"arn:e{i}",
+            "stateMachineArn": "arn:m",
+            "name": f"e{i}",
+            "status": status,
+            "startDate": float(i),
+            "machine": dict(machine),
+            "input": "{}",
+        }
+
+    for i in range(3):
+        store.insert_execution(record(i))
+    store.update_execution(record(0, "SUCCEEDED"))
+    assert store.db.execute("SELECT COUNT(*) FROM snapshots").fetchone()[0] == 1
+    assert all(size < 1_000 for (size,) in store.db.execute("SELECT length(data) FROM executions"))
+    assert store.get_execution("arn:e0") == record(0, "SUCCEEDED")  # as updated (no seq given)
+    assert [r["machine"] for r in store.running_executions()] == [machine, machine]
+    assert [r["machine"]["roleArn"] for r in store.list_executions(state_machine_arn="arn:m")] == [
+        "arn:aws:iam::123456789012:role/r"
+    ] * 3
+    inline = {**record(9, "SUCCEEDED"), "seq": 9}
+    store.db.execute("UPDATE executions SET data=? WHERE arn='arn:e2'", (json.dumps(inline),))
+    assert store.get_execution("arn:e2") == inline
+    store.close()

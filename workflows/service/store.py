@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import hashlib
 import json
 import logging
 import os
@@ -33,6 +34,7 @@ log = logging.getLogger(__name__)
 # input, output, error, cause. A row keeps the rest as its `summary`; rows written before that column
 # existed have them removed in SQL (SQLite's JSON functions) as they are listed.
 _LIST_DROPS = ("machine", "input", "output", "error", "cause")
+_SNAPSHOT = "$snapshot"  # a stored record's `machine`: {"$snapshot": id} in the snapshots table
 _SUMMARY = "COALESCE(summary, json_remove(data, " + ", ".join(f"'$.{k}'" for k in _LIST_DROPS) + "))"
 
 
@@ -115,6 +117,12 @@ CREATE TABLE IF NOT EXISTS executions (
     data TEXT NOT NULL,
     summary TEXT  -- `data` without what no list shows (_LIST_DROPS); NULL in rows older than it
 );
+-- The machine as an execution saw it (its definition, role, configurations) is the same for every
+-- execution of a revision: stored once here by its hash, and referred to from each record.
+CREATE TABLE IF NOT EXISTS snapshots (
+    id TEXT PRIMARY KEY,
+    data TEXT NOT NULL
+) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS executions_sm ON executions (state_machine_arn, seq);
 CREATE INDEX IF NOT EXISTS executions_status ON executions (status);
 -- An execution's history in runs of consecutive events: `data` is a JSON array of the records of
@@ -354,6 +362,33 @@ class Store:
 
     # -- executions ---------------------------------------------------------------------------
 
+    def _record_text(self, record: dict[str, Any]) -> str:
+        """The record as stored: its machine snapshot replaced by a reference to the one row that holds
+        it (a pipeline definition is some 29 KB of every 36 KB record, the same for each execution)."""
+        machine = record.get("machine")
+        if not isinstance(machine, dict) or not machine:
+            return json.dumps(record)
+        text = json.dumps(machine, sort_keys=True)
+        ref = hashlib.sha256(text.encode()).hexdigest()[:32]
+        # Every write, not once per id: a write in a transaction that rolls back must not leave a
+        # reference to a row that is not there. Known ids cost SQLite a key lookup.
+        self.db.execute("INSERT OR IGNORE INTO snapshots (id, data) VALUES (?,?)", (ref, text))
+        return json.dumps({**record, "machine": {_SNAPSHOT: ref}})
+
+    def _record(self, text: str) -> dict[str, Any]:
+        record: dict[str, Any] = json.loads(text)
+        machine = record.get("machine")
+        if isinstance(machine, dict) and len(machine) == 1 and _SNAPSHOT in machine:
+            row = self.db.execute("SELECT data FROM snapshots WHERE id=?", (machine[_SNAPSHOT],)).fetchone()
+            if row is None:
+                raise StoreError(
+                    "InternalFailure",
+                    f"The store {self.path} has lost the machine snapshot of {record.get('executionArn')}",
+                    500,
+                )
+            record["machine"] = json.loads(row[0])
+        return record
+
     def insert_execution(self, record: dict[str, Any]) -> None:
         self._seq += 1
         record["seq"] = self._seq
@@ -369,7 +404,7 @@ class Store:
                 record["startDate"],
                 record.get("stopDate"),
                 self._seq,
-                json.dumps(record),
+                self._record_text(record),
                 _summary_text(record),
             ),
         )
@@ -380,7 +415,7 @@ class Store:
             (
                 record["status"],
                 record.get("stopDate"),
-                json.dumps(record),
+                self._record_text(record),
                 _summary_text(record),
                 record["executionArn"],
             ),
@@ -388,7 +423,7 @@ class Store:
 
     def get_execution(self, arn: str) -> dict[str, Any] | None:
         row = self.db.execute("SELECT data FROM executions WHERE arn=?", (arn,)).fetchone()
-        return json.loads(row[0]) if row else None
+        return self._record(row[0]) if row else None
 
     def list_executions(
         self,
@@ -424,11 +459,12 @@ class Store:
             sql += " WHERE " + " AND ".join(where)
         sql += " ORDER BY seq DESC LIMIT ?"
         args.append(limit)
-        return [json.loads(r[0]) for r in self.db.execute(sql, args)]
+        rows = self.db.execute(sql, args).fetchall()
+        return [json.loads(r[0]) for r in rows] if summary else [self._record(r[0]) for r in rows]
 
     def running_executions(self) -> list[dict[str, Any]]:
-        rows = self.db.execute("SELECT data FROM executions WHERE status='RUNNING' ORDER BY seq")
-        return [json.loads(r[0]) for r in rows]
+        rows = self.db.execute("SELECT data FROM executions WHERE status='RUNNING' ORDER BY seq").fetchall()
+        return [self._record(r[0]) for r in rows]
 
     def count_running(self, state_machine_arn: str) -> int:
         return self.db.execute(
