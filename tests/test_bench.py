@@ -169,6 +169,12 @@ def test_batch_upload_accounts_for_every_file_and_times_the_api_meanwhile() -> N
     assert result.describe_ms and result.console_ms
     figures = bench_pipeline.batch_figures(result)
     assert figures["files_per_s"] > 0 and figures["describe_ms"]["p99"] is not None
+    # 20 files and the 3 warm-up uploads; one machine revision, so one snapshot of its definition.
+    assert result.executions == 23
+    definition = (bench_pipeline.ROOT / "definitions" / "pipeline.asl.json").stat().st_size
+    assert definition < result.stored["machine snapshots"] < 2 * definition
+    assert 0 < result.stored["execution records"] < 23 * definition  # each record refers to the snapshot
+    assert result.stored["history"] > 0
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -494,6 +494,8 @@ class BatchUploadResult:
     describe_ms: list[float] = field(default_factory=list)  # DescribeExecution while the batch ran
     console_ms: list[float] = field(default_factory=list)  # the console's executions list meanwhile
     cpu: dict[str, float] = field(default_factory=dict)
+    stored: dict[str, int] = field(default_factory=dict)  # bytes of text in the store, by table, after it
+    executions: int = 0  # executions in the store then
     problem: str | None = None
 
     @property
@@ -603,6 +605,7 @@ async def run_batch_upload_async(
             for thread in probes:  # joined off the loop: a probe's last call is answered by this loop
                 await asyncio.to_thread(thread.join, 30)
             result.cpu = cpu_used(before, cpu_snapshot(world))
+            result.stored, result.executions = _stored_text(world.service.store)
             result.exit_code = done.returncode
             try:
                 rows = json.loads(done.stdout)
@@ -620,6 +623,19 @@ async def run_batch_upload_async(
             if result.accounted != count or len({r["execution"] for r in rows}) != count:
                 result.problem = f"{result.accounted} of {count} files accounted for by a finished execution"
     return result
+
+
+def _stored_text(store: Any) -> tuple[dict[str, int], int]:
+    """Bytes of text the store holds per table (execution records and their list summaries, machine
+    snapshots, history chunks), and how many executions."""
+    db = store.db
+    sizes = {
+        "execution records": "SELECT COALESCE(SUM(length(data) + COALESCE(length(summary), 0)), 0) FROM executions",
+        "machine snapshots": "SELECT COALESCE(SUM(length(data)), 0) FROM snapshots",
+        "history": "SELECT COALESCE(SUM(length(data)), 0) FROM event_chunks",
+    }
+    stored = {name: int(db.execute(sql).fetchone()[0]) for name, sql in sizes.items()}
+    return stored, int(db.execute("SELECT COUNT(*) FROM executions").fetchone()[0])
 
 
 def render_batch(result: BatchUploadResult) -> Any:
@@ -651,6 +667,13 @@ def render_batch(result: BatchUploadResult) -> Any:
     table.add_row("CPU ms per file, all processes of the world", _ms(sum(per_file.values()) or None))
     for name, ms in per_file.items():
         table.add_row(f"  {name}", _ms(ms))
+    if result.executions:
+        per = {k: v / 1024 / result.executions for k, v in result.stored.items()}
+        table.add_row(
+            f"KiB stored per execution ({result.executions} executions)", f"{sum(per.values()):.1f}"
+        )
+        for name, kib in per.items():
+            table.add_row(f"  {name}", f"{kib:.1f}")
     return table
 
 
@@ -673,6 +696,8 @@ def batch_figures(result: BatchUploadResult) -> dict[str, Any]:
             "n": len(result.console_ms),
         },
         "cpu_seconds": result.cpu,
+        "stored_bytes": result.stored,
+        "executions": result.executions,
         "problem": result.problem,
     }
 
