@@ -146,6 +146,9 @@ def test_pipeline_quick_every_upload_reaches_sns_accepted() -> None:
         assert len(batch.latencies()) == n
         assert all(t.outcome == "accepted" and t.status == "SUCCEEDED" for t in batch.trips)
         assert all({"Validate", "Analyse", "Notify"} <= t.states.keys() for t in batch.trips)
+        # This process's CPU is split: the bench's uploads and tap reads apart from the engine's work.
+        assert batch.cpu[bench_pipeline.CLIENT] > 0 and batch.cpu[bench_pipeline.ENGINE] > 0
+        assert "engine + bench client" not in batch.cpu
     figures = bench_pipeline.pipeline_figures(result)
     assert figures["ok"] is True and len(figures["sequential"]["trips"]) == 2
 
@@ -167,6 +170,7 @@ def test_batch_upload_accounts_for_every_file_and_times_the_api_meanwhile() -> N
     assert result.exit_code == 0
     assert result.accounted == 20 and result.counts == {"succeeded": 18, "quarantined": 2, "failed": 0}
     assert result.describe_ms and result.console_ms
+    assert result.cpu[bench_pipeline.CLIENT] > 0 and result.cpu[bench_pipeline.ENGINE] > 0
     figures = bench_pipeline.batch_figures(result)
     assert figures["files_per_s"] > 0 and figures["describe_ms"]["p99"] is not None
     # 20 files and the 3 warm-up uploads; one machine revision, so one snapshot of its definition.

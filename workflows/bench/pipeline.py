@@ -190,12 +190,28 @@ class PipelineResult:
         return self.problem is None and self.sequential.ok and self.concurrent.ok and memory_ok
 
 
+ENGINE, CLIENT = "engine (this process, less the bench client)", "bench client (its uploads, reads, probes)"
+
+
+def _client_apart(cpu: dict[str, float], client_seconds: float) -> dict[str, float]:
+    """This process's CPU split: what the bench's own threads used (uploading, reading the tap queue,
+    probing the API; a person's client runs elsewhere) apart from the engine's."""
+    own = cpu.pop("engine + bench client", 0.0)
+    client = min(client_seconds, own)
+    return {ENGINE: own - client, CLIENT: client, **cpu}
+
+
 class _Tap:
     """Reads the SNS tap queue on a thread, keeping every pipeline message by object key."""
 
     def __init__(self, sqs: Any, url: str) -> None:
         self.sqs, self.url = sqs, url
         self.arrived: dict[str, tuple[float, float, dict[str, Any]]] = {}  # key -> (sent, received, message)
+        self.cpu = 0.0  # CPU seconds its reading threads used since the last take_cpu()
+
+    def take_cpu(self) -> float:
+        used, self.cpu = self.cpu, 0.0
+        return used
 
     def drain(self) -> None:
         while True:
@@ -206,6 +222,13 @@ class _Tap:
                 self.sqs.delete_message(QueueUrl=self.url, ReceiptHandle=message["ReceiptHandle"])
 
     def wait_for(self, keys: set[str], timeout: float) -> None:
+        c0 = time.thread_time()
+        try:
+            self._wait_for(keys, timeout)
+        finally:
+            self.cpu += time.thread_time() - c0
+
+    def _wait_for(self, keys: set[str], timeout: float) -> None:
         deadline = time.time() + timeout
         while not keys <= self.arrived.keys() and time.time() < deadline:
             response = self.sqs.receive_message(
@@ -276,11 +299,13 @@ async def _trips(
     prefix, suffix = world.input_prefix, world.input_suffix or ".jpg"
     keys = [f"{prefix}bench/{uuid.uuid4().hex[:12]}{suffix}" for _ in range(count)]
     returned: dict[str, tuple[float, float]] = {}
+    client_cpu: list[float] = []  # CPU seconds of each upload's thread: the uploader, not the engine
 
     def put(key: str) -> None:
-        t0 = time.time()
+        t0, c0 = time.time(), time.thread_time()
         s3.put_object(Bucket=world.input_bucket, Key=key, Body=body, ContentType="image/jpeg")
         returned[key] = (t0, time.time())
+        client_cpu.append(time.thread_time() - c0)
 
     loop = asyncio.get_running_loop()
     batch = Batch()
@@ -304,7 +329,7 @@ async def _trips(
         if time.time() > deadline or all(e["status"] != "RUNNING" for e in executions.values()):
             break
         await asyncio.sleep(0.05)
-    batch.cpu = cpu_used(cpu_before, cpu_snapshot(world))
+    batch.cpu = _client_apart(cpu_used(cpu_before, cpu_snapshot(world)), sum(client_cpu) + tap.take_cpu())
     for key in keys:
         t0, t1 = returned[key]
         trip = Trip(key=key, put_seconds=t1 - t0)
@@ -509,8 +534,10 @@ class BatchUploadResult:
         return float(statistics.quantiles(values, n=100, method="inclusive")[q - 1])
 
 
-def _probe(url: str, call: Any, stop: Any, out: list[float], every: float = 0.1) -> None:
-    """Time `call()` every `every` seconds until `stop` is set (a person clicking around meanwhile)."""
+def _probe(url: str, call: Any, stop: Any, out: list[float], every: float = 0.1, cpu: Any = None) -> None:
+    """Time `call()` every `every` seconds until `stop` is set (a person clicking around meanwhile);
+    the thread's own CPU seconds are appended to `cpu`."""
+    c0 = time.thread_time()
     while not stop.is_set():
         t0 = time.perf_counter()
         try:
@@ -519,6 +546,8 @@ def _probe(url: str, call: Any, stop: Any, out: list[float], every: float = 0.1)
             pass
         out.append((time.perf_counter() - t0) * 1000)
         stop.wait(every)
+    if cpu is not None:
+        cpu.append(time.thread_time() - c0)
 
 
 async def run_batch_upload_async(
@@ -559,6 +588,7 @@ async def run_batch_upload_async(
             sfn = world.endpoints.client("stepfunctions")
             page = f"{world.api_url}/console/api/executions?stateMachineArn={machine}&maxResults=25"
             stop = threading.Event()
+            probe_cpu: list[float] = []
             probes = [
                 threading.Thread(
                     target=_probe,
@@ -567,6 +597,8 @@ async def run_batch_upload_async(
                         lambda: sfn.describe_execution(executionArn=known),
                         stop,
                         result.describe_ms,
+                        0.1,
+                        probe_cpu,
                     ),
                     daemon=True,
                 ),
@@ -578,6 +610,7 @@ async def run_batch_upload_async(
                         stop,
                         result.console_ms,
                         0.5,
+                        probe_cpu,
                     ),
                     daemon=True,
                 ),
@@ -604,7 +637,7 @@ async def run_batch_upload_async(
             await follower
             for thread in probes:  # joined off the loop: a probe's last call is answered by this loop
                 await asyncio.to_thread(thread.join, 30)
-            result.cpu = cpu_used(before, cpu_snapshot(world))
+            result.cpu = _client_apart(cpu_used(before, cpu_snapshot(world)), sum(probe_cpu))
             result.stored, result.executions = _stored_text(world.service.store)
             result.exit_code = done.returncode
             try:
