@@ -123,3 +123,43 @@ def test_parameters_override_defaults_and_are_checked() -> None:
 def test_outputs(stack) -> None:  # type: ignore[no-untyped-def]
     assert stack.outputs["InputBucketName"] == "workflows-local-inputbucket"
     assert stack.outputs["ReviewQueueUrl"].endswith("/workflows-local-ReviewQueue")
+
+
+def _statements(resource: dict) -> list[dict]:  # type: ignore[type-arg]
+    return [s for p in resource["Properties"].get("Policies", []) if "Statement" in p for s in p["Statement"]]
+
+
+def test_previews_are_written_by_analyse_only_and_read_by_the_state_machine_only() -> None:
+    """The preview bucket's grants, as least privilege asks: analyse may put objects under previews/
+    and nothing else there; the state machine may get them (the Thumbnail copy) and not write there.
+    Every role that writes to the SSE-KMS buckets, topic or queue may ask the pipeline key for a data
+    key (S3, SNS and SQS call GenerateDataKey, not Encrypt)."""
+    resources = load_yaml(TEMPLATE.read_text("utf-8"))["Resources"]
+    preview = {"Fn::Sub": "${PreviewBucket.Arn}/previews/*"}
+    by_role: dict[str, list[tuple[list[str], object]]] = {}
+    for name, resource in resources.items():
+        for statement in _statements(resource):
+            actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+            by_role.setdefault(name, []).append((actions, statement["Resource"]))
+    on_previews = {
+        name: sorted(a for actions, where in grants if where == preview for a in actions)
+        for name, grants in by_role.items()
+        if any(where == preview for _, where in grants)
+    }
+    assert on_previews == {
+        "AnalyseFunction": ["s3:PutObject"],
+        "PipelineStateMachine": ["s3:GetObject", "s3:GetObjectTagging"],
+    }
+    key = {"Fn::GetAtt": ["PipelineKey", "Arn"]}
+    for role in ("AnalyseFunction", "PipelineStateMachine", "StarterFunction"):
+        assert (["kms:GenerateDataKey"], key) in by_role[role], role
+    bucket = resources["PreviewBucket"]["Properties"]
+    assert bucket["LifecycleConfiguration"]["Rules"] == [
+        {"Id": "expire-previews", "Status": "Enabled", "ExpirationInDays": 1}
+    ]
+    assert (
+        bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]["ServerSideEncryptionByDefault"][
+            "SSEAlgorithm"
+        ]
+        == "aws:kms"
+    )
