@@ -365,6 +365,12 @@ def test_the_graph_follows_the_cursor_and_a_click_moves_it(server: Server, page:
     open_editor(page, server, "pipeline")
     text = get_text(page)
     page.click("#preview .node[data-state='RouteImage']")
+    # The click is served once the background parse has reached the state (at once on a quiet machine).
+    page.wait_for_function(
+        "n => { const s = window.WF.editor.view.state; return s.doc.lineAt(s.selection.main.head).number === n; }",
+        arg=line_of(text, '"RouteImage": {'),
+        timeout=5000,
+    )
     assert cursor(page)[0] == line_of(text, '"RouteImage": {')
     expect(page.locator("#preview .node.selected")).to_have_attribute("data-state", "RouteImage")
     put_cursor(page, text.index('"reason": "gps-location"'))

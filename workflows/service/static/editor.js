@@ -218,9 +218,13 @@
     }
 
     // -- graph preview that follows the cursor -----------------------------------------------------
-    function onNode(name) {
+    // CodeMirror parses a long text in the background: a click just after opening can name a state
+    // the syntax tree has not reached yet, so the click waits for it (a second at most) instead of
+    // being lost.
+    function onNode(name, tries = 20) {
       const pos = stateKeyPos(view.state, name);
       if (pos !== null) goTo(pos + 1);
+      else if (tries > 0) setTimeout(() => onNode(name, tries - 1), 50);
     }
     // Scroll the preview (not the page) so the state under the cursor is in sight.
     function revealNode(name) {
