@@ -148,7 +148,7 @@ def test_pipeline_quick_every_upload_reaches_sns_accepted() -> None:
         assert all({"Validate", "Analyse", "Notify"} <= t.states.keys() for t in batch.trips)
         # This process's CPU is split: the bench's uploads and tap reads apart from the engine's work.
         assert batch.cpu[bench_pipeline.CLIENT] > 0 and batch.cpu[bench_pipeline.ENGINE] > 0
-        assert "engine + bench client" not in batch.cpu
+        assert bench_pipeline.OWN not in batch.cpu
     figures = bench_pipeline.pipeline_figures(result)
     assert figures["ok"] is True and len(figures["sequential"]["trips"]) == 2
 

@@ -186,8 +186,10 @@ def test_upload_follows_each_file_to_its_outcome_and_dev_says_how_to_reach_it(tm
         endpoints = json.loads((data_dir / "endpoints.json").read_text())
         tap = endpoints["snsTapQueueUrl"]
         left = subprocess.run(
-            [*aws, "sqs", "get-queue-attributes", "--queue-url", tap, "--attribute-names", "All"]
-            + ["--endpoint-url", endpoints["aws"]],
+            [
+                *(*aws, "sqs", "get-queue-attributes", "--queue-url", tap, "--attribute-names", "All"),
+                *("--endpoint-url", endpoints["aws"]),
+            ],
             capture_output=True,
             text=True,
             timeout=60,

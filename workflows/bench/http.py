@@ -556,13 +556,18 @@ def render_http(rows: list[HttpRow], settings: HttpSettings) -> Any:
     return table
 
 
-def http_problems(rows: list[HttpRow]) -> list[str]:
+def _problems(rows: list[Any], missing: str) -> list[str]:
+    """Each side (ours, moto) of each row that ran and failed, with its problem."""
     return [
-        f"{row.name} ({who}): {m.problem or 'no result'}"
+        f"{row.name} ({who}): {side.problem or missing}"
         for row in rows
-        for who, m in (("ours", row.ours), ("moto", row.moto))
-        if not m.skipped and not m.ok
+        for who, side in (("ours", row.ours), ("moto", row.moto))
+        if not side.skipped and not side.ok
     ]
+
+
+def http_problems(rows: list[HttpRow]) -> list[str]:
+    return _problems(rows, "no result")
 
 
 def http_figures(rows: list[HttpRow]) -> dict[str, Any]:
@@ -858,12 +863,7 @@ def serial_table(rows: list[SerialRow], settings: SerialSettings) -> Any:
 
 
 def serial_problems(rows: list[SerialRow]) -> list[str]:
-    return [
-        f"{row.name} ({who}): {r.problem or 'no run'}"
-        for row in rows
-        for who, r in (("ours", row.ours), ("moto", row.moto))
-        if not r.skipped and not r.ok
-    ]
+    return _problems(rows, "no run")
 
 
 def serial_figures(rows: list[SerialRow]) -> dict[str, Any]:

@@ -190,13 +190,14 @@ class PipelineResult:
         return self.problem is None and self.sequential.ok and self.concurrent.ok and memory_ok
 
 
+OWN = "engine + bench client"  # this process in cpu_snapshot, before _client_apart splits it
 ENGINE, CLIENT = "engine (this process, less the bench client)", "bench client (its uploads, reads, probes)"
 
 
 def _client_apart(cpu: dict[str, float], client_seconds: float) -> dict[str, float]:
     """This process's CPU split: what the bench's own threads used (uploading, reading the tap queue,
     probing the API; a person's client runs elsewhere) apart from the engine's."""
-    own = cpu.pop("engine + bench client", 0.0)
+    own = cpu.pop(OWN, 0.0)
     client = min(client_seconds, own)
     return {ENGINE: own - client, CLIENT: client, **cpu}
 
@@ -270,7 +271,7 @@ def _process_cpu(pid: int | str = "self") -> float:
 def cpu_snapshot(world: Any) -> dict[str, dict[int | str, float]]:
     """CPU seconds so far of each process of the world, grouped: this process (the engine, its API and
     the bench's own client), moto, and each Lambda function's workers."""
-    groups: dict[str, dict[int | str, float]] = {"engine + bench client": {"self": _process_cpu()}}
+    groups: dict[str, dict[int | str, float]] = {OWN: {"self": _process_cpu()}}
     aws = getattr(world, "local_aws", None)
     if aws is not None and aws.pid is not None:
         groups["moto (S3, SNS, SQS, EventBridge)"] = {aws.pid: _process_cpu(aws.pid)}
