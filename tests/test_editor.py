@@ -364,6 +364,17 @@ def test_autocomplete_offers_states_fields_and_template_names(server: Server, pa
 def test_the_graph_follows_the_cursor_and_a_click_moves_it(server: Server, page: Any) -> None:
     open_editor(page, server, "pipeline")
     text = get_text(page)
+    # The graph keeps its own size (the pipeline is far wider than the pane) and opens on StartAt.
+    box, start = (
+        page.locator("#preview").bounding_box(),
+        page.locator("#preview .node[data-state='Configure']").bounding_box(),
+    )
+    assert box["x"] <= start["x"] and start["x"] + start["width"] <= box["x"] + box["width"], (box, start)
+    assert box["y"] <= start["y"] and start["y"] + start["height"] <= box["y"] + box["height"], (box, start)
+    assert (
+        page.evaluate("() => document.querySelector('#preview svg').getBoundingClientRect().width")
+        > box["width"]
+    )
     page.click("#preview .node[data-state='RouteImage']")
     # The click is served once the background parse has reached the state (at once on a quiet machine).
     page.wait_for_function(

@@ -633,7 +633,7 @@
     // The graph's layout is the costly part of opening: after the text has been painted.
     await new Promise((resolve) => requestAnimationFrame(() => setTimeout(resolve)));
     drawPreview();
-    revealNode(cursorState);
+    revealNode(cursorState || (lastGood && lastGood.StartAt)); // outside any state: where the machine starts
     performance.mark("editor-graph");
     await validate();
     if (machine.source) { pollSource(); setInterval(pollSource, 1000); }
