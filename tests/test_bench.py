@@ -151,6 +151,9 @@ def test_pipeline_quick_every_upload_reaches_sns_accepted() -> None:
         assert bench_pipeline.OWN not in batch.cpu
     figures = bench_pipeline.pipeline_figures(result)
     assert figures["ok"] is True and len(figures["sequential"]["trips"]) == 2
+    # The work no pipeline avoids is measured beside what carrying it costs.
+    assert figures["work_floor_cpu_ms"].keys() == {"analysis", "hashes"}
+    assert all(ms > 0 for ms in figures["work_floor_cpu_ms"].values())
 
 
 def test_analyse_peak_memory_measures_the_handler(tmp_path: Path) -> None:
