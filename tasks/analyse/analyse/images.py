@@ -254,10 +254,12 @@ def _dominant_colours(work: Image.Image, count: int = 5) -> list[Colour]:
     palette = quantized.getpalette() or []
     colours = sorted(quantized.getcolors(count) or [], key=lambda c: (-c[0], c[1]))
     total = sample.width * sample.height
-    return [
-        Colour(hex="#{:02x}{:02x}{:02x}".format(*palette[i * 3 : i * 3 + 3]), fraction=round(n / total, 4))
-        for n, i in colours
-    ]
+    out = []
+    for n, entry in colours:
+        i = int(entry)  # type: ignore[call-overload]  # a palette image's colour is its index
+        hex_colour = "#{:02x}{:02x}{:02x}".format(*palette[i * 3 : i * 3 + 3])
+        out.append(Colour(hex=hex_colour, fraction=round(n / total, 4)))
+    return out
 
 
 def describe(report: ImageReport) -> dict[str, Any]:
