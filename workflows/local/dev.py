@@ -438,6 +438,7 @@ class DevOptions:
     data_dir: str = ".workflows"
     workers: int = 2
     verbose: bool = False  # handler logs in the terminal, each line prefixed by its function
+    retention_days: float = 90.0  # closed executions are forgotten after this, as AWS does; 0 keeps them
 
 
 async def start_world(options: DevOptions) -> DevWorld:
@@ -494,7 +495,11 @@ async def start_world(options: DevOptions) -> DevWorld:
     world_closers = _route_handler_logs(workers, data_dir, options.verbose)
     integrations = ServiceIntegrationResolver(endpoints)
     service = StepFunctionsService(
-        Store(str(data_dir)), account=stack.account, region=stack.region, substitutions=substitutions
+        Store(str(data_dir)),
+        account=stack.account,
+        region=stack.region,
+        substitutions=substitutions,
+        retention_days=options.retention_days,
     )
     service.resolver = ChainResolver(
         service.activities, NestedExecutionResolver(service), workers, integrations
@@ -642,6 +647,7 @@ async def dev_main(args: argparse.Namespace) -> int:
         data_dir=args.data_dir,
         workers=args.workers,
         verbose=args.verbose,
+        retention_days=args.retention_days,
     )
     world = await start_world(options)
     info = world.describe()
@@ -742,8 +748,32 @@ def cmd_serve(args: argparse.Namespace) -> int:
         credentials=credentials,
         integrations=integrations,
         allowed_hosts=args.allow_host or (),
+        retention_days=args.retention_days,
     )
     return 0
+
+
+def _retention_days(text: str) -> float:
+    try:
+        days = float(text)
+    except ValueError:
+        days = -1.0
+    if not 0 <= days < float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r}: a number of days, 0 or more (0 keeps every execution)")
+    return days
+
+
+def _add_retention(parser: Any) -> None:
+    from workflows.service.service import RETENTION_DAYS
+
+    parser.add_argument(
+        "--retention-days",
+        type=_retention_days,
+        default=RETENTION_DAYS,
+        metavar="DAYS",
+        help=f"forget executions this many days after they close, history and all, as AWS does "
+        f"(default {RETENTION_DAYS:g}; 0 keeps every execution)",
+    )
 
 
 def add_commands(sub: Any) -> None:
@@ -764,6 +794,7 @@ def add_commands(sub: Any) -> None:
     dev.add_argument("--parameter", "-p", action="append", help="template parameter NAME=VALUE")
     dev.add_argument("--data-dir", default=".workflows")
     dev.add_argument("--workers", type=int, default=2, help="worker processes per Lambda function")
+    _add_retention(dev)
     dev.add_argument("--no-sample", action="store_true", help="do not upload the sample image at start")
     dev.add_argument("--sample-timeout", type=float, default=90.0)
     dev.add_argument(
@@ -781,6 +812,7 @@ def add_commands(sub: Any) -> None:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8083)
     serve.add_argument("--data-dir", default=".workflows")
+    _add_retention(serve)
     serve.add_argument(
         "--access-key-id",
         help="off loopback, accept SigV4 requests signed with this key (secret in $WORKFLOWS_SECRET_ACCESS_KEY)",

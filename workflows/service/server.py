@@ -13,7 +13,7 @@ import uvicorn
 
 from workflows.service.api import create_app
 from workflows.service.console import create_console
-from workflows.service.service import StepFunctionsService
+from workflows.service.service import RETENTION_DAYS, StepFunctionsService
 from workflows.service.store import Store
 
 __all__ = ["ListeningServer", "build", "check_credentials", "is_loopback", "serve"]
@@ -43,6 +43,7 @@ def build(
     uploads: Any = None,
     sources: dict[str, Any] | None = None,
     allowed_hosts: Iterable[str] = (),
+    retention_days: float = RETENTION_DAYS,
 ) -> tuple[Any, StepFunctionsService]:
     """The ASGI app and its service. Off loopback, requests must be SigV4-signed with `credentials`.
     The web console is served at /console (`uploads`, `sources`: see `workflows.service.console.create_console`),
@@ -53,7 +54,13 @@ def build(
         check_credentials(host, credentials)
     store = Store(data_dir)
     service = StepFunctionsService(
-        store, account=account, region=region, resolver=resolver, clock=clock, substitutions=substitutions
+        store,
+        account=account,
+        region=region,
+        resolver=resolver,
+        clock=clock,
+        substitutions=substitutions,
+        retention_days=retention_days,
     )
     console = create_console(service, uploads=uploads, sources=sources) if loopback else []
     app = create_app(
@@ -92,6 +99,7 @@ def serve(
     log_level: str = "warning",
     integrations: list[Any] | None = None,
     allowed_hosts: Iterable[str] = (),
+    retention_days: float = RETENTION_DAYS,
 ) -> None:
     """Serve until SIGINT/SIGTERM; RUNNING executions resume on the next start. `integrations` are
     task resolvers (AWS services, Lambda workers) asked after the service's own. `allowed_hosts`:
@@ -104,6 +112,7 @@ def serve(
         host=host,
         credentials=credentials,
         allowed_hosts=allowed_hosts,
+        retention_days=retention_days,
     )
     if integrations:
         from workflows.engine.resolvers import ChainResolver

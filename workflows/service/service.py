@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import sqlite3
 from collections import deque
@@ -32,7 +33,7 @@ from workflows.service.core import (
 from workflows.service.executions import Executions
 from workflows.service.map_runs import MapRuns
 from workflows.service.state_machines import StateMachines
-from workflows.service.store import EventWriter, Store, store_error
+from workflows.service.store import EventWriter, Store, StoreError, store_error
 from workflows.service.tags import Tags
 from workflows.service.versions import Versions
 
@@ -40,9 +41,20 @@ __all__ = [
     "GET_ACTIVITY_TASK_WAIT",
     "MAX_HISTORY_EVENTS",
     "MAX_PAYLOAD",
+    "RETENTION_DAYS",
     "ActivityResolver",
     "StepFunctionsService",
 ]
+
+log = logging.getLogger(__name__)
+
+# AWS keeps a closed Standard execution 90 days: then it can no longer be described, listed or have
+# its history read, and its name may be used again. 0 keeps every execution.
+RETENTION_DAYS = 90.0
+# Executions forgotten per transaction: 25 pipeline-sized ones (60 KB of history each) take about 10 ms
+# to delete, and the event loop serves others for as long again before the next 25.
+_EXPIRY_BATCH = 25
+_EXPIRY_EVERY = 3600.0  # seconds between sweeps
 
 
 class StepFunctionsService(StateMachines, Versions, Executions, Activities, MapRuns, Tags):
@@ -62,9 +74,15 @@ class StepFunctionsService(StateMachines, Versions, Executions, Activities, MapR
         resolver: Any = None,
         clock: Any = None,
         substitutions: dict[str, Any] | None = None,
+        retention_days: float = RETENTION_DAYS,
     ) -> None:
         from workflows.engine.clock import SystemClock
 
+        if not retention_days >= 0:
+            raise ValueError(
+                f"retention is 0 (keep every execution) or a number of days, not {retention_days}"
+            )
+        self.retention_days = retention_days
         self.store = store
         self.account = account
         self.region = region
@@ -85,6 +103,7 @@ class StepFunctionsService(StateMachines, Versions, Executions, Activities, MapR
         self.defer_resume = False
         self._resuming: asyncio.Task[int] | None = None
         self._to_resume: list[dict[str, Any]] = []
+        self._expiring: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         """Start the writer; resume every RUNNING execution from its stored events in the background.
@@ -98,6 +117,41 @@ class StepFunctionsService(StateMachines, Versions, Executions, Activities, MapR
         self._to_resume = self.store.running_executions()
         if not self.defer_resume:
             self.resume_in_background()
+        if self.retention_days > 0 and self._expiring is None:
+            self._expiring = asyncio.create_task(self._expire_periodically())
+
+    async def expire_closed(self) -> int:
+        """Forget the executions that closed more than `retention_days` ago, as AWS does; how many.
+
+        One transaction per _EXPIRY_BATCH executions, and a pause between them in which the event loop
+        serves others: the first sweep of a store kept for years is many short stops, not one long one."""
+        if self.retention_days <= 0:
+            return 0
+        cutoff = self.clock.now() - self.retention_days * 86400
+        removed = 0
+        while True:
+            with self.store.transaction():
+                arns = self.store.closed_before(cutoff, _EXPIRY_BATCH)
+                self.store.delete_executions(arns)
+            removed += len(arns)
+            if len(arns) < _EXPIRY_BATCH:
+                return removed
+            await asyncio.sleep(0.01)
+
+    async def _expire_periodically(self) -> None:
+        while True:
+            try:
+                removed = await self.expire_closed()
+            except (StoreError, sqlite3.Error) as exc:  # a busy or failing disk: the next sweep tries again
+                log.warning("retention: the sweep failed, tried again in %.0f s: %s", _EXPIRY_EVERY, exc)
+            else:
+                if removed:
+                    log.info(
+                        "retention: forgot %d executions closed over %g days ago",
+                        removed,
+                        self.retention_days,
+                    )
+            await asyncio.sleep(_EXPIRY_EVERY)
 
     def resume_in_background(self) -> asyncio.Task[int]:
         """Resume the RUNNING executions (once); the task's result is how many were resumed."""
@@ -129,6 +183,11 @@ class StepFunctionsService(StateMachines, Versions, Executions, Activities, MapR
 
     async def close(self) -> None:
         """Stop accepting work; persist what is queued. RUNNING executions resume on next start."""
+        if self._expiring is not None:
+            self._expiring.cancel()
+            with contextlib.suppress(BaseException):
+                await self._expiring
+            self._expiring = None
         if self._resuming is not None and not self._resuming.done():
             self._resuming.cancel()
             with contextlib.suppress(BaseException):

@@ -125,6 +125,8 @@ CREATE TABLE IF NOT EXISTS snapshots (
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS executions_sm ON executions (state_machine_arn, seq);
 CREATE INDEX IF NOT EXISTS executions_status ON executions (status);
+-- Closed executions by when they closed: what the retention sweep (expire_closed) reads first.
+CREATE INDEX IF NOT EXISTS executions_closed ON executions (stop_date) WHERE stop_date IS NOT NULL;
 -- An execution's history in runs of consecutive events: `data` is a JSON array of the records of
 -- events first_id..last_id (see _record_text). One row per commit and execution (split past
 -- _CHUNK_EVENTS events or _CHUNK_CHARS of text), not one per event: a row costs SQLite several
@@ -471,6 +473,23 @@ class Store:
             "SELECT COUNT(*) FROM executions WHERE state_machine_arn=? AND status='RUNNING'",
             (state_machine_arn,),
         ).fetchone()[0]
+
+    def closed_before(self, when: float, limit: int) -> list[str]:
+        """ARNs of up to `limit` executions that closed before `when` (epoch seconds), oldest first."""
+        rows = self.db.execute(
+            "SELECT arn FROM executions WHERE stop_date<? AND status!='RUNNING' ORDER BY stop_date LIMIT ?",
+            (when, limit),
+        )
+        return [arn for (arn,) in rows]
+
+    def delete_executions(self, arns: Iterable[str]) -> None:
+        """Forget executions entirely: their rows, history, Map Runs and what they kept to resume. The
+        machine snapshots they referred to stay (one per revision, shared with newer executions)."""
+        args = [(a,) for a in arns]
+        self.db.executemany("DELETE FROM event_chunks WHERE execution_arn=?", args)
+        self.delete_tokens_of(a for (a,) in args)
+        self.db.executemany("DELETE FROM resources WHERE kind='maprun' AND parent=?", args)
+        self.db.executemany("DELETE FROM executions WHERE arn=?", args)
 
     # -- history ------------------------------------------------------------------------------
 
