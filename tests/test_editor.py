@@ -58,6 +58,9 @@ class Server(LiveServer):
             resolver=self.lambdas,
             substitutions=self.spec.substitutions,
             clock=FakeClock(),
+            # Virtual time runs years ahead while the executions wait on each other: the retention
+            # sweep at start would forget them by that clock.
+            retention_days=0,
         )
         self.notices: dict[str, dict[str, Any]] = {}
         self.said: list[str] = []
