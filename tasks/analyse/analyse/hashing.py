@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from functools import cache
+from typing import cast
 
 from PIL import Image
 
@@ -11,7 +12,7 @@ from PIL import Image
 def dhash(image: Image.Image) -> str:
     """Difference hash: is each pixel brighter than its right neighbour, on a 9x8 greyscale image."""
     small = image.convert("L").resize((9, 8), Image.Resampling.LANCZOS)
-    px = list(small.getdata())
+    px = cast(list[int], list(small.get_flattened_data()))  # an "L" image: one int per pixel
     bits = 0
     for row in range(8):
         for col in range(8):
@@ -33,7 +34,8 @@ def _dct_matrix(n: int) -> tuple[tuple[float, ...], ...]:
 def phash(image: Image.Image) -> str:
     """DCT hash: the top-left 8x8 DCT coefficients of a 32x32 greyscale image against their median."""
     n = 32
-    px = list(image.convert("L").resize((n, n), Image.Resampling.LANCZOS).getdata())
+    small = image.convert("L").resize((n, n), Image.Resampling.LANCZOS)
+    px = cast(list[int], list(small.get_flattened_data()))
     rows = [px[i * n : (i + 1) * n] for i in range(n)]
     c = _dct_matrix(n)
     # Only the 8 lowest frequencies are needed in each direction: 2 * 8 * 32 * 32 multiplications.
