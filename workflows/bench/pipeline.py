@@ -166,6 +166,7 @@ class PipelineResult:
     concurrent: Batch = field(default_factory=Batch)
     memory: dict[str, Any] | None = None
     floor: dict[str, float] = field(default_factory=dict)  # work_floor(): CPU ms no pipeline avoids
+    moto_rss_mib: tuple[float, float] | None = None  # moto's resident memory after warm-up, at the end
     problem: str | None = None
 
     @property
@@ -315,6 +316,15 @@ def cpu_snapshot(world: Any) -> dict[str, dict[int | str, float]]:
             w.process.pid: _process_cpu(w.process.pid) for w in list(getattr(pool, "_all", ()))
         }
     return groups
+
+
+def rss_mib(pid: int) -> float:
+    """A process's resident memory (VmRSS), MiB."""
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
 
 
 def cpu_used(
@@ -494,12 +504,16 @@ async def run_pipeline_async(
             if not warm.ok:
                 result.problem = "warm-up: " + "; ".join(warm.problems[:3])
                 return result
+            moto = world.local_aws.pid if getattr(world, "local_aws", None) is not None else None
+            warm_rss = rss_mib(moto) if moto else None
             say(f"pipeline: {settings.sequential} sequential uploads")
             result.sequential = await _trips(world, tap, s3, body, settings.sequential, 1, settings.timeout)
             say(f"pipeline: {settings.concurrent} concurrent uploads")
             result.concurrent = await _trips(
                 world, tap, s3, body, settings.concurrent, settings.concurrent, settings.timeout
             )
+            if moto and warm_rss is not None:
+                result.moto_rss_mib = (warm_rss, rss_mib(moto))
     if settings.memory:
         say("pipeline: analyse peak memory on a 100 MP JPEG")
         result.memory = await asyncio.to_thread(analyse_peak_memory, settings.memory_side)
@@ -975,6 +989,17 @@ def render_pipeline(result: PipelineResult) -> list[Any]:
         f">= {TARGET_PER_S:.0f} uploads/s",
         yes if result.throughput_met else no,
     )
+    if result.moto_rss_mib is not None:
+        from workflows.local.local_aws import S3_MEMORY_BYTES
+
+        warm, end = result.moto_rss_mib
+        uploads = len(result.sequential.trips) + len(result.concurrent.trips)
+        targets.add_row(
+            f"moto's memory over {uploads} uploads (objects over {S3_MEMORY_BYTES // 1024} KiB on disk)",
+            f"{warm:.0f} -> {end:.0f} MiB",
+            "",
+            "",
+        )
     memory = result.memory
     if memory is not None and "error" not in memory:
         met = result.memory_met
@@ -1024,6 +1049,7 @@ def pipeline_figures(result: PipelineResult) -> dict[str, Any]:
         "concurrent": batch(result.concurrent),
         "memory": result.memory,
         "work_floor_cpu_ms": result.floor,
+        "moto_rss_mib": result.moto_rss_mib,
         "targets": {
             "p50_ms": TARGET_P50_MS,
             "uploads_per_s": TARGET_PER_S,

@@ -483,7 +483,12 @@ async def start_world(options: DevOptions) -> DevWorld:
     else:
         aws_url = options.aws_endpoint
         if aws_url is None:
-            aws = LocalAws(port=options.aws_port, host="127.0.0.1", subprocess=True).start()
+            aws = LocalAws(
+                port=options.aws_port,
+                host="127.0.0.1",
+                subprocess=True,
+                spool_dir=str(data_dir / "local-aws"),  # on the user's disk: /tmp may be memory
+            ).start()
             aws_url = aws.url
         endpoints = AwsEndpoints(aws_url, services={"stepfunctions": api_url}, region=stack.region)
         await asyncio.to_thread(provision, stack, endpoints)
