@@ -182,6 +182,9 @@ def test_batch_upload_accounts_for_every_file_and_times_the_api_meanwhile() -> N
     assert definition < result.stored["machine snapshots"] < 2 * definition
     assert 0 < result.stored["execution records"] < 23 * definition  # each record refers to the snapshot
     assert result.stored["history"] > 0
+    # The quiet store compacts the ended executions' history: the same events in a fraction of it.
+    assert result.compaction_seconds is not None
+    assert 0 < result.stored["history"] * 3 < result.history_text
 
 
 # ---------------------------------------------------------------------------------------------------------

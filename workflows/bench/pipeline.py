@@ -571,6 +571,8 @@ class BatchUploadResult:
     console_ms: list[float] = field(default_factory=list)  # the console's executions list meanwhile
     cpu: dict[str, float] = field(default_factory=dict)
     stored: dict[str, int] = field(default_factory=dict)  # bytes of text in the store, by table, after it
+    history_text: int = 0  # the history as JSON text, what it took before compaction
+    compaction_seconds: float | None = None  # the batch's end -> every ended execution compacted
     executions: int = 0  # executions in the store then
     problem: str | None = None
 
@@ -689,7 +691,15 @@ async def run_batch_upload_async(
             for thread in probes:  # joined off the loop: a probe's last call is answered by this loop
                 await asyncio.to_thread(thread.join, 30)
             result.cpu = _client_apart(cpu_used(before, cpu_snapshot(world)), sum(probe_cpu))
-            result.stored, result.executions = _stored_text(world.service.store)
+            # Ended executions' history is compacted whenever the store is quiet (the service's own
+            # task, between bursts of the batch and after it): measured once it is all done.
+            store, t1 = world.service.store, time.monotonic()
+            while store.to_compact(1) and time.monotonic() - t1 < 120:
+                await asyncio.sleep(0.2)
+            if not store.to_compact(1):
+                result.compaction_seconds = time.monotonic() - t1
+            result.stored, result.executions = _stored_text(store)
+            result.history_text = _history_text(store)
             result.exit_code = done.returncode
             try:
                 rows = json.loads(done.stdout)
@@ -720,6 +730,14 @@ def _stored_text(store: Any) -> tuple[dict[str, int], int]:
     }
     stored = {name: int(db.execute(sql).fetchone()[0]) for name, sql in sizes.items()}
     return stored, int(db.execute("SELECT COUNT(*) FROM executions").fetchone()[0])
+
+
+def _history_text(store: Any) -> int:
+    """Bytes of the history as JSON text: compacted chunks counted as they decompress."""
+    import zlib
+
+    rows = store.db.execute("SELECT data FROM event_chunks")
+    return sum(len(zlib.decompress(d)) if isinstance(d, bytes) else len(d) for (d,) in rows)
 
 
 def render_batch(result: BatchUploadResult) -> Any:
@@ -758,6 +776,11 @@ def render_batch(result: BatchUploadResult) -> Any:
         )
         for name, kib in per.items():
             table.add_row(f"  {name}", f"{kib:.1f}")
+        done = "-" if result.compaction_seconds is None else f"{result.compaction_seconds:.1f} s"
+        table.add_row(
+            f"    the history as JSON text, before compaction (all compacted {done} after the batch)",
+            f"{result.history_text / 1024 / result.executions:.1f}",
+        )
     return table
 
 
@@ -781,6 +804,8 @@ def batch_figures(result: BatchUploadResult) -> dict[str, Any]:
         },
         "cpu_seconds": result.cpu,
         "stored_bytes": result.stored,
+        "history_text_bytes": result.history_text,
+        "compaction_seconds": result.compaction_seconds,
         "executions": result.executions,
         "problem": result.problem,
     }

@@ -17,6 +17,7 @@ import contextlib
 import logging
 import os
 import sqlite3
+import time
 from collections import deque
 from typing import Any
 
@@ -55,6 +56,10 @@ RETENTION_DAYS = 90.0
 # delete (20 ms at worst), and the event loop serves others for 10 ms before the next 25.
 _EXPIRY_BATCH = 25
 _EXPIRY_EVERY = 3600.0  # seconds between sweeps
+# An ended execution's history is compacted (Store.compact_history) once the store has had no commit
+# for _COMPACT_QUIET seconds, looked at every _COMPACT_EVERY: never in the middle of a burst of work.
+_COMPACT_QUIET = 0.5
+_COMPACT_EVERY = 1.0
 
 
 class StepFunctionsService(StateMachines, Versions, Executions, Activities, MapRuns, Tags):
@@ -104,6 +109,7 @@ class StepFunctionsService(StateMachines, Versions, Executions, Activities, MapR
         self._resuming: asyncio.Task[int] | None = None
         self._to_resume: list[dict[str, Any]] = []
         self._expiring: asyncio.Task[None] | None = None
+        self._compacting: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         """Start the writer; resume every RUNNING execution from its stored events in the background.
@@ -119,6 +125,38 @@ class StepFunctionsService(StateMachines, Versions, Executions, Activities, MapR
             self.resume_in_background()
         if self.retention_days > 0 and self._expiring is None:
             self._expiring = asyncio.create_task(self._expire_periodically())
+        if self._compacting is None:
+            self._compacting = asyncio.create_task(self._compact_periodically())
+
+    def _quiet(self, seconds: float) -> bool:
+        writer = self.writer
+        return not writer.pending and time.monotonic() - writer.last_commit >= seconds
+
+    async def compact_quietly(self, quiet: float = _COMPACT_QUIET) -> int:
+        """Compact ended executions' history while the store stays quiet (no commit for `quiet`
+        seconds); how many executions were finished. One stretch of history per transaction, the
+        event loop served between them; the first commit of new work stops it until the next quiet."""
+        finished = 0
+        while arns := self.store.to_compact(50):
+            for arn in arns:
+                while True:
+                    if not self._quiet(quiet):
+                        return finished
+                    with self.store.transaction():
+                        compacted = self.store.compact_history(arn)
+                    if not compacted:
+                        finished += 1
+                        break
+                    await asyncio.sleep(0)
+        return finished
+
+    async def _compact_periodically(self) -> None:
+        while True:
+            await asyncio.sleep(_COMPACT_EVERY)
+            try:
+                await self.compact_quietly()
+            except (StoreError, sqlite3.Error) as exc:  # busy or failing: tried again later
+                log.warning("compaction: %s", exc)
 
     async def expire_closed(self) -> int:
         """Forget the executions that closed more than `retention_days` ago, as AWS does; how many.
@@ -183,11 +221,13 @@ class StepFunctionsService(StateMachines, Versions, Executions, Activities, MapR
 
     async def close(self) -> None:
         """Stop accepting work; persist what is queued. RUNNING executions resume on next start."""
-        if self._expiring is not None:
-            self._expiring.cancel()
-            with contextlib.suppress(BaseException):
-                await self._expiring
-            self._expiring = None
+        for name in ("_expiring", "_compacting"):
+            task = getattr(self, name)
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(BaseException):
+                    await task
+                setattr(self, name, None)
         if self._resuming is not None and not self._resuming.done():
             self._resuming.cancel()
             with contextlib.suppress(BaseException):
