@@ -1,6 +1,7 @@
-"""Retention: a closed execution is kept 90 days, as AWS keeps it, and then forgotten whole (its row,
-history, Map Runs and resume records); running executions are never touched; the sweep works in small
-transactions; `serve` and `dev` take --retention-days (0 keeps everything)."""
+"""Retention, what a long-running server keeps and for how long: a closed execution is kept 90 days,
+as AWS keeps it, and then forgotten whole (its row, history, Map Runs and resume records); running
+executions are never touched; the sweep works in small transactions; `serve` and `dev` take
+--retention-days (0 keeps everything). In memory, nothing of an execution outlives its run."""
 
 from __future__ import annotations
 
@@ -243,3 +244,60 @@ def test_the_commands_take_retention_days(command: str, capsys: pytest.CaptureFi
             parser.parse_args([command, "--retention-days", bad])
         assert info.value.code == 2
         assert "a number of days, 0 or more" in capsys.readouterr().err
+
+
+def test_a_finished_execution_leaves_nothing_in_the_servers_memory(tmp_path: Path) -> None:
+    """What the service keeps per execution while it runs (its task, record, run, end event, activity
+    task, callback) goes when it ends: a server that runs for months must not grow with each one."""
+
+    async def go() -> None:
+        service = StepFunctionsService(Store(tmp_path), retention_days=0)
+        await service.start()
+        plain = await _machine(service, "plain", PASS)
+        activity = (await service.create_activity(name="a"))["activityArn"]
+        asking = await _machine(
+            service,
+            "asking",
+            {"StartAt": "A", "States": {"A": {"Type": "Task", "Resource": activity, "End": True}}},
+        )
+        mapped = await _machine(
+            service,
+            "mapped",
+            {
+                "StartAt": "M",
+                "States": {
+                    "M": {"Type": "Map", "ItemsPath": "$.items", "ItemProcessor": {**PASS}, "End": True}
+                },
+            },
+        )
+        for i in range(20):
+            await _run(service, plain, f"p{i}")
+        for _ in range(5):
+            arn = (await service.start_execution(stateMachineArn=mapped, input='{"items": [1, 2, 3]}'))[
+                "executionArn"
+            ]
+            while (await service.describe_execution(executionArn=arn))["status"] == "RUNNING":
+                await asyncio.sleep(0.005)
+        answered = (await service.start_execution(stateMachineArn=asking))["executionArn"]
+        task = await service.get_activity_task(activityArn=activity, wait=5)
+        await service.send_task_success(taskToken=task["taskToken"], output="{}")
+        stopped = (await service.start_execution(stateMachineArn=asking))["executionArn"]
+        await service.get_activity_task(activityArn=activity, wait=5)
+        await service.stop_execution(executionArn=stopped)
+        for arn in (answered, stopped):
+            while (await service.describe_execution(executionArn=arn))["status"] == "RUNNING":
+                await asyncio.sleep(0.005)
+        for _ in range(100):  # done callbacks run a loop turn after the end
+            if not service._tasks:
+                break
+            await asyncio.sleep(0.01)
+        left = {
+            name: len(getattr(service, name))
+            for name in ("_tasks", "_records", "_runs", "_done_events", "_activity_tasks")
+        }
+        assert left == dict.fromkeys(left, 0)
+        callbacks = service.callbacks
+        assert (len(callbacks._waiting), len(callbacks._beats), len(callbacks._owners)) == (0, 0, 0)
+        await service.close()
+
+    asyncio.run(go())

@@ -179,16 +179,20 @@ class Executions(ServiceCore):
         self, record: dict[str, Any], value: Any = None, history: list[HistoryEvent] | None = None
     ) -> None:
         arn = record["executionArn"]
-        self._done_events[arn] = asyncio.Event()
+        ended = self._done_events[arn] = asyncio.Event()
         self._records[arn] = record
         task = asyncio.get_running_loop().create_task(self._run(record, value, history))
         self._tasks[arn] = task
 
         def done(t: asyncio.Task[Any]) -> None:
+            # What this launch kept goes with it (a redrive's launch has its own): a server runs
+            # millions of executions, and each left an event behind here.
             if self._tasks.get(arn) is t:
                 self._tasks.pop(arn)
             if self._records.get(arn) is record:
                 self._records.pop(arn)
+            if self._done_events.get(arn) is ended:
+                self._done_events.pop(arn)
 
         task.add_done_callback(done)
 
