@@ -44,6 +44,12 @@ async def _machine(service: StepFunctionsService, name: str, definition: dict[st
     return str(created["stateMachineArn"])
 
 
+async def _asking(service: StepFunctionsService, name: str, activity: str) -> str:
+    """A machine whose one state waits for a worker of `activity`."""
+    task = {"Type": "Task", "Resource": activity, "End": True}
+    return await _machine(service, name, {"StartAt": "A", "States": {"A": task}})
+
+
 async def _run(service: StepFunctionsService, machine: str, name: str) -> str:
     arn = str((await service.start_execution(stateMachineArn=machine, name=name))["executionArn"])
     for _ in range(1000):
@@ -72,11 +78,7 @@ def test_an_execution_closed_longer_than_the_retention_is_forgotten(tmp_path: Pa
         await service.start()
         machine = await _machine(service, "m", PASS)
         activity = (await service.create_activity(name="never-answered"))["activityArn"]
-        waiting_machine = await _machine(
-            service,
-            "waits",
-            {"StartAt": "A", "States": {"A": {"Type": "Task", "Resource": activity, "End": True}}},
-        )
+        waiting_machine = await _asking(service, "waits", activity)
         old = await _run(service, machine, "old")
         waiting = (await service.start_execution(stateMachineArn=waiting_machine, name="w"))["executionArn"]
         clock.advance(60 * DAY)
@@ -255,11 +257,7 @@ def test_a_finished_execution_leaves_nothing_in_the_servers_memory(tmp_path: Pat
         await service.start()
         plain = await _machine(service, "plain", PASS)
         activity = (await service.create_activity(name="a"))["activityArn"]
-        asking = await _machine(
-            service,
-            "asking",
-            {"StartAt": "A", "States": {"A": {"Type": "Task", "Resource": activity, "End": True}}},
-        )
+        asking = await _asking(service, "asking", activity)
         mapped = await _machine(
             service,
             "mapped",
