@@ -177,12 +177,20 @@ def test_the_service_compacts_only_when_the_store_is_quiet(tmp_path: Path) -> No
         assert await service.compact_quietly(quiet=5.0) == 0
         assert len(service.store.to_compact(10)) == 5
 
+        described = [await service.describe_execution(executionArn=a) for a in arns]
+        listed = (await service.list_executions(stateMachineArn=machine))["executions"]
+        record_kinds = "SELECT DISTINCT typeof(data) FROM executions"
+        assert service.store.db.execute(record_kinds).fetchall() == [("text",)]
+
         service.writer.last_commit = time.monotonic() - 10
         assert await service.compact_quietly(quiet=5.0) == 5
         assert service.store.to_compact(10) == []
         assert service.store.db.execute(size).fetchone()[0] * 3 < written
+        assert service.store.db.execute(record_kinds).fetchall() == [("blob",)]  # input, output too
         for arn, history in zip(arns, histories, strict=True):
             assert await service.get_execution_history(executionArn=arn, maxResults=1000) == history
+        assert [await service.describe_execution(executionArn=a) for a in arns] == described
+        assert (await service.list_executions(stateMachineArn=machine))["executions"] == listed
         await service.close()
 
     asyncio.run(go())
@@ -205,6 +213,47 @@ def test_the_periodic_compaction_runs_by_itself(tmp_path: Path, monkeypatch: pyt
             await asyncio.sleep(0.02)
         assert store.to_compact(1) == []
         assert {kind for _, _, kind, _ in _rows(store, ARN)} == {"blob"}
+        await service.close()
+
+    asyncio.run(go())
+
+
+def test_a_compacted_failed_execution_can_be_redriven(tmp_path: Path) -> None:
+    async def go() -> None:
+        service = StepFunctionsService(Store(tmp_path), retention_days=0)
+        await service.start()
+        activity = (await service.create_activity(name="a"))["activityArn"]
+        steps = {f"P{i}": {"Type": "Pass", "Result": "x" * 200, "Next": f"P{i + 1}"} for i in range(10)}
+        steps["P10"] = {"Type": "Pass", "Next": "Ask"}
+        steps["Ask"] = {"Type": "Task", "Resource": activity, "End": True}
+        definition = {"StartAt": "P0", "States": steps}
+        machine = (
+            await service.create_state_machine(name="m", definition=json.dumps(definition), roleArn=ROLE)
+        )["stateMachineArn"]
+        arn = (await service.start_execution(stateMachineArn=machine, input='{"n": 1}'))["executionArn"]
+        task = await service.get_activity_task(activityArn=activity, wait=5)
+        await service.send_task_failure(taskToken=task["taskToken"], error="Broken", cause="first try")
+        while (await service.describe_execution(executionArn=arn))["status"] == "RUNNING":
+            await asyncio.sleep(0.005)
+        await service.writer.flush()
+        before = (await service.get_execution_history(executionArn=arn, maxResults=1000))["events"]
+        service.writer.last_commit = time.monotonic() - 10
+        assert await service.compact_quietly(quiet=1.0) == 1
+        assert _rows(service.store, arn)[0][2] == "blob"
+
+        await service.redrive_execution(executionArn=arn)
+        task = await service.get_activity_task(activityArn=activity, wait=5)
+        assert json.loads(task["input"]) == "x" * 200  # the redriven Task runs again, on what it had
+        await service.send_task_success(taskToken=task["taskToken"], output='{"ok": true}')
+        while (await service.describe_execution(executionArn=arn))["status"] == "RUNNING":
+            await asyncio.sleep(0.005)
+        described = await service.describe_execution(executionArn=arn)
+        assert (described["status"], json.loads(described["output"])) == ("SUCCEEDED", {"ok": True})
+        assert described["redriveCount"] == 1 and json.loads(described["input"]) == {"n": 1}
+        after = (await service.get_execution_history(executionArn=arn, maxResults=1000))["events"]
+        assert [e["id"] for e in after] == list(range(1, len(after) + 1))
+        assert after[: len(before) - 1] == before[:-1]  # what ran before the failure reads as it did
+        assert after[-1]["type"] == "ExecutionSucceeded"
         await service.close()
 
     asyncio.run(go())

@@ -395,8 +395,10 @@ class Store:
         self.db.execute("INSERT OR IGNORE INTO snapshots (id, data) VALUES (?,?)", (ref, text))
         return json.dumps({**record, "machine": {_SNAPSHOT: ref}})
 
-    def _record(self, text: str) -> dict[str, Any]:
-        record: dict[str, Any] = json.loads(text)
+    def _record(self, text: str | bytes) -> dict[str, Any]:
+        """A stored record (JSON text, or zlib-compressed once its execution was compacted) as the
+        service uses it, its machine snapshot read back in."""
+        record: dict[str, Any] = json.loads(zlib.decompress(text) if isinstance(text, bytes) else text)
         machine = record.get("machine")
         if isinstance(machine, dict) and len(machine) == 1 and _SNAPSHOT in machine:
             row = self.db.execute("SELECT data FROM snapshots WHERE id=?", (machine[_SNAPSHOT],)).fetchone()
@@ -632,6 +634,16 @@ class Store:
             events += last_id - first_id + 1
             chars += len(data)
         if not run:
+            if status is not None and status[0] != "RUNNING":
+                # The record too (its input and output): lists read its summary, which stays text, and
+                # a redrive writes it as text again.
+                row = self.db.execute(
+                    "SELECT data FROM executions WHERE arn=? AND typeof(data)='text' AND summary IS NOT NULL",
+                    (execution_arn,),
+                ).fetchone()
+                if row is not None:
+                    packed = zlib.compress(row[0].encode(), _COMPACT_LEVEL)
+                    self.db.execute("UPDATE executions SET data=? WHERE arn=?", (packed, execution_arn))
             self.db.execute("DELETE FROM compaction WHERE execution_arn=?", (execution_arn,))
             return 0
         text = "[" + ",".join(data[1:-1] for _, _, data in run) + "]"
