@@ -33,6 +33,8 @@ def test_dev_once_runs_the_sample_through_the_pipeline(tmp_path: Path) -> None:
     assert endpoints["aws"] == f"http://127.0.0.1:{aws_port}"
     assert endpoints["stateMachineArn"].endswith(":stateMachine:workflows-local-PipelineStateMachine")
     assert endpoints["input"] == "s3://workflows-local-inputbucket/uploads/"
+    assert endpoints["store"] == str(data_dir / "workflows.db") and endpoints["retentionDays"] == 90
+    assert "kept 90 days after they close" in result.stderr
     assert "SUCCEEDED" in result.stderr
     assert '"outcome": "accepted"' in result.stderr
     assert "SNS message" in result.stderr

@@ -63,6 +63,8 @@ class DevWorld:
             "buckets": {k: v for k, v in outputs.items() if k.endswith("BucketName")},
             "topicArn": outputs.get("TopicArn"),
             "snsTapQueueUrl": self.tap_queue_url,
+            "store": self.service.store.path,
+            "retentionDays": self.service.retention_days,
         }
 
 
@@ -381,6 +383,9 @@ def _print_endpoints(info: dict[str, Any], path: Path) -> None:
     table.add_row("state machine", info["stateMachineArn"] or "-")
     table.add_row("upload to", info["input"] or "-")
     table.add_row("endpoints file", str(path))
+    days = info.get("retentionDays") or 0
+    kept = f"kept {days:g} days after they close" if days else "kept until deleted"
+    table.add_row("executions", f"{info['store']}, {kept} (--retention-days)")
     # At its natural width: a URL or ARN cut to fit 80 columns cannot be pasted.
     wide = Console(stderr=True, width=10_000)
     width = wide.measure(table).maximum
