@@ -76,6 +76,46 @@ def test_moto_keeps_large_objects_on_disk_not_in_memory(tmp_path: Path) -> None:
         server.stop()
 
 
+def test_moto_signs_sns_deliveries_once_per_subscription_and_keeps_nothing_per_message() -> None:
+    """In its own process moto signs SNS deliveries with one certificate per subscription (it made and
+    kept one per message), and keeps no model object once its backend has let it go (it listed every
+    object it ever made for its dashboard): a long `workflows dev` grew by 4 KB per message. The
+    envelope is still AWS's: SignatureVersion 2, a 2048-bit signature, Subject when there is one."""
+    import base64
+    import urllib.request
+
+    server = LocalAws(port=0, subprocess=True).start()
+    try:
+        endpoints = server.endpoints()
+        sns, sqs = endpoints.client("sns"), endpoints.client("sqs")
+        topic = sns.create_topic(Name="signed")["TopicArn"]
+        url = sqs.create_queue(QueueName="signed")["QueueUrl"]
+        queue_arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
+            "QueueArn"
+        ]
+        sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn)
+        sns.publish(TopicArn=topic, Message="one")
+        sns.publish(TopicArn=topic, Message="two", Subject="with a subject")
+        sns.publish(TopicArn=topic, Message="three")
+        got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=2)["Messages"]
+        envelopes = {e["Message"]: e for e in (json.loads(m["Body"]) for m in got)}
+        assert sorted(envelopes) == ["one", "three", "two"]
+        assert len({e["SigningCertURL"] for e in envelopes.values()}) == 1
+        assert len({e["Signature"] for e in envelopes.values()}) == 3
+        for envelope in envelopes.values():
+            assert envelope["Type"] == "Notification" and envelope["TopicArn"] == topic
+            assert envelope["SignatureVersion"] == "2" and len(base64.b64decode(envelope["Signature"])) == 256
+            assert envelope["Timestamp"].endswith("Z") and len(envelope["Timestamp"]) == 24
+        assert envelopes["two"]["Subject"] == "with a subject" and "Subject" not in envelopes["one"]
+        for message in got:
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+        with urllib.request.urlopen(f"{server.url}/moto-api/data.json", timeout=5) as response:
+            tracked = json.loads(response.read())
+        assert tracked["sqs"]["Message"] == [] and tracked["sns"]["Subscription"] == []
+    finally:
+        server.stop()
+
+
 @pytest.fixture(scope="module")
 def world() -> Iterator[tuple[LocalAws, Stack, AwsEndpoints]]:
     server = LocalAws(port=0).start()

@@ -70,7 +70,8 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 
 def _moto_main() -> None:  # pragma: no cover - runs in the moto process, moto and werkzeug only
-    """moto's server as `python -m moto.server` runs it, less four costs it pays for nothing.
+    """moto's server as `python -m moto.server` runs it, less what it pays for nothing: time (below)
+    and memory that grew with every message and object (its model registry, SNS certificates).
 
     moto matches each request's Host against its service names by listing its package directory (a
     listdir and an isdir per service, a third of a small request's time); the list cannot change while
@@ -80,20 +81,30 @@ def _moto_main() -> None:  # pragma: no cover - runs in the moto process, moto a
     datetime conversions and an import, several times per message of a queue on every send and receive
     (its attribute counts): the same clock is read with time.time(), which took most of moto's time out
     of a 1,000-file batch."""
+    import base64
+    import datetime
     import resource
     import signal
     import sys
     import threading
     import time
+    import uuid
     from typing import Any  # noqa: F401 - the annotations below run: this source runs alone in moto
 
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import padding
+    from cryptography.x509.oid import NameOID
     from moto import backends
+    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.core.common_models import BaseModel
     from moto.moto_server.werkzeug_app import (
         DomainDispatcherApplication,
         MotoRequestHandler,
         create_backend_app,
     )
     from moto.s3.models import S3Backend
+    from moto.sns.models import Subscription, sns_backends
     from moto.sqs import models as sqs_models
     from werkzeug.serving import make_server
 
@@ -130,6 +141,82 @@ def _moto_main() -> None:  # pragma: no cover - runs in the moto process, moto a
 
     S3Backend.put_object = put_keeping_etag  # type: ignore[assignment,method-assign]
     S3Backend.copy_object = copy_keeping_etag  # type: ignore[assignment,method-assign]
+
+    def untracked(cls: type, *args: Any, **kwargs: Any) -> Any:
+        return super(BaseModel, cls).__new__(cls)  # type: ignore[misc]
+
+    # moto lists every model object it ever made (each SQS message, each S3 object and version, even
+    # deleted) for its /moto-api/data.json dashboard, so none is ever freed: 4 KB per SNS message
+    # through a queue. Nothing here reads the dashboard's contents (wait_ready only asks it to answer).
+    BaseModel.__new__ = staticmethod(untracked)  # type: ignore[assignment,method-assign]
+
+    def signing(self: Subscription) -> tuple[Any, str]:
+        """The subscription's signing key and the name its certificate is served under, made once."""
+        made = getattr(self, "_workflows_signing", None)
+        if made is None:
+            key = self.private_key()
+            now = datetime.datetime.now(datetime.UTC)
+            issuer = [
+                x509.NameAttribute(NameOID.COUNTRY_NAME, "US"),
+                x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Amazon"),
+                x509.NameAttribute(NameOID.COMMON_NAME, "Amazon RSA 2048 M01"),
+            ]
+            cert = (
+                x509.CertificateBuilder()
+                .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "sns.amazonaws.com")]))
+                .issuer_name(x509.Name(issuer))
+                .public_key(key.public_key())
+                .serial_number(x509.random_serial_number())
+                .not_valid_before(now)
+                .not_valid_after(now + datetime.timedelta(days=365))
+                .sign(key, hashes.SHA256())
+            )
+            name = f"SimpleNotificationService-{uuid.uuid4().hex}.pem"
+            # moto serves certificates at sns.<region>.amazonaws.com/<name>, from the default account.
+            keys = sns_backends[DEFAULT_ACCOUNT_ID][self.topic.sns_backend.region_name]._message_public_keys
+            keys[name] = cert.public_bytes(serialization.Encoding.PEM)
+            made = (key, name)
+            self._workflows_signing = made  # type: ignore[attr-defined]
+        return made
+
+    def get_post_data(
+        self: Subscription,
+        message: str,
+        message_id: str,
+        subject: str | None,
+        message_attributes: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """The envelope an SQS subscriber receives, signed as AWS documents SignatureVersion 2:
+        SHA256withRSA over "name\\nvalue\\n" for Message, MessageId, Subject (if any), Timestamp,
+        TopicArn and Type. moto made a certificate for each message and kept it (1.2 KB each, and a
+        second RSA signature); SNS signs with one certificate for a long time."""
+        key, name = signing(self)
+        region = self.topic.sns_backend.region_name
+        timestamp = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+        signed = [("Message", message), ("MessageId", message_id)]
+        if subject:
+            signed.append(("Subject", subject))
+        signed += [("Timestamp", timestamp), ("TopicArn", self.topic.arn), ("Type", "Notification")]
+        text = "".join(f"{field}\n{value}\n" for field, value in signed)
+        signature = key.sign(text.encode("utf-8"), padding.PKCS1v15(), hashes.SHA256())
+        data: dict[str, Any] = {
+            "Type": "Notification",
+            "MessageId": message_id,
+            "TopicArn": self.topic.arn,
+            "Message": message,
+            "Timestamp": timestamp,
+            "SignatureVersion": "2",
+            "Signature": base64.b64encode(signature).decode("ascii"),
+            "SigningCertURL": f"https://sns.{region}.amazonaws.com/{name}",
+            "UnsubscribeURL": f"https://sns.{region}.amazonaws.com/?Action=Unsubscribe&SubscriptionArn={self.arn}",
+        }
+        if subject:
+            data["Subject"] = subject
+        if message_attributes:
+            data["MessageAttributes"] = message_attributes
+        return data
+
+    Subscription.get_post_data = get_post_data  # type: ignore[method-assign]
 
     class QuietHandler(MotoRequestHandler):
         def log_request(self, code: object = "-", size: object = "-") -> None:
