@@ -157,6 +157,8 @@ class StepFunctionsService(StateMachines, Versions, Executions, Activities, MapR
                 await self.compact_quietly()
             except (StoreError, sqlite3.Error) as exc:  # busy or failing: tried again later
                 log.warning("compaction: %s", exc)
+            except Exception:  # a bug must not end compaction for the server's lifetime
+                log.exception("compaction failed; tried again in %.0f s", _COMPACT_EVERY)
 
     async def expire_closed(self) -> int:
         """Forget the executions that closed more than `retention_days` ago, as AWS does; how many.
@@ -182,6 +184,8 @@ class StepFunctionsService(StateMachines, Versions, Executions, Activities, MapR
                 removed = await self.expire_closed()
             except (StoreError, sqlite3.Error) as exc:  # a busy or failing disk: the next sweep tries again
                 log.warning("retention: the sweep failed, tried again in %.0f s: %s", _EXPIRY_EVERY, exc)
+            except Exception:  # a bug must not end the sweeps for the server's lifetime
+                log.exception("retention: the sweep failed; tried again in %.0f s", _EXPIRY_EVERY)
             else:
                 if removed:
                     log.info(
