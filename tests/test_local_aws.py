@@ -116,6 +116,44 @@ def test_moto_signs_sns_deliveries_once_per_subscription_and_keeps_nothing_per_m
         server.stop()
 
 
+def test_moto_exits_when_the_process_that_started_it_is_killed(tmp_path: Path) -> None:
+    """A `workflows dev` killed outright (no stop()) must not leave moto holding its port: the next
+    start would find 4566 in use. moto's process watches its parent and exits when it is gone."""
+    import contextlib
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    script = (
+        "import sys, time\n"
+        "from workflows.local.local_aws import LocalAws\n"
+        "aws = LocalAws(port=0, subprocess=True).start()\n"
+        "print(aws.pid, flush=True)\n"
+        "time.sleep(600)\n"
+    )
+    parent = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True, cwd=ROOT)
+    moto = 0
+    try:
+        moto = int(parent.stdout.readline())  # type: ignore[union-attr]
+        assert Path(f"/proc/{moto}").exists()
+        os.kill(parent.pid, signal.SIGKILL)
+        parent.wait(5)
+        deadline = time.monotonic() + 10
+        while Path(f"/proc/{moto}").exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        # Gone, or at most a zombie waiting for init to reap it.
+        gone = not Path(f"/proc/{moto}").exists() or "Z" in Path(f"/proc/{moto}/stat").read_text().split()[2]
+        assert gone, "moto outlived the process that started it"
+    finally:
+        if parent.poll() is None:
+            parent.kill()
+        if moto and Path(f"/proc/{moto}").exists():  # a failed run leaves nothing behind either
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(moto, signal.SIGKILL)
+
+
 @pytest.fixture(scope="module")
 def world() -> Iterator[tuple[LocalAws, Stack, AwsEndpoints]]:
     server = LocalAws(port=0).start()

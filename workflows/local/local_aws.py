@@ -71,7 +71,8 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 def _moto_main() -> None:  # pragma: no cover - runs in the moto process, moto and werkzeug only
     """moto's server as `python -m moto.server` runs it, less what it pays for nothing: time (below)
-    and memory that grew with every message and object (its model registry, SNS certificates).
+    and memory that grew with every message and object (its model registry, SNS certificates). It
+    exits when the process that started it is gone, killed without a stop(), instead of keeping the port.
 
     moto matches each request's Host against its service names by listing its package directory (a
     listdir and an isdir per service, a third of a small request's time); the list cannot change while
@@ -83,6 +84,7 @@ def _moto_main() -> None:  # pragma: no cover - runs in the moto process, moto a
     of a 1,000-file batch."""
     import base64
     import datetime
+    import os
     import resource
     import signal
     import sys
@@ -228,6 +230,15 @@ def _moto_main() -> None:  # pragma: no cover - runs in the moto process, moto a
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft != hard:
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+    parent = os.getppid()
+
+    def exit_with_parent() -> None:  # the engine was killed (no stop()): its local AWS goes too
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(0)
+
+    threading.Thread(target=exit_with_parent, daemon=True).start()
 
     host, port = sys.argv[1], int(sys.argv[2])
     app = DomainDispatcherApplication(create_backend_app)
