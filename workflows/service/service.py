@@ -19,6 +19,7 @@ import os
 import sqlite3
 import time
 from collections import deque
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from workflows.asl.errors import ServiceError
@@ -124,15 +125,39 @@ class StepFunctionsService(StateMachines, Versions, Executions, Activities, MapR
         if not self.defer_resume:
             self.resume_in_background()
         if self.retention_days > 0 and self._expiring is None:
-            self._expiring = asyncio.create_task(self._expire_periodically())
+            self._expiring = asyncio.create_task(
+                self._repeat("retention", self.expire_closed, _EXPIRY_EVERY, "forgot %d closed executions")
+            )
         if self._compacting is None:
-            self._compacting = asyncio.create_task(self._compact_periodically())
+            self._compacting = asyncio.create_task(
+                self._repeat(
+                    "compaction",
+                    lambda: self.compact_quietly(_COMPACT_QUIET),
+                    _COMPACT_EVERY,
+                    "compacted %d ended executions",
+                )
+            )
+
+    async def _repeat(self, name: str, work: Callable[[], Awaitable[int]], every: float, did: str) -> None:
+        """`work` now and every `every` seconds for the service's life. A store error (busy, disk full)
+        or a bug is logged and the next turn tries again: neither ends it."""
+        while True:
+            try:
+                count = await work()
+            except (StoreError, sqlite3.Error) as exc:
+                log.warning("%s failed, tried again in %.0f s: %s", name, every, exc)
+            except Exception:
+                log.exception("%s failed; tried again in %.0f s", name, every)
+            else:
+                if count:
+                    log.info(f"{name}: {did}", count)
+            await asyncio.sleep(every)
 
     def _quiet(self, seconds: float) -> bool:
         writer = self.writer
         return not writer.pending and time.monotonic() - writer.last_commit >= seconds
 
-    async def compact_quietly(self, quiet: float = _COMPACT_QUIET) -> int:
+    async def compact_quietly(self, quiet: float) -> int:
         """Compact ended executions' history while the store stays quiet (no commit for `quiet`
         seconds); how many executions were finished. One stretch of history per transaction, the
         event loop served between them; the first commit of new work stops it until the next quiet."""
@@ -149,16 +174,6 @@ class StepFunctionsService(StateMachines, Versions, Executions, Activities, MapR
                         break
                     await asyncio.sleep(0)
         return finished
-
-    async def _compact_periodically(self) -> None:
-        while True:
-            await asyncio.sleep(_COMPACT_EVERY)
-            try:
-                await self.compact_quietly()
-            except (StoreError, sqlite3.Error) as exc:  # busy or failing: tried again later
-                log.warning("compaction: %s", exc)
-            except Exception:  # a bug must not end compaction for the server's lifetime
-                log.exception("compaction failed; tried again in %.0f s", _COMPACT_EVERY)
 
     async def expire_closed(self) -> int:
         """Forget the executions that closed more than `retention_days` ago, as AWS does; how many.
@@ -177,23 +192,6 @@ class StepFunctionsService(StateMachines, Versions, Executions, Activities, MapR
             if len(arns) < _EXPIRY_BATCH:
                 return removed
             await asyncio.sleep(0.01)
-
-    async def _expire_periodically(self) -> None:
-        while True:
-            try:
-                removed = await self.expire_closed()
-            except (StoreError, sqlite3.Error) as exc:  # a busy or failing disk: the next sweep tries again
-                log.warning("retention: the sweep failed, tried again in %.0f s: %s", _EXPIRY_EVERY, exc)
-            except Exception:  # a bug must not end the sweeps for the server's lifetime
-                log.exception("retention: the sweep failed; tried again in %.0f s", _EXPIRY_EVERY)
-            else:
-                if removed:
-                    log.info(
-                        "retention: forgot %d executions closed over %g days ago",
-                        removed,
-                        self.retention_days,
-                    )
-            await asyncio.sleep(_EXPIRY_EVERY)
 
     def resume_in_background(self) -> asyncio.Task[int]:
         """Resume the RUNNING executions (once); the task's result is how many were resumed."""
