@@ -143,29 +143,29 @@ def test_upload_follows_each_file_to_its_outcome_and_dev_says_how_to_reach_it(tm
         assert exports["AWS_ACCESS_KEY_ID"] == "testing" and exports["AWS_DEFAULT_REGION"] == "us-east-1"
         assert exports["AWS_ENDPOINT_URL_SFN"] == f"http://127.0.0.1:{port}"
         aws = [str(Path(sys.executable).with_name("aws"))]
-        listed = subprocess.run(
-            [*aws, "stepfunctions", "list-state-machines"],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            env={**env, **exports},
-            cwd=tmp_path,
-        )
+
+        def run(command: list[str], timeout: float, **extra_env: str) -> subprocess.CompletedProcess[str]:
+            return subprocess.run(
+                command,
+                capture_output=True,
+                text=True,
+                timeout=timeout,
+                env={**env, **extra_env},
+                cwd=tmp_path,
+            )
+
+        listed = run([*aws, "stepfunctions", "list-state-machines"], 60, **exports)
         assert listed.returncode == 0, listed.stderr
         assert "workflows-local-PipelineStateMachine" in listed.stdout
 
         (tmp_path / "good.jpg").write_bytes(sample_image())
         (tmp_path / "broken.jpg").write_bytes(b"\xff\xd8\xff not really a JPEG")
-        upload = subprocess.run(
+        upload = run(
             [
                 *(sys.executable, "-m", "workflows", "upload", "good.jpg", "broken.jpg"),
                 *("--data-dir", str(data_dir), "--timeout", "90"),
             ],
-            capture_output=True,
-            text=True,
-            timeout=120,
-            cwd=tmp_path,
-            env=env,
+            120,
         )
         assert upload.returncode == 0, upload.stderr
         lines = {line.split()[0]: line.split() for line in upload.stdout.splitlines()[1:]}
@@ -184,19 +184,15 @@ def test_upload_follows_each_file_to_its_outcome_and_dev_says_how_to_reach_it(tm
         assert by_key["uploads/good.jpg"][1:3] == ["accepted", "passed"], feed
         assert "s3://workflows-local-acceptedbucket/uploads/good.jpg" in by_key["uploads/good.jpg"], feed
         assert by_key["uploads/broken.jpg"][1:3] == ["quarantined", "CorruptImage"], feed
-        sqs_env = {**env, **exports}
         endpoints = json.loads((data_dir / "endpoints.json").read_text())
         tap = endpoints["snsTapQueueUrl"]
-        left = subprocess.run(
+        left = run(
             [
                 *(*aws, "sqs", "get-queue-attributes", "--queue-url", tap, "--attribute-names", "All"),
                 *("--endpoint-url", endpoints["aws"]),
             ],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            env=sqs_env,
-            cwd=tmp_path,
+            60,
+            **exports,
         )
         assert left.returncode == 0, left.stderr
         counts = json.loads(left.stdout)["Attributes"]
