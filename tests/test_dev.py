@@ -280,3 +280,43 @@ def test_verbose_handler_logs_are_prefixed_by_their_function(tmp_path: Path, cap
     for close in dev._route_handler_logs(quiet, tmp_path, verbose=False):
         close()
     assert getattr(quiet.stderr, "name", "") == str(tmp_path / "lambda.log")
+
+
+def test_ctrl_c_stops_dev_cleanly_and_frees_its_ports(tmp_path: Path) -> None:
+    """Ctrl-C reaches every process of the terminal's group: moto waits for the engine to stop it, so
+    the S3 bridge's last poll does not fail with a traceback, and both ports are free afterwards."""
+    import os
+    import signal
+    import socket
+    import time
+
+    port, aws_port = free_port(), free_port()
+    log = tmp_path / "dev.err"
+    with log.open("w") as err:
+        process = subprocess.Popen(
+            [
+                *(sys.executable, "-m", "workflows", "dev", "--no-sample", "--port", str(port)),
+                *("--aws-port", str(aws_port), "--data-dir", str(tmp_path / ".workflows")),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+            cwd=Path(__file__).resolve().parent.parent,
+            start_new_session=True,  # its own process group, as a terminal gives it
+        )
+    try:
+        deadline = time.monotonic() + 120
+        while "Serving." not in log.read_text():
+            assert process.poll() is None, log.read_text()
+            assert time.monotonic() < deadline, "workflows dev did not start"
+            time.sleep(0.2)
+        time.sleep(1)  # the bridge is polling
+        os.killpg(process.pid, signal.SIGINT)
+        process.wait(30)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+    printed = log.read_text()
+    assert "Traceback" not in printed and "ERROR" not in printed, printed[-2000:]
+    for taken in (port, aws_port):
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", taken))  # raises if moto or the API still holds it

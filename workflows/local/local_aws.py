@@ -244,6 +244,9 @@ def _moto_main() -> None:  # pragma: no cover - runs in the moto process, moto a
     app = DomainDispatcherApplication(create_backend_app)
     server = make_server(host, port, app, threaded=True, request_handler=QuietHandler)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    # Ctrl-C reaches the whole process group: the engine stops its S3 bridge and then this process
+    # (stop()), which otherwise died first and left the bridge's last poll failing with a traceback.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     server.serve_forever()
 
 
