@@ -232,6 +232,69 @@ def test_forgetting_an_execution_takes_its_map_runs_and_resume_records(tmp_path:
     assert store.closed_before(2.0, 10) == []  # closed at 2.0 is not before 2.0
 
 
+def _snapshots(service: StepFunctionsService) -> int:
+    return int(service.store.db.execute("SELECT COUNT(*) FROM snapshots").fetchone()[0])
+
+
+def test_a_revision_is_forgotten_with_the_last_execution_that_ran_it(tmp_path: Path) -> None:
+    """Each revision's definition is stored once for its executions; when the last of them expires, it
+    goes too (a definition edited a thousand times would otherwise keep a thousand copies)."""
+
+    async def go() -> None:
+        clock = ManualClock()
+        service = StepFunctionsService(Store(tmp_path), clock=clock)
+        await service.start()
+        machine = await _machine(service, "m", PASS)
+        first = await _run(service, machine, "first")
+        clock.advance(60 * DAY)
+        edited = {"StartAt": "Q", "States": {"Q": {"Type": "Pass", "Result": 1, "End": True}}}
+        await service.update_state_machine(stateMachineArn=machine, definition=json.dumps(edited))
+        second = await _run(service, machine, "second")
+        also = await _run(service, machine, "also")
+        assert _snapshots(service) == 2
+
+        clock.advance(31 * DAY)  # first closed 91 days ago, the others 31
+        assert await service.expire_closed() == 1
+        await _missing(service, first)
+        assert _snapshots(service) == 1
+        described = await service.describe_state_machine_for_execution(executionArn=second)
+        assert json.loads(described["definition"]) == edited
+
+        clock.advance(60 * DAY)
+        assert await service.expire_closed() == 2
+        await _missing(service, also)
+        assert _snapshots(service) == 0
+        await service.close()
+
+    asyncio.run(go())
+
+
+def test_snapshots_stay_while_a_row_from_an_older_store_may_name_one(tmp_path: Path) -> None:
+    """Rows written before the snapshot column name their snapshot only inside their data: while one
+    is left, no snapshot is deleted, and the store still reads every execution."""
+
+    async def go() -> None:
+        clock = ManualClock()
+        service = StepFunctionsService(Store(tmp_path), clock=clock)
+        await service.start()
+        old = await _machine(service, "old", PASS)
+        kept = await _run(service, old, "kept")
+        machine = await _machine(service, "m", {"StartAt": "Q", "States": {"Q": {"Type": "Succeed"}}})
+        expired = await _run(service, machine, "expired")
+        clock.advance(91 * DAY)
+        with service.store.transaction():  # as an older store wrote it, and closed a day ago
+            service.store.db.execute(
+                "UPDATE executions SET snapshot=NULL, stop_date=? WHERE arn=?", (clock.now() - DAY, kept)
+            )
+        assert await service.expire_closed() == 1
+        await _missing(service, expired)
+        assert _snapshots(service) == 2  # the expired one's stays: the old row might name it
+        assert (await service.describe_state_machine_for_execution(executionArn=kept))["name"] == "old"
+        await service.close()
+
+    asyncio.run(go())
+
+
 @pytest.mark.parametrize("command", ["serve", "dev"])
 def test_the_commands_take_retention_days(command: str, capsys: pytest.CaptureFixture[str]) -> None:
     from workflows import cli

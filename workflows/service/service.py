@@ -190,8 +190,12 @@ class StepFunctionsService(StateMachines, Versions, Executions, Activities, MapR
                 self.store.delete_executions(arns)
             removed += len(arns)
             if len(arns) < _EXPIRY_BATCH:
-                return removed
+                break
             await asyncio.sleep(0.01)
+        if removed:
+            with self.store.transaction():
+                self.store.forget_unused_snapshots()
+        return removed
 
     def resume_in_background(self) -> asyncio.Task[int]:
         """Resume the RUNNING executions (once); the task's result is how many were resumed."""

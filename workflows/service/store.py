@@ -116,7 +116,8 @@ CREATE TABLE IF NOT EXISTS executions (
     stop_date REAL,
     seq INTEGER NOT NULL,
     data TEXT NOT NULL,
-    summary TEXT  -- `data` without what no list shows (_LIST_DROPS); NULL in rows older than it
+    summary TEXT,  -- `data` without what no list shows (_LIST_DROPS); NULL in rows older than it
+    snapshot TEXT  -- the id of the machine snapshot `data` refers to, "" for none; NULL in older rows
 );
 -- The machine as an execution saw it (its definition, role, configurations) is the same for every
 -- execution of a revision: stored once here by its hash, and referred to from each record.
@@ -321,6 +322,9 @@ class Store:
         columns = {row[1] for row in self.db.execute("PRAGMA table_info(executions)")}
         if "summary" not in columns:  # a store from before summaries: its rows are summarised as listed
             self.db.execute("ALTER TABLE executions ADD COLUMN summary TEXT")
+        if "snapshot" not in columns:  # from before snapshots were forgotten: see forget_unused_snapshots
+            self.db.execute("ALTER TABLE executions ADD COLUMN snapshot TEXT")
+        self.db.execute("CREATE INDEX IF NOT EXISTS executions_snapshot ON executions (snapshot)")
         if self.get_meta("compaction_queued") is None:  # a store from before compaction: its ended executions
             with self.transaction():
                 self.db.execute(
@@ -382,18 +386,20 @@ class Store:
 
     # -- executions ---------------------------------------------------------------------------
 
-    def _record_text(self, record: dict[str, Any]) -> str:
-        """The record as stored: its machine snapshot replaced by a reference to the one row that holds
-        it (a pipeline definition is some 29 KB of every 36 KB record, the same for each execution)."""
+    def _record_text(self, record: dict[str, Any]) -> tuple[str, str]:
+        """The record as stored, and the id of its machine snapshot ("" for none): the snapshot is replaced
+        by a reference to the one row that holds it (a pipeline definition is some 29 KB of every 36 KB
+        record, the same for each execution)."""
         machine = record.get("machine")
         if not isinstance(machine, dict) or not machine:
-            return json.dumps(record)
+            return json.dumps(record), ""
         text = json.dumps(machine, sort_keys=True)
         ref = hashlib.sha256(text.encode()).hexdigest()[:32]
         # Every write, not once per id: a write in a transaction that rolls back must not leave a
-        # reference to a row that is not there. Known ids cost SQLite a key lookup.
+        # reference to a row that is not there (nor may forget_unused_snapshots between two writes of a
+        # running execution). Known ids cost SQLite a key lookup.
         self.db.execute("INSERT OR IGNORE INTO snapshots (id, data) VALUES (?,?)", (ref, text))
-        return json.dumps({**record, "machine": {_SNAPSHOT: ref}})
+        return json.dumps({**record, "machine": {_SNAPSHOT: ref}}), ref
 
     def _record(self, text: str | bytes) -> dict[str, Any]:
         """A stored record (JSON text, or zlib-compressed once its execution was compacted) as the
@@ -416,7 +422,7 @@ class Store:
         record["seq"] = self._seq
         self.db.execute(
             "INSERT INTO executions (arn, state_machine_arn, map_run_arn, name, status, start_date, stop_date,"
-            " seq, data, summary) VALUES (?,?,?,?,?,?,?,?,?,?)",
+            " seq, data, snapshot, summary) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
             (
                 record["executionArn"],
                 record["stateMachineArn"],
@@ -426,18 +432,18 @@ class Store:
                 record["startDate"],
                 record.get("stopDate"),
                 self._seq,
-                self._record_text(record),
+                *self._record_text(record),
                 _summary_text(record),
             ),
         )
 
     def update_execution(self, record: dict[str, Any]) -> None:
         self.db.execute(
-            "UPDATE executions SET status=?, stop_date=?, data=?, summary=? WHERE arn=?",
+            "UPDATE executions SET status=?, stop_date=?, data=?, snapshot=?, summary=? WHERE arn=?",
             (
                 record["status"],
                 record.get("stopDate"),
-                self._record_text(record),
+                *self._record_text(record),
                 _summary_text(record),
                 record["executionArn"],
             ),
@@ -504,13 +510,25 @@ class Store:
 
     def delete_executions(self, arns: Iterable[str]) -> None:
         """Forget executions entirely: their rows, history, Map Runs and what they kept to resume. The
-        machine snapshots they referred to stay (one per revision, shared with newer executions)."""
+        machine snapshots they referred to stay until forget_unused_snapshots (one per revision, shared
+        with newer executions)."""
         args = [(a,) for a in arns]
         self.db.executemany("DELETE FROM event_chunks WHERE execution_arn=?", args)
         self.delete_tokens_of(a for (a,) in args)
         self.db.executemany("DELETE FROM resources WHERE kind='maprun' AND parent=?", args)
         self.db.executemany("DELETE FROM compaction WHERE execution_arn=?", args)
         self.db.executemany("DELETE FROM executions WHERE arn=?", args)
+
+    def forget_unused_snapshots(self) -> int:
+        """Delete the machine snapshots no execution refers to any more; how many. A store's rows from
+        before the `snapshot` column (NULL) name theirs only inside their data: until the last of them
+        has expired, nothing is deleted."""
+        if self.db.execute("SELECT 1 FROM executions WHERE snapshot IS NULL LIMIT 1").fetchone():
+            return 0
+        cursor = self.db.execute(
+            "DELETE FROM snapshots WHERE NOT EXISTS (SELECT 1 FROM executions WHERE snapshot=snapshots.id)"
+        )
+        return cursor.rowcount
 
     # -- history ------------------------------------------------------------------------------
 
