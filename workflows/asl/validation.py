@@ -39,7 +39,14 @@ from jsonschema import Draft202012Validator
 
 from workflows.asl.errors import Diagnostic
 
-__all__ = ["invalid_definition_message", "main_validate", "validate_definition"]
+__all__ = [
+    "HTTP_ARRAY_FORMATS",
+    "HTTP_BODY_ENCODINGS",
+    "HTTP_METHODS",
+    "invalid_definition_message",
+    "main_validate",
+    "validate_definition",
+]
 
 ERROR = "ERROR"
 WARNING = "WARNING"
@@ -278,6 +285,14 @@ _JSON_TYPES: dict[str, tuple[type, ...]] = {"string": (str,), "number": (int, fl
 _VARIABLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _LABEL_FORBIDDEN = re.compile(r"[\s<>{}\[\]?*\"#%\\^|~`$&,;:/\x00-\x1f\x7f-\x9f]")
 _ARN = re.compile(r"^arn:[^:]+:[^:]+:[^:]*:[^:]*:.+$")
+
+# The HTTP Task (Developer Guide, "Call HTTPS APIs in Step Functions workflows"): its Resource, the
+# methods and encodings its fields take, and the fields it requires.
+_HTTP_RESOURCE = re.compile(r"^arn:[^:]+:states:::http:invoke$")
+HTTP_METHODS = ("GET", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "HEAD")
+HTTP_BODY_ENCODINGS = ("NONE", "URL_ENCODED")
+HTTP_ARRAY_FORMATS = ("INDICES", "REPEAT", "COMMAS", "BRACKETS")
+_HTTP_CONNECTION_FIELDS = ("Authentication", "InvocationConfig")
 _RESERVED_VARIABLES = frozenset({"states"})
 
 
@@ -650,12 +665,68 @@ class _Validator:
                 )
             elif self.state_machine_type == "EXPRESS":
                 self.check_express_resource(resource, f"{pointer}/Resource")
+        if isinstance(resource, str) and _HTTP_RESOURCE.match(resource):
+            self.check_http_task(state, pointer, language)
         timeout, heartbeat = state.get("TimeoutSeconds"), state.get("HeartbeatSeconds")
         if isinstance(timeout, int) and isinstance(heartbeat, int) and heartbeat >= timeout:
             self.schema_error(
                 "The field 'HeartbeatSeconds' must be smaller than the field 'TimeoutSeconds'",
                 f"{pointer}/HeartbeatSeconds",
             )
+
+    def check_http_task(self, state: dict[str, Any], pointer: str, language: str) -> None:
+        """An HTTP Task's required fields (ApiEndpoint, Method, a connection with its ConnectionArn) and
+        the literal values of its enumerated fields. A JSONPath field may be given as `Name.$`; a JSONata
+        expression, or a whole Arguments expression, is judged when it runs."""
+        name = "Arguments" if language == JSONATA else "Parameters"
+        where = f"{pointer}/{name}"
+        if name not in state:
+            self.schema_error(f"These fields are required: [{name}]", pointer)
+            return
+        fields = state[name]
+        if not isinstance(fields, dict):
+            if not _is_jsonata(fields) and not _has_placeholder(fields):
+                self.schema_error(f"The field '{name}' must be of type object", where)
+            return
+
+        def given(obj: dict[str, Any], key: str) -> bool:
+            return key in obj or (language == JSONPATH and f"{key}.$" in obj)
+
+        missing = [key for key in ("ApiEndpoint", "Method") if not given(fields, key)]
+        if not any(given(fields, key) for key in _HTTP_CONNECTION_FIELDS):
+            missing.append("Authentication or InvocationConfig")
+        if missing:
+            self.schema_error(f"These fields are required: [{', '.join(missing)}]", where)
+        for key in _HTTP_CONNECTION_FIELDS:
+            part = fields.get(key)
+            if isinstance(part, dict) and not given(part, "ConnectionArn"):
+                self.schema_error("These fields are required: [ConnectionArn]", f"{where}/{key}")
+            elif key in fields and not isinstance(part, dict) and not _is_jsonata(part):
+                self.schema_error(f"The field '{key}' must be of type object", f"{where}/{key}")
+        self.check_http_value(fields.get("Method"), "Method", HTTP_METHODS, f"{where}/Method")
+        transform = fields.get("Transform")
+        if isinstance(transform, dict):
+            self.check_http_value(
+                transform.get("RequestBodyEncoding"),
+                "RequestBodyEncoding",
+                HTTP_BODY_ENCODINGS,
+                f"{where}/Transform/RequestBodyEncoding",
+            )
+            options = transform.get("RequestEncodingOptions")
+            if isinstance(options, dict):
+                self.check_http_value(
+                    options.get("ArrayFormat"),
+                    "ArrayFormat",
+                    HTTP_ARRAY_FORMATS,
+                    f"{where}/Transform/RequestEncodingOptions/ArrayFormat",
+                )
+
+    def check_http_value(self, value: Any, name: str, allowed: tuple[str, ...], where: str) -> None:
+        if value is None or _is_jsonata(value) or _has_placeholder(value) or value in allowed:
+            return
+        self.schema_error(
+            f"The field '{name}' should have one of these values: [{', '.join(allowed)}]", where
+        )
 
     def check_express_resource(self, resource: str, where: str) -> None:
         if resource.startswith("arn:") and ":activity:" in resource:
