@@ -54,6 +54,10 @@ class TaskRequest:
     # This attempt was under way when the engine stopped, and is being invoked again after the
     # restart: its work may already have been done.
     resumed: bool = False
+    # TestState at TRACE level: a resolver that can show the raw exchange (the HTTP Task) records the
+    # request and the response here, with the connection's secrets shown only if reveal_secrets.
+    trace: dict[str, Any] | None = None
+    reveal_secrets: bool = False
     # Resolvers whose work starts later than scheduling (activities) call this when it starts.
     mark_started: Callable[[dict[str, Any]], None] = field(default=lambda details: None)
     heartbeat: Callable[[], None] = field(default=lambda: None)
