@@ -452,6 +452,7 @@ async def start_world(options: DevOptions) -> DevWorld:
 
     from workflows.engine.nested import NestedExecutionResolver
     from workflows.engine.resolvers import ChainResolver
+    from workflows.local.http_task import HttpTaskResolver
     from workflows.local.integrations import AwsEndpoints, ServiceIntegrationResolver
     from workflows.local.lambda_workers import LambdaWorkerResolver
     from workflows.local.local_aws import LocalAws, S3EventBridgeBridge, provision
@@ -504,6 +505,7 @@ async def start_world(options: DevOptions) -> DevWorld:
     workers = LambdaWorkerResolver.from_stack(stack, endpoints, pool_size=options.workers)
     world_closers = _route_handler_logs(workers, data_dir, options.verbose)
     integrations = ServiceIntegrationResolver(endpoints)
+    http_tasks = HttpTaskResolver(endpoints)
     service = StepFunctionsService(
         Store(str(data_dir)),
         account=stack.account,
@@ -512,12 +514,13 @@ async def start_world(options: DevOptions) -> DevWorld:
         retention_days=options.retention_days,
     )
     service.resolver = ChainResolver(
-        service.activities, NestedExecutionResolver(service), workers, integrations
+        service.activities, NestedExecutionResolver(service), workers, integrations, http_tasks
     )
     world = DevWorld(api_url=api_url, aws_url=aws_url, stack=stack, endpoints=endpoints, service=service)
     world.input_bucket, world.input_prefix, world.input_suffix = _input_from_rules(stack)
     world.workers = workers
     world.closers.append(integrations.close)
+    world.closers.append(http_tasks.close)
     world.closers.extend(world_closers)
     world.async_closers.append(workers.close)
     if aws is not None:
@@ -742,6 +745,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             return 2
     integrations: list[Any] = []
     if args.aws_endpoint:
+        from workflows.local.http_task import HttpTaskResolver
         from workflows.local.integrations import AwsEndpoints, ServiceIntegrationResolver
 
         endpoints = AwsEndpoints(None if args.aws_endpoint == "aws" else args.aws_endpoint)
@@ -751,6 +755,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
             integrations.append(LambdaWorkerResolver.from_stack(load_template(args.template), endpoints))
         integrations.append(ServiceIntegrationResolver(endpoints))
+        # The HTTP Task finds its EventBridge connection through the same endpoints.
+        integrations.append(HttpTaskResolver(endpoints))
     serve(
         args.host,
         args.port,
@@ -836,7 +842,8 @@ def add_commands(sub: Any) -> None:
     )
     serve.add_argument(
         "--aws-endpoint",
-        help="run Task integrations (aws-sdk:*, sns, sqs, events, dynamodb) against this endpoint, or 'aws' "
+        help="run Task integrations (aws-sdk:*, sns, sqs, events, dynamodb, and http:invoke's connections) "
+        "against this endpoint, or 'aws' "
         "for real AWS; without it, Tasks resolve only to activities and nested executions",
     )
     serve.add_argument(

@@ -68,6 +68,9 @@ class _InspectingResolver:
         self.inspect = run_inspect
         self.language = "JSONPath"
         self.callbacks: CallbackRegistry | None = None
+        # TRACE: the HTTP Task's raw request and response (inspectionData.request/response).
+        self.trace = False
+        self.reveal_secrets = False
 
     async def invoke(self, request: TaskRequest) -> Any:
         self.inspect["afterArguments" if self.language == JSONATA else "afterParameters"] = request.parameters
@@ -86,7 +89,14 @@ class _InspectingResolver:
         elif self.inner is None:
             raise ASLError(errors.RUNTIME, f"No task resolver for resource {request.resource}")
         else:
-            result = await self.inner.invoke(request)
+            if self.trace:
+                request.trace, request.reveal_secrets = {}, self.reveal_secrets
+            try:
+                result = await self.inner.invoke(request)
+            finally:
+                for name in ("request", "response"):
+                    if request.trace and name in request.trace:
+                        self.inspect[name] = request.trace[name]
         self.inspect["result"] = result
         return result
 
@@ -508,6 +518,8 @@ async def _run(
     inspect: dict[str, Any] = {}
     resolver = _InspectingResolver(getattr(service, "resolver", None), mock, inspect)
     resolver.language = state.query_language
+    resolver.trace = level == "TRACE"
+    resolver.reveal_secrets = bool(request.get("revealSecrets"))
     clock = _NoWaitClock(service.clock) if state.type == "Wait" else service.clock
     interpreter = Interpreter(definition, resolver=resolver, clock=clock)
     resolver.callbacks = interpreter.callbacks
@@ -695,6 +707,9 @@ def _inspection_data(
         if name in inspect:
             data[name] = dumps(inspect[name])
     for name in _MAP_NUMBERS:
+        if name in inspect:
+            data[name] = inspect[name]
+    for name in ("request", "response"):  # TRACE, HTTP Task: objects, not JSON text
         if name in inspect:
             data[name] = inspect[name]
     if error_details:
