@@ -50,6 +50,19 @@ def pytest_make_collect_report(collector: pytest.Collector) -> Any:
     return report
 
 
+# -- moto's server, for tests of the AWS integrations -------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def moto() -> Iterator[Any]:
+    """moto's server on 127.0.0.1 (a free port), one per module: workflows.local.local_aws.LocalAws."""
+    from workflows.local.local_aws import LocalAws
+
+    server = LocalAws(port=0).start()
+    yield server
+    server.stop()
+
+
 # -- the browser tests' fixtures (tests/browser.py) ----------------------------------------------------
 
 

@@ -164,13 +164,6 @@ def base(api: tuple[str, Recorder]) -> str:
 
 
 @pytest.fixture(scope="module")
-def moto() -> Iterator[LocalAws]:
-    server = LocalAws(port=0).start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="module")
 def endpoints(moto: LocalAws) -> AwsEndpoints:
     return AwsEndpoints(default=moto.url, account=ACCOUNT)
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -78,13 +77,6 @@ MOTO_GAPS = {
     "services/test_sns_task_service.py::TestTaskServiceSns::test_fifo_message_attribute[input_params0-True]": "moto's error code for a FIFO publish without MessageGroupId is not AWS's InvalidParameter",
     "services/test_sns_task_service.py::TestTaskServiceSns::test_publish_base_error_topic_arn": "harness: `resources` says the test created the topic (it then used a wrong ARN), so it exists here",
 }
-
-
-@pytest.fixture(scope="module")
-def moto() -> Iterator[LocalAws]:
-    server = LocalAws(port=0).start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture(scope="module")
