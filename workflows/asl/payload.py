@@ -3,12 +3,23 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
-from workflows.asl import errors
+from workflows.asl import budget, errors
 from workflows.asl.errors import ASLError
 
-__all__ = ["MAX_PAYLOAD_BYTES", "SizeCheck", "check_size", "dumps", "exceeds_limit", "size", "too_large"]
+__all__ = [
+    "MAX_PAYLOAD_BYTES",
+    "NumberOutOfRange",
+    "SizeCheck",
+    "check_size",
+    "dumps",
+    "exceeds_limit",
+    "loads",
+    "size",
+    "too_large",
+]
 
 # AWS's quota on a state's input, output, Parameters/Arguments, a task's result, an execution's
 # input and output: 256 KiB of UTF-8.
@@ -35,10 +46,15 @@ def dumps(value: Any) -> str:
     return "".join(_encode(value, 0))
 
 
+def _utf8_length(text: str) -> int:
+    # A lone surrogate (a JSONata string literal can make one) is counted as the three bytes Java's
+    # encoder gives it, rather than failing the state with an encoding error.
+    return len(text) if text.isascii() else len(text.encode("utf-8", "surrogatepass"))
+
+
 def size(value: Any) -> int:
     """The exact UTF-8 length of `value` as payload text."""
-    text = dumps(value)
-    return len(text) if text.isascii() else len(text.encode())
+    return _utf8_length(dumps(value))
 
 
 def exceeds_limit(value: Any, limit: int = MAX_PAYLOAD_BYTES) -> bool:
@@ -52,7 +68,55 @@ def exceeds_limit(value: Any, limit: int = MAX_PAYLOAD_BYTES) -> bool:
         return True
     if text.isascii():  # O(1) in CPython: then characters are bytes
         return False
-    return len(text.encode()) > limit
+    return _utf8_length(text) > limit
+
+
+class NumberOutOfRange(ValueError):
+    """JSON text holding a number no double can hold (`1e400`, an integer of 400 digits)."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "Numeric value out of range: a number is beyond what a double can hold (about 1.8E308)"
+        )
+        self.message = str(self)
+
+
+# What a number must look like in the text to overflow a double: an exponent of three digits or a
+# run of 309 digits. Text without either (nearly all of it) is never walked.
+_HUGE_NUMBER = re.compile(r"[eE]\+?0*[1-9]\d{2}|\d{309}")
+_DOUBLE_MAX = 2**1024  # the first integer a double rounds to infinity
+
+
+def _out_of_range(value: Any) -> bool:
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+        elif isinstance(item, float):
+            if item in (float("inf"), float("-inf")):
+                return True
+        elif isinstance(item, int) and not isinstance(item, bool) and not -_DOUBLE_MAX < item < _DOUBLE_MAX:
+            return True
+    return False
+
+
+def loads(text: str) -> Any:
+    """JSON text read as a payload, as AWS's parser reads it: nested at most budget.MAX_DEPTH deep
+    (else budget.TooDeep), no NaN or Infinity (json.JSONDecodeError), and every number one a double
+    can hold (else NumberOutOfRange). Python would read `1e400` as infinity, which no JSON can write
+    back, and refuses integers past 4,300 digits with its own ValueError."""
+    try:
+        value = budget.loads(text)
+    except (budget.TooDeep, json.JSONDecodeError):
+        raise
+    except ValueError:  # int() of more digits than sys.get_int_max_str_digits() allows
+        raise NumberOutOfRange() from None
+    if _HUGE_NUMBER.search(text) and _out_of_range(value):
+        raise NumberOutOfRange()
+    return value
 
 
 def too_large(name: str) -> ASLError:

@@ -10,8 +10,6 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from workflows.asl.budget import MAX_DEPTH, TooDeep
-from workflows.asl.budget import loads as loads_bounded
 from workflows.asl.errors import ASLError, ServiceError
 from workflows.engine.history import dumps
 
@@ -24,10 +22,11 @@ from workflows.service.core import (
     _drop_none,
     _dt,
     _entered_state,
-    _jackson_message,
     _now,
     _page,
     _strings_in,
+    check_tag_count,
+    parse_payload,
     valid_name,
 )
 
@@ -125,15 +124,9 @@ class Activities(ServiceCore):
         return task, execution
 
     async def send_task_success(self, *, taskToken: str, output: str) -> dict[str, Any]:
-        try:
-            value = loads_bounded(output)
-        except TooDeep:
-            raise ServiceError(
-                "InvalidOutput",
-                f"Invalid Output: 'Document nesting depth exceeds the maximum allowed ({MAX_DEPTH})'",
-            )
-        except json.JSONDecodeError:
-            raise ServiceError("InvalidOutput", f"Invalid Output: '{_jackson_message(output)}'")
+        value = parse_payload(
+            output, lambda reason: ServiceError("InvalidOutput", f"Invalid Output: '{reason}'")
+        )
         answered = self._answer(taskToken, {"output": value})
         if answered is None:
             raise ServiceError("TaskDoesNotExist", "Task Does Not Exist")
@@ -220,6 +213,7 @@ class Activities(ServiceCore):
         if not valid_name(name):
             raise ServiceError("InvalidName", f"Invalid Name: '{name}'")
         arn = self._arn("activity", name)
+        check_tag_count(arn, tags)
         existing = self.store.get_resource("activity", arn)
         if existing is not None:
             return {"activityArn": arn, "creationDate": _dt(existing["creationDate"])}

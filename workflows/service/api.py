@@ -22,7 +22,7 @@ from typing import Any, NamedTuple
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
@@ -51,9 +51,16 @@ def _default(value: Any) -> Any:
     raise TypeError(f"not JSON serialisable: {type(value).__name__}")
 
 
+def _json_bytes(body: Any, default: Any) -> bytes:
+    """UTF-8 JSON, non-ASCII kept as AWS sends it. A lone surrogate (stored before inputs were
+    checked for one, or made by an expression) has no UTF-8: it goes out as the `\\udXXX` escape,
+    the same string to any JSON reader, instead of failing the response after the handler."""
+    text = json.dumps(body, default=default, separators=(",", ":"), ensure_ascii=False)
+    return text.encode("utf-8", "backslashreplace")
+
+
 def _json_response(body: dict[str, Any], status: int = 200) -> Response:
-    text = json.dumps(body, default=_default, separators=(",", ":"), ensure_ascii=False)
-    return Response(text, status_code=status, media_type=CONTENT_TYPE)
+    return Response(_json_bytes(body, _default), status_code=status, media_type=CONTENT_TYPE)
 
 
 def error_response(code: str, message: str, status: int = 400) -> Response:
@@ -225,7 +232,10 @@ def create_app(
             if isinstance(checked, Response):
                 return checked
             auth = checked
-        body = await request.body()
+        try:
+            body = await request.body()
+        except ClientDisconnect:  # gone, or cut off by the server's read timeout: no one to answer
+            return Response(status_code=400)
         if auth is not None:
             denied = _check_signature(request, body, auth)
             if denied is not None:
@@ -239,7 +249,8 @@ def create_app(
         except (ValueError, RecursionError):
             return error_response("SerializationException", "Malformed request body")
         try:
-            result = await service.call(op, params)
+            # Encoded here, in the try: a value that cannot be written is our fault, answered as one.
+            return _json_response(await service.call(op, params))
         except ServiceError as err:
             return error_response(err.code, err.message, err.status)
         except Exception:
@@ -249,7 +260,6 @@ def create_app(
             return error_response(
                 "InternalFailure", "The request processing has failed because of an unknown error", 500
             )
-        return _json_response(result)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

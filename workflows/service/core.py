@@ -6,12 +6,14 @@ import base64
 import json
 import re
 import time
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from workflows.asl.budget import MAX_DEPTH, TooDeep
-from workflows.asl.budget import loads as loads_bounded
 from workflows.asl.errors import ServiceError
+from workflows.asl.payload import NumberOutOfRange
+from workflows.asl.payload import loads as loads_payload
 from workflows.engine.history import HistoryEvent
 
 if TYPE_CHECKING:
@@ -30,8 +32,11 @@ TERMINAL_EVENTS = {
     "ExecutionAborted": "ABORTED",
 }
 _ARN_PREFIX = re.compile(r"^arn:aws(-[a-z]+)*:states:")
-# AWS: names may not hold whitespace, brackets, wildcards, these specials or control characters.
-_ILLEGAL_NAME = re.compile(r"[\s<>{}\[\]?*\"#%\\^|~`$&,;:/\x00-\x1f\x7f-\x9f]")
+# AWS: names may not hold whitespace, brackets, wildcards, these specials or control characters;
+# nor a lone surrogate (`"\ud800"` in the request), which is no Unicode character at all.
+_ILLEGAL_NAME = re.compile(r"[\s<>{}\[\]?*\"#%\\^|~`$&,;:/\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+# A code point JSON text can only name by a `\u` escape that has no partner: json.loads keeps it.
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 _ALIAS_NAME = re.compile(r"^(?=.*[a-zA-Z_\-.])[a-zA-Z0-9_\-.]+$")
 _ALIAS_PATTERN_TEXT = r"^(?=.*[a-zA-Z_\-\.])[a-zA-Z0-9_\-\.]+$"
 
@@ -79,29 +84,75 @@ def _jackson_message(text: str) -> str:
         return "Invalid execution input."
 
 
+def lone_surrogate(value: Any) -> str | None:
+    """The first lone surrogate in a parsed JSON value's strings (keys included), else None. JSON
+    text may write one (`"\\ud800"`) and json.loads keeps it, but it is no Unicode character: no
+    UTF-8 holds it, so nothing can write it back out."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            found = _LONE_SURROGATE.search(item)
+            if found:
+                return found.group()
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return None
+
+
+def parse_payload(text: str, invalid: Any) -> Any:
+    """JSON payload text (an execution's input, a task's output), or `invalid(reason)` raised with
+    what is wrong, in the words of AWS's parser (Jackson) where it has some."""
+    raw = _LONE_SURROGATE.search(text)
+    if raw is not None:
+        raise invalid(_surrogate_message(raw.group()))
+    try:
+        value = loads_payload(text)
+    except TooDeep:
+        # Jackson's nesting limit (AWS parses with it): refused, where Python's parser would recurse
+        raise invalid(f"Document nesting depth exceeds the maximum allowed ({MAX_DEPTH})")
+    except json.JSONDecodeError:
+        raise invalid(_jackson_message(text))
+    except NumberOutOfRange as err:
+        raise invalid(err.message)
+    if "\\u" in text:  # only an escape can have written a lone surrogate
+        char = lone_surrogate(value)
+        if char is not None:
+            raise invalid(_surrogate_message(char))
+    return value
+
+
+def _surrogate_message(char: str) -> str:
+    return f"Invalid character: a lone surrogate (\\u{ord(char):04x}) is not Unicode text"
+
+
+def _invalid_input(reason: str) -> ServiceError:
+    return ServiceError("InvalidExecutionInput", f"Invalid State Machine Execution Input: '{reason}'")
+
+
 def _parse_input(text: str | None) -> Any:
     if text is None:
         return {}
-    if len(text.encode()) > MAX_PAYLOAD:
-        raise ServiceError(
-            "InvalidExecutionInput", "Invalid State Machine Execution Input: 'Input too large.'"
-        )
+    if not isinstance(text, str):
+        raise _invalid_input("Invalid execution input.")
+    if _LONE_SURROGATE.search(text) is None and len(text.encode()) > MAX_PAYLOAD:
+        raise _invalid_input("Input too large.")
     if not text.strip():
-        raise ServiceError(
-            "InvalidExecutionInput", "Invalid State Machine Execution Input: 'Invalid execution input.'"
-        )
-    try:
-        return loads_bounded(text)
-    except TooDeep:
-        # Jackson's nesting limit (AWS parses with it): refused, where Python's parser would recurse
-        raise ServiceError(
-            "InvalidExecutionInput",
-            f"Invalid State Machine Execution Input: 'Document nesting depth exceeds the maximum allowed ({MAX_DEPTH})'",
-        )
-    except json.JSONDecodeError:
-        raise ServiceError(
-            "InvalidExecutionInput", f"Invalid State Machine Execution Input: '{_jackson_message(text)}'"
-        )
+        raise _invalid_input("Invalid execution input.")
+    return parse_payload(text, _invalid_input)
+
+
+# "Maximum number of tags per resource: 50" (Step Functions service quotas), whichever call adds them.
+MAX_TAGS = 50
+
+
+def check_tag_count(arn: str, tags: list[dict[str, str]] | None, existing: Iterable[str] = ()) -> None:
+    """TooManyTags when `tags` with the resource's `existing` keys come to more than MAX_TAGS keys."""
+    if tags and len({t["key"] for t in tags} | set(existing)) > MAX_TAGS:
+        raise ServiceError("TooManyTags", f"Too many tags: '{arn}'")
 
 
 def _encode_token(offset: int | str, salt: str) -> str:

@@ -8,7 +8,7 @@ import uuid
 from typing import Any
 
 from workflows.asl.errors import ServiceError
-from workflows.service.core import ServiceCore, _drop_none, _dt, _now, _page, valid_name
+from workflows.service.core import ServiceCore, _drop_none, _dt, _now, _page, check_tag_count, valid_name
 
 _PATH_VAR = re.compile(r"(?<![$\w])\$([A-Za-z_][A-Za-z0-9_]*)")
 _JSONATA_VAR = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)(?!\s*\()")
@@ -140,6 +140,7 @@ class StateMachines(ServiceCore):
     ) -> dict[str, Any]:
         if not valid_name(name):
             raise ServiceError("InvalidName", f"Invalid Name: '{name}'")
+        check_tag_count(self._arn("stateMachine", name), tags)
         if versionDescription is not None and not publish:
             raise ServiceError(
                 "ValidationException", "Version description can only be set when publish is true"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from workflows.asl.errors import ServiceError
-from workflows.service.core import ServiceCore
+from workflows.service.core import ServiceCore, check_tag_count
 
 
 class Tags(ServiceCore):
@@ -26,8 +26,7 @@ class Tags(ServiceCore):
 
     async def tag_resource(self, *, resourceArn: str, tags: list[dict[str, str]]) -> dict[str, Any]:
         self._taggable(resourceArn)
-        if len({t["key"] for t in tags} | {k for k, _ in self.store.get_tags(resourceArn)}) > 50:
-            raise ServiceError("TooManyTags", f"Too many tags: '{resourceArn}'")
+        check_tag_count(resourceArn, tags, (k for k, _ in self.store.get_tags(resourceArn)))
         with self.store.transaction():
             self.store.put_tags(resourceArn, [(t["key"], t["value"]) for t in tags])
         return {}

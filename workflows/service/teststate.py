@@ -24,10 +24,10 @@ from functools import cache
 from typing import Any
 
 from workflows.asl import errors
-from workflows.asl.budget import loads as loads_bounded
 from workflows.asl.definition import JSONATA, Definition, State, StateMachine, load_definition
 from workflows.asl.errors import ASLError, FailStateError, ServiceError, StateError
 from workflows.asl.payload import check_size, dumps
+from workflows.asl.payload import loads as loads_payload
 from workflows.engine import item_io
 from workflows.engine.frame import Frame, _error_matches, _Next
 from workflows.engine.interpreter import ExecutionInfo, ExecutionRun, Interpreter, MemorySink
@@ -203,7 +203,7 @@ def _parse_json(text: Any, name: str) -> Any:
     if not isinstance(text, str):
         return text
     try:
-        return loads_bounded(text)  # nesting past budget.MAX_DEPTH is a ValueError too
+        return loads_payload(text)  # nesting past budget.MAX_DEPTH, or a number out of range: ValueErrors too
     except ValueError:
         if name == "input":
             raise ServiceError(
@@ -327,7 +327,7 @@ def _check_mock(mock: dict[str, Any], state: State) -> dict[str, Any]:
     if "errorOutput" in mock:
         return mock
     try:
-        result = loads_bounded(mock["result"])
+        result = loads_payload(mock["result"])
     except (TypeError, ValueError):
         raise _invalid("Mocked result must be valid JSON")
     mock["parsed"] = result
