@@ -29,11 +29,19 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, NoReturn, TypeAlias
 
-from workflows.asl import errors
-from workflows.asl.budget import MAX_DEPTH, depth_exceeds
+from workflows.asl import errors, payload
+from workflows.asl.budget import MAX_DEPTH, TooDeep
 from workflows.asl.errors import ASLError
 
-__all__ = ["INTRINSIC_ERROR", "Intrinsic", "IntrinsicSyntaxError", "compile_intrinsic", "is_intrinsic"]
+__all__ = [
+    "INTRINSIC_ERROR",
+    "MAX_NESTING",
+    "Intrinsic",
+    "IntrinsicSyntaxError",
+    "IntrinsicTooDeep",
+    "compile_intrinsic",
+    "is_intrinsic",
+]
 
 # AWS reports a failing intrinsic as States.Runtime (which States.ALL does not catch), not as the
 # spec's States.IntrinsicFailure.
@@ -42,6 +50,8 @@ INTRINSIC_ERROR = errors.RUNTIME
 Lookup: TypeAlias = Callable[[str], Any]
 
 _INT32_MIN, _INT32_MAX = -(2**31), 2**31 - 1
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+_DOUBLE_MAX = 2**1024  # the first integer a double rounds to infinity
 _MAX_ARRAY_RANGE_ITEMS = 1000
 _MAX_ENCODE_CHARS = 10_000
 _HASH_ALGORITHMS = {
@@ -55,6 +65,15 @@ _HASH_ALGORITHMS = {
 
 class IntrinsicSyntaxError(ValueError):
     """An intrinsic that cannot be compiled: bad syntax, unknown function or wrong argument count."""
+
+
+class IntrinsicTooDeep(IntrinsicSyntaxError):
+    """Intrinsic calls nested past MAX_NESTING (refused as the parser reaches that depth, so a text
+    of 50,000 nested calls costs no recursion)."""
+
+
+# "You can nest up to 10 intrinsic functions within a field" (Developer Guide, Intrinsic functions).
+MAX_NESTING = 10
 
 
 # ---------------------------------------------------------------------------------------------
@@ -137,9 +156,11 @@ class _Parser:
     def __init__(self, text: str) -> None:
         self.text = text
         self.pos = 0
+        self.depth = 0  # calls open around the one being parsed
 
-    def fail(self, message: str) -> NoReturn:
-        raise IntrinsicSyntaxError(f"{message} at offset {self.pos} in intrinsic function {self.text!r}")
+    def fail(self, message: str, error: type[IntrinsicSyntaxError] = IntrinsicSyntaxError) -> NoReturn:
+        shown = self.text if len(self.text) <= 200 else self.text[:200] + "..."
+        raise error(f"{message} at offset {self.pos} in intrinsic function {shown!r}")
 
     def skip_space(self) -> None:
         while self.pos < len(self.text) and self.text[self.pos].isspace():
@@ -156,6 +177,15 @@ class _Parser:
 
     def call(self) -> _Call:
         self.skip_space()
+        if self.depth >= MAX_NESTING:
+            self.fail(f"intrinsic functions nested more than {MAX_NESTING} deep", IntrinsicTooDeep)
+        self.depth += 1
+        try:
+            return self._call()
+        finally:
+            self.depth -= 1
+
+    def _call(self) -> _Call:
         match = _FUNCTION_NAME.match(self.text, self.pos)
         if not match:
             self.fail("expected an intrinsic function call 'States.<Name>(...)'")
@@ -202,9 +232,14 @@ class _Parser:
         if number:
             self.pos = number.end()
             literal = number.group()
-            if any(c in literal for c in ".eE"):
-                return _Literal(float(literal))
-            return _Literal(int(literal))
+            try:
+                number_value: float = float(literal) if any(c in literal for c in ".eE") else int(literal)
+            except ValueError:  # an integer past the digits Python converts
+                number_value = math.inf
+            if not -_DOUBLE_MAX < number_value < _DOUBLE_MAX:  # 1e400 is infinity to Python: no JSON
+                self.pos = number.start()
+                self.fail("number literal out of range (beyond a double)")
+            return _Literal(number_value)
         for word, value in (("true", True), ("false", False), ("null", None)):
             if self.text.startswith(word, self.pos):
                 self.pos += len(word)
@@ -468,16 +503,14 @@ def _format(template: str, *values: Any) -> str:
 def _string_to_json(text: str) -> Any:
     if not text.strip():
         return None
-    if depth_exceeds(text):
-        raise _fail("States.StringToJson", f"the string nests JSON deeper than {MAX_DEPTH} levels")
     try:
-        return json.loads(text, parse_constant=_reject_constant)
-    except ValueError as exc:
+        return payload.loads(text)
+    except TooDeep:
+        raise _fail("States.StringToJson", f"the string nests JSON deeper than {MAX_DEPTH} levels")
+    except payload.NumberOutOfRange as exc:
+        raise _fail("States.StringToJson", f"the string is not valid JSON: {exc.message}")
+    except ValueError as exc:  # json.JSONDecodeError: its message says what and where, nothing of Python
         raise _fail("States.StringToJson", f"the string is not valid JSON: {exc}")
-
-
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not a JSON value")
 
 
 def _array_partition(array: list[Any], size: float) -> list[list[Any]]:
@@ -558,7 +591,18 @@ def _json_merge(first: dict[str, Any], second: dict[str, Any], deep: bool) -> di
     return {**first, **second}
 
 
+def _check_int32(function: str, *values: float, low: int = _INT32_MIN, high: int = _INT32_MAX) -> None:
+    # The Developer Guide asks for integers, and AWS holds them as Java ints: a start, end or
+    # operand past +-2^31 is no argument it can take.
+    for value in values:
+        if not low <= value <= high:
+            raise _fail(function, f"the value {_to_java_string(value)} is outside the integer range")
+
+
 def _math_random(start: float, end: float, seed: float | None = None) -> int:
+    _check_int32("States.MathRandom", start, end)
+    if seed is not None:  # java.util.Random takes a long
+        _check_int32("States.MathRandom", seed, low=_INT64_MIN, high=_INT64_MAX)
     low, high = _java_round(start), _java_round(end)
     if low >= high:
         raise _fail("States.MathRandom", "the start number must be less than the end number")
@@ -568,9 +612,7 @@ def _math_random(start: float, end: float, seed: float | None = None) -> int:
 
 
 def _math_add(first: float, second: float) -> int:
-    for value in (first, second):
-        if not _INT32_MIN <= value <= _INT32_MAX:
-            raise _fail("States.MathAdd", f"the value {_to_java_string(value)} is outside the integer range")
+    _check_int32("States.MathAdd", first, second)
     return _java_round(first) + _java_round(second)
 
 
@@ -593,7 +635,8 @@ class _JavaRandom:
     def _next(self, bits: int) -> int:
         self._seed = (self._seed * self._MULTIPLIER + self._ADDEND) & self._MASK
         result = self._seed >> (48 - bits)
-        return result - (1 << bits) if result >= 1 << (bits - 1) else result
+        # Java's `(int)` cast: signed 32 bits, so next(31) is never negative (next(32) may be).
+        return result - (1 << 32) if result >= 1 << 31 else result
 
     def next_int(self, bound: int) -> int:
         if bound & -bound == bound:

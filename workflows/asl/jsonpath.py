@@ -91,9 +91,7 @@ class _BudgetedMatch(JSONPathMatch):
         _tick()
 
 
-def _find(compiled: Any, root: Any) -> list[Any]:
-    if not isinstance(compiled, _jp.JSONPath):  # a compound path (`a | b`): no Jayway syntax, unbudgeted
-        return [m.obj for m in compiled.finditer(root)]
+def _find(compiled: _jp.JSONPath, root: Any) -> list[Any]:
     matches: Any = [_BudgetedMatch(filter_context={}, obj=root, parent=None, path="$", parts=(), root=root)]
     for segment in compiled.segments:
         matches = segment.resolve(matches)
@@ -119,6 +117,12 @@ _STEP = re.compile(
 )
 
 
+_COMPOUND_MESSAGE = (
+    "Invalid path '{text}': '|' and '&' between paths are not JSONPath; "
+    "use one path, or States.Array of several"
+)
+
+
 class PathError(Exception):
     """A path that does not resolve against its input; `message` follows AWS's (Jayway's) wording."""
 
@@ -140,7 +144,14 @@ class Path:
     def __init__(self, text: str, steps: tuple[str | int, ...] | None) -> None:
         self.text = text
         self.steps = steps
-        self._compiled = None if steps is not None else _ENV.compile(text)
+        self._compiled: _jp.JSONPath | None = None
+        if steps is None:
+            compiled = _ENV.compile(text)
+            if not isinstance(compiled, _jp.JSONPath):
+                # python-jsonpath's union (`a | b`) and intersection (`a & b`) of whole paths: no
+                # Jayway syntax, so AWS refuses them. (A filter's `||` is a JSONPath of its own.)
+                raise PathError(_COMPOUND_MESSAGE.format(text=text), "invalid")
+            self._compiled = compiled
         self._names_only = steps is not None and all(isinstance(step, str) for step in steps)
 
     def get(self, root: Any) -> Any:

@@ -38,6 +38,8 @@ import jsonpath
 from jsonschema import Draft202012Validator
 
 from workflows.asl.errors import Diagnostic
+from workflows.asl.intrinsics import MAX_NESTING as _MAX_INTRINSIC_NESTING
+from workflows.asl.intrinsics import IntrinsicTooDeep, compile_intrinsic
 
 __all__ = [
     "HTTP_ARRAY_FORMATS",
@@ -525,7 +527,7 @@ class _Validator:
             else:
                 continue
             if not valid:
-                self.invalid_path(name, f"{pointer}/{name}")
+                self.invalid_path(name, f"{pointer}/{name}", value)
         for name in _TEMPLATE_FIELDS:
             if name in state:
                 self.check_template(state[name], f"{pointer}/{name}")
@@ -546,7 +548,14 @@ class _Validator:
         if isinstance(batcher, dict) and "BatchInput" in batcher:
             self.check_template(batcher["BatchInput"], f"{pointer}/ItemBatcher/BatchInput")
 
-    def invalid_path(self, name: str, where: str) -> None:
+    def invalid_path(self, name: str, where: str, value: str = "") -> None:
+        if _nests_too_deep(value):
+            self.schema_error(
+                f"The value for the field '{name}' nests intrinsic functions more than "
+                f"{_MAX_INTRINSIC_NESTING} deep (the limit is {_MAX_INTRINSIC_NESTING})",
+                where,
+            )
+            return
         self.schema_error(f"The value for the field '{name}' must be a valid JSONPath", where)
 
     def check_template(self, template: Any, pointer: str) -> None:
@@ -555,7 +564,7 @@ class _Validator:
         for key, value, where in _template_keys(template, pointer):
             if key.endswith(".$"):
                 if not isinstance(value, str) or not self.valid_path_or_intrinsic(value):
-                    self.schema_error(f"The value for the field '{key}' must be a valid JSONPath", where)
+                    self.invalid_path(key, where, value if isinstance(value, str) else "")
             elif isinstance(value, str) and (value.startswith("$.") or value.startswith("States.")):
                 self.report(
                     "NO_DOLLAR",
@@ -593,6 +602,8 @@ class _Validator:
             return
         try:
             jsonata.Jsonata(value[2:-2])
+        except RecursionError:  # the parser recurses once per nested parenthesis or bracket
+            self.report("INVALID_JSONATA_EXPRESSION", "The expression is nested too deeply to parse", where)
         except Exception as error:  # the parser raises JException, or worse on odd input
             self.report("INVALID_JSONATA_EXPRESSION", str(error) or type(error).__name__, where)
 
@@ -986,6 +997,19 @@ def _strings(value: Any, pointer: str, skip: tuple[str, ...] = ()) -> Iterator[t
             yield from _strings(item, f"{pointer}[{i}]")
 
 
+def _nests_too_deep(text: str) -> bool:
+    """Whether an intrinsic call that failed to compile failed for nesting past the limit."""
+    if not text.startswith("States.") or text.count("(") <= _MAX_INTRINSIC_NESTING:
+        return False
+    try:
+        compile_intrinsic(text)
+    except IntrinsicTooDeep:
+        return True
+    except Exception:
+        return False
+    return False
+
+
 def _normalise_path(text: str) -> str | None:
     """The JSONPath python-jsonpath can parse for an ASL path: `$$.x` (context) and `$var.x` (variable)
     read like `$.x`. None if the text cannot be a path at all."""
@@ -1004,10 +1028,11 @@ def _valid_path(text: str) -> bool:
     # stricter about escapes there, so quoted names are judged by their quotes alone.
     normal = re.sub(r"'(?:[^'\\]|\\.)*'", "'x'", normal)
     try:
-        jsonpath.compile(normal)
+        compiled = jsonpath.compile(normal)
     except Exception:  # JSONPathSyntaxError, or a lexer error on odd input
         return False
-    return True
+    # Not a compound path: python-jsonpath's `a | b` (union) and `a & b` are no Jayway syntax.
+    return isinstance(compiled, jsonpath.JSONPath)
 
 
 def _valid_reference_path(text: str) -> bool:
