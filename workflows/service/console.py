@@ -38,11 +38,12 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from starlette.concurrency import run_in_threadpool
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import FileResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from workflows.asl.budget import loads as loads_bounded
 from workflows.asl.errors import ServiceError
 from workflows.service.console_data import (
     COLUMNS_TAG,
@@ -99,7 +100,9 @@ def _default(value: Any) -> Any:
 
 
 def _json(body: Any, status: int = 200) -> Response:
-    text = json.dumps(body, default=_default, ensure_ascii=False)
+    # A lone surrogate (an old store's input, an expression's string) has no UTF-8: written as its
+    # `\\udXXX` escape, the same string to the page's JSON.parse, rather than failing the response.
+    text = json.dumps(body, default=_default, ensure_ascii=False).encode("utf-8", "backslashreplace")
     return Response(
         text, status_code=status, media_type="application/json", headers={"Cache-Control": "no-store"}
     )
@@ -111,8 +114,10 @@ def _error(code: str, message: str, status: int = 400) -> Response:
 
 async def _body(request: Request) -> dict[str, Any]:
     try:
-        data = json.loads(await request.body() or b"{}")
-    except ValueError:
+        # Bounded as the API's bodies are: nesting past budget.MAX_DEPTH is refused before the
+        # parser recurses into it (a RecursionError is no ValueError, and was a 500).
+        data = loads_bounded(await request.body() or b"{}")
+    except (ValueError, RecursionError):  # bad JSON or UTF-8, too deep, NaN, an integer too long
         raise ServiceError("SerializationException", "Malformed request body")
     if not isinstance(data, dict):
         raise ServiceError("SerializationException", "Expected a JSON object")
@@ -254,6 +259,10 @@ HISTORY_PAGE = 250  # events read at a time: the loop serves other requests betw
 FIRST_EVENTS = 100  # events the execution page gets with its summary; the rest are paged
 COVERAGE_EXECUTIONS = 2000  # the newest executions the coverage overlay counts
 OPEN_BUDGET = 0.6  # seconds the execution page waits for the history before it answers with what is read
+REPLAY_EXECUTIONS = 200  # executions one replay request reads at most
+# Events one replay request reads in all (four full 25,000-event histories): what it holds in memory
+# and parses is bounded by this, whatever the executions chosen.
+REPLAY_EVENTS = 100_000
 
 
 class _History:
@@ -396,6 +405,8 @@ def create_console(
                 return await handler(request)
             except ServiceError as err:
                 return _error(err.code, err.message, err.status)
+            except ClientDisconnect:  # gone while sending its body (or cut off by the read timeout)
+                return Response(status_code=400)
             except (TypeError, ValueError) as err:  # a member of the wrong type or a bad number
                 # Python's own wording ("invalid literal for int()...") stays in the log.
                 log.debug("console: %s %s: %s", request.method, request.url.path, err)
@@ -511,6 +522,13 @@ def create_console(
         )
 
     async def history(arn: str) -> list[dict[str, Any]]:
+        events = await read_history(arn, None)
+        assert events is not None
+        return events
+
+    async def read_history(arn: str, limit: int | None) -> list[dict[str, Any]] | None:
+        """The execution's whole history, a page at a time with the loop serving others between
+        pages; None past `limit` events (the read stops there)."""
         events: list[dict[str, Any]] = []
         token = None
         while True:
@@ -519,8 +537,16 @@ def create_console(
             )
             events.extend(page["events"])
             token = page.get("nextToken")
+            if limit is not None and len(events) > limit:
+                return None
             if not token:
                 return events
+            await asyncio.sleep(0)
+
+    async def event_count(arn: str) -> int:
+        """How many events the execution has so far: its last event's id, one read."""
+        last = await service.get_execution_history(executionArn=arn, maxResults=1, reverseOrder=True)
+        return int(last["events"][0]["id"]) if last["events"] else 0
 
     histories = _Histories(service)
 
@@ -819,8 +845,10 @@ def create_console(
         body = await _body(request)
         text = body.get("definition", "")
         try:
-            document = json.loads(text)
-        except ValueError:
+            if not isinstance(text, str):
+                raise ValueError(text)
+            document = loads_bounded(text)
+        except (ValueError, RecursionError):  # not a string, not JSON, or nested too deep
             raise ServiceError("InvalidDefinition", "the definition is not JSON")
         params: dict[str, Any] = {
             "definition": json.dumps(substitute(document, service.substitutions or {})),
@@ -853,12 +881,21 @@ def create_console(
             last = max(1, min(int(body.get("last") or 20), 200))
             listed = await service.list_executions(stateMachineArn=arn, maxResults=last + 50)
             chosen = [e["executionArn"] for e in listed["executions"] if e["status"] != "RUNNING"][:last]
-        recordings = [
-            Recording.from_history(
-                [json.loads(json.dumps(e, default=_default)) for e in await history(a)], a, arn
-            )
-            for a in chosen[:200]
-        ]
+        chosen = chosen[:REPLAY_EXECUTIONS]
+        recordings: list[Recording] = []
+        read = 0
+        for a in chosen:
+            # Bounded by the events read in all, not by executions: one execution can hold 25,000.
+            # An execution that would pass the bound ends the list (newest first: the rest are older).
+            if read + await event_count(a) > REPLAY_EVENTS:
+                break
+            events = await read_history(a, REPLAY_EVENTS - read)
+            if events is None:  # it went on growing since it was counted
+                break
+            read += len(events)
+            # Folded on a worker thread: it parses every recorded output. It only reads the events
+            # (the service built them for this request), so they need no copy.
+            recordings.append(await asyncio.to_thread(Recording.from_history, events, a, arn))
         fallback = None
         if body.get("allowLocal") and service.resolver is not None:
             fallback = _OnLoop(service.resolver, asyncio.get_running_loop())
@@ -868,7 +905,10 @@ def create_console(
         return _json(
             {
                 **summary(results),
-                "leftOut": len(recordings) - len(results),  # past the time budget
+                # past the time budget, or past REPLAY_EVENTS events read
+                "leftOut": len(chosen) - len(results),
+                "eventsRead": read,
+                "eventLimit": REPLAY_EVENTS,
                 "seconds": round(time.perf_counter() - began, 3),
                 "executions": [r.to_json() for r in results],
             }
