@@ -448,7 +448,6 @@ class DevOptions:
 
 async def start_world(options: DevOptions) -> DevWorld:
     """Start local AWS, provision it, and serve the engine, API and console; return the running world."""
-    import uvicorn
 
     from workflows.engine.nested import NestedExecutionResolver
     from workflows.engine.resolvers import ChainResolver
@@ -458,7 +457,7 @@ async def start_world(options: DevOptions) -> DevWorld:
     from workflows.local.local_aws import LocalAws, S3EventBridgeBridge, provision
     from workflows.local.template import load_template
     from workflows.service.api import create_app
-    from workflows.service.server import ListeningServer
+    from workflows.service.server import ListeningServer, server_config
     from workflows.service.service import StepFunctionsService
     from workflows.service.store import Store
 
@@ -528,7 +527,7 @@ async def start_world(options: DevOptions) -> DevWorld:
         world.closers.append(aws.stop)
 
     app = create_app(service, allowed_hosts=[options.host])
-    config = uvicorn.Config(app, host=options.host, port=options.port, log_level="warning", lifespan="on")
+    config = server_config(app, options.host, options.port)
     server = ListeningServer(config, service)  # resumes RUNNING executions once the port is open
     server_task = asyncio.create_task(server.serve())
     while not server.started:
