@@ -481,6 +481,31 @@ def test_replay_panel_reports_the_rerouted_executions(server: Server, page: Any)
 
 
 @pytest.mark.browser
+def test_replay_says_how_many_executions_the_event_bound_left_out(
+    server: Server, page: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A replay reads at most REPLAY_EVENTS events in all: the panel says how many of the executions
+    asked for were not replayed, rather than showing fewer rows without a word."""
+    from workflows.service import console as console_module
+
+    newest = server.service.store.list_executions(state_machine_arn=server.arns["pipeline"], limit=3)
+    three = sum(server.service.store.count_events(r["executionArn"]) for r in newest)
+    monkeypatch.setattr(console_module, "REPLAY_EVENTS", three)
+    open_editor(page, server, "pipeline")
+    page.click("#tab-replay")
+    page.fill("#replay-last", "20")
+    page.click("#replay-run")
+    expect(page.locator("#replay-summary")).to_contain_text("of 3 would take another path")
+    expect(page.locator("#replay-left-out")).to_have_text(
+        f"; 17 older not replayed (at most {three:,} events or the time budget per replay)"
+    )
+    assert page.locator("#replay-result tbody tr").count() == 3
+    for width, height in ((1280, 800), (1024, 768)):
+        page.set_viewport_size({"width": width, "height": height})
+        shot(page, f"editor-replay-left-out-{width}")
+
+
+@pytest.mark.browser
 def test_test_state_panel_with_recorded_input_and_a_mock(server: Server, page: Any) -> None:
     open_editor(page, server, "pipeline")
     page.click("#tab-test")

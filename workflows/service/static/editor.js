@@ -484,7 +484,8 @@
         });
         clear(replayOut).append(
           h("p", { id: "replay-summary" }, h("b", { text: `${out.pathChanged} of ${out.replayed} would take another path` }),
-            h("span", { class: "muted", text: `; ${out.outputChanged} change output, ${out.statusChanged} change status (${out.seconds} s)` })),
+            h("span", { class: "muted", text: `; ${out.outputChanged} change output, ${out.statusChanged} change status (${out.seconds} s)` }),
+            out.leftOut ? h("span", { id: "replay-left-out", class: "muted", text: `; ${out.leftOut} older not replayed (at most ${out.eventLimit.toLocaleString("en")} events or the time budget per replay)` }) : null),
           h("table", { class: "replay-table" }, h("thead", {}, h("tr", {}, ["Execution", "Status", "Changes", "Diverges at", ""].map((t) => h("th", { text: t })))), h("tbody", {}, rows)));
       } catch (e) { clear(replayOut).append(h("p", { class: "err-text", text: e.message })); }
     });
