@@ -553,7 +553,9 @@ def syntax_error(text: str) -> str | None:
     try:
         _parse(text)
     except QueryError as exc:
-        return exc.message
+        cause = exc.__cause__
+        # the parser's own words, without the code the run-time error carries ("S0207: ...")
+        return str(cause) if isinstance(cause, JException) and str(cause) else exc.message
     except Exception as exc:  # the parser raises plain Python errors on odd input
         return str(exc) or type(exc).__name__
     return None
