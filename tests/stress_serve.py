@@ -3,8 +3,9 @@
     python tests/stress_serve.py --seconds 20
 
 Categories: JSONata that never ends (tail recursion), a backtracking regex, a StringMatches glob
-that grows as n^5 on a regex engine, a payload that doubles state by state, and input nested far
-deeper than any parser should recurse. While they run, a prober (a process of its own) calls
+that grows as n^5 on a regex engine, a payload that doubles state by state, input nested far
+deeper than any parser should recurse, a date picture that backtracks, a quadratic built-in, and a
+result that shares one object thousands of times. While they run, a prober (a process of its own) calls
 DescribeExecution in a loop. Checked: DescribeExecution p99 <= 100 ms (or, on a machine so loaded
 that the idle server already misses that, <= 3x the idle p99 measured first), the server's RSS (from
 /proc) under 1 GiB, every started execution reaches a final state (none lost), and each category
@@ -40,6 +41,15 @@ from workflows.local.local_aws import free_port  # noqa: E402
 ROLE = "arn:aws:iam::123456789012:role/stress"
 P99_LIMIT_MS = 100.0
 RSS_LIMIT_MB = 1024.0
+
+
+def _jsonata_pass(expression: str) -> dict[str, Any]:
+    return {
+        "QueryLanguage": "JSONata",
+        "StartAt": "P",
+        "States": {"P": {"Type": "Pass", "Output": "{% " + expression + " %}", "End": True}},
+    }
+
 
 # name -> (definition, input, the status and error it must end with)
 CATEGORIES: dict[str, tuple[dict[str, Any], Any, tuple[str, str | None]]] = {
@@ -111,6 +121,26 @@ CATEGORIES: dict[str, tuple[dict[str, Any], Any, tuple[str, str | None]]] = {
         },
         {"s": "[" * 100_000 + "]" * 100_000},
         ("FAILED", "States.Runtime"),
+    ),
+    # A $toMillis picture becomes a regex: Python's engine backtracked on it with the GIL held (8
+    # name components froze the whole process 13 s); it runs on RE2 now.
+    "jsonata_picture_backtracking": (
+        _jsonata_pass("$toMillis($join([1..30].('one')) & 'x', $join([1..8].('[Dw]')))"),
+        {},
+        ("FAILED", "States.QueryEvaluationError"),
+    ),
+    # A built-in that was quadratic inside one library call, where no deadline looked ($distinct).
+    "jsonata_quadratic_builtin": (
+        _jsonata_pass("$count($distinct([1..200000]))"),
+        {},
+        ("SUCCEEDED", None),
+    ),
+    # A tiny expression whose result shares one object 40,000 times: 40 million values once written
+    # out. Converting it back is counted as it goes and stops at the payload limit.
+    "jsonata_shared_result": (
+        _jsonata_pass("($a:={'x':[1..1000]}; $b:={'y':[1..1000].($a)}; [1..40].($b))"),
+        {},
+        ("FAILED", "States.DataLimitExceeded"),
     ),
 }
 
