@@ -11,6 +11,21 @@ from workflows.asl.payload import dumps
 # Detail fields that AWS gives as JSON text; the engine keeps the value and serialises on demand.
 _JSON_FIELDS = frozenset({"input", "output", "parameters"})
 
+# AWS's hard quota on an execution's history: once 24,999 events are recorded, only the execution's
+# own closing event may follow (the Developer Guide, "Avoid reaching the history quota").
+MAX_HISTORY_EVENTS = 25_000
+# The events that close an execution: the one event allowed at the quota.
+_CLOSING = frozenset({"ExecutionSucceeded", "ExecutionFailed", "ExecutionTimedOut", "ExecutionAborted"})
+
+
+class HistoryQuotaExceeded(Exception):
+    """An event was refused because the history reached its quota. Not an ASLError: no Retry, Catch
+    or tolerated Map failure may see it; it ends the whole execution (see ExecutionRun.main)."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"The execution reached the maximum number of history events ({limit}).")
+        self.cause = str(self)
+
 
 class HistoryEvent:
     """One history event. `details` holds AWS's detail fields; payload fields hold Python values.
@@ -120,15 +135,30 @@ _DETAILS_KEYS: dict[str, str] = {}
 
 
 class EventLog:
-    """Numbers events and links each to the one before, as AWS does; forwards them to a listener."""
+    """Numbers events and links each to the one before, as AWS does; forwards them to a listener.
 
-    __slots__ = ("_clock", "_listener", "events", "last_id")
+    The quota is enforced here, where every event is numbered: an event past `limit - 1` that does
+    not close the execution raises HistoryQuotaExceeded instead of being recorded, whoever emits it
+    (a state, a Map iteration's marker, an abort recorded while cancelling)."""
 
-    def __init__(self, clock: Callable[[], float], listener: Callable[[HistoryEvent], None] | None = None):
+    __slots__ = ("_clock", "_listener", "events", "last_id", "limit")
+
+    def __init__(
+        self,
+        clock: Callable[[], float],
+        listener: Callable[[HistoryEvent], None] | None = None,
+        limit: int = MAX_HISTORY_EVENTS,
+    ):
         self._clock = clock
         self._listener = listener
         self.events: list[HistoryEvent] = []
         self.last_id = 0
+        self.limit = limit
+
+    @property
+    def full(self) -> bool:
+        """Whether only a closing event may still be recorded."""
+        return self.last_id >= self.limit - 1
 
     def add(
         self,
@@ -139,6 +169,8 @@ class EventLog:
         thread: str = "",
     ) -> int:
         event_id = self.last_id + 1
+        if event_id >= self.limit and (event_id > self.limit or type not in _CLOSING):
+            raise HistoryQuotaExceeded(self.limit)
         if details is not None and details_key is None:
             details_key = _DETAILS_KEYS.get(type) or details_key_for(type)
         event = HistoryEvent(
@@ -160,8 +192,10 @@ class EventLog:
         self, type: str, details_key: str, details: dict[str, Any], previous: int, thread: str
     ) -> int:
         """`add` for the run loop's state entries and exits, every argument given: nothing is worked
-        out, on the path every state takes twice."""
+        out, on the path every state takes twice. (Never a closing event: one comparison for the quota.)"""
         event_id = self.last_id + 1
+        if event_id >= self.limit:
+            raise HistoryQuotaExceeded(self.limit)
         event = HistoryEvent(event_id, previous, type, self._clock(), details_key, details, thread)
         self.last_id = event_id
         self.events.append(event)
