@@ -31,9 +31,11 @@ class Frame:
         "interleave",
         "log_events",
         "path",
+        "pending_sizes",
         "prev",
         "sizes",
         "steps",
+        "var_sizes",
         "variables",
     )
 
@@ -63,6 +65,10 @@ class Frame:
         # thread keeps its own bound: its next state's input is its last output, whatever other
         # branches or iterations did in between.
         self.sizes = SizeCheck()
+        # The payload size of each variable this thread assigned (the execution's total is bounded);
+        # variables it inherited or a restart restored count from their next assignment.
+        self.var_sizes: dict[str, int] = {}
+        self.pending_sizes: tuple[dict[str, Any], dict[str, int]] | None = None  # the last Assign's
 
     @property
     def context(self) -> dict[str, Any]:
@@ -96,6 +102,8 @@ class Frame:
             context, dict(self.variables), prev, self.log_events if log_events is None else log_events
         )
         frame.path = f"{self.path}/{place}" if place else self.path
+        if self.var_sizes:
+            frame.var_sizes = dict(self.var_sizes)
         return frame
 
     @property
@@ -226,6 +234,72 @@ async def _gather_fail_fast(tasks: Sequence[asyncio.Future[Any]]) -> list[Any]:
                     raise t.exception()  # type: ignore[misc]
         return [t.result() for t in tasks]
     finally:
+        for t in tasks:
+            if not t.done():
+                t.cancel()
+        for t in tasks:
+            if not t.done():
+                with contextlib.suppress(BaseException):
+                    await t
+
+
+async def _run_bounded(count: int, limit: int, work: Callable[[int], Awaitable[Any]]) -> list[Any]:
+    """`work(i)` for every i below `count`, at most `limit` at once, started in index order; results
+    in order. On the first failure the rest are cancelled (in index order) and it is raised.
+
+    Only the running ones exist: the next is started when one ends, from inside it, exactly where a
+    semaphore released there would wake the next waiter; and the caller hears of the end two loop
+    hops later, as through `asyncio.wait`. So a bounded run records what `_gather_fail_fast` over
+    every task behind a semaphore recorded, in the same order, holding `limit` tasks, not `count`."""
+    loop = asyncio.get_running_loop()
+    results: list[Any] = [None] * count
+    running: dict[int, asyncio.Future[Any]] = {}  # in index order
+    ended = loop.create_future()
+    started = 0
+    left = count
+    closed = False
+
+    def settle(outcome: BaseException | None) -> None:
+        if not ended.done():
+            if outcome is None:
+                ended.set_result(None)
+            else:
+                ended.set_exception(outcome)
+
+    def start_next() -> None:
+        nonlocal started
+        index = started
+        started += 1
+        running[index] = asyncio.ensure_future(one(index))
+
+    async def one(index: int) -> None:
+        nonlocal left, closed
+        try:
+            results[index] = await work(index)
+        except asyncio.CancelledError:
+            raise
+        except BaseException as exc:  # (kept for the caller: the task itself ends quietly)
+            if not closed:
+                closed = True  # start no more; the caller cancels the rest
+                loop.call_soon(settle, exc)
+        finally:
+            running.pop(index, None)
+            left -= 1
+            if not closed and started < count:
+                start_next()
+            if left == 0 and not closed:
+                loop.call_soon(settle, None)
+
+    if count == 0:
+        return results
+    for _ in range(min(count, max(limit, 1))):
+        start_next()
+    try:
+        await ended
+        return results
+    finally:
+        closed = True
+        tasks = list(running.values())
         for t in tasks:
             if not t.done():
                 t.cancel()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from typing import TYPE_CHECKING, Any
 
@@ -17,11 +18,17 @@ from workflows.asl.errors import ASLError, StateError
 from workflows.asl.jsonata_eval import expression_text
 from workflows.asl.jsonpath import compile_reference
 from workflows.engine import item_io, offload
-from workflows.engine.frame import Frame, _closing, _copy_context, _gather_fail_fast, _Next
+from workflows.engine.frame import Frame, _closing, _copy_context, _Next, _run_bounded
 from workflows.engine.history import dumps
 
 if TYPE_CHECKING:
     from workflows.engine.interpreter import ExecutionRun
+
+# At most this many iterations (or a Distributed Map's child executions) exist at once, whatever
+# MaxConcurrency says (0: no limit): the next starts when one ends, so a Map of 200,000 items holds
+# the tasks and frames of a thousand, not of every item. (AWS runs an inline Map's iterations up to
+# 40 at a time.)
+MAX_RUNNING_ITERATIONS = 1000
 
 
 async def _map(run: ExecutionRun, state: State, value: Any, frame: Frame) -> _Next:
@@ -82,7 +89,6 @@ async def _map(run: ExecutionRun, state: State, value: Any, frame: Frame) -> _Ne
         raise StateError(errors.RUNTIME, "ToleratedFailureCount cannot be negative.")
     if tolerated_pct is not None and not 0 <= tolerated_pct <= 100:
         raise StateError(errors.RUNTIME, "ToleratedFailurePercentage must be between 0 and 100.")
-    semaphore = asyncio.Semaphore(int(max_concurrency)) if max_concurrency else None
     failures = 0
     total = len(items)
     map_run: dict[str, Any] | None = None
@@ -128,87 +134,80 @@ async def _map(run: ExecutionRun, state: State, value: Any, frame: Frame) -> _Ne
         )
 
     entered = frame.entered_id
-    iteration_frames: list[Frame] = []
     stopping = False
     state_selector = state.item_selector
     writer = spec.get("ResultWriter") if distributed else None
     children: dict[int, dict[str, Any]] = {}  # what ResultWriter exports of each child execution
 
-    async def iterate(index: int, item: Any) -> Any:
+    async def iterate(index: int) -> Any:
         nonlocal failures, stopping
+        item = items[index]
+        if time.perf_counter() > run._turn_ends:  # the execution's turn is over: the loop's now
+            await run._next_turn()
         context = _copy_context(frame.context)
         context["Map"] = {"Item": {"Index": index, "Value": item}}
-        if semaphore is not None:
-            await semaphore.acquire()
-        try:
-            if stopping:
-                return None  # another iteration failed: start no more (the Map fails with its error)
-            if writer is not None:
-                children[index] = {"item": item, "start": run.clock.now()}
-            if progress is not None and index in progress.done:
-                return progress.done[index]  # finished before the restart: not run again
-            logged = frame.log_events and not distributed
-            child = frame.child(
-                context,
-                frame.prev,
-                log_events=None if logged else False,
-                place=f"{entered}.{index}" if logged else f"{state.name}[{index}]",
-            )
-            iteration_frames.append(child)
-            resumed = progress.running.get(index) if progress is not None else None
-            if resumed is not None:
-                child.prev = resumed.last_id
-            elif not distributed:
-                run._emit(child, "MapIterationStarted", {"index": index, "name": state.name})
-            if jsonata:
-                selector = spec.get("ItemSelector")
-                if selector is not None:
-                    b = run._bindings(value, child)
-                    element = await offload.evaluate(compile_jsonata(selector, "ItemSelector"), b)
-                else:
-                    element = item
-            elif state_selector is not None:
-                element = await offload.evaluate(state_selector, effective, child)
+        if stopping:
+            return None  # another iteration failed: start no more (the Map fails with its error)
+        if writer is not None:
+            children[index] = {"item": item, "start": run.clock.now()}
+        if progress is not None and index in progress.done:
+            return progress.done[index]  # finished before the restart: not run again
+        logged = frame.log_events and not distributed
+        child = frame.child(
+            context,
+            frame.prev,
+            log_events=None if logged else False,
+            place=f"{entered}.{index}" if logged else f"{state.name}[{index}]",
+        )
+        resumed = progress.running.get(index) if progress is not None else None
+        if resumed is not None:
+            child.prev = resumed.last_id
+        elif not distributed:
+            run._emit(child, "MapIterationStarted", {"index": index, "name": state.name})
+        if jsonata:
+            selector = spec.get("ItemSelector")
+            if selector is not None:
+                b = run._bindings(value, child)
+                element = await offload.evaluate(compile_jsonata(selector, "ItemSelector"), b)
             else:
                 element = item
-            try:
-                if element is not item:  # (and the first state's size check starts from its bound)
-                    child.sizes.measure(element, state.name)
-                if resumed is not None:
-                    result = await run._resume_thread(processor, element, child, resumed.events)
-                else:
-                    result = await run._run_machine(processor, element, child)
-            except ASLError as err:
-                failures += 1
-                if writer is not None:
-                    children[index].update(element=element, error=err, stop=run.clock.now())
-                if not distributed:
-                    run._emit(
-                        child, "MapIterationFailed", {"index": index, "name": state.name}, advance=False
-                    )
-                if tolerated():
-                    return _IterationFailed(err)
-                stopping = True
-                raise _MapFailure(err, child) from err
-            except asyncio.CancelledError:
-                if not distributed and not run._shutting_down and run._stop is None:
-                    run._emit(child, "MapIterationAborted", {"index": index, "name": state.name})
-                raise
-            if not distributed:
-                run._emit(child, "MapIterationSucceeded", {"index": index, "name": state.name}, advance=False)
-                frame.prev = child.prev  # the next iteration links to this one's last event
-            elif map_run is not None:
-                run._map_item_done(map_run["mapRunArn"], index, result)
+        elif state_selector is not None:
+            element = await offload.evaluate(state_selector, effective, child)
+        else:
+            element = item
+        try:
+            if element is not item:  # (and the first state's size check starts from its bound)
+                child.sizes.measure(element, state.name)
+            if resumed is not None:
+                result = await run._resume_thread(processor, element, child, resumed.events)
+            else:
+                result = await run._run_machine(processor, element, child)
+        except ASLError as err:
+            failures += 1
             if writer is not None:
-                children[index].update(element=element, output=result, stop=run.clock.now())
-            return result
-        finally:
-            if semaphore is not None:
-                semaphore.release()
+                children[index].update(element=element, error=err, stop=run.clock.now())
+            if not distributed:
+                run._emit(child, "MapIterationFailed", {"index": index, "name": state.name}, advance=False)
+            if tolerated():
+                return _IterationFailed(err)
+            stopping = True
+            raise _MapFailure(err, child) from err
+        except asyncio.CancelledError:
+            if not distributed and not run._shutting_down and run._stop is None:
+                run._emit(child, "MapIterationAborted", {"index": index, "name": state.name})
+            raise
+        if not distributed:
+            run._emit(child, "MapIterationSucceeded", {"index": index, "name": state.name}, advance=False)
+            frame.prev = child.prev  # the next iteration links to this one's last event
+        elif map_run is not None:
+            run._map_item_done(map_run["mapRunArn"], index, result)
+        if writer is not None:
+            children[index].update(element=element, output=result, stop=run.clock.now())
+        return result
 
-    tasks = [asyncio.ensure_future(iterate(i, item)) for i, item in enumerate(items)]
+    limit = min(int(max_concurrency) or MAX_RUNNING_ITERATIONS, MAX_RUNNING_ITERATIONS)
     try:
-        results = await _gather_fail_fast(tasks)
+        results = await _run_bounded(len(items), limit, iterate)
     except _MapFailure as failure:
         frame.prev = failure.frame.prev
         if distributed:
