@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from json.encoder import encode_basestring
 from typing import Any
 
 from workflows.asl import errors
@@ -11,7 +12,15 @@ from workflows.asl.definition import (
 )
 from workflows.asl.errors import StateError
 from workflows.asl.jsonpath import Path, PathError, Reference, set_path
+from workflows.asl.payload import MAX_PAYLOAD_BYTES, dumps
 from workflows.engine.frame import Frame, RunBase, _assign_template, _Next, _next_of
+
+# AWS's limits on variables ("Passing data between states with variables"): one variable's value and
+# all the values one Assign sets are each at most 256 KiB; all of an execution's variables together
+# at most 10 MiB. Over them, the state fails with States.DataLimitExceeded.
+MAX_VARIABLE_BYTES = MAX_PAYLOAD_BYTES
+MAX_ASSIGN_BYTES = MAX_PAYLOAD_BYTES
+MAX_VARIABLES_BYTES = 10 * 1024 * 1024
 
 
 class DataFlow(RunBase):
@@ -27,12 +36,12 @@ class DataFlow(RunBase):
     def _assign_jsonata(self, assign: Any, bindings: dict[str, Any], frame: Frame) -> dict[str, Any] | None:
         if not assign:
             return None
-        return compile_jsonata(assign, "Assign")(bindings)  # type: ignore[no-any-return]
+        return _check_assigned(compile_jsonata(assign, "Assign")(bindings), frame)
 
     def _assign_jsonpath(self, assign: Any, value: Any, frame: Frame) -> dict[str, Any] | None:
         if not assign:
             return None
-        return _assign_template(assign)(value, frame)  # type: ignore[no-any-return]
+        return _check_assigned(_assign_template(assign)(value, frame), frame)
 
     def _input_path(self, state: State, value: Any, frame: Frame) -> Any:
         if state.input_path is None and not state.input_path_null:
@@ -91,3 +100,80 @@ class DataFlow(RunBase):
         output = state.output(bindings) if state.has_output else default_output
         assigned = self._assign_jsonata(state.assign, bindings, frame)
         return _Next(output, _next_of(state), assigned)
+
+
+def _check_assigned(assigned: Any, frame: Frame) -> Any:
+    """The values an Assign made, within AWS's variable limits (each measured only as far as the limit
+    it must stay under: a value built far past it is not serialised whole). Their sizes are kept on
+    the frame once the state exits (see `Interpreter._exit`), for the execution's total."""
+    if not isinstance(assigned, dict) or not assigned:
+        return assigned
+    sizes: dict[str, int] = {}
+    combined = 0
+    for name, value in assigned.items():
+        size = bounded_size(value, min(MAX_VARIABLE_BYTES, MAX_ASSIGN_BYTES - combined))
+        if size > MAX_VARIABLE_BYTES:
+            raise _too_large(
+                f"The value assigned to the variable '{name}' is larger than {MAX_VARIABLE_BYTES} bytes."
+            )
+        combined += size
+        if combined > MAX_ASSIGN_BYTES:
+            raise _too_large(
+                f"The variables assigned by this state are larger than {MAX_ASSIGN_BYTES} bytes together."
+            )
+        sizes[name] = size
+    known = frame.var_sizes
+    if known:
+        total = combined + sum(size for name, size in known.items() if name not in sizes)
+        if total > MAX_VARIABLES_BYTES:
+            raise _too_large(
+                f"The execution's variables would be larger than {MAX_VARIABLES_BYTES} bytes together."
+            )
+    frame.pending_sizes = (assigned, sizes)
+    return assigned
+
+
+def _too_large(cause: str) -> StateError:
+    return StateError(errors.DATA_LIMIT_EXCEEDED, cause)
+
+
+def bounded_size(value: Any, limit: int) -> int:
+    """The exact UTF-8 size of `value` as payload text (`payload.size`) when it is at most `limit`;
+    else some number over `limit`, found without walking (or serialising) more than `limit` bytes'
+    worth of it. A value that shares one object many times (a DAG) counts each reference, as its
+    text would."""
+    kind = type(value)
+    if kind is int or kind is float or kind is bool or value is None:
+        return len(dumps(value))
+    size = 0
+    stack = [value]
+    pop = stack.pop
+    push = stack.append
+    while stack:
+        item = pop()
+        kind = type(item)
+        if kind is str:
+            if size + len(item) + 2 > limit:  # every character is at least one byte
+                return size + len(item) + 2
+            text = encode_basestring(item)
+            size += len(text) if text.isascii() else len(text.encode())
+        elif kind is dict:
+            size += 1 + len(item)  # braces and commas: "{" + (n - 1) "," + "}" (2 when empty)
+            if not item:
+                size += 1
+            for key, member in item.items():
+                text = encode_basestring(key) if type(key) is str else dumps(str(key))
+                size += (len(text) if text.isascii() else len(text.encode())) + 1  # and its ":"
+                push(member)
+                if size > limit:
+                    return size
+        elif kind is list:
+            size += 1 + len(item) + (1 if not item else 0)
+            if size > limit:
+                return size
+            stack.extend(item)
+        else:
+            size += len(dumps(item))
+        if size > limit:
+            return size
+    return size

@@ -28,7 +28,7 @@ from workflows.asl.errors import ASLError, FailStateError, StateError
 from workflows.engine import offload
 from workflows.engine.clock import Clock, SystemClock
 from workflows.engine.frame import Frame, _error_matches, _ExecutionTimeout, _iso, _Next, _race, _Resumed
-from workflows.engine.history import EventLog, HistoryEvent, dumps
+from workflows.engine.history import MAX_HISTORY_EVENTS, EventLog, HistoryEvent, HistoryQuotaExceeded, dumps
 from workflows.engine.map import _map_run_counts
 from workflows.engine.resume import Resume, _MapProgress, _ParallelProgress
 from workflows.engine.states import _HANDLERS, _SYNC_HANDLERS
@@ -37,8 +37,10 @@ from workflows.engine.tasks import CallbackRegistry, TaskInvocation, TaskResolve
 if TYPE_CHECKING:
     from workflows.engine.states import _Handler
 
-MAX_HISTORY_EVENTS = 25_000
 _TURN_SECONDS = 0.01
+# AWS's maximum execution time ("Step Functions service quotas"): a Standard execution that runs for
+# more than a year times out with States.Timeout; an Express one after five minutes.
+MAX_EXECUTION_SECONDS = {"STANDARD": 365 * 24 * 3600, "EXPRESS": 5 * 60}
 
 
 class _Slow:
@@ -187,7 +189,7 @@ class ExecutionRun(TaskInvocation, Resume):
         self.clock = interpreter.clock
         # Every event reads the clock: the system clock's own function spares a call per event.
         now = time.time if type(self.clock) is SystemClock else self.clock.now
-        self.log = EventLog(now, sink.emit)
+        self.log = EventLog(now, sink.emit, MAX_HISTORY_EVENTS)
         self.prior = history or []
         self.task: asyncio.Future[Outcome] | None = None
         self.outcome: Outcome | None = None
@@ -203,6 +205,11 @@ class ExecutionRun(TaskInvocation, Resume):
         # StateEntered id -> how far a Map or Parallel a restart interrupted had got (at any depth)
         self._progress: dict[int, Any] = {}  # _MapProgress or _ParallelProgress
         self._near: dict[str, list[HistoryEvent]] | None = None  # recorded events by thread (resume)
+        # The execution's turn on the event loop, shared by all its threads (see `_next_turn`).
+        self._turn_ends = time.perf_counter() + _TURN_SECONDS
+        self._turn = 0
+        self._began = self.clock.now()
+        self._expired = False  # the maximum execution time passed (see `_sleep`)
 
     @property
     def events(self) -> list[HistoryEvent]:
@@ -250,6 +257,9 @@ class ExecutionRun(TaskInvocation, Resume):
             output = await self._with_execution_timeout(
                 self._run_machine(self.machine, value, frame, start_at, entry)
             )
+        except HistoryQuotaExceeded as quota:
+            # Whatever Retry, Catch or a Map's tolerance say: the quota ends the execution (AWS).
+            return await self._finish("FAILED", frame, error=errors.RUNTIME, cause=quota.cause)
         except FailStateError as err:
             return await self._finish("FAILED", frame, error=err.error, cause=err.cause)
         except ASLError as err:
@@ -257,6 +267,8 @@ class ExecutionRun(TaskInvocation, Resume):
         except _ExecutionTimeout:
             return await self._finish("TIMED_OUT", frame, error="States.Timeout", cause=None)
         except asyncio.CancelledError:
+            if self._expired and not self._shutting_down:
+                return await self._finish("TIMED_OUT", frame, error="States.Timeout", cause=None)
             if self._stop is None:  # not a StopExecution (a shutdown): nothing to record
                 raise
             error, cause = self._stop
@@ -311,7 +323,35 @@ class ExecutionRun(TaskInvocation, Resume):
             return await work
         # Counted from the execution's start, so a resumed execution keeps its original deadline.
         elapsed = max(0.0, self.clock.now() - self.info.start_time) if self.info.start_time else 0.0
-        return await _race(work, self.clock.sleep(float(timeout) - elapsed), _ExecutionTimeout)
+        timeout = min(float(timeout), self._max_seconds)
+        return await _race(work, self.clock.sleep(timeout - elapsed), _ExecutionTimeout)
+
+    @property
+    def _max_seconds(self) -> float:
+        return float(
+            MAX_EXECUTION_SECONDS.get(self.info.state_machine_type, MAX_EXECUTION_SECONDS["STANDARD"])
+        )
+
+    async def _sleep(self, seconds: float) -> None:
+        """`clock.sleep` for a Wait or a retry interval, within AWS's maximum execution time: one that
+        would end past it sleeps until then and times the execution out, as a TimeoutSeconds does
+        (the running states are aborted, the execution ends TIMED_OUT with States.Timeout).
+
+        No timer races the whole execution for this: a fake clock would jump to it whenever the
+        execution waits on something outside the loop."""
+        started = self.info.start_time or self._began
+        left = started + self._max_seconds - self.clock.now()
+        if seconds <= left:
+            await self.clock.sleep(seconds)
+            return
+        await self.clock.sleep(max(left, 0.0))
+        # Cancel the run's own task, as a StopExecution does; `main` sees `_expired` and records
+        # ExecutionTimedOut. (Raised here as well, should this thread already be the run's task.)
+        self._expired = True
+        assert self.task is not None
+        self.task.cancel()
+        await asyncio.sleep(0)
+        raise asyncio.CancelledError
 
     def _context_base(self) -> dict[str, Any]:
         info = self.info
@@ -343,15 +383,13 @@ class ExecutionRun(TaskInvocation, Resume):
             if step.next is None:
                 return step.output
             value, name = step.output, step.next
-        # The top-level loop gives the event loop a turn every few milliseconds: a long run of states
-        # that never wait (a Pass/Choice loop up to the history quota) must not hold the API up. Map
-        # iterations and Parallel branches do not, so their events keep their recorded order.
-        yields = machine is self.machine
-        turn_ends = time.perf_counter() + _TURN_SECONDS
+        # Every thread (the execution, a Map iteration, a Parallel branch) gives the event loop a turn
+        # once the execution has held it for a few milliseconds: a long run of states that never wait
+        # (a Pass/Choice loop up to the history quota, thousands of iterations) must not hold the API
+        # up. The turn is the execution's, so its threads keep their order (see `_next_turn`).
         while True:
-            if yields and time.perf_counter() > turn_ends:
-                await asyncio.sleep(0)
-                turn_ends = time.perf_counter() + _TURN_SECONDS
+            if time.perf_counter() > self._turn_ends:
+                await self._next_turn()
             state = states[name]
             # States that never wait run without a coroutine of their own; Retry is what Task,
             # Parallel and Map (the awaiting kinds) add, so a state with retriers takes the full path.
@@ -367,6 +405,23 @@ class ExecutionRun(TaskInvocation, Resume):
             if step.next is None:
                 return value
             name = step.next
+
+    async def _next_turn(self) -> None:
+        """Give the event loop a turn, then go on once this execution's next turn is this thread's.
+
+        The first of the execution's threads to wake starts the next turn; a thread that wakes to find
+        that turn already spent yields again. So a thread that outlasted the turn goes on before any
+        sibling that would have waited for it (a Map's next iteration, started only to find the turn
+        over, stays behind the one before it): the events keep the order they have without yields."""
+        while True:
+            turn = self._turn
+            await asyncio.sleep(0)
+            if self._turn == turn:
+                self._turn = turn + 1
+                self._turn_ends = time.perf_counter() + _TURN_SECONDS
+                return
+            if time.perf_counter() <= self._turn_ends:
+                return
 
     # ----- one state --------------------------------------------------------------------------------------
 
@@ -392,13 +447,7 @@ class ExecutionRun(TaskInvocation, Resume):
 
     def _enter(self, state: State, value: Any, frame: Frame) -> tuple[int, int]:
         """Record the state's entry and stamp the context; (the event before it, its own id)."""
-        log = self.log
-        if log.last_id >= MAX_HISTORY_EVENTS - 1:
-            # AWS fails an execution whose history reaches its quota; leave room for the closing event.
-            raise ASLError(
-                errors.RUNTIME,
-                f"The execution reached the maximum number of history events ({MAX_HISTORY_EVENTS}).",
-            )
+        log = self.log  # (the history quota is the log's: EventLog.add_state)
         entered_prev = frame.prev
         if frame.log_events:
             entered = frame.prev = log.add_state(
@@ -500,7 +549,7 @@ class ExecutionRun(TaskInvocation, Resume):
                 delay = self._retry_delay(state, err, attempts)
                 if delay is not None:
                     retry_count += 1
-                    await self.clock.sleep(delay)
+                    await self._sleep(delay)
                     continue
                 closing = getattr(err, "closing", None)
                 if closing is not None:
@@ -548,6 +597,10 @@ class ExecutionRun(TaskInvocation, Resume):
             # Assign sees the variables as they were when the state started; the new values are
             # visible from the next state on.
             frame.variables.update(assigned)
+            pending = frame.pending_sizes
+            if pending is not None and pending[0] is assigned:
+                frame.var_sizes.update(pending[1])
+                frame.pending_sizes = None
         if not frame.log_events:
             return
         details: dict[str, Any] = {

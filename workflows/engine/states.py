@@ -124,7 +124,7 @@ async def _wait(run: ExecutionRun, state: State, value: Any, frame: Frame) -> _N
                     "Timestamp",
                 )
             delay = parsed.timestamp() - now
-        await run.clock.sleep(max(delay, 0.0))
+        await run._sleep(max(delay, 0.0))
         bindings = run._bindings(value, frame)
         output = state.output(bindings) if state.has_output else value
         assigned = run._assign_jsonata(state.assign, bindings, frame)
@@ -171,7 +171,7 @@ async def _wait(run: ExecutionRun, state: State, value: Any, frame: Frame) -> _N
                 f"format string: {text} == {stamp}",
             )
         delay = parsed.timestamp() - now
-    await run.clock.sleep(max(delay, 0.0))
+    await run._sleep(max(delay, 0.0))
     assigned = run._assign_jsonpath(state.assign, effective, frame)
     return _Next(run._output_path(state, effective, frame), _next_of(state), assigned)
 
