@@ -105,7 +105,9 @@ def test_a_tolerated_map_cannot_carry_the_history_past_its_quota(map_fields: dic
     assert len(run.events) == MAX_HISTORY_EVENTS
     assert [e.id for e in run.events] == list(range(1, MAX_HISTORY_EVENTS + 1))
     assert run.events[-1].type == "ExecutionFailed"
-    assert not any(e.type in ("MapStateExited", "MapStateSucceeded", "PassStateEntered") for e in run.events[-1:])
+    assert not any(
+        e.type in ("MapStateExited", "MapStateSucceeded", "PassStateEntered") for e in run.events[-1:]
+    )
 
 
 def _spin(prefix: str, catch: bool = False) -> dict[str, Any]:
@@ -114,7 +116,9 @@ def _spin(prefix: str, catch: bool = False) -> dict[str, Any]:
     if catch:  # a Parallel that catches everything, back into the loop
         spin = {
             "Type": "Parallel",
-            "Branches": [{"StartAt": f"{prefix}In", "States": {f"{prefix}In": {"Type": "Pass", "End": True}}}],
+            "Branches": [
+                {"StartAt": f"{prefix}In", "States": {f"{prefix}In": {"Type": "Pass", "End": True}}}
+            ],
             "Catch": [{"ErrorEquals": ["States.ALL"], "Next": f"{prefix}Spin"}],
             "Next": f"{prefix}Check",
         }
@@ -186,14 +190,32 @@ def test_an_execution_may_still_succeed_with_its_closing_event_the_last_allowed(
 
 
 def test_an_inline_map_holds_only_its_running_iterations() -> None:
+    class Counting:
+        most = 0
+
+        async def invoke(self, request: Any) -> Any:
+            Counting.most = max(Counting.most, len(asyncio.all_tasks()))
+            await asyncio.sleep(0)
+            return request.parameters
+
+    task = {
+        "StartAt": "T",
+        "States": {"T": {"Type": "Task", "Resource": "arn:aws:states:::lambda:invoke", "End": True}},
+    }
     definition = {
         "QueryLanguage": "JSONata",
         "StartAt": "M",
-        "States": {"M": {"Type": "Map", "Items": "{% [1..20000] %}", "ItemProcessor": PASS, "End": True}},
+        "States": {"M": {"Type": "Map", "Items": "{% [1..20000] %}", "ItemProcessor": task, "End": True}},
     }
     ticker = Ticker()
+    run = run_definition(definition, {}, resolver=Counting(), clock=FakeClock())  # type: ignore[arg-type]
+    assert _outcome(run) == ("FAILED", "States.Runtime")  # 7 events an item: the quota, at item 3,571
+    # MaxConcurrency 0: a thousand iterations at a time (each Task also has a helper task or two),
+    # not one for each of the 20,000 items
+    assert 1000 <= Counting.most < 3000
+    definition["States"]["M"]["ItemProcessor"] = PASS
     run = asyncio.run(ticker.during(definition))
-    assert _outcome(run) == ("FAILED", "States.Runtime")  # 4 events an item: the quota, at item 6,250
+    assert _outcome(run) == ("FAILED", "States.Runtime")
     assert ticker.most_tasks < 1100
     assert ticker.longest < 0.5
 
@@ -207,7 +229,10 @@ def test_a_distributed_map_starts_its_children_in_bounded_batches() -> None:
                 "Type": "Map",
                 "Items": "{% [1..20000] %}",
                 "MaxConcurrency": 10000,
-                "ItemProcessor": {"ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "EXPRESS"}, **PASS},
+                "ItemProcessor": {
+                    "ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "EXPRESS"},
+                    **PASS,
+                },
                 "Output": "{% $count($states.result) %}",
                 "End": True,
             }
@@ -242,17 +267,25 @@ def test_slow_item_selectors_do_not_add_up_on_the_event_loop() -> None:
     assert ticker.longest < 0.5
 
 
-def test_a_long_pass_chain_inside_an_iteration_yields_to_the_loop() -> None:
-    chain = {f"S{i}": {"Type": "Pass", "Next": f"S{i + 1}"} for i in range(3000)}
-    chain["S3000"] = {"Type": "Pass", "End": True}
+def test_a_long_chain_inside_an_iteration_yields_to_the_loop() -> None:
+    """100 states of a few milliseconds each, in each of 3 iterations: the loop gets its turns."""
+    slow = {"Type": "Pass", "Assign": {"x": "{% $count([1..400].($ * 2)) %}"}}
+    chain = {f"S{i}": {**slow, "Next": f"S{i + 1}"} for i in range(100)}
+    chain["S100"] = {"Type": "Pass", "End": True}
     definition = {
+        "QueryLanguage": "JSONata",
         "StartAt": "M",
         "States": {
-            "M": {"Type": "Map", "ItemProcessor": {"StartAt": "S0", "States": chain}, "End": True},
+            "M": {
+                "Type": "Map",
+                "Items": "{% [1, 2, 3] %}",
+                "ItemProcessor": {"StartAt": "S0", "States": chain},
+                "End": True,
+            },
         },
     }
     ticker = Ticker()
-    run = asyncio.run(ticker.during(definition, [1, 2, 3]))
+    run = asyncio.run(ticker.during(definition))
     assert _outcome(run) == ("SUCCEEDED", None)
     assert ticker.longest < 0.5
     _assert_iterations_in_order(run, 3)
@@ -306,7 +339,9 @@ def test_map_max_concurrency_bounds_the_tasks_as_well() -> None:
                 "MaxConcurrency": 3,
                 "ItemProcessor": {
                     "StartAt": "T",
-                    "States": {"T": {"Type": "Task", "Resource": "arn:aws:states:::lambda:invoke", "End": True}},
+                    "States": {
+                        "T": {"Type": "Task", "Resource": "arn:aws:states:::lambda:invoke", "End": True}
+                    },
                 },
                 "End": True,
             }
@@ -326,7 +361,11 @@ def test_a_doubling_variable_fails_the_execution_at_the_limit() -> None:
         "StartAt": "Init",
         "States": {
             "Init": {"Type": "Pass", "Assign": {"v": "{% 'xxxxxxxxxxxxxxxx' %}", "n": 0}, "Next": "Grow"},
-            "Grow": {"Type": "Pass", "Assign": {"v": "{% {'a': $v, 'b': $v} %}", "n": "{% $n + 1 %}"}, "Next": "Check"},
+            "Grow": {
+                "Type": "Pass",
+                "Assign": {"v": "{% {'a': $v, 'b': $v} %}", "n": "{% $n + 1 %}"},
+                "Next": "Check",
+            },
             "Check": {
                 "Type": "Choice",
                 "Choices": [{"Condition": "{% $n < 30 %}", "Next": "Grow"}],
@@ -338,7 +377,9 @@ def test_a_doubling_variable_fails_the_execution_at_the_limit() -> None:
     run = run_definition(definition, {}, clock=FakeClock())
     assert _outcome(run) == ("FAILED", "States.DataLimitExceeded")
     assert "'v'" in (run.outcome.cause or "")
-    exits = [e for e in run.events if e.type == "PassStateExited" and "assignedVariables" in (e.details or {})]
+    exits = [
+        e for e in run.events if e.type == "PassStateExited" and "assignedVariables" in (e.details or {})
+    ]
     assert max(len(e.details["assignedVariables"]["v"].encode()) for e in exits) <= MAX_PAYLOAD_BYTES
     assert len(exits) < 20  # it failed at 2^14 leaves, long before 2^30
 
@@ -367,7 +408,9 @@ def test_the_values_of_one_assign_together_are_at_most_256_kib() -> None:
 def test_all_the_variables_of_an_execution_are_at_most_10_mib() -> None:
     big = "x" * (200 * 1024)
     count = MAX_VARIABLES_BYTES // (200 * 1024) + 2
-    states = {f"A{i}": {"Type": "Pass", "Assign": {f"v{i}.$": "$.s"}, "Next": f"A{i + 1}"} for i in range(count)}
+    states = {
+        f"A{i}": {"Type": "Pass", "Assign": {f"v{i}.$": "$.s"}, "Next": f"A{i + 1}"} for i in range(count)
+    }
     states[f"A{count}"] = {"Type": "Succeed"}
     run = run_definition({"StartAt": "A0", "States": states}, {"s": big}, clock=FakeClock())
     assert _outcome(run) == ("FAILED", "States.DataLimitExceeded")
@@ -408,7 +451,7 @@ def test_a_catcher_takes_a_variable_over_the_limit() -> None:
         -1.5,
         1e300,
         "",
-        "héllo \"quoted\" \\ \n \u2028 😀",
+        'héllo "quoted" \\ \n \u2028 😀',
         [],
         {},
         {"a": [1, 2, {"b": None, "ü": "€"}], "": [[]], "n": {"m": {}}},
@@ -436,14 +479,27 @@ def test_bounded_size_stops_at_the_limit_of_a_value_far_larger() -> None:
     ("definition", "input_value"),
     [
         ({"StartAt": "W", "States": {"W": {"Type": "Wait", "Seconds": 10**12, "End": True}}}, {}),
-        ({"StartAt": "W", "States": {"W": {"Type": "Wait", "Timestamp": "9999-12-31T23:59:59Z", "End": True}}}, {}),
-        ({"StartAt": "W", "States": {"W": {"Type": "Wait", "SecondsPath": "$.s", "End": True}}}, {"s": 10**12}),
+        (
+            {
+                "StartAt": "W",
+                "States": {"W": {"Type": "Wait", "Timestamp": "9999-12-31T23:59:59Z", "End": True}},
+            },
+            {},
+        ),
+        (
+            {"StartAt": "W", "States": {"W": {"Type": "Wait", "SecondsPath": "$.s", "End": True}}},
+            {"s": 10**12},
+        ),
         (
             {"StartAt": "W", "States": {"W": {"Type": "Wait", "TimestampPath": "$.t", "End": True}}},
             {"t": "9999-01-01T00:00:00Z"},
         ),
         (
-            {"QueryLanguage": "JSONata", "StartAt": "W", "States": {"W": {"Type": "Wait", "Seconds": "{% 1e300 %}", "End": True}}},
+            {
+                "QueryLanguage": "JSONata",
+                "StartAt": "W",
+                "States": {"W": {"Type": "Wait", "Seconds": "{% 1e300 %}", "End": True}},
+            },
             {},
         ),
         (
@@ -452,7 +508,10 @@ def test_bounded_size_stops_at_the_limit_of_a_value_far_larger() -> None:
                 "States": {
                     "M": {
                         "Type": "Map",
-                        "ItemProcessor": {"StartAt": "W", "States": {"W": {"Type": "Wait", "Seconds": 10**9, "End": True}}},
+                        "ItemProcessor": {
+                            "StartAt": "W",
+                            "States": {"W": {"Type": "Wait", "Seconds": 10**9, "End": True}},
+                        },
                         "End": True,
                     }
                 },
