@@ -161,3 +161,33 @@ def test_describe_running_execution(sfn: Any) -> None:
     assert described["status"] == "RUNNING"
     assert not {"stopDate", "output", "error", "cause"} & set(described)
     sfn.stop_execution(executionArn=arn)
+
+
+def test_an_execution_that_reached_the_history_quota_is_not_redrivable(sfn: Any) -> None:
+    """DescribeExecution (redriveStatusReason) and RedriveExecution: a redrive appends events to the
+    history, so an execution whose history holds 24,999 events or more is NOT_REDRIVABLE with
+    "Execution history event limit exceeded." and RedriveExecution answers ExecutionNotRedrivable."""
+    loop = json.dumps(
+        {
+            "StartAt": "A",
+            "States": {
+                "A": {"Type": "Pass", "Next": "B"},
+                "B": {
+                    "Type": "Choice",
+                    "Choices": [{"Variable": "$.stop", "IsPresent": True, "Next": "Done"}],
+                    "Default": "A",
+                },
+                "Done": {"Type": "Succeed"},
+            },
+        }
+    )
+    arn = _start(sfn, loop)
+    described = _ended(sfn, arn, timeout=60)
+    assert described["status"] == "FAILED"
+    assert (described["redriveStatus"], described["redriveStatusReason"]) == (
+        "NOT_REDRIVABLE",
+        "Execution history event limit exceeded.",
+    )
+    with pytest.raises(sfn.exceptions.ExecutionNotRedrivable) as info:
+        sfn.redrive_execution(executionArn=arn)
+    assert info.value.response["Error"]["Message"] == "Execution history event limit exceeded."

@@ -21,7 +21,6 @@ if TYPE_CHECKING:
 
     from workflows.service.store import EventWriter, Store
 
-MAX_HISTORY_EVENTS = 25_000
 MAX_PAYLOAD = 256 * 1024
 GET_ACTIVITY_TASK_WAIT = 60.0
 REDRIVE_WINDOW = 14 * 24 * 3600

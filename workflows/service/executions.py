@@ -10,7 +10,8 @@ import uuid
 from typing import Any
 
 from workflows.asl.errors import DefinitionError, ServiceError
-from workflows.engine.history import HistoryEvent, dumps
+from workflows.engine.history import MAX_HISTORY_EVENTS, HistoryEvent, dumps
+from workflows.engine.interpreter import MAX_EXECUTION_SECONDS
 from workflows.service.core import (
     REDRIVE_WINDOW,
     TERMINAL_EVENTS,
@@ -339,6 +340,12 @@ class Executions(ServiceCore):
             return "NOT_REDRIVABLE", "Execution is SUCCEEDED and cannot be redriven"
         if record.get("stopDate") and _now() - record["stopDate"] > REDRIVE_WINDOW:
             return "NOT_REDRIVABLE", "Execution can no longer be redriven"
+        if _now() - record["startDate"] > MAX_EXECUTION_SECONDS["STANDARD"]:
+            return "NOT_REDRIVABLE", "Execution has exceeded the max execution time."
+        # A redrive appends ExecutionRedriven and at least one more event to the history: AWS asks
+        # for fewer than 24,999 events.
+        if self.store.count_events(record["executionArn"]) >= MAX_HISTORY_EVENTS - 1:
+            return "NOT_REDRIVABLE", "Execution history event limit exceeded."
         return "REDRIVABLE", None
 
     async def describe_execution(

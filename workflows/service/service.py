@@ -23,11 +23,11 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from workflows.asl.errors import ServiceError
+from workflows.engine.history import MAX_HISTORY_EVENTS
 from workflows.service.activities import Activities, ActivityResolver, _ActivityTask
 from workflows.service.api_model import service_model, validate_request
 from workflows.service.core import (
     GET_ACTIVITY_TASK_WAIT,
-    MAX_HISTORY_EVENTS,
     MAX_PAYLOAD,
     TERMINAL_EVENTS,
     _snake,
