@@ -235,6 +235,7 @@ class ExecutionRun(TaskInvocation, Resume):
     # ----- the run loop ---------------------------------------------------------------------------------
 
     async def main(self) -> Outcome:
+        offload.owned_by(self.info.execution_arn)  # its slow evaluations take turns with others'
         context = self._context_base()
         frame = Frame(context, {}, 0)
         value = self.input
