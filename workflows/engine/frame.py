@@ -234,13 +234,18 @@ async def _gather_fail_fast(tasks: Sequence[asyncio.Future[Any]]) -> list[Any]:
                     raise t.exception()  # type: ignore[misc]
         return [t.result() for t in tasks]
     finally:
-        for t in tasks:
-            if not t.done():
-                t.cancel()
-        for t in tasks:
-            if not t.done():
-                with contextlib.suppress(BaseException):
-                    await t
+        await _cancel_all(tasks)
+
+
+async def _cancel_all(tasks: Sequence[asyncio.Future[Any]]) -> None:
+    """Cancel the tasks not yet done, in order, and wait for each to end."""
+    for t in tasks:
+        if not t.done():
+            t.cancel()
+    for t in tasks:
+        if not t.done():
+            with contextlib.suppress(BaseException):
+                await t
 
 
 async def _run_bounded(count: int, limit: int, work: Callable[[int], Awaitable[Any]]) -> list[Any]:
@@ -299,14 +304,7 @@ async def _run_bounded(count: int, limit: int, work: Callable[[int], Awaitable[A
         return results
     finally:
         closed = True
-        tasks = list(running.values())
-        for t in tasks:
-            if not t.done():
-                t.cancel()
-        for t in tasks:
-            if not t.done():
-                with contextlib.suppress(BaseException):
-                    await t
+        await _cancel_all(list(running.values()))
 
 
 def _copy_context(context: dict[str, Any]) -> dict[str, Any]:
