@@ -561,3 +561,79 @@ def test_a_timeout_seconds_past_a_year_is_the_year() -> None:
     run = run_definition(definition, {}, clock=clock)
     assert _outcome(run) == ("TIMED_OUT", "States.Timeout")
     assert clock.now() == started + ONE_YEAR
+
+
+# ----- every field's evaluation takes a slice of the loop, then the worker --------------------------------
+
+SLOW = "$sum([1..15000].($ * 2 + 1))"  # some 0.3-0.4 s: inside the budget, far past a slice
+
+
+def _each_of_three(processor_state: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "QueryLanguage": "JSONata",
+        "StartAt": "M",
+        "States": {
+            "M": {
+                "Type": "Map",
+                "Items": "{% [1, 2, 3] %}",
+                "ItemProcessor": {"StartAt": "S", "States": {"S": processor_state}},
+                "End": True,
+            }
+        },
+    }
+
+
+FAILING_BRANCH = {"StartAt": "F", "States": {"F": {"Type": "Fail", "Error": "E"}}}
+
+
+@pytest.mark.parametrize(
+    "state",
+    [
+        pytest.param(
+            {
+                "Type": "Parallel",
+                "Branches": [FAILING_BRANCH],
+                "Catch": [{"ErrorEquals": ["States.ALL"], "Output": "{% " + SLOW + " %}", "Next": "D"}],
+                "End": True,
+            },
+            id="catch-output",
+        ),
+        pytest.param(
+            {
+                "Type": "Parallel",
+                "Branches": [FAILING_BRANCH],
+                "Catch": [
+                    {"ErrorEquals": ["States.ALL"], "Assign": {"v": "{% " + SLOW + " %}"}, "Next": "D"}
+                ],
+                "End": True,
+            },
+            id="catch-assign",
+        ),
+        pytest.param({"Type": "Wait", "Seconds": "{% " + SLOW + " * 0 %}", "Next": "D"}, id="wait-seconds"),
+        pytest.param(
+            {
+                "Type": "Map",
+                "Items": "{% [1] %}",
+                "MaxConcurrency": "{% " + SLOW + " * 0 + 1 %}",
+                "ItemProcessor": {"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}},
+                "Next": "D",
+            },
+            id="map-max-concurrency",
+        ),
+    ],
+)
+def test_a_slow_field_of_an_awaiting_state_is_evaluated_off_the_loop(state: dict[str, Any]) -> None:
+    """A Catch's Output and Assign, a Wait's Seconds, a Map's MaxConcurrency: each evaluation has its
+    slice on the loop and then the worker, as Parameters and Output do (they ran on the loop with the
+    whole 1 s budget: three iterations held it three times)."""
+    state = {k: v for k, v in state.items() if k != "End"}
+    if "Next" not in state:
+        state["Next"] = "D"
+    definition = _each_of_three(state)
+    definition["States"]["M"]["ItemProcessor"]["States"]["D"] = {"Type": "Pass", "End": True}
+    for catcher in state.get("Catch", []):
+        catcher["Next"] = "D"
+    ticker = Ticker()
+    run = asyncio.run(ticker.during(definition))
+    assert _outcome(run) == ("SUCCEEDED", None)
+    assert ticker.longest < 0.25

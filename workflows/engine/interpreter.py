@@ -563,7 +563,9 @@ class ExecutionRun(TaskInvocation, Resume):
                         # An error leaving a Parallel branch aborts the state it left (AWS records it).
                         self._emit(frame, state.type + "StateAborted", advance=False)
                     raise err
-                step = self._caught(state, catcher, err, value, frame)
+                # A Catch's Output and Assign are evaluations like any other: a slice on the loop, then
+                # the worker (catching evaluated them on the loop with the whole budget).
+                step = await offload.evaluate(self._caught, state, catcher, err, value, frame)
                 break
             except asyncio.CancelledError:
                 # A sibling branch or iteration failed while this state ran: AWS records it aborted. A

@@ -29,6 +29,7 @@ from workflows.asl import errors
 from workflows.asl.definition import JSONATA, State, compile_jsonata, compile_payload, jsonata_or_value
 from workflows.asl.errors import ASLError
 from workflows.asl.jsonpath import compile_reference
+from workflows.engine import offload
 from workflows.engine.history import dumps
 from workflows.engine.tasks import TaskRequest
 
@@ -314,7 +315,7 @@ async def read_items(
 ) -> list[Any]:
     """The items an ItemReader reads, at most ReaderConfig's MaxItems of them (from the start)."""
     config = reader.get("ReaderConfig") or {}
-    limit = _max_items(run, state, config, value, effective, frame)
+    limit = await offload.evaluate(_max_items, run, state, config, value, effective, frame)
     resource = reader.get("Resource")
     parameters = _arguments(run, state, reader, value, effective, frame)
     try:

@@ -75,16 +75,18 @@ async def _map(run: ExecutionRun, state: State, value: Any, frame: Frame) -> _Ne
     distributed = processor.processor_mode == "DISTRIBUTED"
     batcher = spec.get("ItemBatcher")
     if batcher and reader is None:
-        items = _batch(run, state, batcher, items, value, frame)
+        items = await offload.evaluate(_batch, run, state, batcher, items, value, frame)
     # MaxConcurrency is read before the Map starts, the failure tolerance after (as AWS records).
-    max_concurrency = _map_number(run, state, "MaxConcurrency", value, frame) or 0
+    max_concurrency = await offload.evaluate(_map_number, run, state, "MaxConcurrency", value, frame) or 0
     # How far this Map had got, if a restart interrupted it (at whatever depth it runs).
     progress = run._progress.pop(frame.entered_id, None) if run._progress and frame.log_events else None
     if progress is None or not progress.started:
         run._emit(frame, "MapStateStarted", {"length": len(items)})
     # AWS reads the concurrency and failure tolerance once the Map has started.
-    tolerated_count = _map_number(run, state, "ToleratedFailureCount", value, frame)
-    tolerated_pct = _map_number(run, state, "ToleratedFailurePercentage", value, frame)
+    tolerated_count = await offload.evaluate(_map_number, run, state, "ToleratedFailureCount", value, frame)
+    tolerated_pct = await offload.evaluate(
+        _map_number, run, state, "ToleratedFailurePercentage", value, frame
+    )
     if tolerated_count is not None and tolerated_count < 0:
         raise StateError(errors.RUNTIME, "ToleratedFailureCount cannot be negative.")
     if tolerated_pct is not None and not 0 <= tolerated_pct <= 100:
@@ -121,7 +123,7 @@ async def _map(run: ExecutionRun, state: State, value: Any, frame: Frame) -> _Ne
                 run._map_run_ended(map_run, "FAILED", 0, 0)
                 raise _closing(read_error, "MapStateFailed") from read_error
             if batcher:
-                items = _batch(run, state, batcher, items, value, frame)
+                items = await offload.evaluate(_batch, run, state, batcher, items, value, frame)
             total = len(items)
             map_run["itemCounts"] = map_run["executionCounts"] = _map_run_counts(total, 0, 0)
         run._map_run(map_run)

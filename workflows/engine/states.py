@@ -105,7 +105,7 @@ async def _wait(run: ExecutionRun, state: State, value: Any, frame: Frame) -> _N
     if state.query_language == JSONATA:
         bindings = run._bindings(value, frame)
         if "Seconds" in spec:
-            seconds = jsonata_or_value(spec["Seconds"], "Seconds", bindings)
+            seconds = await offload.evaluate(jsonata_or_value, spec["Seconds"], "Seconds", bindings)
             if not isinstance(seconds, int | float) or isinstance(seconds, bool) or seconds < 0:
                 raise StateError(
                     errors.QUERY_EVALUATION_ERROR,
@@ -114,7 +114,7 @@ async def _wait(run: ExecutionRun, state: State, value: Any, frame: Frame) -> _N
                 )
             delay = float(seconds) - (now - frame.entered_at)
         else:
-            stamp = jsonata_or_value(spec.get("Timestamp"), "Timestamp", bindings)
+            stamp = await offload.evaluate(jsonata_or_value, spec.get("Timestamp"), "Timestamp", bindings)
             parsed = parse_timestamp(stamp)
             if parsed is None:
                 raise StateError(

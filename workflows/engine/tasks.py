@@ -208,8 +208,8 @@ class TaskInvocation(DataFlow):
         resource = state.resource or ""
         kind, service, action = resource_kind(resource)
         spec = state.spec
-        timeout = self._seconds(state, "TimeoutSeconds", value, frame)
-        heartbeat = self._seconds(state, "HeartbeatSeconds", value, frame)
+        timeout = await offload.evaluate(self._seconds, state, "TimeoutSeconds", value, frame)
+        heartbeat = await offload.evaluate(self._seconds, state, "HeartbeatSeconds", value, frame)
         token: str | None = None
         if action.endswith(".waitForTaskToken"):
             task = frame.context.get("Task") or {}
