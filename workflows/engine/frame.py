@@ -248,9 +248,25 @@ async def _cancel_all(tasks: Sequence[asyncio.Future[Any]]) -> None:
                 await t
 
 
-async def _run_bounded(count: int, limit: int, work: Callable[[int], Awaitable[Any]]) -> list[Any]:
+class LiveIterations:
+    """The iterations alive in one execution, all its Maps together, against `limit`: a Map inside a
+    Map would otherwise multiply each one's bound (1,000 x 1,000 tasks). Past the limit a Map still
+    keeps one iteration going, so every Map progresses and nesting adds, not multiplies."""
+
+    __slots__ = ("limit", "live")
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.live = 0
+
+
+async def _run_bounded(
+    count: int, limit: int, work: Callable[[int], Awaitable[Any]], shared: LiveIterations | None = None
+) -> list[Any]:
     """`work(i)` for every i below `count`, at most `limit` at once, started in index order; results
-    in order. On the first failure the rest are cancelled (in index order) and it is raised.
+    in order. On the first failure the rest are cancelled (in index order) and it is raised. With
+    `shared`, a second and further iteration start only while the execution's live iterations are
+    under its limit (see LiveIterations).
 
     Only the running ones exist: the next is started when one ends, from inside it, exactly where a
     semaphore released there would wake the next waiter; and the caller hears of the end two loop
@@ -263,6 +279,7 @@ async def _run_bounded(count: int, limit: int, work: Callable[[int], Awaitable[A
     started = 0
     left = count
     closed = False
+    most = max(limit, 1)
 
     def settle(outcome: BaseException | None) -> None:
         if not ended.done():
@@ -271,10 +288,15 @@ async def _run_bounded(count: int, limit: int, work: Callable[[int], Awaitable[A
             else:
                 ended.set_exception(outcome)
 
+    def may_start() -> bool:
+        return shared is None or not running or shared.live < shared.limit
+
     def start_next() -> None:
         nonlocal started
         index = started
         started += 1
+        if shared is not None:
+            shared.live += 1
         running[index] = asyncio.ensure_future(one(index))
 
     async def one(index: int) -> None:
@@ -289,15 +311,18 @@ async def _run_bounded(count: int, limit: int, work: Callable[[int], Awaitable[A
                 loop.call_soon(settle, exc)
         finally:
             running.pop(index, None)
+            if shared is not None:
+                shared.live -= 1
             left -= 1
-            if not closed and started < count:
+            # One for the one that ended, and more if the execution's iterations left room again.
+            while not closed and started < count and len(running) < most and may_start():
                 start_next()
             if left == 0 and not closed:
                 loop.call_soon(settle, None)
 
     if count == 0:
         return results
-    for _ in range(min(count, max(limit, 1))):
+    while started < min(count, most) and may_start():
         start_next()
     try:
         await ended
@@ -334,6 +359,7 @@ class RunBase:
     _shutting_down: bool
     _progress: dict[int, Any]
     _near: dict[str, list[HistoryEvent]] | None
+    _live_iterations: LiveIterations
 
     if TYPE_CHECKING:  # the run loop's steps (interpreter.py) that the parts call
 

@@ -27,9 +27,18 @@ from workflows.asl.definition import (
 from workflows.asl.errors import ASLError, FailStateError, StateError
 from workflows.engine import offload
 from workflows.engine.clock import Clock, SystemClock
-from workflows.engine.frame import Frame, _error_matches, _ExecutionTimeout, _iso, _Next, _race, _Resumed
+from workflows.engine.frame import (
+    Frame,
+    LiveIterations,
+    _error_matches,
+    _ExecutionTimeout,
+    _iso,
+    _Next,
+    _race,
+    _Resumed,
+)
 from workflows.engine.history import MAX_HISTORY_EVENTS, EventLog, HistoryEvent, HistoryQuotaExceeded, dumps
-from workflows.engine.map import _map_run_counts
+from workflows.engine.map import MAX_RUNNING_ITERATIONS, _map_run_counts
 from workflows.engine.resume import Resume, _MapProgress, _ParallelProgress
 from workflows.engine.states import _HANDLERS, _SYNC_HANDLERS
 from workflows.engine.tasks import CallbackRegistry, TaskInvocation, TaskResolver
@@ -198,6 +207,8 @@ class ExecutionRun(TaskInvocation, Resume):
         # Frame.site of a Task -> the index of its latest attempt (task tokens and idempotency
         # tokens are derived from both, so an attempt keeps them across a restart).
         self._tokens_issued: dict[int | str, int] = {}
+        # Map iterations alive in the whole execution, nested Maps included (see LiveIterations).
+        self._live_iterations = LiveIterations(MAX_RUNNING_ITERATIONS)
         # StateEntered id -> whether its open attempt had started: a Task a restart interrupted
         # goes on with that attempt instead of scheduling another.
         self._reattach: dict[int, bool] = {}

@@ -209,7 +209,7 @@ async def _map(run: ExecutionRun, state: State, value: Any, frame: Frame) -> _Ne
 
     limit = min(int(max_concurrency) or MAX_RUNNING_ITERATIONS, MAX_RUNNING_ITERATIONS)
     try:
-        results = await _run_bounded(len(items), limit, iterate)
+        results = await _run_bounded(len(items), limit, iterate, run._live_iterations)
     except _MapFailure as failure:
         frame.prev = failure.frame.prev
         if distributed:
