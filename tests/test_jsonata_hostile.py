@@ -230,3 +230,19 @@ def test_deeply_nested_expressions_fail_with_a_named_error(expression: str) -> N
 def test_nesting_within_the_limit_still_evaluates() -> None:
     assert syntax_error("(" * 500 + "'(((' & \"[[[\"" + ")" * 500) is None
     assert _evaluate("(" * 500 + "1" + ")" * 500) == 1
+
+
+@pytest.mark.parametrize(
+    ("expression", "message"),
+    [
+        ("$decodeUrlComponent('%ED%A0%80')", "does not decode to valid UTF-8"),
+        ("$fromMillis(0, '[Y0001,1000000-1000000]')", "out of range"),
+    ],
+)
+def test_library_faults_get_words_of_their_own_not_pythons(expression: str, message: str) -> None:
+    definition = load_definition(_pass("{% " + expression + " %}"), validate=False)
+    run = _within(30, lambda: run_definition(definition, {}, clock=FakeClock()))
+    assert (run.outcome.status, run.outcome.error) == ("FAILED", "States.QueryEvaluationError")
+    cause = run.outcome.cause or ""
+    assert message in cause
+    assert "codec" not in cause and "float" not in cause

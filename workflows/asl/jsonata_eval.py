@@ -610,6 +610,12 @@ class Expression:
                 raise QueryError(f"{code}: {exc}" if code else str(exc)) from exc
             except RecursionError as exc:
                 raise QueryError("The expression exceeded the maximum recursion depth") from exc
+            except UnicodeError as exc:  # $decodeUrlComponent('%ED%A0%80'): no Python words in a cause
+                budget.reraise()
+                raise QueryError("The string does not decode to valid UTF-8 text") from exc
+            except OverflowError as exc:  # $fromMillis with a picture width past any number
+                budget.reraise()
+                raise QueryError("A number in the evaluation is out of range") from exc
             except Exception as exc:  # the library raises plain Python errors for some type faults
                 budget.reraise()  # the budget's raise, perhaps rewrapped by the library on its way out
                 raise QueryError(str(exc) or type(exc).__name__) from exc
