@@ -639,10 +639,8 @@ def test_a_slow_field_of_an_awaiting_state_is_evaluated_off_the_loop(state: dict
     assert ticker.longest < 0.25
 
 
-def test_nested_maps_share_the_executions_bound_on_live_iterations() -> None:
-    """A Map inside a Map: each bounded by itself kept 300 x 300 iterations alive at once (90,303
-    tasks, the loop held 1.9 s, 14 s to reach the history quota). The execution's iterations are
-    counted together: past 1,000 a Map keeps one going, so nesting adds and does not multiply."""
+def _map_in_map(item_selector: dict[str, Any]) -> dict[str, Any]:
+    """A Map over $.a whose iterations each Map over their $.b (a Pass each)."""
     inner = {
         "StartAt": "I",
         "States": {
@@ -654,18 +652,25 @@ def test_nested_maps_share_the_executions_bound_on_live_iterations() -> None:
             }
         },
     }
-    definition = {
+    return {
         "StartAt": "O",
         "States": {
             "O": {
                 "Type": "Map",
                 "ItemsPath": "$.a",
-                "ItemSelector": {"b.$": "$.b"},
+                "ItemSelector": item_selector,
                 "ItemProcessor": inner,
                 "End": True,
             }
         },
     }
+
+
+def test_nested_maps_share_the_executions_bound_on_live_iterations() -> None:
+    """A Map inside a Map: each bounded by itself kept 300 x 300 iterations alive at once (90,303
+    tasks, the loop held 1.9 s, 14 s to reach the history quota). The execution's iterations are
+    counted together: past 1,000 a Map keeps one going, so nesting adds and does not multiply."""
+    definition = _map_in_map({"b.$": "$.b"})
     ticker = Ticker()
     run = asyncio.run(ticker.during(definition, {"a": list(range(300)), "b": list(range(300))}))
     assert _outcome(run) == ("FAILED", "States.Runtime") and len(run.events) == MAX_HISTORY_EVENTS
@@ -675,29 +680,7 @@ def test_nested_maps_share_the_executions_bound_on_live_iterations() -> None:
 
 def test_nested_maps_within_the_bound_run_as_before() -> None:
     """Under the bound nothing changes: a 3 x 4 nested Map's results, in order."""
-    inner = {
-        "StartAt": "I",
-        "States": {
-            "I": {
-                "Type": "Map",
-                "ItemsPath": "$.b",
-                "ItemProcessor": {"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}},
-                "End": True,
-            }
-        },
-    }
-    definition = {
-        "StartAt": "O",
-        "States": {
-            "O": {
-                "Type": "Map",
-                "ItemsPath": "$.a",
-                "ItemSelector": {"b.$": "States.ArrayRange(0, $$.Map.Item.Value, 1)"},
-                "ItemProcessor": inner,
-                "End": True,
-            }
-        },
-    }
+    definition = _map_in_map({"b.$": "States.ArrayRange(0, $$.Map.Item.Value, 1)"})
     run = run_definition(definition, {"a": [0, 1, 2], "b": []})
     assert _outcome(run) == ("SUCCEEDED", None)
     assert run.outcome.output == [[0], [0, 1], [0, 1, 2]]
