@@ -14,9 +14,9 @@ import pytest
 
 from workflows.asl import budget
 from workflows.asl.definition import load_definition
-from workflows.asl.payload import MAX_PAYLOAD_BYTES, dumps, size
+from workflows.asl.payload import MAX_PAYLOAD_BYTES, bounded_size, dumps, size
 from workflows.engine.clock import FakeClock
-from workflows.engine.dataflow import MAX_VARIABLES_BYTES, bounded_size
+from workflows.engine.dataflow import MAX_VARIABLES_BYTES
 from workflows.engine.history import MAX_HISTORY_EVENTS
 from workflows.engine.runner import run_async, run_definition
 

@@ -13,6 +13,7 @@ __all__ = [
     "MAX_PAYLOAD_BYTES",
     "NumberOutOfRange",
     "SizeCheck",
+    "bounded_size",
     "check_size",
     "dumps",
     "exceeds_limit",
@@ -55,6 +56,48 @@ def _utf8_length(text: str) -> int:
 def size(value: Any) -> int:
     """The exact UTF-8 length of `value` as payload text."""
     return _utf8_length(dumps(value))
+
+
+def bounded_size(value: Any, limit: int) -> int:
+    """The exact UTF-8 size of `value` as payload text (`payload.size`) when it is at most `limit`;
+    else some number over `limit`, found without walking (or serialising) more than `limit` bytes'
+    worth of it. A value that shares one object many times (a DAG) counts each reference, as its
+    text would."""
+    kind = type(value)
+    if kind is int or kind is float or kind is bool or value is None:
+        return len(dumps(value))
+    size = 0
+    stack = [value]
+    pop = stack.pop
+    push = stack.append
+    while stack:
+        item = pop()
+        kind = type(item)
+        if kind is str:
+            if size + len(item) + 2 > limit:  # every character is at least one byte
+                return size + len(item) + 2
+            text = json.encoder.encode_basestring(item)
+            size += _utf8_length(text)
+        elif kind is dict:
+            size += 1 + len(item)  # braces and commas: "{" + (n - 1) "," + "}" (2 when empty)
+            if not item:
+                size += 1
+            for key, member in item.items():
+                text = json.encoder.encode_basestring(key) if type(key) is str else dumps(str(key))
+                size += _utf8_length(text) + 1  # and its ":"
+                push(member)
+                if size > limit:
+                    return size
+        elif kind is list:
+            size += 1 + len(item) + (1 if not item else 0)
+            if size > limit:
+                return size
+            stack.extend(item)
+        else:
+            size += len(dumps(item))
+        if size > limit:
+            return size
+    return size
 
 
 def exceeds_limit(value: Any, limit: int = MAX_PAYLOAD_BYTES) -> bool:

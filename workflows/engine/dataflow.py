@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from json.encoder import encode_basestring
 from typing import Any
 
 from workflows.asl import errors
@@ -12,7 +11,7 @@ from workflows.asl.definition import (
 )
 from workflows.asl.errors import StateError
 from workflows.asl.jsonpath import Path, PathError, Reference, set_path
-from workflows.asl.payload import MAX_PAYLOAD_BYTES, dumps
+from workflows.asl.payload import MAX_PAYLOAD_BYTES, bounded_size
 from workflows.engine.frame import Frame, RunBase, _assign_template, _Next, _next_of
 
 # AWS's limits on variables ("Passing data between states with variables"): one variable's value and
@@ -135,45 +134,3 @@ def _check_assigned(assigned: Any, frame: Frame) -> Any:
 
 def _too_large(cause: str) -> StateError:
     return StateError(errors.DATA_LIMIT_EXCEEDED, cause)
-
-
-def bounded_size(value: Any, limit: int) -> int:
-    """The exact UTF-8 size of `value` as payload text (`payload.size`) when it is at most `limit`;
-    else some number over `limit`, found without walking (or serialising) more than `limit` bytes'
-    worth of it. A value that shares one object many times (a DAG) counts each reference, as its
-    text would."""
-    kind = type(value)
-    if kind is int or kind is float or kind is bool or value is None:
-        return len(dumps(value))
-    size = 0
-    stack = [value]
-    pop = stack.pop
-    push = stack.append
-    while stack:
-        item = pop()
-        kind = type(item)
-        if kind is str:
-            if size + len(item) + 2 > limit:  # every character is at least one byte
-                return size + len(item) + 2
-            text = encode_basestring(item)
-            size += len(text) if text.isascii() else len(text.encode())
-        elif kind is dict:
-            size += 1 + len(item)  # braces and commas: "{" + (n - 1) "," + "}" (2 when empty)
-            if not item:
-                size += 1
-            for key, member in item.items():
-                text = encode_basestring(key) if type(key) is str else dumps(str(key))
-                size += (len(text) if text.isascii() else len(text.encode())) + 1  # and its ":"
-                push(member)
-                if size > limit:
-                    return size
-        elif kind is list:
-            size += 1 + len(item) + (1 if not item else 0)
-            if size > limit:
-                return size
-            stack.extend(item)
-        else:
-            size += len(dumps(item))
-        if size > limit:
-            return size
-    return size
