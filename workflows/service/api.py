@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import hmac
-import json
 import logging
 import re
 from collections.abc import AsyncIterator, Iterable, Sequence
@@ -29,6 +28,7 @@ from starlette.routing import BaseRoute, Route
 from workflows.asl.budget import loads as loads_bounded
 from workflows.asl.errors import ServiceError
 from workflows.service.access import AccessGuard
+from workflows.service.core import json_bytes
 from workflows.service.service import StepFunctionsService
 
 __all__ = ["create_app"]
@@ -51,16 +51,8 @@ def _default(value: Any) -> Any:
     raise TypeError(f"not JSON serialisable: {type(value).__name__}")
 
 
-def _json_bytes(body: Any, default: Any) -> bytes:
-    """UTF-8 JSON, non-ASCII kept as AWS sends it. A lone surrogate (stored before inputs were
-    checked for one, or made by an expression) has no UTF-8: it goes out as the `\\udXXX` escape,
-    the same string to any JSON reader, instead of failing the response after the handler."""
-    text = json.dumps(body, default=default, separators=(",", ":"), ensure_ascii=False)
-    return text.encode("utf-8", "backslashreplace")
-
-
 def _json_response(body: dict[str, Any], status: int = 200) -> Response:
-    return Response(_json_bytes(body, _default), status_code=status, media_type=CONTENT_TYPE)
+    return Response(json_bytes(body, _default), status_code=status, media_type=CONTENT_TYPE)
 
 
 def error_response(code: str, message: str, status: int = 400) -> Response:

@@ -54,6 +54,7 @@ from workflows.service.console_data import (
     parse_columns,
     pointer_position,
 )
+from workflows.service.core import json_bytes
 from workflows.service.coverage import DefinitionCoverage, Tally, trace_context
 from workflows.service.editing import editor_schema, place_diagnostics, state_inputs
 from workflows.service.service import StepFunctionsService
@@ -100,11 +101,11 @@ def _default(value: Any) -> Any:
 
 
 def _json(body: Any, status: int = 200) -> Response:
-    # A lone surrogate (an old store's input, an expression's string) has no UTF-8: written as its
-    # `\\udXXX` escape, the same string to the page's JSON.parse, rather than failing the response.
-    text = json.dumps(body, default=_default, ensure_ascii=False).encode("utf-8", "backslashreplace")
     return Response(
-        text, status_code=status, media_type="application/json", headers={"Cache-Control": "no-store"}
+        json_bytes(body, _default),
+        status_code=status,
+        media_type="application/json",
+        headers={"Cache-Control": "no-store"},
     )
 
 

@@ -83,6 +83,14 @@ def _jackson_message(text: str) -> str:
         return "Invalid execution input."
 
 
+def json_bytes(body: Any, default: Any) -> bytes:
+    """A response body: UTF-8 JSON, non-ASCII kept as AWS sends it. A lone surrogate (stored before
+    inputs were checked for one, or made by an expression) has no UTF-8: it goes out as the `\\udXXX`
+    escape, the same string to any JSON reader, instead of failing the response after the handler."""
+    text = json.dumps(body, default=default, separators=(",", ":"), ensure_ascii=False)
+    return text.encode("utf-8", "backslashreplace")
+
+
 def lone_surrogate(value: Any) -> str | None:
     """The first lone surrogate in a parsed JSON value's strings (keys included), else None. JSON
     text may write one (`"\\ud800"`) and json.loads keeps it, but it is no Unicode character: no
